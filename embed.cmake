@@ -14,3 +14,4 @@ add_custom_command(OUTPUT ${LM_WEB_OUT}/app.js
 lm_embed(lm_web_index_html ${CMAKE_SOURCE_DIR}/web/index.html)
 lm_embed(lm_web_style_css ${CMAKE_SOURCE_DIR}/web/style.css)
 lm_embed(lm_web_app_js ${LM_WEB_OUT}/app.js)
+lm_embed(lm_catalog_json ${CMAKE_SOURCE_DIR}/catalog/models.json)
