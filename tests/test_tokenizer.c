@@ -202,11 +202,57 @@ static void gguf_models(void **state) {
     }
 }
 
+/* `localm tokenize --json` prints the reference ids of the first prompt, with
+ * BOS by default and without it under --no-special; detokenize inverts it. */
+static void cli_tokenize(void **state) {
+    (void)state;
+    if (!lm_test_data_dir()) {
+        skip();
+        return;
+    }
+    cJSON *refs = load_json("refs/tiny-llama3.json");
+    assert_non_null(refs);
+    const cJSON *p = cJSON_GetArrayItem(cJSON_GetObjectItem(refs, "prompts"), 0);
+    const char *prompt = cJSON_GetObjectItem(p, "prompt")->valuestring;
+    const cJSON *want = cJSON_GetObjectItem(p, "ids");
+    for (int no_special = 0; no_special < 2; no_special++) {
+        char args[2048], *out = NULL;
+        snprintf(args, sizeof args, "tokenize -m '%s' --text '%s' --json%s",
+                 lm_test_path("models/tiny-llama3"), prompt, no_special ? " --no-special" : "");
+        assert_int_equal(lm_test_run_cli(args, &out), 0);
+        cJSON *j = cJSON_Parse(out);
+        assert_non_null(j);
+        const cJSON *ids = cJSON_GetObjectItem(j, "ids");
+        int n = cJSON_GetArraySize(ids), wn = cJSON_GetArraySize(want);
+        assert_int_equal(n, wn - no_special);
+        for (int i = 0; i < n; i++)
+            assert_int_equal(cJSON_GetArrayItem(ids, i)->valueint,
+                             cJSON_GetArrayItem(want, i + no_special)->valueint);
+        cJSON_Delete(j);
+        free(out);
+    }
+    char args[2048], list[512] = "", *out = NULL;
+    const cJSON *id;
+    cJSON_ArrayForEach(id, want) {
+        size_t l = strlen(list);
+        snprintf(list + l, sizeof list - l, "%s%d", l ? "," : "", id->valueint);
+    }
+    snprintf(args, sizeof args, "detokenize --tokenizer '%s' --ids %s --skip-special",
+             lm_test_path("models/tiny-llama3/tokenizer.json"), list);
+    assert_int_equal(lm_test_run_cli(args, &out), 0);
+    char expect[512];
+    snprintf(expect, sizeof expect, "%s\n", prompt);
+    assert_string_equal(out, expect);
+    free(out);
+    cJSON_Delete(refs);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(refs_llama3),    cmocka_unit_test(refs_qwen3),
         cmocka_unit_test(refs_llama2),    cmocka_unit_test(hf_tiny_llama3),
         cmocka_unit_test(hf_tiny_qwen2),  cmocka_unit_test(gguf_models),
+        cmocka_unit_test(cli_tokenize),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
