@@ -12,8 +12,7 @@
 #include <strings.h>
 #include <sys/stat.h>
 
-/* The embedded catalog/models.json (tools/embed.cmake, listed in embed.cmake);
- * weak so that a build without the embedding still links and reports it. */
+/* The embedded catalog/models.json (tools/embed.cmake, listed in embed.cmake). */
 extern const unsigned char lm_catalog_json[];
 extern const size_t lm_catalog_json_len;
 
