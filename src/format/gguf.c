@@ -101,8 +101,7 @@ static bool walk_value(const uint8_t *base, const uint8_t *p, const uint8_t *end
          * before walking, so the walk is bounded by the remaining bytes. */
         uint64_t min = et == LM_GGUF_STRING ? 8 : 12;
         if (count > left / min) {
-            snprintf(why, whyn,
-                     "array of %llu %s at byte %llu cannot fit in the %llu bytes left",
+            snprintf(why, whyn, "array of %llu %s at byte %llu cannot fit in the %llu bytes left",
                      (unsigned long long)count, k_type_names[et], (unsigned long long)at,
                      (unsigned long long)left);
             return false;
@@ -118,8 +117,8 @@ static bool walk_value(const uint8_t *base, const uint8_t *p, const uint8_t *end
     *next = p + 12 + bytes;
     return true;
 truncated:
-    snprintf(why, whyn, "%s value at byte %llu is cut off by the end of the data",
-             k_type_names[t], (unsigned long long)at);
+    snprintf(why, whyn, "%s value at byte %llu is cut off by the end of the data", k_type_names[t],
+             (unsigned long long)at);
     return false;
 }
 
@@ -218,12 +217,15 @@ static lm_status parse_kvs(lm_gguf *g, cursor *c) {
     }
     const char **names = malloc((g->n_kv ? g->n_kv : 1) * sizeof *names);
     if (!names) return lm_fail(err, LM_ERR_NO_MEMORY, "out of memory checking metadata keys");
-    for (uint64_t i = 0; i < g->n_kv; i++) names[i] = g->kv[i].key;
+    for (uint64_t i = 0; i < g->n_kv; i++)
+        names[i] = g->kv[i].key;
     bool oom;
     const char *dup = find_duplicate(names, g->n_kv, &oom);
     lm_status st = LM_OK;
-    if (oom) st = lm_fail(err, LM_ERR_NO_MEMORY, "out of memory checking metadata keys");
-    else if (dup) st = lm_fail(err, LM_ERR_MODEL_FORMAT, "metadata key %s appears twice", dup);
+    if (oom)
+        st = lm_fail(err, LM_ERR_NO_MEMORY, "out of memory checking metadata keys");
+    else if (dup)
+        st = lm_fail(err, LM_ERR_MODEL_FORMAT, "metadata key %s appears twice", dup);
     free(names);
     return st;
 }
@@ -263,8 +265,7 @@ static lm_status parse_tensor_info(lm_gguf *g, cursor *c, uint64_t i) {
     for (uint32_t d = 0; d < LM_GGUF_MAX_DIMS; d++) {
         t->ne[d] = d < t->n_dims ? rd_u64(c->p + 8 * d) : 1;
         if (t->ne[d] == 0)
-            return lm_fail(err, LM_ERR_MODEL_FORMAT, "tensor %s: dimension %u is zero", t->name,
-                           d);
+            return lm_fail(err, LM_ERR_MODEL_FORMAT, "tensor %s: dimension %u is zero", t->name, d);
         if (!lm_mul_u64(n_elems, t->ne[d], &n_elems) || n_elems > (1ull << 56))
             return lm_fail(err, LM_ERR_MODEL_FORMAT,
                            "tensor %s: dimensions overflow (dimension %u is %llu)", t->name, d,
@@ -319,12 +320,15 @@ static lm_status parse_tensors(lm_gguf *g, cursor *c) {
     }
     const char **names = malloc((g->n_tensors ? g->n_tensors : 1) * sizeof *names);
     if (!names) return lm_fail(err, LM_ERR_NO_MEMORY, "out of memory checking tensor names");
-    for (uint64_t i = 0; i < g->n_tensors; i++) names[i] = g->tensors[i].name;
+    for (uint64_t i = 0; i < g->n_tensors; i++)
+        names[i] = g->tensors[i].name;
     bool oom;
     const char *dup = find_duplicate(names, g->n_tensors, &oom);
     lm_status st = LM_OK;
-    if (oom) st = lm_fail(err, LM_ERR_NO_MEMORY, "out of memory checking tensor names");
-    else if (dup) st = lm_fail(err, LM_ERR_MODEL_FORMAT, "tensor %s appears twice", dup);
+    if (oom)
+        st = lm_fail(err, LM_ERR_NO_MEMORY, "out of memory checking tensor names");
+    else if (dup)
+        st = lm_fail(err, LM_ERR_MODEL_FORMAT, "tensor %s appears twice", dup);
     free(names);
     return st;
 }
@@ -392,7 +396,8 @@ lm_status lm_gguf_parse(const void *buf, size_t len, lm_gguf **out, lm_err *err)
 void lm_gguf_free(lm_gguf *g) {
     if (!g) return;
     if (g->kv)
-        for (uint64_t i = 0; i < g->n_kv; i++) free(g->kv[i].key);
+        for (uint64_t i = 0; i < g->n_kv; i++)
+            free(g->kv[i].key);
     free(g->kv);
     free(g->tensors);
     free(g);
@@ -421,15 +426,33 @@ static bool int_value(const lm_gguf_value *v, int64_t *s, uint64_t *u, bool *is_
     const uint8_t *p = v->data;
     *is_unsigned = false;
     switch (v->type) {
-    case LM_GGUF_U8: *s = p[0]; return true;
-    case LM_GGUF_I8: *s = (int8_t)p[0]; return true;
-    case LM_GGUF_U16: *s = (uint16_t)(p[0] | p[1] << 8); return true;
-    case LM_GGUF_I16: *s = (int16_t)(uint16_t)(p[0] | p[1] << 8); return true;
-    case LM_GGUF_U32: *s = rd_u32(p); return true;
-    case LM_GGUF_I32: *s = (int32_t)rd_u32(p); return true;
-    case LM_GGUF_U64: *u = rd_u64(p); *is_unsigned = true; return true;
-    case LM_GGUF_I64: *s = (int64_t)rd_u64(p); return true;
-    default: return false;
+    case LM_GGUF_U8:
+        *s = p[0];
+        return true;
+    case LM_GGUF_I8:
+        *s = (int8_t)p[0];
+        return true;
+    case LM_GGUF_U16:
+        *s = (uint16_t)(p[0] | p[1] << 8);
+        return true;
+    case LM_GGUF_I16:
+        *s = (int16_t)(uint16_t)(p[0] | p[1] << 8);
+        return true;
+    case LM_GGUF_U32:
+        *s = rd_u32(p);
+        return true;
+    case LM_GGUF_I32:
+        *s = (int32_t)rd_u32(p);
+        return true;
+    case LM_GGUF_U64:
+        *u = rd_u64(p);
+        *is_unsigned = true;
+        return true;
+    case LM_GGUF_I64:
+        *s = (int64_t)rd_u64(p);
+        return true;
+    default:
+        return false;
     }
 }
 
@@ -491,8 +514,8 @@ lm_status lm_gguf_value_bool(const lm_gguf_value *v, const char *what, bool *out
     return LM_OK;
 }
 
-lm_status lm_gguf_value_str(const lm_gguf_value *v, const char *what, const char **s,
-                            uint64_t *len, lm_err *err) {
+lm_status lm_gguf_value_str(const lm_gguf_value *v, const char *what, const char **s, uint64_t *len,
+                            lm_err *err) {
     if (v->type != LM_GGUF_STRING)
         return lm_fail(err, LM_ERR_MODEL_FORMAT, "%s is a %s, expected a string", what,
                        lm_gguf_type_name(v->type));
@@ -540,8 +563,9 @@ lm_status lm_gguf_get_strdup(const lm_gguf *g, const char *key, char **out, lm_e
     lm_status st = lm_gguf_get_str(g, key, &s, &n, err);
     if (st) return st;
     char *d = malloc(n + 1);
-    if (!d) return lm_fail(err, LM_ERR_NO_MEMORY, "%s: cannot allocate %llu bytes", key,
-                           (unsigned long long)n + 1);
+    if (!d)
+        return lm_fail(err, LM_ERR_NO_MEMORY, "%s: cannot allocate %llu bytes", key,
+                       (unsigned long long)n + 1);
     memcpy(d, s, n);
     d[n] = 0;
     *out = d;

@@ -37,8 +37,8 @@ typedef enum lm_gguf_type {
  * elements are themselves values, visited with lm_gguf_array_at / iterators). */
 typedef struct lm_gguf_value {
     lm_gguf_type type;
-    const uint8_t *data; /* the encoded value (for strings: the bytes, no length) */
-    uint64_t size;       /* encoded bytes (strings: the string length) */
+    const uint8_t *data;    /* the encoded value (for strings: the bytes, no length) */
+    uint64_t size;          /* encoded bytes (strings: the string length) */
     lm_gguf_type elem_type; /* arrays only */
     uint64_t count;         /* arrays only: number of elements */
 } lm_gguf_value;
@@ -53,8 +53,8 @@ typedef struct lm_gguf_tensor {
     uint32_t type;               /* lm_type (known to lm_type_get) */
     uint32_t n_dims;
     uint64_t ne[LM_GGUF_MAX_DIMS]; /* unused dims are 1 */
-    uint64_t offset;      /* relative to the data section */
-    uint64_t file_offset; /* absolute */
+    uint64_t offset;               /* relative to the data section */
+    uint64_t file_offset;          /* absolute */
     uint64_t nbytes;
     const void *data; /* inside the buffer */
 } lm_gguf_tensor;
@@ -89,8 +89,8 @@ lm_status lm_gguf_value_i64(const lm_gguf_value *v, const char *what, int64_t *o
 lm_status lm_gguf_value_u32(const lm_gguf_value *v, const char *what, uint32_t *out, lm_err *err);
 lm_status lm_gguf_value_f64(const lm_gguf_value *v, const char *what, double *out, lm_err *err);
 lm_status lm_gguf_value_bool(const lm_gguf_value *v, const char *what, bool *out, lm_err *err);
-lm_status lm_gguf_value_str(const lm_gguf_value *v, const char *what, const char **s,
-                            uint64_t *len, lm_err *err);
+lm_status lm_gguf_value_str(const lm_gguf_value *v, const char *what, const char **s, uint64_t *len,
+                            lm_err *err);
 
 /* Same by key; LM_ERR_NOT_FOUND ("key X is missing") when absent. */
 lm_status lm_gguf_get_u32(const lm_gguf *g, const char *key, uint32_t *out, lm_err *err);

@@ -37,7 +37,8 @@ static bool grow(lm_gguf_writer *w, bytes *b, size_t more) {
     }
     if (need <= b->cap) return true;
     size_t cap = b->cap ? b->cap : 256;
-    while (cap < need) cap *= 2;
+    while (cap < need)
+        cap *= 2;
     uint8_t *p = realloc(b->p, cap);
     if (!p) {
         lm_fail(&w->err, LM_ERR_NO_MEMORY, "GGUF writer: out of memory (%zu bytes)", cap);
@@ -71,13 +72,23 @@ static void put_scalar(lm_gguf_writer *w, bytes *b, lm_gguf_type t, const void *
     uint8_t q[8];
     uint64_t x = 0;
     switch (sz) {
-    case 1: x = *(const uint8_t *)v; break;
-    case 2: x = *(const uint16_t *)v; break;
-    case 4: x = *(const uint32_t *)v; break;
-    case 8: x = *(const uint64_t *)v; break;
-    default: return;
+    case 1:
+        x = *(const uint8_t *)v;
+        break;
+    case 2:
+        x = *(const uint16_t *)v;
+        break;
+    case 4:
+        x = *(const uint32_t *)v;
+        break;
+    case 8:
+        x = *(const uint64_t *)v;
+        break;
+    default:
+        return;
     }
-    for (uint32_t i = 0; i < sz; i++) q[i] = (uint8_t)(x >> (8 * i));
+    for (uint32_t i = 0; i < sz; i++)
+        q[i] = (uint8_t)(x >> (8 * i));
     put(w, b, q, sz);
 }
 
@@ -216,7 +227,8 @@ lm_status lm_gguf_writer_add_tensor(lm_gguf_writer *w, const char *name, uint32_
     w->data_size = end;
     put_str(w, &w->infos, name, strlen(name));
     put_u32(w, &w->infos, n_dims);
-    for (uint32_t d = 0; d < n_dims; d++) put_u64(w, &w->infos, ne[d]);
+    for (uint32_t d = 0; d < n_dims; d++)
+        put_u64(w, &w->infos, ne[d]);
     put_u32(w, &w->infos, type);
     put_u64(w, &w->infos, off);
     return w->err.code;
@@ -284,8 +296,9 @@ lm_status lm_gguf_writer_to_buffer(lm_gguf_writer *w, uint8_t **buf, size_t *len
         return lm_fail(err, w->err.code, "%s", w->err.msg);
     if (total > SIZE_MAX) return lm_fail(err, LM_ERR_NO_MEMORY, "GGUF writer: file too large");
     mem_sink m = {malloc(total ? (size_t)total : 1), 0};
-    if (!m.p) return lm_fail(err, LM_ERR_NO_MEMORY, "GGUF writer: cannot allocate %llu bytes",
-                             (unsigned long long)total);
+    if (!m.p)
+        return lm_fail(err, LM_ERR_NO_MEMORY, "GGUF writer: cannot allocate %llu bytes",
+                       (unsigned long long)total);
     emit(w, sink_mem, &m);
     *buf = m.p;
     *len = m.n;

@@ -11,7 +11,7 @@
 
 typedef struct lm_gguf_writer lm_gguf_writer;
 
-lm_gguf_writer *lm_gguf_writer_new(void); /* NULL when out of memory */
+lm_gguf_writer *lm_gguf_writer_new(void);    /* NULL when out of memory */
 void lm_gguf_writer_free(lm_gguf_writer *w); /* NULL is fine */
 
 /* Version field written in the header (default 3; tests may write 2 or junk). */

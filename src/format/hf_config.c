@@ -31,8 +31,7 @@ static lm_status get_u32(const cJSON *o, const char *k, bool required, uint32_t 
     return LM_OK;
 }
 
-static lm_status get_num(const cJSON *o, const char *ctx, const char *k, double *out,
-                         lm_err *err) {
+static lm_status get_num(const cJSON *o, const char *ctx, const char *k, double *out, lm_err *err) {
     const cJSON *v = item(o, k);
     if (!v) return LM_OK;
     if (!cJSON_IsNumber(v) || !(v->valuedouble > 0) || v->valuedouble > 1e300)
@@ -44,7 +43,8 @@ static lm_status get_num(const cJSON *o, const char *ctx, const char *k, double 
 static lm_status get_bool(const cJSON *o, const char *k, bool *out, lm_err *err) {
     const cJSON *v = item(o, k);
     if (!v) return LM_OK;
-    if (!cJSON_IsBool(v)) return lm_fail(err, LM_ERR_JSON, "config.json: %s must be true or false", k);
+    if (!cJSON_IsBool(v))
+        return lm_fail(err, LM_ERR_JSON, "config.json: %s must be true or false", k);
     *out = cJSON_IsTrue(v);
     return LM_OK;
 }
@@ -117,8 +117,8 @@ static lm_status parse_config(const cJSON *root, lm_hf_config *c, lm_err *err) {
     if ((st = get_u32(root, "hidden_size", true, 1, MAX_DIM, &c->hidden_size, err)) ||
         (st = get_u32(root, "intermediate_size", true, 1, MAX_DIM * 4, &c->intermediate_size,
                       err)) ||
-        (st = get_u32(root, "num_hidden_layers", true, 1, MAX_LAYERS, &c->num_hidden_layers,
-                      err)) ||
+        (st =
+             get_u32(root, "num_hidden_layers", true, 1, MAX_LAYERS, &c->num_hidden_layers, err)) ||
         (st = get_u32(root, "num_attention_heads", true, 1, MAX_DIM, &c->num_attention_heads,
                       err)) ||
         (st = get_u32(root, "vocab_size", true, 1, MAX_VOCAB, &c->vocab_size, err)))

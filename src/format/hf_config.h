@@ -36,8 +36,8 @@ typedef struct lm_hf_config {
 lm_status lm_hf_config_parse(const char *json, size_t len, lm_hf_config *out, lm_err *err);
 
 typedef struct lm_hf_tokenizer_config {
-    char *chat_template;        /* owned or NULL (a list of {name, template}: "default") */
-    char *bos_token, *eos_token; /* owned or NULL (string or {content: ...}) */
+    char *chat_template;                 /* owned or NULL (a list of {name, template}: "default") */
+    char *bos_token, *eos_token;         /* owned or NULL (string or {content: ...}) */
     int8_t add_bos_token, add_eos_token; /* -1 when absent */
 } lm_hf_tokenizer_config;
 

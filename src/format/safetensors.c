@@ -16,12 +16,11 @@ static const struct {
     const char *name;
     uint32_t size;
 } k_dtypes[LM_ST_DTYPE_COUNT] = {
-    [LM_ST_BOOL] = {"BOOL", 1},       [LM_ST_U8] = {"U8", 1},   [LM_ST_I8] = {"I8", 1},
-    [LM_ST_F8_E5M2] = {"F8_E5M2", 1}, [LM_ST_F8_E4M3] = {"F8_E4M3", 1},
-    [LM_ST_I16] = {"I16", 2},         [LM_ST_U16] = {"U16", 2}, [LM_ST_F16] = {"F16", 2},
-    [LM_ST_BF16] = {"BF16", 2},       [LM_ST_I32] = {"I32", 4}, [LM_ST_U32] = {"U32", 4},
-    [LM_ST_F32] = {"F32", 4},         [LM_ST_F64] = {"F64", 8}, [LM_ST_I64] = {"I64", 8},
-    [LM_ST_U64] = {"U64", 8},
+    [LM_ST_BOOL] = {"BOOL", 1},       [LM_ST_U8] = {"U8", 1},           [LM_ST_I8] = {"I8", 1},
+    [LM_ST_F8_E5M2] = {"F8_E5M2", 1}, [LM_ST_F8_E4M3] = {"F8_E4M3", 1}, [LM_ST_I16] = {"I16", 2},
+    [LM_ST_U16] = {"U16", 2},         [LM_ST_F16] = {"F16", 2},         [LM_ST_BF16] = {"BF16", 2},
+    [LM_ST_I32] = {"I32", 4},         [LM_ST_U32] = {"U32", 4},         [LM_ST_F32] = {"F32", 4},
+    [LM_ST_F64] = {"F64", 8},         [LM_ST_I64] = {"I64", 8},         [LM_ST_U64] = {"U64", 8},
 };
 
 const char *lm_st_dtype_name(lm_st_dtype d) {
@@ -32,16 +31,21 @@ uint32_t lm_st_dtype_size(lm_st_dtype d) {
 }
 int lm_st_dtype_to_type(lm_st_dtype d) {
     switch (d) {
-    case LM_ST_F32: return LM_TYPE_F32;
-    case LM_ST_F16: return LM_TYPE_F16;
-    case LM_ST_BF16: return LM_TYPE_BF16;
-    default: return -1;
+    case LM_ST_F32:
+        return LM_TYPE_F32;
+    case LM_ST_F16:
+        return LM_TYPE_F16;
+    case LM_ST_BF16:
+        return LM_TYPE_BF16;
+    default:
+        return -1;
     }
 }
 
 static uint64_t rd_u64(const uint8_t *p) {
     uint64_t v = 0;
-    for (int i = 7; i >= 0; i--) v = v << 8 | p[i];
+    for (int i = 7; i >= 0; i--)
+        v = v << 8 | p[i];
     return v;
 }
 
@@ -58,8 +62,8 @@ static lm_status parse_tensor(const cJSON *e, lm_st_tensor *t, uint64_t data_len
     for (int i = 0; i < LM_ST_DTYPE_COUNT; i++)
         if (!strcmp(dt->valuestring, k_dtypes[i].name)) d = i;
     if (d < 0)
-        return lm_fail(err, LM_ERR_UNSUPPORTED, "safetensors: tensor %s has unsupported dtype %.32s",
-                       nm, dt->valuestring);
+        return lm_fail(err, LM_ERR_UNSUPPORTED,
+                       "safetensors: tensor %s has unsupported dtype %.32s", nm, dt->valuestring);
     t->dtype = (lm_st_dtype)d;
     if (!cJSON_IsArray(sh))
         return lm_fail(err, LM_ERR_MODEL_FORMAT, "safetensors: tensor %s has no shape array", nm);
@@ -83,9 +87,9 @@ static lm_status parse_tensor(const cJSON *e, lm_st_tensor *t, uint64_t data_len
     if (!cJSON_IsArray(of) || cJSON_GetArraySize(of) != 2 ||
         !lm_json_as_u64(cJSON_GetArrayItem(of, 0), &b) ||
         !lm_json_as_u64(cJSON_GetArrayItem(of, 1), &e_) || b > e_)
-        return lm_fail(err, LM_ERR_MODEL_FORMAT,
-                       "safetensors: tensor %s: data_offsets must be [begin, end] with begin <= end",
-                       nm);
+        return lm_fail(
+            err, LM_ERR_MODEL_FORMAT,
+            "safetensors: tensor %s: data_offsets must be [begin, end] with begin <= end", nm);
     if (e_ > data_len)
         return lm_fail(err, LM_ERR_MODEL_FORMAT,
                        "safetensors: tensor %s: data [%llu, %llu) is past the end of the data "
@@ -114,8 +118,7 @@ lm_status lm_safetensors_parse(const void *buf, size_t len, lm_safetensors **out
                        "safetensors: header length %llu is past the end of the file (%zu bytes)",
                        (unsigned long long)hl, len);
     cJSON *root = cJSON_ParseWithLength((const char *)p + 8, (size_t)hl);
-    if (!root)
-        return lm_fail(err, LM_ERR_MODEL_FORMAT, "safetensors: header is not valid JSON");
+    if (!root) return lm_fail(err, LM_ERR_MODEL_FORMAT, "safetensors: header is not valid JSON");
     lm_status st = LM_OK;
     lm_safetensors *s = calloc(1, sizeof *s);
     if (!s) st = lm_fail(err, LM_ERR_NO_MEMORY, "out of memory");
@@ -165,7 +168,8 @@ lm_status lm_safetensors_parse(const void *buf, size_t len, lm_safetensors **out
 
 void lm_safetensors_free(lm_safetensors *st) {
     if (!st) return;
-    for (uint64_t i = 0; i < st->n_tensors; i++) free(st->tensors[i].name);
+    for (uint64_t i = 0; i < st->n_tensors; i++)
+        free(st->tensors[i].name);
     free(st->tensors);
     free(st);
 }
@@ -190,7 +194,8 @@ lm_status lm_st_index_parse(const char *json, size_t len, lm_st_index **out, lm_
     const cJSON *wm = cJSON_GetObjectItemCaseSensitive(root, "weight_map");
     lm_status st = LM_OK;
     lm_st_index *ix = calloc(1, sizeof *ix);
-    if (!ix) st = lm_fail(err, LM_ERR_NO_MEMORY, "out of memory");
+    if (!ix)
+        st = lm_fail(err, LM_ERR_NO_MEMORY, "out of memory");
     else if (!cJSON_IsObject(wm))
         st = lm_fail(err, LM_ERR_JSON, "safetensors index: weight_map is missing or not an object");
     int n = st ? 0 : cJSON_GetArraySize(wm);
@@ -210,7 +215,8 @@ lm_status lm_st_index_parse(const char *json, size_t len, lm_st_index **out, lm_
                 break;
             }
             uint32_t f = 0;
-            while (f < ix->n_files && strcmp(ix->files[f], e->valuestring)) f++;
+            while (f < ix->n_files && strcmp(ix->files[f], e->valuestring))
+                f++;
             if (f == ix->n_files) {
                 if (!(ix->files[f] = strdup(e->valuestring))) {
                     st = lm_fail(err, LM_ERR_NO_MEMORY, "out of memory");
@@ -235,8 +241,10 @@ lm_status lm_st_index_parse(const char *json, size_t len, lm_st_index **out, lm_
 
 void lm_st_index_free(lm_st_index *ix) {
     if (!ix) return;
-    for (uint32_t i = 0; i < ix->n_entries; i++) free(ix->tensor_names[i]);
-    for (uint32_t i = 0; i < ix->n_files; i++) free(ix->files[i]);
+    for (uint32_t i = 0; i < ix->n_entries; i++)
+        free(ix->tensor_names[i]);
+    for (uint32_t i = 0; i < ix->n_files; i++)
+        free(ix->files[i]);
     free(ix->tensor_names);
     free(ix->file_of);
     free(ix->files);

@@ -12,8 +12,21 @@
 #define LM_ST_MAX_HEADER (100u << 20) /* the format's own limit on header size */
 
 typedef enum lm_st_dtype {
-    LM_ST_BOOL, LM_ST_U8, LM_ST_I8, LM_ST_F8_E5M2, LM_ST_F8_E4M3, LM_ST_I16, LM_ST_U16,
-    LM_ST_F16, LM_ST_BF16, LM_ST_I32, LM_ST_U32, LM_ST_F32, LM_ST_F64, LM_ST_I64, LM_ST_U64,
+    LM_ST_BOOL,
+    LM_ST_U8,
+    LM_ST_I8,
+    LM_ST_F8_E5M2,
+    LM_ST_F8_E4M3,
+    LM_ST_I16,
+    LM_ST_U16,
+    LM_ST_F16,
+    LM_ST_BF16,
+    LM_ST_I32,
+    LM_ST_U32,
+    LM_ST_F32,
+    LM_ST_F64,
+    LM_ST_I64,
+    LM_ST_U64,
     LM_ST_DTYPE_COUNT
 } lm_st_dtype;
 
