@@ -6,7 +6,7 @@
 #include "backend/cpu/kernels.h"
 #include "backend/cpu/sysinfo.h"
 #include "base/err.h"
-#include "cli/cli_backend.h"
+#include "backend/registry.h"
 #include "cli/commands.h"
 #include "runtime/random_model.h"
 #include <cjson/cJSON.h>
@@ -193,7 +193,7 @@ int lm_cmd_bench(int argc, char **argv) {
     bench_args a;
     int rc = parse_args(argc, argv, &a);
     if (rc >= 0) return rc;
-    const lm_backend_ops *be = lm_cli_backend(a.backend);
+    const lm_backend_ops *be = lm_registry_find(a.backend);
     if (!be) {
         fprintf(stderr, "localm bench: backend '%s' is not built in\n", a.backend);
         return 1;

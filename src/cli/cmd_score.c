@@ -2,7 +2,7 @@
  * sequence (each token given its prefix), the argmax at every position and
  * the last position's logits, from one forward pass over the whole sequence. */
 #include "base/err.h"
-#include "cli/cli_backend.h"
+#include "backend/registry.h"
 #include "cli/commands.h"
 #include "model/tokenizer.h"
 #include <cjson/cJSON.h>
@@ -94,7 +94,7 @@ int lm_cmd_score(int argc, char **argv) {
         usage(stderr);
         return 2;
     }
-    const lm_backend_ops *be = lm_cli_backend(backend);
+    const lm_backend_ops *be = lm_registry_find(backend);
     if (!be) {
         fprintf(stderr, "localm score: backend '%s' is not built in\n", backend);
         return 1;
