@@ -6,6 +6,7 @@
 #include "backend/cpu/kernels.h"
 #include "backend/cpu/sysinfo.h"
 #include "base/err.h"
+#include "backend/cpu/engine_cpu.h"
 #include "backend/registry.h"
 #include "cli/commands.h"
 #include "runtime/random_model.h"
@@ -194,6 +195,9 @@ int lm_cmd_bench(int argc, char **argv) {
     int rc = parse_args(argc, argv, &a);
     if (rc >= 0) return rc;
     const lm_backend_ops *be = lm_registry_find(a.backend);
+    /* a strong reference, so static links keep the CPU engine the registry
+     * only references weakly */
+    if (!be && !strcmp(a.backend, "cpu")) be = lm_backend_cpu();
     if (!be) {
         fprintf(stderr, "localm bench: backend '%s' is not built in\n", a.backend);
         return 1;

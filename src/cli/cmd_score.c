@@ -2,6 +2,7 @@
  * sequence (each token given its prefix), the argmax at every position and
  * the last position's logits, from one forward pass over the whole sequence. */
 #include "base/err.h"
+#include "backend/cpu/engine_cpu.h"
 #include "backend/registry.h"
 #include "cli/commands.h"
 #include "model/tokenizer.h"
@@ -95,6 +96,9 @@ int lm_cmd_score(int argc, char **argv) {
         return 2;
     }
     const lm_backend_ops *be = lm_registry_find(backend);
+    /* a strong reference, so static links keep the CPU engine the registry
+     * only references weakly */
+    if (!be && !strcmp(backend, "cpu")) be = lm_backend_cpu();
     if (!be) {
         fprintf(stderr, "localm score: backend '%s' is not built in\n", backend);
         return 1;
