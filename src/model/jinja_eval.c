@@ -587,8 +587,7 @@ static int exec_for(jctx *c, const jnode *n) {
         }
         all = kept;
     }
-    jv prev;
-    int depth = jscope_get(outer, "loop", &prev) && prev.k == JV_LOOP ? prev.u.loop->depth + 1 : 1;
+    int depth = 1; /* loop.depth only grows in recursive loops, which are not supported */
     jloop *lp = ja_alloc(c->ar, sizeof *lp);
     lp->items = all.u.l;
     lp->depth = depth;

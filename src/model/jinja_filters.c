@@ -290,16 +290,15 @@ jv jfilter_call(jctx *c, const char *name, jv v, jv *args, size_t n, const char 
     if (IS("length") || IS("count")) return jv_int(jv_length(c, v));
     if (IS("tojson")) {
         jkw_check(c, name, kwn, nkw, "indent ensure_ascii separators sort_keys");
-        if (jv_truthy(ARG(0, "ensure_ascii", F)) || jv_truthy(ARG(3, "sort_keys", F)) ||
-            ARG(2, "separators", none).k != JV_NONE)
-            jfail(c, "tojson: ensure_ascii, separators and sort_keys are not supported");
+        if (jv_truthy(ARG(0, "ensure_ascii", F)) || ARG(2, "separators", none).k != JV_NONE)
+            jfail(c, "tojson: ensure_ascii and separators are not supported");
         jv indent = ARG(1, "indent", none);
         if (indent.k == JV_BOOL) indent = jv_int(indent.u.b);
         if (indent.k != JV_NONE && indent.k != JV_INT && indent.k != JV_STR)
             jfail(c, "tojson: indent must be an integer or a string");
         if (indent.k == JV_INT && indent.u.i > 1000) jfail(c, "tojson: indent too large");
         jbuf b = {0};
-        jjson_dump(c, &b, v, indent, 0);
+        jjson_dump(c, &b, v, indent, jv_truthy(ARG(3, "sort_keys", F)), 0);
         return jv_str(b.p ? b.p : "", b.n);
     }
     if (IS("join")) {

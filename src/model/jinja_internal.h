@@ -245,7 +245,7 @@ jv jps_split(jctx *c, jv s, jv sep, int64_t maxsplit, bool from_right);
 
 /* json */
 jv jjson_to_value(jctx *c, const struct cJSON *j, int depth);
-void jjson_dump(jctx *c, jbuf *b, jv v, jv indent, int level);
+void jjson_dump(jctx *c, jbuf *b, jv v, jv indent, bool sort_keys, int level);
 
 /* evaluator */
 jv jeval(jctx *c, const jnode *n);

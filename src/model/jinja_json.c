@@ -93,7 +93,22 @@ static void dump_key(jctx *c, jbuf *b, jv k) {
     }
 }
 
-void jjson_dump(jctx *c, jbuf *b, jv v, jv indent, int level) {
+/* Key order for sort_keys: Python sorts the (string) keys by code point. */
+static size_t *sorted_keys(jctx *c, const jdict *d, bool sort) {
+    size_t *ix = ja_alloc(c->ar, (d->n ? d->n : 1) * sizeof(size_t));
+    for (size_t i = 0; i < d->n; i++) {
+        if (sort && d->key[i].k != JV_STR) jfail(c, "sort_keys needs string keys");
+        size_t j = i;
+        while (sort && j > 0 && jv_compare(c, d->key[ix[j - 1]], d->key[i]) > 0) {
+            ix[j] = ix[j - 1];
+            j--;
+        }
+        ix[j] = i;
+    }
+    return ix;
+}
+
+void jjson_dump(jctx *c, jbuf *b, jv v, jv indent, bool sort_keys, int level) {
     bool pretty = indent.k == JV_INT || indent.k == JV_STR;
     if (level > 100) jfail(c, "value nested too deeply for tojson");
     char tmp[32];
@@ -122,7 +137,7 @@ void jjson_dump(jctx *c, jbuf *b, jv v, jv indent, int level) {
         for (size_t i = 0; i < v.u.l->n; i++) {
             if (i) jb_puts(c->ar, b, pretty ? "," : ", ");
             if (pretty) newline_indent(c, b, indent, level + 1);
-            jjson_dump(c, b, v.u.l->v[i], indent, level + 1);
+            jjson_dump(c, b, v.u.l->v[i], indent, sort_keys, level + 1);
         }
         if (pretty) newline_indent(c, b, indent, level);
         jb_putc(c->ar, b, ']');
@@ -133,12 +148,13 @@ void jjson_dump(jctx *c, jbuf *b, jv v, jv indent, int level) {
             return;
         }
         jb_putc(c->ar, b, '{');
+        size_t *ix = sorted_keys(c, v.u.d, sort_keys);
         for (size_t i = 0; i < v.u.d->n; i++) {
             if (i) jb_puts(c->ar, b, pretty ? "," : ", ");
             if (pretty) newline_indent(c, b, indent, level + 1);
-            dump_key(c, b, v.u.d->key[i]);
+            dump_key(c, b, v.u.d->key[ix[i]]);
             jb_puts(c->ar, b, ": ");
-            jjson_dump(c, b, v.u.d->val[i], indent, level + 1);
+            jjson_dump(c, b, v.u.d->val[ix[i]], indent, sort_keys, level + 1);
         }
         if (pretty) newline_indent(c, b, indent, level);
         jb_putc(c->ar, b, '}');

@@ -11,6 +11,7 @@ typedef struct parser {
     jtok *t;
     size_t nt, i;
     int nest;
+    int loops; /* for-loop bodies open around the cursor (break/continue need one) */
 } parser;
 
 /* growable node-pointer vector in the arena */
@@ -589,7 +590,9 @@ static jnode *parse_for(parser *P, jtok *at) {
     }
     if (is_name(P, "recursive")) pfail(P, "recursive loops are not supported%s", "");
     expect_block_end(P);
+    P->loops++;
     set_body(n, parse_body(P, "else endfor", "for"));
+    P->loops--;
     if (next(P)->n == 4) {
         expect_block_end(P);
         nvec e = parse_body(P, "endfor", "for");
@@ -649,7 +652,10 @@ static jnode *parse_macro(parser *P, jtok *at) {
     n->n_args = params.n;
     n->kw_vals = defs.v;
     n->n_kw = defs.n;
+    int loops = P->loops;
+    P->loops = 0;
     set_body(n, parse_body(P, "endmacro", "macro"));
+    P->loops = loops;
     next(P);
     expect_block_end(P);
     return n;
@@ -665,6 +671,7 @@ static jnode *parse_statement(parser *P) {
     if (IS("set")) return parse_set(P, at);
     if (IS("macro")) return parse_macro(P, at);
     if (IS("break") || IS("continue")) {
+        if (!P->loops) jthrow(P->env, at->line, at->col, "'%.*s' outside of a loop", (int)at->n, at->p);
         jnode *n = node(P, IS("break") ? S_BREAK : S_CONTINUE, at);
         expect_block_end(P);
         return n;
@@ -708,6 +715,17 @@ static jnode *parse_statement(parser *P) {
         expect_block_end(P);
         return n;
     }
+    if (IS("block")) { /* in a standalone template a block renders in place */
+        jnode *n = node(P, S_BLOCK, at);
+        n->name = expect_name(P);
+        if (is_name(P, "scoped")) next(P);
+        expect_block_end(P);
+        set_body(n, parse_body(P, "endblock", "block"));
+        next(P);
+        if (cur(P)->kind == T_NAME) next(P);
+        expect_block_end(P);
+        return n;
+    }
     if (IS("generation")) { /* Hugging Face's assistant-mask tag: renders its body */
         jnode *n = node(P, S_BLOCK, at);
         expect_block_end(P);
@@ -745,7 +763,7 @@ static nvec parse_body(parser *P, const char *ends, const char *what) {
         } else if (t->kind == T_BBEGIN) {
             next(P);
             if (ends && name_in(cur(P), ends)) break;
-            if (name_in(cur(P), "endif endfor endset endmacro endfilter endwith endgeneration elif else"))
+            if (name_in(cur(P), "endif endfor endset endmacro endfilter endwith endgeneration endblock elif else"))
                 jthrow(P->env, cur(P)->line, cur(P)->col, "unexpected '%.*s'", (int)cur(P)->n, cur(P)->p);
             nv_push(P, &body, parse_statement(P));
         } else {
@@ -756,10 +774,37 @@ static nvec parse_body(parser *P, const char *ends, const char *what) {
     return body;
 }
 
+/* Jinja fails at compile time on unknown filters and tests, except where they
+ * sit in an `if` (test or bodies) or a conditional expression: there the error
+ * waits until they run. Loop and macro bodies are strict again. */
+static void check_names(parser *P, const jnode *n, bool soft, int depth);
+
+static void check_all(parser *P, jnode **v, size_t k, bool soft, int depth) {
+    for (size_t i = 0; i < k; i++)
+        if (v[i]) check_names(P, v[i], soft, depth);
+}
+
+static void check_names(parser *P, const jnode *n, bool soft, int depth) {
+    if (depth > 4 * MAX_NEST) return;
+    if (!soft && n->kind == N_FILTER && !jfilter_exists(n->name))
+        jthrow(P->env, n->line, n->col, "no filter named '%s'", n->name);
+    if (!soft && n->kind == N_TEST && !jtest_exists(n->name))
+        jthrow(P->env, n->line, n->col, "no test named '%s'", n->name);
+    bool inner_soft = soft || n->kind == S_IF || n->kind == N_COND;
+    bool body_soft = inner_soft && n->kind != S_FOR && n->kind != S_MACRO;
+    jnode *kids[4] = {n->a, n->b, n->c, n->d};
+    check_all(P, kids, 4, inner_soft, depth + 1);
+    check_all(P, n->args, n->n_args, inner_soft, depth + 1);
+    check_all(P, n->kw_vals, n->n_kw, n->kind == S_MACRO ? false : inner_soft, depth + 1);
+    check_all(P, n->body, n->n_body, body_soft, depth + 1);
+    check_all(P, n->orelse, n->n_orelse, body_soft, depth + 1);
+}
+
 jnode *jparse(jarena *a, jenv *env, const char *src, size_t len) {
     parser P = {.a = a, .env = env};
     P.t = jlex(a, env, src, len, &P.nt);
     jnode *root = node(&P, S_BLOCK, &P.t[0]);
     set_body(root, parse_body(&P, NULL, NULL));
+    check_names(&P, root, false, 0);
     return root;
 }

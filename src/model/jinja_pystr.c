@@ -54,22 +54,32 @@ jv jps_case(jctx *c, jv s, int mode) {
     uint32_t cp;
     for (size_t i = 0, first = 1; i < s.u.s.n; first = 0) {
         i = ju_next(s.u.s.p, s.u.s.n, i, &cp);
-        utf8proc_int32_t x = (utf8proc_int32_t)cp, o;
+        char want; /* 'l'ower, 'u'pper, 't'itle or '=' unchanged */
         switch (mode) {
-        case 0: o = utf8proc_tolower(x); break;
-        case 1: o = utf8proc_toupper(x); break;
-        case 2: o = first ? utf8proc_totitle(x) : utf8proc_tolower(x); break;
+        case 0: want = 'l'; break;
+        case 1: want = 'u'; break;
+        case 2: want = first ? 't' : 'l'; break;
         case 3:
-            o = prev_cased ? utf8proc_tolower(x) : utf8proc_totitle(x);
+            want = prev_cased ? 'l' : 't';
             prev_cased = is_cased(cp);
             break;
         default: {
             bool sep = ju_is_space(cp) || cp == '-' || cp == '(' || cp == '{' || cp == '[' ||
                        cp == '<';
-            o = sep ? x : word_start ? utf8proc_toupper(x) : utf8proc_tolower(x);
+            want = sep ? '=' : word_start ? 'u' : 'l';
             word_start = sep;
         }
         }
+        if (cp == 0xDF && (want == 'u' || want == 't')) {
+            /* Python's full case mapping: upper('ß') is "SS", title('ß') is "Ss" */
+            jb_puts(c->ar, &b, want == 'u' ? "SS" : "Ss");
+            continue;
+        }
+        utf8proc_int32_t x = (utf8proc_int32_t)cp;
+        utf8proc_int32_t o = want == 'l'   ? utf8proc_tolower(x)
+                             : want == 'u' ? utf8proc_toupper(x)
+                             : want == 't' ? utf8proc_totitle(x)
+                                           : x;
         ju_put(c, &b, (uint32_t)o);
     }
     return mkstr(&b);
