@@ -229,12 +229,18 @@ static void handle(lm_worker *w, msg *m) {
     switch (m->kind) {
     case MSG_LOAD: do_load(w, m); return;
     case MSG_UNLOAD: do_unload(w, m); return;
-    case MSG_LIST: do_list(w, m); return;
+    case MSG_LIST: /* a listing shows what is loaded now: expire first */
+        lm_model_cache_expire(w->cache);
+        do_list(w, m);
+        return;
     case MSG_CANCEL:
         cancel(w, m->cancel_id);
         msg_free(m);
         return;
-    case MSG_POKE: msg_free(m); return;
+    case MSG_POKE:
+        lm_model_cache_expire(w->cache);
+        msg_free(m);
+        return;
     case MSG_GENERATE:
         if (w->n_pending == (int)(sizeof w->pending / sizeof w->pending[0])) {
             lm_worker_emit_error(m, LM_ERR_BUSY, "too many queued requests");
