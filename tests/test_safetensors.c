@@ -1,10 +1,13 @@
 // labels: unit asan
 /* test_safetensors.c — safetensors headers, shard index, config.json and
  * tokenizer_config.json: valid files parse, malformed ones fail by name. */
+/* cmocka.h needs these first */
+/* clang-format off */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <cmocka.h>
+/* clang-format on */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,9 +20,11 @@ static uint8_t *st_file(const char *header, size_t data_len, size_t *len) {
     size_t hl = strlen(header);
     *len = 8 + hl + data_len;
     uint8_t *b = calloc(1, *len);
-    for (int i = 0; i < 8; i++) b[i] = (uint8_t)((uint64_t)hl >> (8 * i));
+    for (int i = 0; i < 8; i++)
+        b[i] = (uint8_t)((uint64_t)hl >> (8 * i));
     memcpy(b + 8, header, hl);
-    for (size_t i = 0; i < data_len; i++) b[8 + hl + i] = (uint8_t)i;
+    for (size_t i = 0; i < data_len; i++)
+        b[8 + hl + i] = (uint8_t)i;
     return b;
 }
 
@@ -92,8 +97,7 @@ static void safetensors_hostile(void **state) {
               8, LM_ERR_MODEL_FORMAT, "dimension 1 is not a valid size");
     st_expect("{\"x\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,1e300]}}", 8,
               LM_ERR_MODEL_FORMAT, "data_offsets");
-    st_expect("{\"x\":{\"dtype\":\"F32\",\"shape\":[1]}}", 8, LM_ERR_MODEL_FORMAT,
-              "data_offsets");
+    st_expect("{\"x\":{\"dtype\":\"F32\",\"shape\":[1]}}", 8, LM_ERR_MODEL_FORMAT, "data_offsets");
     st_expect("[1,2]", 0, LM_ERR_MODEL_FORMAT, "not a JSON object");
     st_expect("{\"x\":", 0, LM_ERR_MODEL_FORMAT, "not valid JSON");
     st_expect("{\"bad\xff\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}", 8,
@@ -123,8 +127,10 @@ static void index_parse(void **state) {
     lm_st_index_free(ix);
     const char *bad[] = {"{\"weight_map\":{\"a\":\"../etc/passwd\"}}",
                          "{\"weight_map\":{\"a\":\"/abs.safetensors\"}}",
-                         "{\"weight_map\":{\"a\":\"..\"}}", "{\"weight_map\":{\"a\":1}}",
-                         "{\"weight_map\":[]}", "{}"};
+                         "{\"weight_map\":{\"a\":\"..\"}}",
+                         "{\"weight_map\":{\"a\":1}}",
+                         "{\"weight_map\":[]}",
+                         "{}"};
     for (int i = 0; i < 6; i++) {
         ix = NULL;
         assert_int_equal(lm_st_index_parse(bad[i], strlen(bad[i]), &ix, &e), LM_ERR_JSON);
@@ -245,9 +251,12 @@ static void tokenizer_config(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(safetensors_valid), cmocka_unit_test(safetensors_hostile),
-        cmocka_unit_test(index_parse),       cmocka_unit_test(config_llama3),
-        cmocka_unit_test(config_defaults_and_errors), cmocka_unit_test(tokenizer_config),
+        cmocka_unit_test(safetensors_valid),
+        cmocka_unit_test(safetensors_hostile),
+        cmocka_unit_test(index_parse),
+        cmocka_unit_test(config_llama3),
+        cmocka_unit_test(config_defaults_and_errors),
+        cmocka_unit_test(tokenizer_config),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

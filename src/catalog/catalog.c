@@ -256,10 +256,6 @@ static lm_catalog *g_builtin;
 static lm_err g_builtin_err;
 
 static void load_builtin(void) {
-    if (!lm_catalog_json_len) {
-        lm_fail(&g_builtin_err, LM_ERR_NOT_FOUND, "this build has no embedded catalog");
-        return;
-    }
     lm_catalog_parse((const char *)lm_catalog_json, lm_catalog_json_len, &g_builtin,
                      &g_builtin_err);
 }
