@@ -19,6 +19,15 @@ double lm_worker_now_ms(void) {
     return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
 }
 
+uint64_t lm_worker_bytes_per_token(const lm_model_desc *d) {
+    /* Decoding one token reads every weight once, except the embedding table
+     * (one row) unless it doubles as the output matrix. */
+    uint64_t b = d->weight_bytes;
+    if (d->tok_embd && d->output != d->tok_embd && d->tok_embd->nbytes <= b)
+        b -= d->tok_embd->nbytes;
+    return b;
+}
+
 void lm_worker_default_params(lm_worker_params *p) {
     memset(p, 0, sizeof *p);
     p->keep_alive_ns = LM_KEEP_ALIVE_DEFAULT_NS;
@@ -136,7 +145,7 @@ static void emit_loaded(msg *m, lm_cached_model *entry, double load_ms) {
     e.backend = l->backend;
     e.fallback = l->fallback;
     e.timings.load_ms = load_ms;
-    e.model_bytes = l->desc->weight_bytes;
+    e.model_bytes = lm_worker_bytes_per_token(l->desc);
     e.n_vocab = l->n_vocab;
     m->fn(&e, m->user);
 }
@@ -219,12 +228,18 @@ static void handle(lm_worker *w, msg *m) {
     switch (m->kind) {
     case MSG_LOAD: do_load(w, m); return;
     case MSG_UNLOAD: do_unload(w, m); return;
-    case MSG_LIST: do_list(w, m); return;
+    case MSG_LIST: /* a listing shows what is loaded now: expire first */
+        lm_model_cache_expire(w->cache);
+        do_list(w, m);
+        return;
     case MSG_CANCEL:
         cancel(w, m->cancel_id);
         msg_free(m);
         return;
-    case MSG_POKE: msg_free(m); return;
+    case MSG_POKE:
+        lm_model_cache_expire(w->cache);
+        msg_free(m);
+        return;
     case MSG_GENERATE:
         if (w->n_pending == (int)(sizeof w->pending / sizeof w->pending[0])) {
             lm_worker_emit_error(m, LM_ERR_BUSY, "too many queued requests");

@@ -221,7 +221,7 @@ void lm_gen_finish(lm_worker *w, gen *g, const char *reason) {
         /* The first sampled token comes from the prefill's logits. */
         int decoded = g->n_generated > 1 ? g->n_generated - 1 : 0;
         e.timings.decode_tps = g->decode_ms > 0 ? decoded / (g->decode_ms / 1e3) : 0;
-        e.model_bytes = l ? l->desc->weight_bytes : 0;
+        e.model_bytes = l ? lm_worker_bytes_per_token(l->desc) : 0;
         e.n_vocab = l ? l->n_vocab : 0;
         g->m->fn(&e, g->m->user);
     }
