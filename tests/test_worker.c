@@ -139,7 +139,9 @@ static void greedy_matches_reference_and_reports_decisions(void **state) {
     collector *c = new_collector(w);
     lm_generate_params p;
     gen_params(&p, k_prompt, 5, 12);
+    pthread_mutex_lock(&c->mu); /* the id is known before any event arrives */
     c->ids[0] = lm_worker_generate(w, &p, on_event, c);
+    pthread_mutex_unlock(&c->mu);
     assert_true(c->ids[0] > 0);
     wait_terminal(c, 1);
     assert_int_equal(c->last[0].kind, LM_EV_DONE);
@@ -167,7 +169,9 @@ static void failover_mid_generation_continues_same_text(void **state) {
     collector *c = new_collector(w);
     lm_generate_params p;
     gen_params(&p, k_prompt, 5, 12);
+    pthread_mutex_lock(&c->mu); /* the id is known before any event arrives */
     c->ids[0] = lm_worker_generate(w, &p, on_event, c);
+    pthread_mutex_unlock(&c->mu);
     wait_terminal(c, 1);
     assert_int_equal(c->last[0].kind, LM_EV_DONE);
     int32_t ref[12];
@@ -194,7 +198,9 @@ static void load_failure_falls_through(void **state) {
     lm_model_ref r;
     lm_model_ref_default(&r);
     r.desc = &g_desc;
+    pthread_mutex_lock(&c->mu); /* the id is known before any event arrives */
     c->ids[0] = lm_worker_load(w, &r, on_event, c);
+    pthread_mutex_unlock(&c->mu);
     wait_terminal(c, 1);
     assert_int_equal(c->last[0].kind, LM_EV_LOADED);
     assert_string_equal(c->backend[0], "wsecondary");
@@ -202,7 +208,9 @@ static void load_failure_falls_through(void **state) {
                                         "wprimary: failed — fake load error in wprimary");
     /* Strict choice of the broken engine: an error naming the reason. */
     r.backend = "wprimary";
+    pthread_mutex_lock(&c->mu); /* the id is known before any event arrives */
     c->ids[1] = lm_worker_load(w, &r, on_event, c);
+    pthread_mutex_unlock(&c->mu);
     wait_terminal(c, 2);
     assert_int_equal(c->last[1].kind, LM_EV_ERROR);
     assert_non_null(strstr(c->message[1], "backend 'wprimary' (chosen by --backend) cannot run"));
@@ -220,7 +228,9 @@ static void cancel_stops_before_next_token(void **state) {
     c->cancel_after = 3;
     lm_generate_params p;
     gen_params(&p, k_prompt, 5, 200);
+    pthread_mutex_lock(&c->mu); /* the id is known before any event arrives */
     c->ids[0] = lm_worker_generate(w, &p, on_event, c);
+    pthread_mutex_unlock(&c->mu);
     wait_terminal(c, 1);
     assert_string_equal(c->finish[0], "cancelled");
     assert_int_equal(c->n_toks[0], 3);
@@ -238,7 +248,9 @@ static void session_reuses_kv_prefix(void **state) {
     gen_params(&p, k_prompt, 5, 4);
     p.session = 9;
     p.keep_kv = true;
+    pthread_mutex_lock(&c->mu); /* the id is known before any event arrives */
     c->ids[0] = lm_worker_generate(w, &p, on_event, c);
+    pthread_mutex_unlock(&c->mu);
     wait_terminal(c, 1);
     assert_int_equal(c->n_toks[0], 4);
     /* Turn 2: the whole first turn plus two new tokens. */
@@ -250,7 +262,9 @@ static void session_reuses_kv_prefix(void **state) {
     gen_params(&p, turn2, 11, 6);
     p.session = 9;
     p.keep_kv = true;
+    pthread_mutex_lock(&c->mu); /* the id is known before any event arrives */
     c->ids[1] = lm_worker_generate(w, &p, on_event, c);
+    pthread_mutex_unlock(&c->mu);
     wait_terminal(c, 2);
     assert_int_equal(c->last[1].kind, LM_EV_DONE);
     assert_int_equal(c->last[1].usage.prompt_tokens, 11);
@@ -315,30 +329,44 @@ static void keep_alive_and_unload(void **state) {
     lm_model_ref_default(&r);
     r.desc = &g_desc;
     r.keep_alive_ns = 2000000000ull; /* 2 s */
+    pthread_mutex_lock(&c->mu); /* the id is known before any event arrives */
     c->ids[0] = lm_worker_load(w, &r, on_event, c);
+    pthread_mutex_unlock(&c->mu);
     wait_terminal(c, 1);
     assert_int_equal(fake_cfgs[1].live_engines, 1);
+    pthread_mutex_lock(&c->mu); /* the id is known before any event arrives */
     c->ids[1] = lm_worker_list(w, on_event, c);
+    pthread_mutex_unlock(&c->mu);
     wait_terminal(c, 2);
     assert_int_equal(c->n_models_listed, 1);
     __atomic_store_n(&g_now, 1000 + 1999999999ull, __ATOMIC_SEQ_CST);
+    pthread_mutex_lock(&c->mu); /* the id is known before any event arrives */
     c->ids[1] = lm_worker_list(w, on_event, c);
+    pthread_mutex_unlock(&c->mu);
     wait_terminal(c, 3);
     assert_int_equal(c->n_models_listed, 1); /* not yet */
     __atomic_store_n(&g_now, 1000 + 2000000000ull, __ATOMIC_SEQ_CST);
     lm_worker_poke(w);
+    pthread_mutex_lock(&c->mu); /* the id is known before any event arrives */
     c->ids[1] = lm_worker_list(w, on_event, c);
+    pthread_mutex_unlock(&c->mu);
     wait_terminal(c, 4);
     assert_int_equal(c->n_models_listed, 0);
     assert_int_equal(fake_cfgs[1].live_engines, 0);
     /* Load again, unload explicitly. */
+    pthread_mutex_lock(&c->mu); /* the id is known before any event arrives */
     c->ids[0] = lm_worker_load(w, &r, on_event, c);
+    pthread_mutex_unlock(&c->mu);
     wait_terminal(c, 5);
+    pthread_mutex_lock(&c->mu); /* the id is known before any event arrives */
     c->ids[0] = lm_worker_unload(w, &r, on_event, c);
+    pthread_mutex_unlock(&c->mu);
     wait_terminal(c, 6);
     assert_int_equal(c->last[0].kind, LM_EV_UNLOADED);
     assert_int_equal(fake_cfgs[1].live_engines, 0);
+    pthread_mutex_lock(&c->mu); /* the id is known before any event arrives */
     c->ids[0] = lm_worker_unload(w, &r, on_event, c);
+    pthread_mutex_unlock(&c->mu);
     wait_terminal(c, 7);
     assert_int_equal(c->last[0].kind, LM_EV_ERROR);
     assert_int_equal(c->last[0].status, LM_ERR_NOT_FOUND);
