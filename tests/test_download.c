@@ -8,7 +8,7 @@
 #include <cmocka.h>
 
 #include "catalog/download.h"
-#include <microhttpd.h>
+#include "helpers/file_server.h"
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -22,79 +22,9 @@
 #define BODY_LEN (300 * 1024 + 17)
 static unsigned char g_body[BODY_LEN];
 static char g_body_sha[65];
-static struct MHD_Daemon *g_mhd;
+static lm_file_server *g_srv;
 static int g_port;
-static unsigned g_seed = 12345;
 static char g_dir[256];
-
-/* Per-response state for the chunked reader: serves [pos, end) and, in cut
- * mode, fails the connection after `budget` bytes. */
-typedef struct reader {
-    size_t pos, end, budget;
-    int slow;
-} reader;
-
-static ssize_t read_body(void *cls, uint64_t off, char *buf, size_t max) {
-    (void)off;
-    reader *r = cls;
-    if (r->slow) {
-        usleep(100 * 1000);
-        if (++r->slow > 60) return MHD_CONTENT_READER_END_WITH_ERROR;
-        return 0;
-    }
-    if (r->pos >= r->end) return MHD_CONTENT_READER_END_OF_STREAM;
-    if (r->budget == 0) return MHD_CONTENT_READER_END_WITH_ERROR;
-    size_t n = r->end - r->pos;
-    if (n > max) n = max;
-    if (n > r->budget) n = r->budget;
-    memcpy(buf, g_body + r->pos, n);
-    r->pos += n;
-    r->budget -= n;
-    return (ssize_t)n;
-}
-
-static enum MHD_Result handler(void *cls, struct MHD_Connection *c, const char *url,
-                               const char *method, const char *version, const char *upload,
-                               size_t *upload_size, void **con_cls) {
-    (void)cls, (void)method, (void)version, (void)upload, (void)upload_size, (void)con_cls;
-    struct MHD_Response *resp;
-    enum MHD_Result ret;
-    if (!strcmp(url, "/missing")) {
-        resp = MHD_create_response_from_buffer(9, "not found", MHD_RESPMEM_PERSISTENT);
-        ret = MHD_queue_response(c, MHD_HTTP_NOT_FOUND, resp);
-        MHD_destroy_response(resp);
-        return ret;
-    }
-    reader *r = calloc(1, sizeof *r);
-    r->end = BODY_LEN;
-    r->budget = (size_t)-1;
-    if (!strcmp(url, "/slow")) r->slow = 1;
-    if (!strcmp(url, "/cut")) r->budget = 1 + (size_t)(rand_r(&g_seed) % (BODY_LEN / 3));
-    if (!strcmp(url, "/delay")) usleep(200 * 1000);
-    const char *range = MHD_lookup_connection_value(c, MHD_HEADER_KIND, "Range");
-    unsigned status = MHD_HTTP_OK;
-    if (range && !strncmp(range, "bytes=", 6)) {
-        size_t from = strtoull(range + 6, NULL, 10);
-        if (from >= BODY_LEN) {
-            free(r);
-            resp = MHD_create_response_from_buffer(0, "", MHD_RESPMEM_PERSISTENT);
-            ret = MHD_queue_response(c, MHD_HTTP_RANGE_NOT_SATISFIABLE, resp);
-            MHD_destroy_response(resp);
-            return ret;
-        }
-        r->pos = from;
-        status = MHD_HTTP_PARTIAL_CONTENT;
-    }
-    resp = MHD_create_response_from_callback(r->end - r->pos, 16 * 1024, read_body, r, free);
-    if (status == MHD_HTTP_PARTIAL_CONTENT) {
-        char cr[96];
-        snprintf(cr, sizeof cr, "bytes %zu-%d/%d", r->pos, BODY_LEN - 1, BODY_LEN);
-        MHD_add_response_header(resp, "Content-Range", cr);
-    }
-    ret = MHD_queue_response(c, status, resp);
-    MHD_destroy_response(resp);
-    return ret;
-}
 
 static int setup(void **state) {
     (void)state;
@@ -109,17 +39,15 @@ static int setup(void **state) {
     fclose(f);
     if (lm_sha256_file(p, g_body_sha, NULL, NULL, NULL) != LM_OK) return -1;
     unlink(p);
-    g_mhd = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION, 0,
-                             NULL, NULL, handler, NULL, MHD_OPTION_SOCK_ADDR, NULL,
-                             MHD_OPTION_END);
-    if (!g_mhd) return -1;
-    g_port = MHD_get_daemon_info(g_mhd, MHD_DAEMON_INFO_BIND_PORT)->port;
+    g_srv = lm_file_server_start(g_body, BODY_LEN);
+    if (!g_srv) return -1;
+    g_port = lm_file_server_port(g_srv);
     return 0;
 }
 
 static int teardown(void **state) {
     (void)state;
-    MHD_stop_daemon(g_mhd);
+    lm_file_server_stop(g_srv);
     char cmd[300];
     snprintf(cmd, sizeof cmd, "rm -rf '%s'", g_dir);
     return system(cmd) == 0 ? 0 : -1;

@@ -12,10 +12,7 @@
 #include <strings.h>
 #include <sys/stat.h>
 
-/* The embedded catalog/models.json (tools/embed.cmake, listed in embed.cmake);
- * weak so that a build without the embedding still links and reports it. */
-#pragma weak lm_catalog_json
-#pragma weak lm_catalog_json_len
+/* The embedded catalog/models.json (tools/embed.cmake, listed in embed.cmake). */
 extern const unsigned char lm_catalog_json[];
 extern const size_t lm_catalog_json_len;
 
@@ -259,10 +256,6 @@ static lm_catalog *g_builtin;
 static lm_err g_builtin_err;
 
 static void load_builtin(void) {
-    if (!lm_catalog_json || !lm_catalog_json_len) {
-        lm_fail(&g_builtin_err, LM_ERR_NOT_FOUND, "this build has no embedded catalog");
-        return;
-    }
     lm_catalog_parse((const char *)lm_catalog_json, lm_catalog_json_len, &g_builtin,
                      &g_builtin_err);
 }

@@ -44,6 +44,9 @@ static void detect(void) {
             g_best = LM_ISA_AVX512;
             g_vnni = have[7];
             lm_cpu_avx512_table(g_tab[LM_ISA_AVX512], LM_TYPE_COUNT, g_vnni);
+            /* types without an AVX-512 kernel (or no VNNI) use the AVX2 one */
+            for (int t = 0; t < LM_TYPE_COUNT; t++)
+                if (!g_tab[LM_ISA_AVX512][t]) g_tab[LM_ISA_AVX512][t] = g_tab[LM_ISA_AVX2][t];
         }
     }
 #endif
