@@ -9,8 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The tokenizer module may not be linked in yet (it lands separately). */
-
 static void usage(FILE *f) {
     fprintf(f, "usage: localm show MODEL [--json]\n\n"
                "Describes a model: architecture, hyper-parameters, tensor count and types,\n"
