@@ -3,11 +3,13 @@
  * references: tokenizers/refs.json (Llama 3, Qwen 3, Llama 2 tokenizer.json)
  * and the prompts of refs/NAME.json with the tiny models' tokenizer.json and
  * GGUF files; streaming decode equals whole decode and never splits UTF-8. */
-#include <cjson/cJSON.h>
-#include <cmocka.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+
+#include <cmocka.h>
+
+#include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
