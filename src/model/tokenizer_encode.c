@@ -27,7 +27,8 @@ static lm_status encode_segment(enc_ctx *c, const char *s, size_t n, bool first)
         if (tk_cache_get(t, w, wl, &c->out)) continue;
         size_t before = c->out.n;
         st = tk_bpe_word(t, c->bpe, w, wl, &c->out, c->err);
-        if (st == LM_OK) tk_cache_put(t, w, wl, c->out.v + before, c->out.n - before);
+        if (st == LM_OK && c->out.n > before)
+            tk_cache_put(t, w, wl, c->out.v + before, c->out.n - before);
     }
     return st;
 }

@@ -515,6 +515,12 @@ static lm_status build(loader *L, const cJSON *root, const cJSON *cfg) {
                        "tokenizer.json: model type %.40s is not "
                        "supported (only BPE)",
                        mtype);
+    const char *cont = str_of(model, "continuing_subword_prefix");
+    const char *suffix = str_of(model, "end_of_word_suffix");
+    if ((cont && *cont) || (suffix && *suffix))
+        return lm_fail(L->err, LM_ERR_UNSUPPORTED,
+                       "tokenizer.json: BPE with continuing_subword_prefix or "
+                       "end_of_word_suffix is not supported");
     const cJSON *added = cJSON_GetObjectItemCaseSensitive(root, "added_tokens");
     if (added && !cJSON_IsArray(added))
         return lm_fail(L->err, LM_ERR_TOKENIZER, "tokenizer.json: added_tokens is not an array");
