@@ -240,7 +240,8 @@ static bool split_word(const tk_pre *p, const pcre2_code *re, pcre2_match_data *
                 if (!delim && !tk_spans_put(out, off, len)) return false;
                 break;
             case TK_SPLIT_MERGED_PREV:
-                if (delim && out->n > first_out)
+                /* a delimiter joins the piece before it, unless that was one too */
+                if (delim && !last_was_delim && out->n > first_out)
                     out->v[out->n - 1].len += (uint32_t)len;
                 else if (!tk_spans_put(out, off, len))
                     return false;
