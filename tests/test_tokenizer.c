@@ -18,8 +18,6 @@
 #include "model/model_desc.h"
 #include "model/tokenizer.h"
 
-#pragma weak lm_model_open
-#pragma weak lm_model_free
 
 static cJSON *load_json(const char *rel) {
     size_t n;
@@ -370,11 +368,10 @@ static void gguf_spec_direct(void **state) {
     }
 }
 
-/* The GGUF files through the model reader (skipped until it is built in). */
+/* The GGUF files through the model reader. */
 static void gguf_models(void **state) {
     (void)state;
-    if (!lm_test_data_dir() || !lm_model_open) {
-        if (lm_test_data_dir()) fprintf(stderr, "skipped: lm_model_open is not built in\n");
+    if (!lm_test_data_dir()) {
         skip();
         return;
     }
