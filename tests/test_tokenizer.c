@@ -18,7 +18,6 @@
 #include "model/model_desc.h"
 #include "model/tokenizer.h"
 
-
 static cJSON *load_json(const char *rel) {
     size_t n;
     char *s = lm_test_read(lm_test_path(rel), &n);

@@ -8,11 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-
-/* The model reader may not be linked in yet: then -m accepts HF folders only. */
-#pragma weak lm_model_open
-#pragma weak lm_model_free
 
 typedef struct opts {
     const char *model, *tokenizer, *text, *ids;
@@ -80,23 +75,11 @@ static bool open_source(const opts *o, source *s) {
     lm_status st;
     if (o->tokenizer) {
         st = lm_tokenizer_from_file(o->tokenizer, &s->own, &err);
-    } else if (lm_model_open) {
+    } else {
         st = lm_model_open(o->model, &s->model, &err);
         if (st == LM_OK && !s->model->tokenizer)
             st = lm_fail(&err, LM_ERR_TOKENIZER, "%s has no tokenizer", o->model);
         if (st == LM_OK) s->t = s->model->tokenizer;
-    } else {
-        /* without the model reader a Hugging Face folder still has its tokenizer.json */
-        char path[4096];
-        struct stat sb;
-        snprintf(path, sizeof path, "%s/tokenizer.json", o->model);
-        if (stat(o->model, &sb) == 0 && S_ISDIR(sb.st_mode))
-            st = lm_tokenizer_from_file(path, &s->own, &err);
-        else
-            st = lm_fail(&err, LM_ERR_UNSUPPORTED,
-                         "%s: this build cannot read model files; use "
-                         "--tokenizer FILE",
-                         o->model);
     }
     if (st != LM_OK) {
         fprintf(stderr, "localm: %s: %s\n", lm_status_name(st), err.msg);
@@ -108,7 +91,7 @@ static bool open_source(const opts *o, source *s) {
 
 static void close_source(source *s) {
     lm_tokenizer_free(s->own);
-    if (s->model && lm_model_free) lm_model_free(s->model);
+    lm_model_free(s->model);
 }
 
 static char *read_stdin(size_t *len) {
