@@ -194,11 +194,16 @@ static void quantized_files_match_f16(void **state) {
         printf("skipped: reference data not found\n");
         skip();
     }
-    int n = 0;
-    check_file("models/tiny-llama3-q4_0.gguf", &n);
-    check_file("models/tiny-llama3-q4_k_m.gguf", &n);
-    check_file("models/tiny-llama3-q8_0.gguf", &n);
-    assert_true(n >= 30); /* 2 layers x 7 matrices x 3 files, and more */
+    lm_cpu_isa best = lm_cpu_best_isa();
+    for (int isa = LM_ISA_SCALAR; isa <= (int)best; isa++) {
+        lm_cpu_set_isa((lm_cpu_isa)isa);
+        int n = 0;
+        check_file("models/tiny-llama3-q4_0.gguf", &n);
+        check_file("models/tiny-llama3-q4_k_m.gguf", &n);
+        check_file("models/tiny-llama3-q8_0.gguf", &n);
+        assert_true(n >= 30); /* 2 layers x 7 matrices x 3 files, and more */
+    }
+    lm_cpu_set_isa(best);
 }
 
 int main(void) {
