@@ -1,7 +1,7 @@
 /* bench_kernels.c — CPU matmul kernels against the machine's limits: decode
  * (one token) as a fraction of measured read bandwidth, prefill (128 tokens)
  * as a fraction of peak FP32 FMA throughput.
- * Usage: bench_kernels [type ...]   (default: all CPU types) */
+ * Usage: bench_kernels [--isa scalar|avx2|avx512] [type ...]  (default: all) */
 #include "backend/cpu/bandwidth.h"
 #include "backend/cpu/kernels.h"
 #include "backend/cpu/threadpool.h"
@@ -23,8 +23,8 @@ static double now_s(void) {
 /* Core clock from a chain of dependent adds: one add per cycle. */
 static double measure_ghz(void) {
     double best = 0.0;
-    for (int rep = 0; rep < 40; rep++) {
-        uint64_t x = (uint64_t)rep, n = 20000000;
+    for (int rep = 0; rep < 2000; rep++) {
+        uint64_t x = (uint64_t)rep, n = 1000000;
         double t0 = now_s();
         for (uint64_t i = 0; i < n; i++) __asm__ volatile("add $1, %0" : "+r"(x));
         double ghz = (double)n / (now_s() - t0) / 1e9;
@@ -123,6 +123,14 @@ done:
 }
 
 int main(int argc, char **argv) {
+    if (argc > 2 && strcmp(argv[1], "--isa") == 0) {
+        lm_cpu_isa want = strcmp(argv[2], "scalar") == 0 ? LM_ISA_SCALAR
+                          : strcmp(argv[2], "avx2") == 0 ? LM_ISA_AVX2
+                                                         : LM_ISA_AVX512;
+        lm_cpu_set_isa(want);
+        argc -= 2;
+        argv += 2;
+    }
     lm_threadpool *pools[3] = {NULL, lm_threadpool_create(1), lm_threadpool_create(2)};
     if (!pools[1] || !pools[2]) return 1;
     double bw[3] = {0, 0, 0};

@@ -3,6 +3,8 @@
  * every cache) and the best segment is taken, so a descheduled thread on a
  * busy machine costs one sample, not the figure. */
 #include "backend/cpu/bandwidth.h"
+#include "backend/cpu/kernels.h"
+#include "backend/cpu/quant.h"
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,12 +23,20 @@ static void read_slice(void *vctx, int ith, int nth) {
     size_t per = (c->words / (size_t)nth) & ~(size_t)7;
     const uint64_t *p = c->buf + per * (size_t)ith;
     size_t n = ith == nth - 1 ? c->words - per * (size_t)ith : per;
-    /* eight independent sums so loads, not the add chain, set the pace */
-    uint64_t s[8] = {0};
-    for (size_t i = 0; i + 8 <= n; i += 8)
-        for (int k = 0; k < 8; k++) s[k] += p[i + k];
+    /* the widest loads the CPU has: 8-byte loads alone cap one core below
+     * what its memory channel delivers */
     uint64_t t = 0;
-    for (int k = 0; k < 8; k++) t += s[k];
+#if defined(__x86_64__)
+    if (lm_cpu_best_isa() == LM_ISA_AVX512) t = lm_cpu_avx512_stream_sum(p, n);
+    else if (lm_cpu_best_isa() == LM_ISA_AVX2) t = lm_cpu_avx2_stream_sum(p, n);
+    else
+#endif
+    {
+        uint64_t s[8] = {0}; /* independent sums: loads, not adds, set the pace */
+        for (size_t i = 0; i + 8 <= n; i += 8)
+            for (int k = 0; k < 8; k++) s[k] += p[i + k];
+        for (int k = 0; k < 8; k++) t += s[k];
+    }
     if (ith < 8) c->sink[ith * 8] += t;
 }
 

@@ -68,6 +68,21 @@ void lm_cpu_avx2_quantize_act32(const float *x, lm_act_q8_32 *dst, int64_t nb) {
     }
 }
 
+uint64_t lm_cpu_avx2_stream_sum(const uint64_t *p, size_t n) {
+    __m256i s[4] = {_mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256(),
+                    _mm256_setzero_si256()};
+    size_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        for (int k = 0; k < 4; k++)
+            s[k] = _mm256_add_epi64(s[k], _mm256_loadu_si256((const __m256i *)(p + i + 4 * k)));
+    __m256i a = _mm256_add_epi64(_mm256_add_epi64(s[0], s[1]), _mm256_add_epi64(s[2], s[3]));
+    uint64_t lanes[4];
+    _mm256_storeu_si256((__m256i *)lanes, a);
+    uint64_t t = lanes[0] + lanes[1] + lanes[2] + lanes[3];
+    for (; i < n; i++) t += p[i];
+    return t;
+}
+
 /* ---- 32-element block types ------------------------------------------- */
 
 /* The 32 fifth bits of a Q5 block as 0x10 bytes. */
