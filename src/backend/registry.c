@@ -13,6 +13,7 @@
 #pragma weak lm_backend_cuda
 const lm_backend_ops *lm_backend_cpu(void);
 const lm_backend_ops *lm_backend_cuda(void);
+const lm_backend_ops *lm_backend_cuda_missing(void); /* cuda_missing.c */
 
 static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
 static const lm_backend_ops *g_list[LM_REGISTRY_MAX];
@@ -22,9 +23,9 @@ static int g_init;
 static void init_locked(void) {
     if (g_init) return;
     g_init = 1;
-#ifdef LOCALM_HAVE_CUDA
+    /* Without the CUDA engine, a "cuda" entry that declines says why. */
     if (lm_backend_cuda && lm_backend_cuda()) g_list[g_count++] = lm_backend_cuda();
-#endif
+    else g_list[g_count++] = lm_backend_cuda_missing();
     if (lm_backend_cpu && lm_backend_cpu()) g_list[g_count++] = lm_backend_cpu();
 }
 

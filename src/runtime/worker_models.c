@@ -151,7 +151,6 @@ lm_status lm_worker_acquire(lm_worker *w, msg *m, lm_cached_model **entry, doubl
     const owned_ref *r = &m->ref;
     char path[1024];
     lm_file_id fid;
-    emit_phase(m, LM_PHASE_RESOLVE, 0, 0, r->model ? r->model : (r->desc ? r->desc->path : ""));
     lm_status st = resolve(r, path, sizeof path, &fid, err);
     if (st != LM_OK) return st;
     lm_cached_model *e = find(w, &fid, r);
@@ -161,6 +160,7 @@ lm_status lm_worker_acquire(lm_worker *w, msg *m, lm_cached_model **entry, doubl
         *entry = e;
         return LM_OK;
     }
+    emit_phase(m, LM_PHASE_RESOLVE, 0, 0, path);
     double t0 = lm_worker_now_ms();
     loaded *l = calloc(1, sizeof *l);
     if (!l) return lm_fail(err, LM_ERR_NO_MEMORY, "worker: out of memory");
