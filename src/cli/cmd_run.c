@@ -18,7 +18,6 @@
 #include <string.h>
 #include <time.h>
 
-#pragma weak lm_sampler_params_default
 
 static volatile sig_atomic_t g_interrupted;
 static void on_sigint(int sig) {

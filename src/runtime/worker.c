@@ -11,11 +11,6 @@
 
 #include "model/tokenizer.h"
 
-/* Sampler and tokenizer live in other modules (weak until merged). */
-#pragma weak lm_sampler_free
-#pragma weak lm_detok_stream_free
-#pragma weak lm_sampler_params_default
-
 double lm_worker_now_ms(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -45,14 +40,7 @@ void lm_generate_params_default(lm_generate_params *p) {
     memset(p, 0, sizeof *p);
     lm_model_ref_default(&p->model);
     p->n_predict = 128;
-    if (lm_sampler_params_default) {
-        lm_sampler_params_default(&p->sampling);
-    } else {
-        /* The sampler module is absent: greedy is all the worker can do. */
-        p->sampling.temperature = 0;
-        p->sampling.repeat_penalty = 1.0f;
-        p->sampling.top_p = 1.0f;
-    }
+    lm_sampler_params_default(&p->sampling);
 }
 
 void lm_worker_emit_error(msg *m, lm_status st, const char *text) {
@@ -124,8 +112,8 @@ static uint64_t post(lm_worker *w, msg *m) {
 }
 
 static void gen_free(lm_worker *w, gen *g) {
-    if (g->sampler && lm_sampler_free) lm_sampler_free(g->sampler);
-    if (g->detok && lm_detok_stream_free) lm_detok_stream_free(g->detok);
+    lm_sampler_free(g->sampler);
+    if (g->detok) lm_detok_stream_free(g->detok);
     free(g->text);
     lm_worker_release(w, g->entry, &g->m->ref);
     msg_free(g->m);
