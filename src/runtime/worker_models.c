@@ -46,10 +46,10 @@ static lm_status resolve(const owned_ref *r, char *path, size_t cap, lm_file_id 
         return LM_OK;
     }
     if (!r->model || !*r->model) return lm_fail(err, LM_ERR_INVALID_ARG, "no model given");
-    /* A path, or a catalog id / hf:// reference already in the disk cache
-     * (the worker never downloads: front ends pull first, with progress). */
-    lm_status s = lm_model_ref_resolve(r->model, false, NULL, NULL, path, cap, err);
-    if (s != LM_OK) return s;
+    /* Paths, catalog ids and hf:// references; the worker never downloads
+     * (that is `localm pull`, or the front end's choice before loading). */
+    lm_status rs = lm_model_ref_resolve(r->model, false, NULL, NULL, path, cap, err);
+    if (rs != LM_OK) return rs;
     struct stat st;
     if (stat(path, &st) != 0) return lm_fail(err, LM_ERR_NOT_FOUND, "%s: no such file", path);
     memset(fid, 0, sizeof *fid);
@@ -142,7 +142,6 @@ lm_status lm_worker_acquire(lm_worker *w, msg *m, lm_cached_model **entry, doubl
     const owned_ref *r = &m->ref;
     char path[1024];
     lm_file_id fid;
-    emit_phase(m, LM_PHASE_RESOLVE, 0, 0, r->model ? r->model : (r->desc ? r->desc->path : ""));
     lm_status st = resolve(r, path, sizeof path, &fid, err);
     if (st != LM_OK) return st;
     lm_cached_model *e = find(w, &fid, r);
@@ -152,6 +151,7 @@ lm_status lm_worker_acquire(lm_worker *w, msg *m, lm_cached_model **entry, doubl
         *entry = e;
         return LM_OK;
     }
+    emit_phase(m, LM_PHASE_RESOLVE, 0, 0, path);
     double t0 = lm_worker_now_ms();
     loaded *l = calloc(1, sizeof *l);
     if (!l) return lm_fail(err, LM_ERR_NO_MEMORY, "worker: out of memory");
