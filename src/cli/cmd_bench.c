@@ -258,7 +258,8 @@ int lm_cmd_bench(int argc, char **argv) {
     double roof = bw > 0 ? (bytes_tok / (bw * 1e9)) * tg : 0;
     double flops = prefill_flops(m, a.n_prompt) / a.n_prompt * pp;
     double peak = !strcmp(be->name, "cpu") ? cpu_peak_ops(threads, quantized(m)) : 0;
-    uint64_t rss = lm_sys_peak_rss();
+    uint64_t rss = lm_sys_peak_rss(), rss_anon, rss_file;
+    lm_sys_rss_split(&rss_anon, &rss_file);
     const char *type = a.type ? a.type : lm_type_name(m->layers[0].ffn_gate->type);
     if (a.json) {
         /* one flat object of numbers and plain strings: printed directly */
@@ -273,10 +274,12 @@ int lm_cmd_bench(int argc, char **argv) {
                "\"bandwidth_gbs\":%.3f,\"decode_bytes_per_token\":%.0f,"
                "\"decode_roofline_fraction\":%.4f,\"prefill_gflops\":%.3f,"
                "\"peak_gops_estimate\":%.1f,\"prefill_peak_fraction\":%.4f,"
-               "\"peak_rss_bytes\":%llu,\"build_or_open_s\":%.3f}\n",
+               "\"peak_rss_bytes\":%llu,\"rss_anon_bytes\":%llu,\"rss_file_bytes\":%llu,"
+               "\"n_ctx\":%u,\"build_or_open_s\":%.3f}\n",
                (unsigned long long)m->weight_bytes, a.n_prompt, a.n_gen, a.reps, pp, pp_lo, pp_hi,
                tg, tg_lo, tg_hi, bw, bytes_tok, roof, flops / 1e9, peak / 1e9,
-               peak > 0 ? flops / peak : 0, (unsigned long long)rss, t_build);
+               peak > 0 ? flops / peak : 0, (unsigned long long)rss,
+               (unsigned long long)rss_anon, (unsigned long long)rss_file, o.n_ctx, t_build);
     } else {
         printf("model    %s (%s, %.2f GiB), backend %s, %d threads, %s\n",
                a.shape ? a.shape : a.model, type, m->weight_bytes / 1073741824.0, be->name,
@@ -288,7 +291,9 @@ int lm_cmd_bench(int argc, char **argv) {
         printf("decode   %d tokens: %.2f t/s (min %.2f, max %.2f) reading %.1f MB/token = "
                "%.2f of the measured read bandwidth %.1f GB/s\n",
                a.n_gen, tg, tg_lo, tg_hi, bytes_tok / 1e6, roof, bw);
-        printf("memory   peak RSS %.1f MiB\n", rss / 1048576.0);
+        printf("memory   peak RSS %.1f MiB (now: %.1f MiB anonymous, %.1f MiB mapped files), "
+               "context %u\n",
+               rss / 1048576.0, rss_anon / 1048576.0, rss_file / 1048576.0, o.n_ctx);
     }
     rc = 0;
 fail:
