@@ -1,10 +1,13 @@
 // labels: unit asan
 /* test_gguf.c — the GGUF reader and writer: every metadata type round-trips,
  * arrays iterate, and hostile files fail with a message naming the fault. */
+/* cmocka.h needs these first */
+/* clang-format off */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <cmocka.h>
+/* clang-format on */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -75,7 +78,8 @@ static uint8_t *build_all_types(size_t *len) {
     lm_gguf_writer_add_raw(w, "t.nested", LM_GGUF_ARRAY, raw, n);
     uint64_t ne[2] = {32, 3};
     static float tdata[96];
-    for (int i = 0; i < 96; i++) tdata[i] = (float)i;
+    for (int i = 0; i < 96; i++)
+        tdata[i] = (float)i;
     lm_gguf_writer_add_tensor(w, "w.f32", LM_TYPE_F32, 2, ne, tdata);
     uint64_t ne2[1] = {64};
     lm_gguf_writer_add_tensor(w, "w.q4", LM_TYPE_Q4_0, 1, ne2, NULL);
@@ -146,7 +150,8 @@ static void round_trip_every_type(void **state) {
     lm_gguf_iter it;
     lm_gguf_iter_init(&it, a);
     uint64_t total = 0, n = 0;
-    while (lm_gguf_iter_next(&it, &v)) total += v.size, n++;
+    while (lm_gguf_iter_next(&it, &v))
+        total += v.size, n++;
     assert_int_equal(n, 3);
     assert_int_equal(total, 4);
 
@@ -233,7 +238,8 @@ static uint8_t *one_tensor_file(size_t *len, const char *key, const char *tname,
 }
 
 static void put64(uint8_t *p, uint64_t v) {
-    for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i));
+    for (int i = 0; i < 8; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
 }
 
 /* Position of the tensor entry field after the name ("blk.3.attn_q.weight"). */

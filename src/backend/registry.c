@@ -9,7 +9,6 @@
  * builds); weak references let this file link without them, and a NULL check
  * leaves a missing engine out of the list. The CUDA reference stays weak for
  * good: a CPU-only build has no lm_backend_cuda at all. */
-#pragma weak lm_backend_cpu
 #pragma weak lm_backend_cuda
 const lm_backend_ops *lm_backend_cpu(void);
 const lm_backend_ops *lm_backend_cuda(void);
@@ -25,7 +24,7 @@ static void init_locked(void) {
 #ifdef LOCALM_HAVE_CUDA
     if (lm_backend_cuda && lm_backend_cuda()) g_list[g_count++] = lm_backend_cuda();
 #endif
-    if (lm_backend_cpu && lm_backend_cpu()) g_list[g_count++] = lm_backend_cpu();
+    if (lm_backend_cpu()) g_list[g_count++] = lm_backend_cpu();
 }
 
 int lm_registry_count(void) {

@@ -10,9 +10,9 @@
 #include <stdint.h>
 
 typedef struct lm_manifest {
-    char id[64];
-    char quant[16];
-    char source[512]; /* "hf://owner/repo/file.gguf" or a URL */
+    char id[128];
+    char quant[64];
+    char source[768]; /* "hf://owner/repo/file.gguf" or a URL */
     char file[256];   /* file name inside the folder */
     uint64_t size;
     char sha256[65];  /* lower-case hex, "" when unknown */

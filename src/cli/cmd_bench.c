@@ -15,8 +15,6 @@
 #include <string.h>
 #include <time.h>
 
-#pragma weak lm_model_open
-#pragma weak lm_model_free
 
 typedef struct bench_args {
     const char *model, *shape, *type, *save, *backend;
@@ -223,10 +221,6 @@ int lm_cmd_bench(int argc, char **argv) {
         if (lm_random_model_create(a.shape, a.type, 42, threads, &m, &err) != LM_OK) goto fail;
         if (a.save && lm_random_model_save(m, a.save, &err) != LM_OK) goto fail;
     } else {
-        if (!lm_model_open) {
-            lm_fail(&err, LM_ERR_UNSUPPORTED, "model files cannot be opened in this build");
-            goto fail;
-        }
         if (lm_model_open(a.model, &m, &err) != LM_OK) goto fail;
     }
     t_build = now_s() - t_build;
@@ -301,7 +295,7 @@ fail:
     if (e) be->unload(e);
     if (m) {
         if (a.shape) lm_random_model_free(m);
-        else if (lm_model_free) lm_model_free(m);
+        else lm_model_free(m);
     }
     free(r.pp);
     free(r.tg);

@@ -10,8 +10,6 @@
 #include <string.h>
 
 /* The tokenizer module may not be linked in yet (it lands separately). */
-#pragma weak lm_tokenizer_describe
-#pragma weak lm_tokenizer_vocab_size
 
 static void usage(FILE *f) {
     fprintf(f, "usage: localm show MODEL [--json]\n\n"
@@ -37,7 +35,7 @@ static void count_types(const lm_model_desc *m, type_count *tc) {
 
 static const char *tokenizer_text(const lm_model_desc *m) {
     if (!m->tokenizer) return NULL;
-    return lm_tokenizer_describe ? lm_tokenizer_describe(m->tokenizer) : "present";
+    return lm_tokenizer_describe(m->tokenizer);
 }
 
 static int print_json(const lm_model_desc *m) {
@@ -75,8 +73,7 @@ static int print_json(const lm_model_desc *m) {
     if (tk) {
         cJSON *k = cJSON_AddObjectToObject(o, "tokenizer");
         cJSON_AddStringToObject(k, "kind", tk);
-        if (lm_tokenizer_vocab_size)
-            cJSON_AddNumberToObject(k, "vocab_size", lm_tokenizer_vocab_size(m->tokenizer));
+        cJSON_AddNumberToObject(k, "vocab_size", lm_tokenizer_vocab_size(m->tokenizer));
     } else {
         cJSON_AddNullToObject(o, "tokenizer");
     }
@@ -121,7 +118,7 @@ static void print_text(const lm_model_desc *m) {
                    lm_type_get((uint32_t)t)->compute ? "" : " (no engine computes it)");
     printf("\n");
     const char *tk = tokenizer_text(m);
-    if (tk && lm_tokenizer_vocab_size)
+    if (tk)
         printf("tokenizer      %s, %u tokens\n", tk, lm_tokenizer_vocab_size(m->tokenizer));
     else
         printf("tokenizer      %s\n", tk ? tk : "none");

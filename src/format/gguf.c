@@ -371,6 +371,8 @@ lm_status lm_gguf_parse(const void *buf, size_t len, lm_gguf **out, lm_err *err)
     lm_err local;
     if (!err) err = &local; /* failure paths below read err->code */
     if (!buf && len) return lm_fail(err, LM_ERR_INVALID_ARG, "NULL buffer");
+    static const uint8_t empty[1];
+    if (!buf) buf = empty; /* an empty file maps to NULL; keep pointer arithmetic defined */
     lm_gguf *g = calloc(1, sizeof *g);
     if (!g) return lm_fail(err, LM_ERR_NO_MEMORY, "out of memory");
     g->buf = buf;

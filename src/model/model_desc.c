@@ -11,7 +11,6 @@
 #include <sys/stat.h>
 
 /* The tokenizer module may not be linked in yet (it lands separately). */
-#pragma weak lm_tokenizer_free
 
 static const char *const k_arch_names[] = {
     [LM_ARCH_UNKNOWN] = "unknown", [LM_ARCH_LLAMA] = "llama", [LM_ARCH_MISTRAL] = "mistral",
@@ -59,7 +58,7 @@ lm_status lm_model_open(const char *path, lm_model_desc **out, lm_err *err) {
 
 void lm_model_free(lm_model_desc *m) {
     if (!m) return;
-    if (m->tokenizer && lm_tokenizer_free) lm_tokenizer_free(m->tokenizer);
+    if (m->tokenizer) lm_tokenizer_free(m->tokenizer);
     free(m->chat_template);
     free(m->bos_text);
     free(m->eos_text);

@@ -11,7 +11,6 @@
 #include <string.h>
 
 /* The tokenizer module may not be linked in yet (it lands separately). */
-#pragma weak lm_tokenizer_from_spec
 
 typedef struct gguf_priv {
     lm_mapfile map;
@@ -282,7 +281,7 @@ static lm_status read_tokenizer(lm_model_desc *m, const lm_gguf *g, lm_err *err)
     v.add_bos = v.add_eos = v.add_space_prefix = -1;
     spec_bufs b = {0};
     lm_status s = build_spec(m, g, &v, &b, err);
-    if (!s && v.kind != LM_VOCAB_NONE && lm_tokenizer_from_spec)
+    if (!s && v.kind != LM_VOCAB_NONE)
         s = lm_tokenizer_from_spec(&v, &m->tokenizer, err);
     spec_bufs_free(&b);
     return s;

@@ -15,7 +15,6 @@
 #include <sys/stat.h>
 
 /* The tokenizer module may not be linked in yet (it lands separately). */
-#pragma weak lm_tokenizer_from_file
 
 #define MAX_JSON_BYTES (64u << 20)
 
@@ -285,7 +284,6 @@ static lm_status read_tokenizer(lm_model_desc *m, const char *dir, lm_err *err) 
         snprintf(path, sizeof path, "%s/tokenizer.json.gz", dir);
         if (!file_exists(path)) return LM_OK;
     }
-    if (!lm_tokenizer_from_file) return LM_OK;
     return lm_tokenizer_from_file(path, &m->tokenizer, err);
 }
 

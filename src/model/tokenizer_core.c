@@ -41,14 +41,14 @@ static uint32_t pow2_above(uint64_t n) {
 }
 
 lm_status tk_strmap_build(tk_strmap *m, uint32_t n, const char *const *keys, const uint32_t *lens,
-                          const uint8_t *attr, uint8_t skip_mask, lm_err *err) {
+                          const uint8_t *skip, lm_err *err) {
     m->cap = pow2_above(n);
     m->slots = calloc(m->cap, sizeof *m->slots);
     m->keys = keys;
     m->key_lens = lens;
     if (!m->slots) return lm_fail(err, LM_ERR_NO_MEMORY, "tokenizer: vocabulary map");
     for (uint32_t id = 0; id < n; id++) {
-        if (!keys[id] || (attr && (attr[id] & skip_mask))) continue;
+        if (!keys[id] || (skip && skip[id])) continue;
         uint32_t i = (uint32_t)tk_hash(keys[id], lens[id]) & (m->cap - 1);
         bool dup = false;
         while (m->slots[i]) {
@@ -234,8 +234,15 @@ lm_status tk_finish(lm_tokenizer *t, lm_err *err) {
         eo += el + 1;
         dof += dl + 1;
     }
-    lm_status st = tk_strmap_build(&t->vocab, n, (const char *const *)t->enc, t->enc_len, t->attr,
-                                   TK_ATTR_UNUSED, err);
+    /* the merge loop only sees model tokens: added tokens are matched in the
+     * text before it runs (unless the model's vocabulary lists them too) */
+    uint8_t *skip = malloc(n ? n : 1);
+    if (!skip) return lm_fail(err, LM_ERR_NO_MEMORY, "tokenizer: vocabulary map");
+    for (uint32_t i = 0; i < n; i++)
+        skip[i] = (t->attr[i] & TK_ATTR_UNUSED) ||
+                  ((t->attr[i] & TK_ATTR_ADDED) && !(t->attr[i] & TK_ATTR_INVOCAB));
+    lm_status st = tk_strmap_build(&t->vocab, n, (const char *const *)t->enc, t->enc_len, skip, err);
+    free(skip);
     if (st != LM_OK) return st;
     for (int b = 0; b < 256; b++) {
         if (t->model == TK_BYTE_BPE) {

@@ -103,7 +103,7 @@ static lm_status build(lm_tokenizer *t, const lm_vocab_spec *s, lm_err *err) {
         t->model = TK_BYTE_BPE;
         tk_strmap map = {0};
         lm_status st = tk_strmap_build(&map, t->n_vocab, (const char *const *)t->text, t->len,
-                                       NULL, 0, err);
+                                       NULL, err);
         if (st == LM_OK) st = load_merges(t, s, &map, err);
         free(map.slots);
         if (st == LM_OK) st = set_pre(t, s->pre[0] ? s->pre : "default", err);

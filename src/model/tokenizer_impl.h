@@ -156,14 +156,15 @@ enum {
     TK_ATTR_ADDED = 2,   /* matched whole in the text */
     TK_ATTR_BYTE = 4,    /* <0xNN> */
     TK_ATTR_UNUSED = 8,
+    TK_ATTR_INVOCAB = 16, /* an added token that the model's own vocabulary also lists */
 };
 
 /* tokenizer_core.c */
 lm_tokenizer *tk_alloc(uint32_t n_vocab);
 uint64_t tk_hash(const char *s, size_t n);
+/* skip: NULL, or one byte per key, non-zero to leave that key out. */
 lm_status tk_strmap_build(tk_strmap *m, uint32_t n, const char *const *keys,
-                          const uint32_t *lens, const uint8_t *skip_attr_mask_src,
-                          uint8_t skip_mask, lm_err *err);
+                          const uint32_t *lens, const uint8_t *skip, lm_err *err);
 int32_t tk_strmap_get(const tk_strmap *m, const char *s, size_t n);
 lm_status tk_pairmap_init(tk_pairmap *m, uint32_t n, lm_err *err);
 bool tk_pairmap_put(tk_pairmap *m, int32_t a, int32_t b, uint32_t rank, int32_t merged);

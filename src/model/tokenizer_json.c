@@ -118,8 +118,9 @@ static lm_status load_vocab(loader *L, const cJSON *vocab, const cJSON *added) {
         a->rstrip = bool_of(e, "rstrip", 0);
         a->single_word = bool_of(e, "single_word", 0);
     }
+    cJSON_ArrayForEach(e, vocab) t->attr[e->valueint] |= TK_ATTR_INVOCAB;
     return tk_strmap_build(&L->text_map, t->n_vocab, (const char *const *)t->text, t->len, NULL,
-                           0, L->err);
+                           L->err);
 }
 
 static int32_t text_id(loader *L, const char *s) {

@@ -117,42 +117,56 @@ void lm_model_cache_usage(const lm_model_cache *c, uint64_t *ram, uint64_t *vram
     if (vram) *vram = v;
 }
 
-static bool fits(const lm_model_cache *c, uint64_t ram, uint64_t vram) {
-    uint64_t r, v;
-    lm_model_cache_usage(c, &r, &v);
-    bool ram_ok = !c->p.ram_budget || (ram <= c->p.ram_budget && r <= c->p.ram_budget - ram);
-    bool vram_ok =
-        !c->p.vram_budget || (vram <= c->p.vram_budget && v <= c->p.vram_budget - vram);
-    return ram_ok && vram_ok;
+/* Bytes held by entries in use (which cannot be evicted). */
+static void usage_in_use(const lm_model_cache *c, uint64_t *ram, uint64_t *vram) {
+    *ram = *vram = 0;
+    for (int i = 0; i < c->n; i++)
+        if (c->items[i]->refs > 0) {
+            *ram += c->items[i]->ram_bytes;
+            *vram += c->items[i]->vram_bytes;
+        }
+}
+
+static bool over(uint64_t used, uint64_t need, uint64_t budget) {
+    return budget && (need > budget || used > budget - need);
 }
 
 lm_status lm_model_cache_make_room(lm_model_cache *c, uint64_t ram, uint64_t vram, lm_err *err) {
-    while (!fits(c, ram, vram)) {
+    /* Fail before evicting anything when even evicting every idle model
+     * would not make room: nothing is unloaded for no gain. */
+    uint64_t ur, uv;
+    usage_in_use(c, &ur, &uv);
+    if (over(ur, ram, c->p.ram_budget) || over(uv, vram, c->p.vram_budget)) {
+        char a[32], b[32], d[32], e2[32], f[32], g[32];
+        return lm_fail(err, LM_ERR_NO_MEMORY,
+                       "not enough memory budget: need %s RAM + %s VRAM, models in use hold %s "
+                       "RAM + %s VRAM (budgets: RAM %s, VRAM %s)",
+                       lm_format_bytes(ram, a, sizeof a), lm_format_bytes(vram, b, sizeof b),
+                       lm_format_bytes(ur, d, sizeof d), lm_format_bytes(uv, e2, sizeof e2),
+                       c->p.ram_budget ? lm_format_bytes(c->p.ram_budget, f, sizeof f)
+                                       : "unlimited",
+                       c->p.vram_budget ? lm_format_bytes(c->p.vram_budget, g, sizeof g)
+                                        : "unlimited");
+    }
+    for (;;) {
+        uint64_t r, v;
+        lm_model_cache_usage(c, &r, &v);
+        bool short_ram = over(r, ram, c->p.ram_budget);
+        bool short_vram = over(v, vram, c->p.vram_budget);
+        if (!short_ram && !short_vram) return LM_OK;
+        /* The least recently used idle entry that holds what is short. */
         int lru = -1;
-        for (int i = 0; i < c->n; i++)
-            if (c->items[i]->refs == 0 &&
-                (lru < 0 || c->items[i]->last_used_ns < c->items[lru]->last_used_ns))
-                lru = i;
-        if (lru < 0) {
-            uint64_t r, v;
-            lm_model_cache_usage(c, &r, &v);
-            char a[32], b[32], d[32], e2[32];
-            return lm_fail(err, LM_ERR_NO_MEMORY,
-                           "not enough memory budget: need %s RAM + %s VRAM more, %s RAM + %s "
-                           "VRAM are held by %d model(s) in use (budgets: RAM %s, VRAM %s)",
-                           lm_format_bytes(ram, a, sizeof a), lm_format_bytes(vram, b, sizeof b),
-                           lm_format_bytes(r, d, sizeof d), lm_format_bytes(v, e2, sizeof e2),
-                           c->n,
-                           c->p.ram_budget ? lm_format_bytes(c->p.ram_budget, a, sizeof a)
-                                           : "unlimited",
-                           c->p.vram_budget ? lm_format_bytes(c->p.vram_budget, b, sizeof b)
-                                            : "unlimited");
+        for (int i = 0; i < c->n; i++) {
+            const lm_cached_model *e = c->items[i];
+            if (e->refs > 0 || !((short_ram && e->ram_bytes) || (short_vram && e->vram_bytes)))
+                continue;
+            if (lru < 0 || e->last_used_ns < c->items[lru]->last_used_ns) lru = i;
         }
+        if (lru < 0) return lm_fail(err, LM_ERR_INTERNAL, "model cache: accounting mismatch");
         lm_cached_model *e = c->items[lru];
         remove_at(c, lru);
         destroy_entry(e);
     }
-    return LM_OK;
 }
 
 static bool grow(void ***arr, int *cap, int need) {

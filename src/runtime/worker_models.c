@@ -11,14 +11,12 @@
 
 /* The model readers live in another module; weak so the worker links (and its
  * tests run with opened descriptions) before that module is merged. */
-#pragma weak lm_model_open
-#pragma weak lm_model_free
 
 static void loaded_free(void *p) {
     loaded *l = p;
     if (!l) return;
     if (l->eng && l->ops) l->ops->unload(l->eng);
-    if (l->own_desc && lm_model_free) lm_model_free(l->desc);
+    if (l->own_desc) lm_model_free(l->desc);
     for (int i = 0; i < l->n_slots; i++) free(l->slots[i].toks);
     free(l->slots);
     free(l->logits);
@@ -153,7 +151,7 @@ lm_status lm_worker_acquire(lm_worker *w, msg *m, lm_cached_model **entry, doubl
     const owned_ref *r = &m->ref;
     char path[1024];
     lm_file_id fid;
-    emit_phase(m, LM_PHASE_RESOLVE, 0, 1, r->model ? r->model : (r->desc ? r->desc->path : ""));
+    emit_phase(m, LM_PHASE_RESOLVE, 0, 0, r->model ? r->model : (r->desc ? r->desc->path : ""));
     lm_status st = resolve(r, path, sizeof path, &fid, err);
     if (st != LM_OK) return st;
     lm_cached_model *e = find(w, &fid, r);
@@ -172,10 +170,6 @@ lm_status lm_worker_acquire(lm_worker *w, msg *m, lm_cached_model **entry, doubl
     if (r->desc) {
         l->desc = (lm_model_desc *)r->desc;
     } else {
-        if (!lm_model_open) {
-            loaded_free(l);
-            return lm_fail(err, LM_ERR_UNSUPPORTED, "this build has no model file reader");
-        }
         emit_phase(m, LM_PHASE_LOAD, 0, 0, "reading model description");
         st = lm_model_open(path, &l->desc, err);
         if (st != LM_OK) {

@@ -9,7 +9,8 @@
 
 static float *ramp(size_t n, float scale) {
     float *p = malloc(n * sizeof *p);
-    for (size_t i = 0; p && i < n; i++) p[i] = scale * (float)((int)(i % 17) - 8);
+    for (size_t i = 0; p && i < n; i++)
+        p[i] = scale * (float)((int)(i % 17) - 8);
     return p;
 }
 
@@ -54,13 +55,20 @@ bool tiny_gguf_build(const tiny_gguf_opts *o, uint8_t **buf, size_t *len) {
         const char *name;
         uint32_t ne0, ne1;
     } ts[] = {
-        {"token_embd.weight", E, V},     {"output_norm.weight", E, 1},
-        {"output.weight", E, V},         {"blk.0.attn_norm.weight", E, 1},
-        {"blk.0.attn_q.weight", E, QR},  {"blk.0.attn_k.weight", E, KV * hd},
-        {"blk.0.attn_v.weight", E, KV * hd}, {"blk.0.attn_output.weight", H * hd, E},
-        {"blk.0.ffn_norm.weight", E, 1}, {"blk.0.ffn_gate.weight", E, F},
-        {"blk.0.ffn_up.weight", E, F},   {"blk.0.ffn_down.weight", F, E},
-        {"blk.0.attn_q.bias", QR, 1},    {"blk.0.attn_k.bias", KV * hd, 1},
+        {"token_embd.weight", E, V},
+        {"output_norm.weight", E, 1},
+        {"output.weight", E, V},
+        {"blk.0.attn_norm.weight", E, 1},
+        {"blk.0.attn_q.weight", E, QR},
+        {"blk.0.attn_k.weight", E, KV * hd},
+        {"blk.0.attn_v.weight", E, KV * hd},
+        {"blk.0.attn_output.weight", H * hd, E},
+        {"blk.0.ffn_norm.weight", E, 1},
+        {"blk.0.ffn_gate.weight", E, F},
+        {"blk.0.ffn_up.weight", E, F},
+        {"blk.0.ffn_down.weight", F, E},
+        {"blk.0.attn_q.bias", QR, 1},
+        {"blk.0.attn_k.bias", KV * hd, 1},
         {"blk.0.attn_v.bias", KV * hd, 1},
     };
     bool qwen = !strcmp(arch, "qwen2");
@@ -77,7 +85,8 @@ bool tiny_gguf_build(const tiny_gguf_opts *o, uint8_t **buf, size_t *len) {
     lm_gguf_writer_free(w);
     free(data);
     if (toks)
-        for (uint32_t i = 0; i < V; i++) free(toks[i]);
+        for (uint32_t i = 0; i < V; i++)
+            free(toks[i]);
     free(toks);
     return ok;
 }

@@ -7,16 +7,16 @@
 #include <stdint.h>
 
 typedef struct tiny_gguf_opts {
-    const char *arch;     /* "llama" (default) or "qwen2", or anything to test errors */
-    uint32_t n_embd;      /* default 32 */
-    uint32_t n_head;      /* default 2 */
-    uint32_t n_head_kv;   /* default 1 */
-    uint32_t n_ff;        /* default 64 */
-    uint32_t n_vocab;     /* default 8 */
-    uint32_t q_rows;      /* rows of attn_q (default n_head * head_dim) */
-    uint32_t meta_n_ff;   /* feed_forward_length written in metadata (default n_ff) */
+    const char *arch;   /* "llama" (default) or "qwen2", or anything to test errors */
+    uint32_t n_embd;    /* default 32 */
+    uint32_t n_head;    /* default 2 */
+    uint32_t n_head_kv; /* default 1 */
+    uint32_t n_ff;      /* default 64 */
+    uint32_t n_vocab;   /* default 8 */
+    uint32_t q_rows;    /* rows of attn_q (default n_head * head_dim) */
+    uint32_t meta_n_ff; /* feed_forward_length written in metadata (default n_ff) */
     bool omit_output_norm;
-    bool with_tokenizer;  /* gpt2 tokenizer of n_vocab tokens */
+    bool with_tokenizer; /* gpt2 tokenizer of n_vocab tokens */
 } tiny_gguf_opts;
 
 /* malloc'd file bytes in *buf / *len; returns false on failure. */
