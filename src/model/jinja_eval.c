@@ -416,12 +416,15 @@ jv jcall_value(jctx *c, jv fn, jv *args, size_t n, const char **kwn, jv *kwv, si
 }
 
 static jv apply_filter(jctx *c, const jnode *f, jv base) {
+    if (++c->depth > c->lim.max_depth) jfail(c, "filter chain too long (limit %d)", c->lim.max_depth);
     /* chains from filter blocks end in a NULL operand, which stands for `base` */
     jv v = !f->a ? base : f->a->kind == N_FILTER ? apply_filter(c, f->a, base) : jeval(c, f->a);
     c->at = f;
     argv_ a = eval_args(c, f);
     jstep(c);
-    return jfilter_call(c, f->name, v, a.pos, a.n, f->kw_names, a.kw, f->n_kw);
+    jv r = jfilter_call(c, f->name, v, a.pos, a.n, f->kw_names, a.kw, f->n_kw);
+    c->depth--;
+    return r;
 }
 
 /* ---- expressions */

@@ -130,8 +130,13 @@ static bool num_equal(jv a, jv b) {
     return jv_num(a) == jv_num(b);
 }
 
-bool jv_equal(jv a, jv b) {
+/* Values nested deeper than this compare unequal rather than exhausting the
+ * stack (JSON input stops at 100 levels; only a template can build more). */
+#define MAX_COMPARE_DEPTH 200
+
+static bool equal_d(jv a, jv b, int depth) {
     if (jv_is_num(a) && jv_is_num(b)) return num_equal(a, b);
+    if (depth > MAX_COMPARE_DEPTH) return false;
     if (a.k != b.k) return false;
     switch (a.k) {
     case JV_UNDEF:
@@ -140,13 +145,13 @@ bool jv_equal(jv a, jv b) {
     case JV_LIST:
         if (a.tuple != b.tuple || a.u.l->n != b.u.l->n) return false;
         for (size_t i = 0; i < a.u.l->n; i++)
-            if (!jv_equal(a.u.l->v[i], b.u.l->v[i])) return false;
+            if (!equal_d(a.u.l->v[i], b.u.l->v[i], depth + 1)) return false;
         return true;
     case JV_DICT:
         if (a.u.d->n != b.u.d->n) return false;
         for (size_t i = 0; i < a.u.d->n; i++) {
             jv o;
-            if (!jd_get(b.u.d, a.u.d->key[i], &o) || !jv_equal(a.u.d->val[i], o)) return false;
+            if (!jd_get(b.u.d, a.u.d->key[i], &o) || !equal_d(a.u.d->val[i], o, depth + 1)) return false;
         }
         return true;
     case JV_NS: return a.u.d == b.u.d;
@@ -154,6 +159,10 @@ bool jv_equal(jv a, jv b) {
     case JV_LOOP: return a.u.loop == b.u.loop;
     default: return false;
     }
+}
+
+bool jv_equal(jv a, jv b) {
+    return equal_d(a, b, 0);
 }
 
 static const char *py_type(jv v) {
@@ -188,7 +197,14 @@ const char *jv_type_name(jv v) {
     }
 }
 
+static int compare_d(jctx *c, jv a, jv b, int depth);
+
 int jv_compare(jctx *c, jv a, jv b) {
+    return compare_d(c, a, b, 0);
+}
+
+static int compare_d(jctx *c, jv a, jv b, int depth) {
+    if (depth > MAX_COMPARE_DEPTH) jfail(c, "values nested too deeply to compare");
     if (a.k == JV_UNDEF) jv_fail_undef(c, a);
     if (b.k == JV_UNDEF) jv_fail_undef(c, b);
     if (jv_is_num(a) && jv_is_num(b)) {
@@ -209,7 +225,7 @@ int jv_compare(jctx *c, jv a, jv b) {
         size_t n = a.u.l->n < b.u.l->n ? a.u.l->n : b.u.l->n;
         for (size_t i = 0; i < n; i++) {
             if (jv_equal(a.u.l->v[i], b.u.l->v[i])) continue;
-            return jv_compare(c, a.u.l->v[i], b.u.l->v[i]);
+            return compare_d(c, a.u.l->v[i], b.u.l->v[i], depth + 1);
         }
         return a.u.l->n < b.u.l->n ? -1 : a.u.l->n > b.u.l->n;
     }
