@@ -240,12 +240,51 @@ static void cli_template(void **state) {
     cJSON_Delete(refs);
 }
 
+/* `localm template -m MODEL`: the template and BOS/EOS texts come from the
+ * model files. The tiny models ship the reference Qwen 3 and Llama 3
+ * templates, so their refs.json texts are the expected output. */
+static void cli_template_from_model(void **state) {
+    (void)state;
+    cJSON *refs = load_refs();
+    if (!refs) skip();
+    static const char *const models[][2] = {
+        {"models/tiny-qwen2", "qwen3"},          {"models/tiny-qwen2-f16.gguf", "qwen3"},
+        {"models/tiny-llama3", "llama3"},        {"models/tiny-llama3-f16.gguf", "llama3"},
+    };
+    int checked = 0;
+    for (size_t m = 0; m < sizeof models / sizeof models[0]; m++) {
+        const cJSON *cs;
+        cJSON_ArrayForEach(cs, cJSON_GetObjectItem(refs, "cases")) {
+            if (strcmp(cJSON_GetObjectItem(cs, "template")->valuestring, models[m][1]) ||
+                !cJSON_IsTrue(cJSON_GetObjectItem(cs, "ok")))
+                continue;
+            char *msgs_text = cJSON_PrintUnformatted(cJSON_GetObjectItem(cs, "messages"));
+            char *msgs = write_temp(msgs_text);
+            char args[2048], *out = NULL;
+            snprintf(args, sizeof args, "template -m '%s' --messages %s %s", lm_test_path(models[m][0]),
+                     msgs, cJSON_IsTrue(cJSON_GetObjectItem(cs, "add_generation_prompt")) ? "--add-generation-prompt" : "");
+            int rc = lm_test_run_cli(args, &out);
+            if (rc != 0 || strcmp(out, cJSON_GetObjectItem(cs, "text")->valuestring))
+                fail_msg("%s / %s: rc %d\n got: %s\nwant: %s", models[m][0],
+                         cJSON_GetObjectItem(cs, "name")->valuestring, rc, out ? out : "",
+                         cJSON_GetObjectItem(cs, "text")->valuestring);
+            free(out);
+            unlink(msgs);
+            free(msgs);
+            free(msgs_text);
+            checked++;
+        }
+    }
+    assert_int_equal(checked, 16);
+    cJSON_Delete(refs);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(reference_chat_templates), cmocka_unit_test(reference_template_raises),
         cmocka_unit_test(jinja2_snippets),          cmocka_unit_test(error_positions),
         cmocka_unit_test(limits_bound_rendering),   cmocka_unit_test(builtin_chatml),
-        cmocka_unit_test(cli_template),
+        cmocka_unit_test(cli_template),             cmocka_unit_test(cli_template_from_model),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
