@@ -409,4 +409,51 @@ static const struct { const char *tpl, *want; } k_jinja_cases[] = {
     {"{{ d|tojson(sort_keys=true) }} {{ {'b': 1, 'a': {'d': 1, 'c': 2}}|tojson(sort_keys=true) }}\n"
     "",
      "{\"a\": 1, \"b\": [1, 2], \"c\": {\"x\": \"y\"}} {\"a\": {\"c\": 2, \"d\": 1}, \"b\": 1}"},
+    {"{%- set ns = namespace(is_first=true, sys='') -%}\n"
+    "{%- for m in msgs -%}\n"
+    "  {%- if m['role'] == 'system' -%}{%- set ns.sys = m['content'] -%}{%- continue -%}{%- endif -%}\n"
+    "  {%- if m.tool_calls is defined and m.tool_calls -%}\n"
+    "    {%- for tc in m.tool_calls -%}\n"
+    "      {%- set call = tc.function if tc.function is defined else tc -%}\n"
+    "<call name=\"{{ call.name }}\">{{ call.arguments if call.arguments is string else call.arguments | tojson }}</call>\n"
+    "    {%- endfor -%}\n"
+    "  {%- else -%}\n"
+    "[{{ m.role | upper }}{{ ' (first)' if ns.is_first }}] {{ m.content }}\n"
+    "  {%- endif %}\n"
+    "  {%- set ns.is_first = false -%}\n"
+    "{% endfor -%}\n"
+    "system was: {{ ns.sys }}",
+     "[USER (first)] hi<call name=\"f\">{\"a\": 1}</call>system was: sys"},
+    {"{%- for m in msgs %}\n"
+    "{{- '<|im_start|>' + m.role + '\\n' }}\n"
+    "{%- if loop.index0 > 0 and msgs[loop.index0 - 1].role != m.role %}(switch){% endif %}\n"
+    "{{- m.content + '<|im_end|>\\n' }}\n"
+    "{%- endfor %}\n"
+    "{%- if true %}\n"
+    "    {{- '<|im_start|>assistant\\n' }}\n"
+    "{%- endif %}",
+     "<|im_start|>system\n"
+    "sys<|im_end|>\n"
+    "<|im_start|>user\n"
+    "(switch)hi<|im_end|>\n"
+    "<|im_start|>assistant\n"
+    "(switch)yo<|im_end|>\n"
+    "<|im_start|>assistant\n"
+    ""},
+    {"{{ msgs | map(attribute='role') | unique | list | tojson }} {{ msgs | selectattr('tool_calls', 'defined') | map(attribute='tool_calls') | first | tojson(indent=1) }}",
+     "[\"system\", \"user\", \"assistant\"] [\n"
+    " {\n"
+    "  \"function\": {\n"
+    "   \"name\": \"f\",\n"
+    "   \"arguments\": {\n"
+    "    \"a\": 1\n"
+    "   }\n"
+    "  }\n"
+    " }\n"
+    "]"},
+    {"{% set tools_json = [{'name': 'f', 'parameters': {'type': 'object', 'properties': {'q': {'type': 'string', 'description': '\303\274n\303\257 \"quoted\"'}}}}] %}{% for t in tools_json %}{{ t | tojson }}\n"
+    "{% endfor %}\n"
+    "",
+     "{\"name\": \"f\", \"parameters\": {\"type\": \"object\", \"properties\": {\"q\": {\"type\": \"string\", \"description\": \"\303\274n\303\257 \\\"quoted\\\"\"}}}}\n"
+    ""},
 };
