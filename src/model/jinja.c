@@ -9,10 +9,8 @@
 #define MAX_TEMPLATE_BYTES (16u << 20)
 
 lm_jinja_limits lm_jinja_default_limits(void) {
-    return (lm_jinja_limits){.max_output = 4u << 20,
-                             .max_memory = 256u << 20,
-                             .max_steps = 10000000,
-                             .max_depth = 200};
+    return (lm_jinja_limits){
+        .max_output = 4u << 20, .max_memory = 256u << 20, .max_steps = 10000000, .max_depth = 200};
 }
 
 lm_status lm_jinja_parse(const char *src, size_t len, lm_jinja_template **out, lm_err *err) {
@@ -68,14 +66,16 @@ lm_status lm_jinja_render(const lm_jinja_template *t, const cJSON *context,
     jglobals_install(&c, c.globals);
     if (context)
         for (const cJSON *e = context->child; e; e = e->next)
-            if (e->string) jscope_set(&c, c.globals, ja_strndup(&ar, e->string, strlen(e->string)),
-                                      jjson_to_value(&c, e, 0));
+            if (e->string)
+                jscope_set(&c, c.globals, ja_strndup(&ar, e->string, strlen(e->string)),
+                           jjson_to_value(&c, e, 0));
     jscope *top = jscope_new(&c, c.globals);
     jexec_block(&c, top, t->root->body, t->root->n_body);
     char *res = malloc(buf.n + 1);
     if (!res) {
         ja_free_all(&ar);
-        return lm_fail(err, LM_ERR_NO_MEMORY, "jinja: out of memory for %zu bytes of output", buf.n);
+        return lm_fail(err, LM_ERR_NO_MEMORY, "jinja: out of memory for %zu bytes of output",
+                       buf.n);
     }
     if (buf.n) memcpy(res, buf.p, buf.n);
     res[buf.n] = 0;

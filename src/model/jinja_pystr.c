@@ -33,7 +33,8 @@ jv jps_strip(jctx *c, jv s, jv chars, int which) {
     if (which & 2)
         while (e > b) {
             size_t k = e - 1;
-            while (k > b && ((unsigned char)p[k] & 0xC0) == 0x80) k--;
+            while (k > b && ((unsigned char)p[k] & 0xC0) == 0x80)
+                k--;
             ju_next(p, e, k, &cp);
             if (!in_chars(chars, cp)) break;
             e = k;
@@ -56,16 +57,22 @@ jv jps_case(jctx *c, jv s, int mode) {
         i = ju_next(s.u.s.p, s.u.s.n, i, &cp);
         char want; /* 'l'ower, 'u'pper, 't'itle or '=' unchanged */
         switch (mode) {
-        case 0: want = 'l'; break;
-        case 1: want = 'u'; break;
-        case 2: want = first ? 't' : 'l'; break;
+        case 0:
+            want = 'l';
+            break;
+        case 1:
+            want = 'u';
+            break;
+        case 2:
+            want = first ? 't' : 'l';
+            break;
         case 3:
             want = prev_cased ? 'l' : 't';
             prev_cased = is_cased(cp);
             break;
         default: {
-            bool sep = ju_is_space(cp) || cp == '-' || cp == '(' || cp == '{' || cp == '[' ||
-                       cp == '<';
+            bool sep =
+                ju_is_space(cp) || cp == '-' || cp == '(' || cp == '{' || cp == '[' || cp == '<';
             want = sep ? '=' : word_start ? 'u' : 'l';
             word_start = sep;
         }
@@ -152,10 +159,12 @@ jv jps_split(jctx *c, jv s, jv sep, int64_t maxsplit, bool from_right) {
             e = (size_t)(hit - p);
         }
         jl_push(c, parts.u.l, jv_str(p, e));
-        for (size_t i = parts.u.l->n; i-- > 0;) jl_push(c, out.u.l, parts.u.l->v[i]);
+        for (size_t i = parts.u.l->n; i-- > 0;)
+            jl_push(c, out.u.l, parts.u.l->v[i]);
         return out;
     }
-    if (sep.k != JV_NONE && sep.k != JV_UNDEF) jfail(c, "must be str or None, not %s", jv_type_name(sep));
+    if (sep.k != JV_NONE && sep.k != JV_UNDEF)
+        jfail(c, "must be str or None, not %s", jv_type_name(sep));
     /* whitespace split: runs of whitespace, no empty strings */
     size_t i = 0;
     uint32_t cp;
@@ -163,14 +172,16 @@ jv jps_split(jctx *c, jv s, jv sep, int64_t maxsplit, bool from_right) {
     if (!from_right) {
         while (i < n) {
             size_t nx;
-            while (i < n && (nx = ju_next(p, n, i, &cp), ju_is_space(cp))) i = nx;
+            while (i < n && (nx = ju_next(p, n, i, &cp), ju_is_space(cp)))
+                i = nx;
             if (i >= n) break;
             if (maxsplit-- <= 0) { /* the remainder keeps its trailing whitespace */
                 jl_push(c, words.u.l, jv_str(p + i, n - i));
                 break;
             }
             size_t b = i;
-            while (i < n && (nx = ju_next(p, n, i, &cp), !ju_is_space(cp))) i = nx;
+            while (i < n && (nx = ju_next(p, n, i, &cp), !ju_is_space(cp)))
+                i = nx;
             jl_push(c, words.u.l, jv_str(p + b, i - b));
         }
         return words;
@@ -187,6 +198,7 @@ jv jps_split(jctx *c, jv s, jv sep, int64_t maxsplit, bool from_right) {
     size_t keep = k - (size_t)maxsplit;
     const char *last_kept = all.u.l->v[keep - 1].u.s.p + all.u.l->v[keep - 1].u.s.n;
     jl_push(c, out.u.l, jv_str(p, (size_t)(last_kept - p))); /* keeps leading whitespace */
-    for (size_t j = keep; j < k; j++) jl_push(c, out.u.l, all.u.l->v[j]);
+    for (size_t j = keep; j < k; j++)
+        jl_push(c, out.u.l, all.u.l->v[j]);
     return out;
 }
