@@ -290,6 +290,7 @@ static jv arith(jctx *c, int op, jv a, jv b) {
             jl_push(c, out.u.l, b.u.l->v[i]);
         return out;
     }
+    if (op == OP_MOD && a.k == JV_STR) return jps_percent(c, a, b);
     if (op == OP_MUL && (a.k == JV_STR || a.k == JV_LIST) && (b.k == JV_INT || b.k == JV_BOOL))
         return repeat(c, a, as_int(b));
     if (op == OP_MUL && (b.k == JV_STR || b.k == JV_LIST) && (a.k == JV_INT || a.k == JV_BOOL))

@@ -10,12 +10,12 @@
 #include <utf8proc.h>
 
 static const char *const k_filters[] = {
-    "abs",     "attr",     "batch",  "capitalize", "center",     "count",     "d",
-    "default", "dictsort", "e",      "escape",     "first",      "float",     "indent",
-    "int",     "items",    "join",   "last",       "length",     "list",      "lower",
-    "map",     "max",      "min",    "reject",     "rejectattr", "replace",   "reverse",
-    "round",   "safe",     "select", "selectattr", "sort",       "string",    "sum",
-    "title",   "tojson",   "trim",   "unique",     "upper",      "wordcount", NULL};
+    "abs",        "attr",      "batch",      "capitalize", "center",  "count",  "d",      "default",
+    "dictsort",   "e",         "escape",     "first",      "float",   "format", "indent", "int",
+    "items",      "join",      "last",       "length",     "list",    "lower",  "map",    "max",
+    "min",        "reject",    "rejectattr", "replace",    "reverse", "round",  "safe",   "select",
+    "selectattr", "sort",      "string",     "sum",        "title",   "tojson", "trim",   "unique",
+    "upper",      "wordcount", NULL};
 
 bool jfilter_exists(const char *name) {
     for (int i = 0; k_filters[i]; i++)
@@ -294,6 +294,21 @@ jv jfilter_call(jctx *c, const char *name, jv v, jv *args, size_t n, const char 
         return v;
     }
     if (IS("safe")) return v;
+    if (IS("format")) { /* value % (kwargs or args) */
+        if (n && nkw) jfail(c, "can't handle positional and keyword arguments at the same time");
+        jv a;
+        if (nkw) {
+            a = jv_dict(c);
+            for (size_t k = 0; k < nkw; k++)
+                jd_set(c, a.u.d, jv_cstr(kwn[k]), kwv[k]);
+        } else {
+            a = jv_list(c, n);
+            a.tuple = 1;
+            for (size_t k = 0; k < n; k++)
+                jl_push(c, a.u.l, args[k]);
+        }
+        return jps_percent(c, sstr(c, v), a);
+    }
     if (IS("string")) return sstr(c, v);
     if (IS("trim")) return jps_strip(c, sstr(c, v), ARG(0, "chars", none), 3);
     if (IS("upper")) return jps_case(c, sstr(c, v), 1);

@@ -295,6 +295,7 @@ jv jps_strip(jctx *c, jv s, jv chars, int which); /* which: 1 left, 2 right, 3 b
 jv jps_case(jctx *c, jv s, int mode);             /* 0 lower, 1 upper, 2 capitalize, 3 title */
 jv jps_replace(jctx *c, jv s, jv old, jv new_, int64_t count);
 jv jps_split(jctx *c, jv s, jv sep, int64_t maxsplit, bool from_right);
+jv jps_percent(jctx *c, jv fmt, jv args); /* Python's fmt % args */
 
 /* json */
 jv jjson_to_value(jctx *c, const struct cJSON *j, int depth);
