@@ -157,6 +157,7 @@ static void limits_bound_rendering(void **state) {
     assert_int_equal(render_str("{% for i in range(2000) %}x{% endfor %}", &lim, &out, &err),
                      LM_ERR_TEMPLATE);
     assert_non_null(strstr(err.msg, "output"));
+    assert_int_equal(strncmp(err.msg, "line 1, column ", 15), 0);
     lim = lm_jinja_default_limits();
     lim.max_steps = 10000;
     assert_int_equal(
@@ -164,6 +165,7 @@ static void limits_bound_rendering(void **state) {
                    &lim, &out, &err),
         LM_ERR_TEMPLATE);
     assert_non_null(strstr(err.msg, "steps"));
+    assert_int_equal(strncmp(err.msg, "line 1, column ", 15), 0);
     lim = lm_jinja_default_limits();
     assert_int_equal(
         render_str("{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}", &lim, &out, &err),
