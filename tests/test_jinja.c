@@ -177,6 +177,8 @@ static void limits_bound_rendering(void **state) {
                    "{% set ns.s = ns.s ~ ns.s %}{% endfor %}",
                    &lim, &out, &err),
         LM_ERR_TEMPLATE);
+    assert_non_null(strstr(err.msg, "memory"));
+    assert_int_equal(strncmp(err.msg, "line 1, column ", 15), 0);
     /* deep nesting in the source is refused, not a stack overflow */
     char deep[5000];
     size_t k = 0;
