@@ -3,7 +3,7 @@
  * from a channel for Server-Sent Events. */
 #include "server/server.h"
 #include "base/err.h"
-#include "server/server_internal.h"
+#include "server/routes.h"
 #include <arpa/inet.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
@@ -132,10 +132,6 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     }
     *con_cls = NULL;
 }
-
-lm_status lm_routes_create(lm_server *s, lm_err *err);
-void lm_routes_shutdown(lm_server *s);
-void lm_routes_free(lm_server *s);
 
 lm_status lm_server_start(const lm_server_opts *o, lm_server **out, lm_err *err) {
     *out = NULL;
