@@ -20,7 +20,7 @@ build: deps $(BUILD)/CMakeCache.txt
 	cmake --build $(BUILD) -j $(JOBS)
 
 run: build
-	$(BUILD)/bin/localm chat
+	$(BUILD)/bin/localm serve
 
 test: test-unit test-asan test-fuzz
 	@echo "make test: all suites passed"

@@ -54,3 +54,10 @@ bool lm_fault_hit(const char *site) {
     pthread_mutex_unlock(&g_lock);
     return hit;
 }
+
+long lm_fault_value(const char *site) {
+    pthread_once(&g_once, parse_env);
+    for (int i = 0; i < g_n_sites && site; i++)
+        if (!strcmp(g_sites[i].name, site)) return g_sites[i].target;
+    return 0;
+}

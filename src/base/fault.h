@@ -9,4 +9,8 @@
  * is the call LOCALM_FAULT names for that site. Thread-safe; cheap when the
  * variable is unset. */
 bool lm_fault_hit(const char *site);
+/* The N that LOCALM_FAULT gives a site, or 0: for hooks that take a value,
+ * e.g. LOCALM_FAULT=token_delay_ms:50 slows generation down so UI tests can
+ * press stop mid-answer. */
+long lm_fault_value(const char *site);
 #endif

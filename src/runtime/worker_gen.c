@@ -3,12 +3,14 @@
  * forward → sampler → token → incremental detokenizer → stop checks → events,
  * with failover when the engine fails mid-generation. */
 #include "base/err.h"
+#include "base/fault.h"
 #include "model/model_desc.h"
 #include "model/tokenizer.h"
 #include "runtime/worker_impl.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 
 static void emit_token(gen *g, const char *text, size_t len, int32_t id, float logprob) {
@@ -297,7 +299,10 @@ bool lm_gen_step(lm_worker *w, gen *g) {
     size_t hold = 0;
     long at = g->m->n_stop ? find_stop(g, &hold) : -1;
     size_t end = at >= 0 ? (size_t)at : g->text_len - hold;
-    emit_token(g, g->text ? g->text + g->emitted : "", end > g->emitted ? end - g->emitted : 0, tok, lp);
+    emit_token(g, g->text ? g->text + g->emitted : "", end > g->emitted ? end - g->emitted : 0,
+               tok, lp);
+    long delay_ms = lm_fault_value("token_delay_ms"); /* test hook, 0 normally */
+    if (delay_ms > 0) nanosleep(&(struct timespec){delay_ms / 1000, delay_ms % 1000 * 1000000L}, NULL);
     if (end > g->emitted) g->emitted = end;
     if (at >= 0) {
         g->text_len = (size_t)at; /* the stop string is not part of the output */

@@ -16,7 +16,8 @@ let srv, browser;
 
 before(async () => {
   if (!modelPath || !haveBrowser) return;
-  srv = await startServer([modelPath, "--threads", "2"]);
+  // Tokens come 40 ms apart (a test hook) so that stop lands mid-answer.
+  srv = await startServer([modelPath, "--threads", "2"], { LOCALM_FAULT: "token_delay_ms:40" });
   browser = await chromium.launch({
     executablePath: browserPath,
     args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -33,7 +34,7 @@ test("chat page: pick, send, stream, badge, stop", { skip: !modelPath || !haveBr
   const errors = [];
   page.on("pageerror", (e) => errors.push(String(e)));
   await page.goto(srv.url + "/");
-  await page.waitForSelector("#model-picker option");
+  await page.waitForSelector("#model-picker option", { state: "attached" });
   const values = await page.$$eval("#model-picker option", (os) => os.map((o) => o.value));
   assert.ok(values.includes("tiny-llama3-f16"), values.join(","));
   await page.selectOption("#model-picker", "tiny-llama3-f16");

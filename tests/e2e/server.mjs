@@ -19,9 +19,10 @@ export function referenceModel() {
   return m;
 }
 
-export async function startServer(args) {
+export async function startServer(args, env = {}) {
   const child = spawn(bin, ["serve", ...args, "--port", "0"], {
     stdio: ["ignore", "pipe", "pipe"],
+    env: { ...process.env, ...env },
   });
   let stderr = "";
   child.stderr.on("data", (d) => (stderr += d));
