@@ -106,4 +106,8 @@ lm_status lm_model_open(const char *path, lm_model_desc **out, lm_err *err);
 void lm_model_free(lm_model_desc *m); /* NULL is fine */
 const lm_tensor *lm_model_find_tensor(const lm_model_desc *m, const char *name);
 const char *lm_arch_name(lm_arch a);
+/* The parsed GGUF file behind a description (to read any metadata key with
+ * format/gguf.h), or NULL for Hugging Face folders. Lives as long as m. */
+struct lm_gguf;
+const struct lm_gguf *lm_model_gguf(const lm_model_desc *m);
 #endif

@@ -1,0 +1,1 @@
+lm_embed(lm_catalog_json ${CMAKE_SOURCE_DIR}/catalog/models.json)
