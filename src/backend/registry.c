@@ -10,7 +10,11 @@
  * leaves a missing engine out of the list. The CUDA reference stays weak for
  * good: a CPU-only build has no lm_backend_cuda at all. */
 #pragma weak lm_backend_cpu
+/* A weak reference does not pull an object out of the static library, so a
+ * CUDA build refers to the CUDA engine strongly. */
+#ifndef LOCALM_HAVE_CUDA
 #pragma weak lm_backend_cuda
+#endif
 const lm_backend_ops *lm_backend_cpu(void);
 const lm_backend_ops *lm_backend_cuda(void);
 
@@ -23,7 +27,7 @@ static void init_locked(void) {
     if (g_init) return;
     g_init = 1;
 #ifdef LOCALM_HAVE_CUDA
-    if (lm_backend_cuda && lm_backend_cuda()) g_list[g_count++] = lm_backend_cuda();
+    if (lm_backend_cuda()) g_list[g_count++] = lm_backend_cuda();
 #endif
     if (lm_backend_cpu && lm_backend_cpu()) g_list[g_count++] = lm_backend_cpu();
 }

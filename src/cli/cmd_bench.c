@@ -9,6 +9,9 @@
 #include "backend/registry.h"
 #include "cli/commands.h"
 #include "runtime/random_model.h"
+#ifdef LOCALM_HAVE_CUDA
+#include "backend/cuda/cuda_limits.h"
+#endif
 #include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -225,6 +228,15 @@ int lm_cmd_bench(int argc, char **argv) {
         bw = lm_cpu_measure_read_bandwidth_gbs(tp);
         lm_threadpool_free(tp);
     }
+    double nominal_bw = 0, gpu_peak = 0; /* cuda: datasheet HBM GB/s, FP16 tensor FLOP/s */
+#ifdef LOCALM_HAVE_CUDA
+    lm_cuda_limits lim;
+    if (!strcmp(be->name, "cuda") && lm_cuda_measure_limits(0, &lim)) {
+        bw = lim.copy_gbs;
+        nominal_bw = lim.nominal_gbs;
+        gpu_peak = lim.fp16_tflops * 1e12;
+    }
+#endif
 
     lm_load_opts o;
     lm_load_opts_default(&o);
@@ -243,8 +255,12 @@ int lm_cmd_bench(int argc, char **argv) {
     double bytes_tok = decode_bytes(m, a.n_prompt + a.n_gen / 2.0, o.kv_type == LM_KV_F32 ? 4 : 2);
     double roof = bw > 0 ? (bytes_tok / (bw * 1e9)) * tg : 0;
     double flops = prefill_flops(m, a.n_prompt) / a.n_prompt * pp;
-    double peak = !strcmp(be->name, "cpu") ? cpu_peak_ops(threads, quantized(m)) : 0;
-    uint64_t rss = lm_sys_peak_rss();
+    double peak = !strcmp(be->name, "cpu") ? cpu_peak_ops(threads, quantized(m)) : gpu_peak;
+    uint64_t rss = lm_sys_peak_rss(), vram = 0;
+#ifdef LOCALM_HAVE_CUDA
+    if (!strcmp(be->name, "cuda")) vram = lm_cuda_vram_used(0);
+#endif
+    double roof_nominal = nominal_bw > 0 ? (bytes_tok / (nominal_bw * 1e9)) * tg : 0;
     const char *type = a.type ? a.type : lm_type_name(m->layers[0].ffn_gate->type);
     if (a.json) {
         cJSON *j = cJSON_CreateObject();
@@ -270,6 +286,9 @@ int lm_cmd_bench(int argc, char **argv) {
         cJSON_AddNumberToObject(j, "peak_gops_estimate", peak / 1e9);
         cJSON_AddNumberToObject(j, "prefill_peak_fraction", peak > 0 ? flops / peak : 0);
         cJSON_AddNumberToObject(j, "peak_rss_bytes", (double)rss);
+        cJSON_AddNumberToObject(j, "nominal_bandwidth_gbs", nominal_bw);
+        cJSON_AddNumberToObject(j, "decode_nominal_roofline_fraction", roof_nominal);
+        cJSON_AddNumberToObject(j, "vram_in_use_bytes", (double)vram);
         cJSON_AddNumberToObject(j, "build_or_open_s", t_build);
         char *txt = cJSON_PrintUnformatted(j);
         printf("%s\n", txt);
@@ -287,6 +306,9 @@ int lm_cmd_bench(int argc, char **argv) {
                "%.2f of the measured read bandwidth %.1f GB/s\n",
                a.n_gen, tg, tg_lo, tg_hi, bytes_tok / 1e6, roof, bw);
         printf("memory   peak RSS %.1f MiB\n", rss / 1048576.0);
+        if (nominal_bw > 0 || vram)
+            printf("gpu      decode = %.2f of the nominal %.0f GB/s; VRAM in use after the run "
+                   "%.2f GiB\n", roof_nominal, nominal_bw, vram / 1073741824.0);
     }
     rc = 0;
 fail:
