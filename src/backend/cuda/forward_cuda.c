@@ -6,13 +6,10 @@
 #include "backend/cuda/cuda_kernels.h"
 #include "backend/cuda/engine_cuda_impl.h"
 #include "base/err.h"
+#include "base/fault.h"
 #include <stdlib.h>
 #include <string.h>
 
-/* Fault hook of the engine interface (src/base/fault.c); absent in builds
- * without it, hence weak. */
-bool lm_fault_hit(const char *site);
-#pragma weak lm_fault_hit
 
 #define T LMC_MAX_TOK
 
@@ -141,6 +138,9 @@ static bool launch_small(lm_engine *e, int n) {
     }
     if (!use_graph) return run_small(e, n);
     if (!e->graph[n]) {
+        /* The first step of each size runs directly (loading the kernels
+         * outside any capture); the graph is captured for the next ones. */
+        if (!run_small(e, n)) return false;
         cudaGraph_t g = NULL;
         if (cudaStreamBeginCapture(e->st, cudaStreamCaptureModeThreadLocal) != cudaSuccess)
             return false;
@@ -155,6 +155,7 @@ static bool launch_small(lm_engine *e, int n) {
             e->graph[n] = NULL;
             return false;
         }
+        return true;
     }
     return cudaGraphLaunch(e->graph[n], e->st) == cudaSuccess;
 }
@@ -171,7 +172,7 @@ static lm_status device_error(lm_engine *e, lm_err *err, const char *what) {
 
 lm_status lmc_forward(lm_engine *e, const lm_batch *b, lm_logits *out, lm_err *err) {
     if (e->failed) return lm_fail(err, LM_ERR_BACKEND, "cuda: the device failed earlier");
-    if (lm_fault_hit && lm_fault_hit("forward"))
+    if (lm_fault_hit("forward"))
         return lm_fail(err, LM_ERR_FAULT_INJECTED, "cuda: injected fault in forward");
     if (!b || b->n_tokens <= 0 || !b->tokens || !b->pos || !out || !out->data)
         return lm_fail(err, LM_ERR_INVALID_ARG, "cuda: empty batch or no logits buffer");
