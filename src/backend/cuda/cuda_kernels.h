@@ -58,9 +58,12 @@ void lmc_qkv_rope(cudaStream_t st, const float *qkv, int n_tok, int nh, int nkv,
 /* Causal attention of each token's query heads over its sequence's cache
  * positions [0, pos[t]], split over n_split chunks of the context (partials
  * in part: n_tok*nh*n_split*(hd+2) floats), result out [n_tok][nh*hd]. */
-void lmc_attention(cudaStream_t st, const float *q, int n_tok, int nh, int nkv, int hd,
+bool lmc_attention(cudaStream_t st, const float *q, int n_tok, int nh, int nkv, int hd,
                    const uint16_t *k_cache, const uint16_t *v_cache, int n_ctx,
                    const int32_t *pos, const int32_t *seq, int n_split, float *part, float *out);
+/* Head shapes lmc_attention handles: head_dim 64, 128 or 256, and up to 8
+ * query heads per KV head (16 when head_dim <= 128). */
+bool lmc_attention_supported(int nh, int nkv, int hd);
 
 /* out[t][i] = silu(gu[t][i]) * gu[t][n_ff + i] as half (prefill). */
 void lmc_swiglu_f16(cudaStream_t st, const float *gu, int n_tok, int n_ff, uint16_t *out);

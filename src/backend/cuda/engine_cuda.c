@@ -107,7 +107,7 @@ static bool model_ok(const lm_model_desc *m, char *why, size_t n) {
         return false;
     }
     if (!hp->n_layer || !hp->n_head || !hp->n_head_kv || hp->n_head % hp->n_head_kv ||
-        hp->n_head / hp->n_head_kv > 16 || hp->head_dim % 8 || hp->head_dim > 256 ||
+        !lmc_attention_supported((int)hp->n_head, (int)hp->n_head_kv, (int)hp->head_dim) ||
         hp->n_embd % 32 || hp->n_ff % 32 || !m->tok_embd || !m->output || !m->output_norm) {
         snprintf(why, n, "model shape not supported (heads %u/%u, head_dim %u, n_embd %u)",
                  hp->n_head, hp->n_head_kv, hp->head_dim, hp->n_embd);

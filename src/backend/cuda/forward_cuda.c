@@ -39,7 +39,7 @@ static bool run_small(lm_engine *e, int n) {
         lmc_qkv_rope(st, e->qkv, n, e->nh, e->nkv, e->hd, L->bqkv, L->q_norm, L->k_norm, eps,
                      e->inv_freq, (int)e->hp.rope_layout, pos, seq, e->q, L->k_cache, L->v_cache,
                      e->n_ctx);
-        lmc_attention(st, e->q, n, e->nh, e->nkv, e->hd, L->k_cache, L->v_cache, e->n_ctx, pos,
+        ok &= lmc_attention(st, e->q, n, e->nh, e->nkv, e->hd, L->k_cache, L->v_cache, e->n_ctx, pos,
                       seq, e->dec_split, e->part, e->att);
         lmc_convert_act(st, e->att, n, Q, NULL, e->xq, e->xs);
         ok &= mv(e, &L->wo, e->att, n, e->x, E, true);
@@ -98,7 +98,7 @@ static bool run_big(lm_engine *e, int n, int n_out, float *dst) {
         lmc_qkv_rope(st, e->qkv, n, e->nh, e->nkv, e->hd, L->bqkv, L->q_norm, L->k_norm, eps,
                      e->inv_freq, (int)e->hp.rope_layout, pos, seq, e->q, L->k_cache, L->v_cache,
                      e->n_ctx);
-        lmc_attention(st, e->q, n, e->nh, e->nkv, e->hd, L->k_cache, L->v_cache, e->n_ctx, pos,
+        ok &= lmc_attention(st, e->q, n, e->nh, e->nkv, e->hd, L->k_cache, L->v_cache, e->n_ctx, pos,
                       seq, 1, e->part, e->att);
         lmc_convert_act(st, e->att, n, Q, e->xh, NULL, NULL);
         ok &= gemm(e, &L->wo, e->xh, n, e->x, E, 1.0f);

@@ -191,39 +191,41 @@ __global__ void qkv_rope_kernel(const float *__restrict__ qkv, int nh, int nkv, 
 }
 
 constexpr int ATT_THREADS = 128; /* also the tile of positions */
-constexpr int MAX_G = 16;        /* query heads per KV head */
+constexpr int ATT_WARPS = ATT_THREADS / 32;
 
-/* Grid (n_tok * nkv, n_split). Block: the G query heads of one KV head of one
- * token over one chunk of the context, online softmax over tiles. Writes the
- * unnormalised output, max and sum per head for the combine step. */
+/* Grid (n_tok * nkv, n_split). Block: the G (<= GM) query heads of one KV
+ * head of one token over one chunk of the context, online softmax over tiles
+ * of ATT_THREADS positions. Scores: one thread per position, the K row read
+ * with 16-byte loads. Mixing: each warp takes every ATT_WARPS-th position,
+ * each lane HD/32 dimensions, so V loads stay coalesced and many are in
+ * flight; warps merge into shared memory. Writes the unnormalised output,
+ * max and sum per head for the combine step. */
+template <int GM, int HD>
 __global__ void __launch_bounds__(ATT_THREADS)
-    attn_split_kernel(const float *__restrict__ q, int nh, int nkv, int hd,
-                      const __half *__restrict__ kc, const __half *__restrict__ vc, int n_ctx,
-                      const int32_t *pos, const int32_t *seq, int n_split, float *part) {
-    extern __shared__ float smem[];
+    attn_split_kernel(const float *__restrict__ q, int nh, int nkv, const __half *__restrict__ kc,
+                      const __half *__restrict__ vc, int n_ctx, const int32_t *pos,
+                      const int32_t *seq, int n_split, float *part) {
+    __shared__ float q_sh[GM * HD], o_sh[GM * HD], s_sh[GM * ATT_THREADS];
+    __shared__ float m_sh[GM], l_sh[GM];
+    constexpr int DPL = HD / 32; /* dimensions per lane in the mixing step */
     const int G = nh / nkv;
     int t = blockIdx.x / nkv, g = blockIdx.x % nkv, c = blockIdx.y, tid = threadIdx.x;
-    float *q_sh = smem;                  /* [G][hd] */
-    float *o_sh = q_sh + G * hd;         /* [G][hd] */
-    float *s_sh = o_sh + G * hd;         /* [G][ATT_THREADS] */
-    float *m_sh = s_sh + G * ATT_THREADS; /* [G] */
-    float *l_sh = m_sh + G, *a_sh = l_sh + G;
     int len = pos[t] + 1, sq = seq[t];
     if (len > n_ctx) len = n_ctx;
     int chunk = (n_ctx + n_split - 1) / n_split;
     int start = c * chunk, end = min(start + chunk, len);
-    size_t stride = (size_t)hd + 2;
+    const size_t stride = (size_t)HD + 2;
     float *pout = part + ((size_t)t * nh + (size_t)g * G) * n_split * stride + (size_t)c * stride;
     if (start >= end) {
         for (int j = tid; j < G; j += blockDim.x) {
-            pout[(size_t)j * n_split * stride + hd] = -INFINITY;
-            pout[(size_t)j * n_split * stride + hd + 1] = 0.0f;
+            pout[(size_t)j * n_split * stride + HD] = -INFINITY;
+            pout[(size_t)j * n_split * stride + HD + 1] = 0.0f;
         }
         return;
     }
-    float scale = rsqrtf((float)hd);
-    for (int j = tid; j < G * hd; j += blockDim.x) {
-        q_sh[j] = q[(size_t)t * nh * hd + (size_t)g * G * hd + j] * scale;
+    const float scale = rsqrtf((float)HD);
+    for (int j = tid; j < G * HD; j += ATT_THREADS) {
+        q_sh[j] = q[(size_t)t * nh * HD + (size_t)g * G * HD + j] * scale;
         o_sh[j] = 0.0f;
     }
     if (tid < G) {
@@ -231,20 +233,23 @@ __global__ void __launch_bounds__(ATT_THREADS)
         l_sh[tid] = 0.0f;
     }
     __syncthreads();
-    const size_t row = (size_t)nkv * hd; /* elements between positions */
-    const __half *kb = kc + ((size_t)sq * n_ctx * nkv + g) * hd;
-    const __half *vb = vc + ((size_t)sq * n_ctx * nkv + g) * hd;
-    int lane = tid & 31, w = tid / 32;
+    const size_t row = (size_t)nkv * HD; /* elements between positions */
+    const __half *kb = kc + ((size_t)sq * n_ctx * nkv + g) * HD;
+    const __half *vb = vc + ((size_t)sq * n_ctx * nkv + g) * HD;
+    const int lane = tid & 31, w = tid / 32;
     for (int p0 = start; p0 < end; p0 += ATT_THREADS) {
         int pp = p0 + tid;
-        float acc[MAX_G];
+        float acc[GM];
 #pragma unroll
-        for (int j = 0; j < MAX_G; j++) acc[j] = 0.0f;
+        for (int j = 0; j < GM; j++) acc[j] = 0.0f;
         if (pp < end) {
             const uint4 *kr = (const uint4 *)(kb + (size_t)pp * row);
-            for (int d8 = 0; d8 < hd / 8; d8++) {
-                uint4 v = __ldg(kr + d8);
-                const __half2 *h2 = (const __half2 *)&v;
+            uint4 kv[HD / 8];
+#pragma unroll
+            for (int d8 = 0; d8 < HD / 8; d8++) kv[d8] = __ldg(kr + d8);
+#pragma unroll
+            for (int d8 = 0; d8 < HD / 8; d8++) {
+                const __half2 *h2 = (const __half2 *)&kv[d8];
                 float kf[8];
 #pragma unroll
                 for (int e = 0; e < 4; e++) {
@@ -252,63 +257,100 @@ __global__ void __launch_bounds__(ATT_THREADS)
                     kf[2 * e] = f.x, kf[2 * e + 1] = f.y;
                 }
 #pragma unroll
-                for (int j = 0; j < MAX_G; j++) {
+                for (int j = 0; j < GM; j++) {
                     if (j < G) {
-                        const float *qq = q_sh + j * hd + 8 * d8;
+                        const float *qq = q_sh + j * HD + 8 * d8;
 #pragma unroll
                         for (int e = 0; e < 8; e++) acc[j] += qq[e] * kf[e];
                     }
                 }
             }
         }
-        for (int j = 0; j < G; j++) s_sh[j * ATT_THREADS + tid] = pp < end ? acc[j] : -INFINITY;
+#pragma unroll
+        for (int j = 0; j < GM; j++)
+            if (j < G) s_sh[j * ATT_THREADS + tid] = pp < end ? acc[j] : -INFINITY;
         __syncthreads();
-        for (int j = w; j < G; j += ATT_THREADS / 32) {
-            float *s = s_sh + j * ATT_THREADS;
+        for (int j = w; j < G; j += ATT_WARPS) {
+            float *sv = s_sh + j * ATT_THREADS;
             float mx = -INFINITY;
-            for (int k = lane; k < ATT_THREADS; k += 32) mx = fmaxf(mx, s[k]);
+            for (int k = lane; k < ATT_THREADS; k += 32) mx = fmaxf(mx, sv[k]);
             mx = warp_max(mx);
-            float m_new = fmaxf(m_sh[j], mx);
+            float m_old = m_sh[j], m_new = fmaxf(m_old, mx);
             float sum = 0.0f;
             for (int k = lane; k < ATT_THREADS; k += 32) {
-                float e = __expf(s[k] - m_new);
-                s[k] = e;
+                float e = __expf(sv[k] - m_new);
+                sv[k] = e;
                 sum += e;
             }
             sum = warp_sum(sum);
+            float a = __expf(m_old - m_new);
+            for (int d = lane; d < HD; d += 32) o_sh[j * HD + d] *= a;
             if (lane == 0) {
-                float a = __expf(m_sh[j] - m_new);
-                a_sh[j] = a;
                 l_sh[j] = l_sh[j] * a + sum;
                 m_sh[j] = m_new;
             }
         }
         __syncthreads();
         int n_p = min(ATT_THREADS, end - p0);
-        for (int d = tid; d < hd; d += ATT_THREADS) {
-            float o[MAX_G];
+        float o[GM][DPL];
 #pragma unroll
-            for (int j = 0; j < MAX_G; j++) o[j] = j < G ? o_sh[j * hd + d] * a_sh[j] : 0.0f;
-            for (int k = 0; k < n_p; k++) {
-                float v = __half2float(vb[(size_t)(p0 + k) * row + d]);
+        for (int j = 0; j < GM; j++)
 #pragma unroll
-                for (int j = 0; j < MAX_G; j++)
-                    if (j < G) o[j] += s_sh[j * ATT_THREADS + k] * v;
+            for (int i = 0; i < DPL; i++) o[j][i] = 0.0f;
+#pragma unroll 4
+        for (int k = w; k < n_p; k += ATT_WARPS) {
+            const __half2 *vr = (const __half2 *)(vb + (size_t)(p0 + k) * row);
+            float v[DPL];
+#pragma unroll
+            for (int i = 0; i < DPL / 2; i++) {
+                float2 f = __half22float2(vr[lane + 32 * i]);
+                v[2 * i] = f.x, v[2 * i + 1] = f.y;
             }
 #pragma unroll
-            for (int j = 0; j < MAX_G; j++)
-                if (j < G) o_sh[j * hd + d] = o[j];
+            for (int j = 0; j < GM; j++) {
+                if (j < G) {
+                    float pj = s_sh[j * ATT_THREADS + k];
+#pragma unroll
+                    for (int i = 0; i < DPL; i++) o[j][i] += pj * v[i];
+                }
+            }
         }
+#pragma unroll
+        for (int j = 0; j < GM; j++)
+            if (j < G)
+#pragma unroll
+                for (int i = 0; i < DPL / 2; i++) {
+                    int d = 2 * (lane + 32 * i);
+                    atomicAdd(&o_sh[j * HD + d], o[j][2 * i]);
+                    atomicAdd(&o_sh[j * HD + d + 1], o[j][2 * i + 1]);
+                }
         __syncthreads();
     }
     for (int j = 0; j < G; j++) {
         float *dst = pout + (size_t)j * n_split * stride;
-        for (int d = tid; d < hd; d += blockDim.x) dst[d] = o_sh[j * hd + d];
+        for (int d = tid; d < HD; d += ATT_THREADS) dst[d] = o_sh[j * HD + d];
         if (tid == 0) {
-            dst[hd] = m_sh[j];
-            dst[hd + 1] = l_sh[j];
+            dst[HD] = m_sh[j];
+            dst[HD + 1] = l_sh[j];
         }
     }
+}
+
+template <int HD>
+bool attn_launch_hd(cudaStream_t st, dim3 grid, int G, const float *q, int nh, int nkv,
+                    const __half *kc, const __half *vc, int n_ctx, const int32_t *pos,
+                    const int32_t *seq, int n_split, float *part) {
+#define LMC_ATT(GM)                                                                        \
+    attn_split_kernel<GM, HD><<<grid, ATT_THREADS, 0, st>>>(q, nh, nkv, kc, vc, n_ctx, pos, \
+                                                            seq, n_split, part)
+    if (G <= 1) LMC_ATT(1);
+    else if (G <= 2) LMC_ATT(2);
+    else if (G <= 4) LMC_ATT(4);
+    else if (G <= 8) LMC_ATT(8);
+    else if (G <= 16 && HD <= 128) LMC_ATT(16);
+    else return false;
+#undef LMC_ATT
+    return true;
 }
 
 /* Grid n_tok * nh: merges the chunks of one head. */
@@ -387,17 +429,28 @@ extern "C" void lmc_qkv_rope(cudaStream_t st, const float *qkv, int n_tok, int n
                                               (__half *)k_cache, (__half *)v_cache, n_ctx);
 }
 
-extern "C" void lmc_attention(cudaStream_t st, const float *q, int n_tok, int nh, int nkv,
+extern "C" bool lmc_attention(cudaStream_t st, const float *q, int n_tok, int nh, int nkv,
                               int hd, const uint16_t *k_cache, const uint16_t *v_cache,
                               int n_ctx, const int32_t *pos, const int32_t *seq, int n_split,
                               float *part, float *out) {
     int G = nh / nkv;
-    size_t shm = sizeof(float) * ((size_t)2 * G * hd + (size_t)G * ATT_THREADS + 3 * G);
     dim3 grid(n_tok * nkv, n_split);
-    attn_split_kernel<<<grid, ATT_THREADS, shm, st>>>(q, nh, nkv, hd, (const __half *)k_cache,
-                                                      (const __half *)v_cache, n_ctx, pos, seq,
-                                                      n_split, part);
-    attn_combine_kernel<<<n_tok * nh, hd < 128 ? 64 : 128, 0, st>>>(part, hd, n_split, out);
+    const __half *kc = (const __half *)k_cache, *vc = (const __half *)v_cache;
+    bool ok;
+    switch (hd) {
+    case 64: ok = attn_launch_hd<64>(st, grid, G, q, nh, nkv, kc, vc, n_ctx, pos, seq, n_split, part); break;
+    case 128: ok = attn_launch_hd<128>(st, grid, G, q, nh, nkv, kc, vc, n_ctx, pos, seq, n_split, part); break;
+    case 256: ok = attn_launch_hd<256>(st, grid, G, q, nh, nkv, kc, vc, n_ctx, pos, seq, n_split, part); break;
+    default: ok = false;
+    }
+    if (ok) attn_combine_kernel<<<n_tok * nh, hd < 128 ? 64 : 128, 0, st>>>(part, hd, n_split, out);
+    return ok;
+}
+
+/* True when lmc_attention handles this head shape. */
+extern "C" bool lmc_attention_supported(int nh, int nkv, int hd) {
+    int G = nkv > 0 ? nh / nkv : 0;
+    return (hd == 64 || hd == 128 || hd == 256) && G >= 1 && (G <= 8 || (G <= 16 && hd <= 128));
 }
 
 extern "C" void lmc_swiglu_f16(cudaStream_t st, const float *gu, int n_tok, int n_ff,
