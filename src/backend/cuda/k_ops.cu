@@ -34,57 +34,38 @@ __device__ float block_sum(float v, float *sh) {
     return t;
 }
 
-/* Writes element i (value v before the norm scale) to the requested outputs;
- * the 32 lanes of a warp always hold one q8 block (i = lane + 32 * warp-step). */
-__device__ __forceinline__ void act_emit(int i, int n, float v, float scale, const float *w,
-                                         size_t base, float *out_f, __half *out_h,
-                                         int8_t *out_q, float2 *out_s) {
-    bool in = i < n;
-    v = in ? v * scale * (w ? w[i] : 1.0f) : 0.0f;
-    if (out_f && in) out_f[base + i] = v;
-    if (out_h && in) out_h[base + i] = __float2half_rn(v);
-    if (out_q) { /* n is a multiple of 32 here, so whole warps are in or out */
-        float amax = warp_max(fabsf(v));
-        float d = amax / 127.0f;
-        int q = d > 0.0f ? __float2int_rn(v / d) : 0;
-        out_q[base + i] = (int8_t)q;
-        float sum = warp_sum((float)q);
-        if ((threadIdx.x & 31) == 0) out_s[(base + i) / 32] = make_float2(d, d * sum);
-    }
-}
-
-constexpr int ACT_CACHE = 8; /* values per thread kept in registers between passes */
-
-/* One block per token: optional RMSNorm, then the requested outputs. Element
- * i = tid + k * blockDim; n a multiple of 32 when q8 output is asked for. */
+/* One block per token: optional RMSNorm, then the requested outputs. */
 __global__ void act_kernel(const float *__restrict__ x, int n, const float *__restrict__ w,
                            float eps, float *out_f, __half *out_h, int8_t *out_q, float2 *out_s) {
     __shared__ float sh[32];
     const float *xr = x + (size_t)blockIdx.x * n;
-    const int bd = blockDim.x, tid = threadIdx.x;
-    float c[ACT_CACHE];
-#pragma unroll
-    for (int k = 0; k < ACT_CACHE; k++) {
-        int i = tid + k * bd;
-        c[k] = i < n ? xr[i] : 0.0f;
-    }
     float scale = 1.0f;
     if (w) {
         float ss = 0.0f;
-#pragma unroll
-        for (int k = 0; k < ACT_CACHE; k++) ss += c[k] * c[k];
-        for (int i = tid + ACT_CACHE * bd; i < n; i += bd) ss += xr[i] * xr[i];
+        for (int i = threadIdx.x; i < n; i += blockDim.x) ss += xr[i] * xr[i];
         ss = block_sum(ss, sh);
         scale = rsqrtf(ss / (float)n + eps);
     }
     size_t base = (size_t)blockIdx.x * n;
-#pragma unroll
-    for (int k = 0; k < ACT_CACHE; k++) {
-        int i0 = (tid & ~31) + k * bd; /* warp-uniform test keeps shuffles whole */
-        if (i0 < n) act_emit(tid + k * bd, n, c[k], scale, w, base, out_f, out_h, out_q, out_s);
+    if (out_f || out_h)
+        for (int i = threadIdx.x; i < n; i += blockDim.x) {
+            float v = xr[i] * scale * (w ? w[i] : 1.0f);
+            if (out_f) out_f[base + i] = v;
+            if (out_h) out_h[base + i] = __float2half_rn(v);
+        }
+    if (out_q) {
+        int lane = threadIdx.x & 31, nw = blockDim.x / 32;
+        for (int b = threadIdx.x / 32; b < n / 32; b += nw) {
+            int i = 32 * b + lane;
+            float v = xr[i] * scale * (w ? w[i] : 1.0f);
+            float amax = warp_max(fabsf(v));
+            float d = amax / 127.0f;
+            int q = d > 0.0f ? __float2int_rn(v / d) : 0;
+            out_q[base + i] = (int8_t)q;
+            float sum = warp_sum((float)q);
+            if (lane == 0) out_s[base / 32 + b] = make_float2(d, d * sum);
+        }
     }
-    for (int i = tid + ACT_CACHE * bd; i - (tid & 31) < n; i += bd)
-        act_emit(i, n, i < n ? xr[i] : 0.0f, scale, w, base, out_f, out_h, out_q, out_s);
 }
 
 template <int T, typename OUT>
@@ -243,14 +224,9 @@ __global__ void __launch_bounds__(ATT_THREADS)
         return;
     }
     const float scale = rsqrtf((float)HD);
-    const float *qg = q + (size_t)t * nh * HD + (size_t)g * G * HD;
-#pragma unroll
-    for (int k = 0; k < GM * HD / ATT_THREADS; k++) { /* all loads in flight at once */
-        int j = tid + k * ATT_THREADS;
-        if (j < G * HD) {
-            q_sh[j] = qg[j] * scale;
-            o_sh[j] = 0.0f;
-        }
+    for (int j = tid; j < G * HD; j += ATT_THREADS) {
+        q_sh[j] = q[(size_t)t * nh * HD + (size_t)g * G * HD + j] * scale;
+        o_sh[j] = 0.0f;
     }
     if (tid < G) {
         m_sh[tid] = -INFINITY;
@@ -321,10 +297,8 @@ __global__ void __launch_bounds__(ATT_THREADS)
         for (int j = 0; j < GM; j++)
 #pragma unroll
             for (int i = 0; i < DPL; i++) o[j][i] = 0.0f;
-#pragma unroll 16
-        for (int kk = 0; kk < ATT_THREADS / ATT_WARPS; kk++) {
-            int k = w + kk * ATT_WARPS;
-            if (k >= n_p) break;
+#pragma unroll 4
+        for (int k = w; k < n_p; k += ATT_WARPS) {
             const __half2 *vr = (const __half2 *)(vb + (size_t)(p0 + k) * row);
             float v[DPL];
 #pragma unroll
@@ -379,33 +353,21 @@ bool attn_launch_hd(cudaStream_t st, dim3 grid, int G, const float *q, int nh, i
     return true;
 }
 
-/* Grid n_tok * nh: merges the chunks of one head. The chunk weights are
- * computed once in shared memory; each thread then sums its dimension over
- * the chunks with independent loads. n_split <= 64. */
+/* Grid n_tok * nh: merges the chunks of one head. */
 __global__ void attn_combine_kernel(const float *part, int hd, int n_split, float *out) {
-    __shared__ float wsh[64], lsh[64];
     size_t stride = (size_t)hd + 2;
     const float *p = part + (size_t)blockIdx.x * n_split * stride;
-    int tid = threadIdx.x;
-    float m = -INFINITY, l = 0.0f;
-    if (tid < n_split) {
-        m = p[tid * stride + hd];
-        l = p[tid * stride + hd + 1];
-        wsh[tid] = m;
-        lsh[tid] = l;
-    }
-    __syncthreads();
     float M = -INFINITY;
-    for (int c = 0; c < n_split; c++) M = fmaxf(M, wsh[c]);
-    __syncthreads();
-    if (tid < n_split) wsh[tid] = l > 0.0f ? __expf(m - M) : 0.0f;
-    __syncthreads();
-    float L = 0.0f;
-    for (int c = 0; c < n_split; c++) L += wsh[c] * lsh[c];
-    for (int d = tid; d < hd; d += blockDim.x) {
-        float o = 0.0f;
-#pragma unroll 8
-        for (int c = 0; c < n_split; c++) o += p[c * stride + d] * wsh[c];
+    for (int c = 0; c < n_split; c++) M = fmaxf(M, p[c * stride + hd]);
+    for (int d = threadIdx.x; d < hd; d += blockDim.x) {
+        float L = 0.0f, o = 0.0f;
+        for (int c = 0; c < n_split; c++) {
+            float l = p[c * stride + hd + 1];
+            if (l <= 0.0f) continue;
+            float e = __expf(p[c * stride + hd] - M);
+            L += l * e;
+            o += p[c * stride + d] * e;
+        }
         out[(size_t)blockIdx.x * hd + d] = L > 0.0f ? o / L : 0.0f;
     }
 }
@@ -423,11 +385,7 @@ __global__ void gather_kernel(const float *x, int n, const int32_t *idx, float *
     for (int i = threadIdx.x; i < n; i += blockDim.x) y[(size_t)blockIdx.x * n + i] = src[i];
 }
 
-/* Enough threads that ACT_CACHE values each cover the row, within 128..1024. */
-int act_threads(int n) {
-    int t = (n / ACT_CACHE + 31) / 32 * 32;
-    return t < 128 ? 128 : t > 1024 ? 1024 : t;
-}
+int act_threads(int n) { return n >= 4096 ? 1024 : n >= 1024 ? 256 : 128; }
 
 } // namespace
 
@@ -485,7 +443,7 @@ extern "C" bool lmc_attention(cudaStream_t st, const float *q, int n_tok, int nh
     case 256: ok = attn_launch_hd<256>(st, grid, G, q, nh, nkv, kc, vc, n_ctx, pos, seq, n_split, part); break;
     default: ok = false;
     }
-    if (ok) attn_combine_kernel<<<n_tok * nh, 64, 0, st>>>(part, hd, n_split, out);
+    if (ok) attn_combine_kernel<<<n_tok * nh, hd < 128 ? 64 : 128, 0, st>>>(part, hd, n_split, out);
     return ok;
 }
 
