@@ -11,13 +11,13 @@
 #include "format/ggml_types.h"
 #include <cuda_runtime_api.h>
 
-#define CK(x)                                                                              \
-    do {                                                                                   \
-        cudaError_t rc_ = (x);                                                             \
-        if (rc_ != cudaSuccess) {                                                          \
-            fprintf(stderr, "%s: %s\n", #x, cudaGetErrorString(rc_));                      \
-            exit(1);                                                                       \
-        }                                                                                  \
+#define CK(x)                                                                                      \
+    do {                                                                                           \
+        cudaError_t rc_ = (x);                                                                     \
+        if (rc_ != cudaSuccess) {                                                                  \
+            fprintf(stderr, "%s: %s\n", #x, cudaGetErrorString(rc_));                              \
+            exit(1);                                                                               \
+        }                                                                                          \
     } while (0)
 
 static uint64_t g_rng = 88172645463325252ull;
@@ -29,7 +29,8 @@ static uint32_t rnd(void) {
 /* Random blocks with every half-float field replaced by a small finite value,
  * so no NaN or infinity runs through the timed arithmetic. */
 static void fill(uint8_t *p, size_t n) {
-    for (size_t i = 0; i < n; i++) p[i] = (uint8_t)rnd();
+    for (size_t i = 0; i < n; i++)
+        p[i] = (uint8_t)rnd();
     for (size_t i = 0; i + 1 < n; i += 2)
         if ((p[i + 1] & 0x7c) == 0x7c) p[i + 1] &= 0x3f;
 }
@@ -42,7 +43,8 @@ static double bench_matvec(uint32_t type, int rows, int n_in, int nt, double *gb
     uint8_t *host = malloc(bytes), *dw;
     fill(host, bytes);
     CK(cudaMalloc((void **)&dw, bytes * copies));
-    for (int c = 0; c < copies; c++) CK(cudaMemcpy(dw + bytes * c, host, bytes, cudaMemcpyHostToDevice));
+    for (int c = 0; c < copies; c++)
+        CK(cudaMemcpy(dw + bytes * c, host, bytes, cudaMemcpyHostToDevice));
     float *x, *y, *xs;
     int8_t *xq;
     CK(cudaMalloc((void **)&x, sizeof(float) * n_in * nt));
@@ -50,7 +52,8 @@ static double bench_matvec(uint32_t type, int rows, int n_in, int nt, double *gb
     CK(cudaMalloc((void **)&xq, (size_t)n_in * nt));
     CK(cudaMalloc((void **)&xs, sizeof(float) * n_in * nt / 16));
     float *hx = malloc(sizeof(float) * n_in * nt);
-    for (int i = 0; i < n_in * nt; i++) hx[i] = (float)(rnd() % 2001) / 1000.0f - 1.0f;
+    for (int i = 0; i < n_in * nt; i++)
+        hx[i] = (float)(rnd() % 2001) / 1000.0f - 1.0f;
     CK(cudaMemcpy(x, hx, sizeof(float) * n_in * nt, cudaMemcpyHostToDevice));
     lmc_convert_act(0, x, nt, n_in, NULL, xq, xs);
     cudaEvent_t e0, e1;
@@ -125,7 +128,8 @@ static double bench_norm(int n) {
     CK(cudaEventCreate(&e1));
     const int reps = 500;
     CK(cudaEventRecord(e0, 0));
-    for (int i = 0; i < reps; i++) lmc_norm_act(0, x, 1, n, w, 1e-5f, xf, NULL, xq, xs);
+    for (int i = 0; i < reps; i++)
+        lmc_norm_act(0, x, 1, n, w, 1e-5f, xf, NULL, xq, xs);
     CK(cudaEventRecord(e1, 0));
     CK(cudaEventSynchronize(e1));
     float ms = 0;
@@ -142,9 +146,9 @@ int main(void) {
     }
     printf("%s: device-to-device copy %.0f GB/s (read+write), datasheet %.0f GB/s\n", lim.device,
            lim.copy_gbs, lim.nominal_gbs);
-    const uint32_t types[] = {LM_TYPE_Q4_0, LM_TYPE_Q4_K, LM_TYPE_Q5_K, LM_TYPE_Q6_K, LM_TYPE_Q8_0,
-                              LM_TYPE_F16};
-    const int shapes[][2] = {{2048, 2048}, {5632, 2048}, {2048, 5632}, {4096, 4096},
+    const uint32_t types[] = {LM_TYPE_Q4_0, LM_TYPE_Q4_K, LM_TYPE_Q5_K,
+                              LM_TYPE_Q6_K, LM_TYPE_Q8_0, LM_TYPE_F16};
+    const int shapes[][2] = {{2048, 2048},  {5632, 2048},  {2048, 5632},  {4096, 4096},
                              {14336, 4096}, {4096, 14336}, {128256, 4096}};
     printf("mat-vec (rows x n_in, 1 token): microseconds, GB/s, fraction of copy bandwidth\n");
     for (size_t t = 0; t < sizeof types / sizeof types[0]; t++)

@@ -7,6 +7,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+
 #include <cmocka.h>
 #include <math.h>
 #include <stdio.h>
@@ -27,19 +28,19 @@
 
 static bool g_device;
 
-#define NEED_DEVICE()                                                                      \
-    do {                                                                                   \
-        if (!g_device) {                                                                   \
-            print_message("skipped: no CUDA device\n");                                    \
-            skip();                                                                        \
-        }                                                                                  \
+#define NEED_DEVICE()                                                                              \
+    do {                                                                                           \
+        if (!g_device) {                                                                           \
+            print_message("skipped: no CUDA device\n");                                            \
+            skip();                                                                                \
+        }                                                                                          \
     } while (0)
-#define NEED_DATA()                                                                        \
-    do {                                                                                   \
-        if (!lm_test_data_dir()) {                                                         \
-            print_message("skipped: reference data not found\n");                          \
-            skip();                                                                        \
-        }                                                                                  \
+#define NEED_DATA()                                                                                \
+    do {                                                                                           \
+        if (!lm_test_data_dir()) {                                                                 \
+            print_message("skipped: reference data not found\n");                                  \
+            skip();                                                                                \
+        }                                                                                          \
     } while (0)
 #define CK(x) assert_int_equal((x), cudaSuccess)
 
@@ -91,11 +92,14 @@ static void kernels_match_cpu_reference(void **state) {
     const int n_in = 768, rows = 37, max_tok = 8;
     float *src = malloc(sizeof(float) * n_in * rows), *dq = malloc(sizeof(float) * n_in * rows);
     float *ref = malloc(sizeof(float) * n_in * rows), *x = malloc(sizeof(float) * n_in * max_tok);
-    float *xhat = malloc(sizeof(float) * n_in * max_tok), *y = malloc(sizeof(float) * rows * max_tok);
-    float *yref = malloc(sizeof(float) * rows * max_tok), *y2 = malloc(sizeof(float) * rows * max_tok);
+    float *xhat = malloc(sizeof(float) * n_in * max_tok),
+          *y = malloc(sizeof(float) * rows * max_tok);
+    float *yref = malloc(sizeof(float) * rows * max_tok),
+          *y2 = malloc(sizeof(float) * rows * max_tok);
     int8_t *hq = malloc((size_t)n_in * max_tok);
     float *hs = malloc(sizeof(float) * n_in * max_tok / 16);
-    for (int i = 0; i < n_in * max_tok; i++) x[i] = frand();
+    for (int i = 0; i < n_in * max_tok; i++)
+        x[i] = frand();
     void *dw, *dw2;
     float *dx, *dy, *ds, *ddq;
     int8_t *dq8;
@@ -113,9 +117,11 @@ static void kernels_match_cpu_reference(void **state) {
         assert_true(lm_type_row_bytes(t, n_in, &rb));
         uint8_t *w = malloc(rb * rows), *w2 = malloc(rb * rows);
         for (int r = 0; r < rows; r++) {
-            for (int i = 0; i < n_in; i++) src[r * n_in + i] = frand() * (1.0f + (float)(r % 5));
+            for (int i = 0; i < n_in; i++)
+                src[r * n_in + i] = frand() * (1.0f + (float)(r % 5));
             assert_true(lm_cpu_quantize_row(t, src + (size_t)r * n_in, w + r * rb, n_in));
-            for (int i = 0; i < n_in; i++) src[r * n_in + i] = frand();
+            for (int i = 0; i < n_in; i++)
+                src[r * n_in + i] = frand();
             assert_true(lm_cpu_quantize_row(t, src + (size_t)r * n_in, w2 + r * rb, n_in));
         }
         CK(cudaMemcpy(dw, w, rb * rows, cudaMemcpyHostToDevice));
@@ -125,7 +131,8 @@ static void kernels_match_cpu_reference(void **state) {
         CK(cudaMemset(ddq, 0xff, sizeof(float) * n_in * rows)); /* NaN poison */
         assert_true(lmc_dequant_f32(0, t, dw, rows, n_in, ddq));
         CK(cudaMemcpy(dq, ddq, sizeof(float) * n_in * rows, cudaMemcpyDeviceToHost));
-        for (int r = 0; r < rows; r++) lm_cpu_dequant_row(t, w + r * rb, ref + (size_t)r * n_in, n_in);
+        for (int r = 0; r < rows; r++)
+            lm_cpu_dequant_row(t, w + r * rb, ref + (size_t)r * n_in, n_in);
         double e_dq = rel_err(dq, ref, (size_t)n_in * rows);
 
         /* mat-vec for 1, 3 and 8 tokens, against the scalar reference fed the
@@ -139,7 +146,8 @@ static void kernels_match_cpu_reference(void **state) {
             lmc_convert_act(0, dx, nt, n_in, NULL, dq8, ds);
             CK(cudaMemcpy(hq, dq8, (size_t)n_in * nt, cudaMemcpyDeviceToHost));
             CK(cudaMemcpy(hs, ds, sizeof(float) * n_in * nt / 16, cudaMemcpyDeviceToHost));
-            for (int i = 0; i < n_in * nt; i++) xhat[i] = q8 ? hq[i] * hs[(i / 32) * 2] : x[i];
+            for (int i = 0; i < n_in * nt; i++)
+                xhat[i] = q8 ? hq[i] * hs[(i / 32) * 2] : x[i];
             CK(cudaMemset(dy, 0xff, sizeof(float) * rows * max_tok));
             assert_true(lmc_matvec(0, t, dw, n_in, rows, dx, dq8, ds, nt, dy, rows, false));
             CK(cudaMemcpy(y, dy, sizeof(float) * rows * nt, cudaMemcpyDeviceToHost));
@@ -152,14 +160,16 @@ static void kernels_match_cpu_reference(void **state) {
             /* accumulate: y += W x */
             assert_true(lmc_matvec(0, t, dw, n_in, rows, dx, dq8, ds, nt, dy, rows, true));
             CK(cudaMemcpy(y2, dy, sizeof(float) * rows * nt, cudaMemcpyDeviceToHost));
-            for (int i = 0; i < rows * nt; i++) y[i] *= 2.0f;
+            for (int i = 0; i < rows * nt; i++)
+                y[i] *= 2.0f;
             assert_true(rel_err(y2, y, (size_t)rows * nt) < 1e-6);
             /* SwiGLU pair: silu(Wg x) * (Wu x) */
             assert_true(lmc_matvec_glu(0, t, dw, dw2, n_in, rows, dx, dq8, ds, nt, dy, rows));
             CK(cudaMemcpy(y, dy, sizeof(float) * rows * nt, cudaMemcpyDeviceToHost));
             lm_cpu_matmul_ref(t, w, n_in, 0, rows, xhat, n_in, nt, yref, rows);
             lm_cpu_matmul_ref(t, w2, n_in, 0, rows, xhat, n_in, nt, y2, rows);
-            for (int i = 0; i < rows * nt; i++) yref[i] = yref[i] / (1.0f + expf(-yref[i])) * y2[i];
+            for (int i = 0; i < rows * nt; i++)
+                yref[i] = yref[i] / (1.0f + expf(-yref[i])) * y2[i];
             e = rel_err(y, yref, (size_t)rows * nt);
             e_glu = e > e_glu ? e : e_glu;
         }
@@ -214,7 +224,8 @@ static int count_progress(const lm_progress *ev, void *user) {
 static int *json_ints(const cJSON *a, int *n) {
     *n = cJSON_GetArraySize(a);
     int *v = malloc(sizeof(int) * (size_t)(*n > 0 ? *n : 1));
-    for (int i = 0; i < *n; i++) v[i] = cJSON_GetArrayItem(a, i)->valueint;
+    for (int i = 0; i < *n; i++)
+        v[i] = cJSON_GetArrayItem(a, i)->valueint;
     return v;
 }
 
@@ -274,7 +285,8 @@ static void check_prefill(const lm_backend_ops *B, lm_engine *e, const cJSON *pr
         if (s) print_message("forward: %s\n", lm_err_text(&err));
         assert_int_equal(s, LM_OK);
         assert_int_equal(out.n_rows, n_g + 1);
-        for (int k = 0; k <= n_g; k++) score_step(pr, k, lg + (size_t)k * n_vocab, n_vocab, t);
+        for (int k = 0; k <= n_g; k++)
+            score_step(pr, k, lg + (size_t)k * n_vocab, n_vocab, t);
         free(ids), free(g), free(tok), free(pos), free(want), free(lg);
     }
 }
@@ -330,7 +342,8 @@ static double mean_nll(const lm_backend_ops *B, lm_engine *e, const cJSON *nll, 
     int *ids = json_ints(cJSON_GetObjectItem(nll, "ids"), &n);
     int32_t *tok = malloc(sizeof(int32_t) * n), *pos = malloc(sizeof(int32_t) * n);
     int8_t *want = malloc((size_t)n);
-    for (int i = 0; i < n; i++) tok[i] = ids[i], pos[i] = i, want[i] = 1;
+    for (int i = 0; i < n; i++)
+        tok[i] = ids[i], pos[i] = i, want[i] = 1;
     float *lg = malloc(sizeof(float) * (size_t)n * n_vocab);
     lm_logits out = {.data = lg, .capacity = n};
     lm_batch b = {.n_tokens = n, .tokens = tok, .pos = pos, .logits = want};
@@ -341,7 +354,8 @@ static double mean_nll(const lm_backend_ops *B, lm_engine *e, const cJSON *nll, 
     for (int i = 0; i + 1 < n; i++) {
         const float *r = lg + (size_t)i * n_vocab;
         double mx = r[argmax(r, n_vocab)], z = 0;
-        for (int v = 0; v < n_vocab; v++) z += exp((double)r[v] - mx);
+        for (int v = 0; v < n_vocab; v++)
+            z += exp((double)r[v] - mx);
         sum += mx + log(z) - r[ids[i + 1]];
     }
     free(ids), free(tok), free(pos), free(want), free(lg);
@@ -388,15 +402,16 @@ static void models_match_references(void **state) {
         check_prefill(B, e, prompts, n_vocab, &tp);
         check_decode(B, e, prompts, n_vocab, &td);
         double ours = mean_nll(B, e, nll, n_vocab);
-        double ref = mc->f16 ? cJSON_GetObjectItem(nll, "hf_f32_mean_nll")->valuedouble
-                             : cJSON_GetObjectItem(cJSON_GetObjectItem(nll, "llamacpp_mean_nll"),
-                                                   mc->key)
-                                   ->valuedouble;
-        double ag_ref = mc->key ? cJSON_GetObjectItem(cJSON_GetObjectItem(
-                                                          j, "llamacpp_teacher_forced_greedy_agreement"),
-                                                      mc->key)
-                                      ->valuedouble
-                                : 1.0;
+        double ref =
+            mc->f16 ? cJSON_GetObjectItem(nll, "hf_f32_mean_nll")->valuedouble
+                    : cJSON_GetObjectItem(cJSON_GetObjectItem(nll, "llamacpp_mean_nll"), mc->key)
+                          ->valuedouble;
+        double ag_ref =
+            mc->key
+                ? cJSON_GetObjectItem(
+                      cJSON_GetObjectItem(j, "llamacpp_teacher_forced_greedy_agreement"), mc->key)
+                      ->valuedouble
+                : 1.0;
         double ap = (double)tp.agree / tp.total, ad = (double)td.agree / td.total;
         print_message("cuda %-32s NLL %.5f (ref %.5f, diff %.1e) | agreement prefill %.4f decode "
                       "%.4f (llama.cpp %.4f) | max|last_logits-ref| prefill %.2e decode %.2e\n",

@@ -28,9 +28,9 @@ void lmc_convert_act(cudaStream_t st, const float *x, int n_tok, int n, uint16_t
 
 /* y[t*y_stride + r] (+)= dot(W row r, x_t) for r < rows, t < n_tok (<= 8).
  * x: xf floats [n_tok][n_in] for float types, (xq, xs) q8 blocks otherwise. */
-bool lmc_matvec(cudaStream_t st, uint32_t type, const void *w, int n_in, int rows,
-                const float *xf, const int8_t *xq, const float *xs, int n_tok, float *y,
-                int y_stride, bool accumulate);
+bool lmc_matvec(cudaStream_t st, uint32_t type, const void *w, int n_in, int rows, const float *xf,
+                const int8_t *xq, const float *xs, int n_tok, float *y, int y_stride,
+                bool accumulate);
 /* y[t*y_stride + r] = silu(dot(Wg row r, x_t)) * dot(Wu row r, x_t). */
 bool lmc_matvec_glu(cudaStream_t st, uint32_t type, const void *wg, const void *wu, int n_in,
                     int rows, const float *xf, const int8_t *xq, const float *xs, int n_tok,
@@ -59,8 +59,8 @@ void lmc_qkv_rope(cudaStream_t st, const float *qkv, int n_tok, int nh, int nkv,
  * positions [0, pos[t]], split over n_split chunks of the context (partials
  * in part: n_tok*nh*n_split*(hd+2) floats), result out [n_tok][nh*hd]. */
 bool lmc_attention(cudaStream_t st, const float *q, int n_tok, int nh, int nkv, int hd,
-                   const uint16_t *k_cache, const uint16_t *v_cache, int n_ctx,
-                   const int32_t *pos, const int32_t *seq, int n_split, float *part, float *out);
+                   const uint16_t *k_cache, const uint16_t *v_cache, int n_ctx, const int32_t *pos,
+                   const int32_t *seq, int n_split, float *part, float *out);
 /* Head shapes lmc_attention handles: head_dim 64, 128 or 256, and up to 8
  * query heads per KV head (16 when head_dim <= 128). */
 bool lmc_attention_supported(int nh, int nkv, int hd);

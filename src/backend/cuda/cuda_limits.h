@@ -8,9 +8,9 @@
 
 typedef struct lm_cuda_limits {
     char device[128];
-    double copy_gbs;      /* measured: (bytes read + bytes written) / s of cudaMemcpy D2D */
-    double nominal_gbs;   /* datasheet HBM bandwidth, 0 when the card is not known */
-    double fp16_tflops;   /* datasheet dense FP16 tensor peak, 0 when not known */
+    double copy_gbs;    /* measured: (bytes read + bytes written) / s of cudaMemcpy D2D */
+    double nominal_gbs; /* datasheet HBM bandwidth, 0 when the card is not known */
+    double fp16_tflops; /* datasheet dense FP16 tensor peak, 0 when not known */
 } lm_cuda_limits;
 
 /* Fills *out for device dev; false when no device can be used. Allocates

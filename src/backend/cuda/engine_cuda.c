@@ -15,7 +15,9 @@
 #define ALIGN 256u
 #define RESERVE_BYTES (96ull << 20) /* cuBLAS workspace and context slack */
 
-static size_t align_up(size_t v) { return (v + ALIGN - 1) & ~(size_t)(ALIGN - 1); }
+static size_t align_up(size_t v) {
+    return (v + ALIGN - 1) & ~(size_t)(ALIGN - 1);
+}
 
 /* ---- probe ---------------------------------------------------------------- */
 
@@ -115,8 +117,8 @@ static bool model_ok(const lm_model_desc *m, char *why, size_t n) {
     }
     uint64_t E = hp->n_embd, Q = (uint64_t)hp->n_head * hp->head_dim,
              K = (uint64_t)hp->n_head_kv * hp->head_dim, F = hp->n_ff;
-    if (!mat_ok(m->tok_embd, E, hp->n_vocab, why, n) || !mat_ok(m->output, E, hp->n_vocab, why, n) ||
-        !vec_ok(m->output_norm, E, why, n))
+    if (!mat_ok(m->tok_embd, E, hp->n_vocab, why, n) ||
+        !mat_ok(m->output, E, hp->n_vocab, why, n) || !vec_ok(m->output_norm, E, why, n))
         return false;
     for (uint32_t i = 0; i < hp->n_layer; i++) {
         const lm_layer *L = &m->layers[i];
@@ -182,12 +184,13 @@ static size_t weight_bytes(const lm_model_desc *m) {
     placer p = {0, NULL};
     place(&p, mat_bytes(m->tok_embd), true);
     if (m->output != m->tok_embd) place(&p, mat_bytes(m->output), true);
-    size_t vec = (size_t)hp->n_embd * 2 + (hp->n_head + 2 * hp->n_head_kv) * hp->head_dim +
-                 2 * hp->head_dim;
+    size_t vec =
+        (size_t)hp->n_embd * 2 + (hp->n_head + 2 * hp->n_head_kv) * hp->head_dim + 2 * hp->head_dim;
     for (uint32_t i = 0; i < hp->n_layer; i++) {
         const lm_layer *L = &m->layers[i];
         const lm_tensor *ts[7] = {L->wq, L->wk, L->wv, L->wo, L->ffn_gate, L->ffn_up, L->ffn_down};
-        for (int k = 0; k < 7; k++) place(&p, mat_bytes(ts[k]), true);
+        for (int k = 0; k < 7; k++)
+            place(&p, mat_bytes(ts[k]), true);
         place(&p, vec * sizeof(float), true);
     }
     place(&p, ((size_t)hp->n_embd + hp->head_dim) * sizeof(float), true);
@@ -198,7 +201,9 @@ static size_t kv_bytes(const lm_engine *e) {
     return (size_t)e->n_layer * 2 * e->n_seq * e->n_ctx * e->nkv * e->hd * 2;
 }
 
-static size_t max_sz(size_t a, size_t b) { return a > b ? a : b; }
+static size_t max_sz(size_t a, size_t b) {
+    return a > b ? a : b;
+}
 
 static size_t wh_elems_for(const lm_engine *e) {
     size_t E = e->n_embd, F = e->n_ff, Q = (size_t)e->nh * e->hd;
@@ -214,33 +219,37 @@ static size_t scratch_walk(lm_engine *e, uint8_t *base) {
                          max_sz((size_t)e->nh * e->hd, (size_t)e->qkv_dim));
     size_t part_rows = max_sz(S * e->nh * e->dec_split, T * e->nh);
     size_t off = 0;
-#define LMC_PART(field, type, count)                                                       \
-    do {                                                                                   \
-        off = align_up(off);                                                               \
-        if (base) e->field = (type *)(base + off);                                         \
-        off += sizeof(type) * (count);                                                     \
+#define LMC_PART(field, type, count)                                                               \
+    do {                                                                                           \
+        off = align_up(off);                                                                       \
+        if (base) e->field = (type *)(base + off);                                                 \
+        off += sizeof(type) * (count);                                                             \
     } while (0)
     LMC_PART(x, float, T * e->n_embd);
-    LMC_PART(xf, float, T * maxw);
+    LMC_PART(xf, float, T *maxw);
     LMC_PART(xg, float, T * e->n_embd);
     LMC_PART(qkv, float, T * e->qkv_dim);
     LMC_PART(q, float, T * e->nh * e->hd);
     LMC_PART(att, float, T * e->nh * e->hd);
     LMC_PART(ffb, float, T * 2 * e->n_ff);
     LMC_PART(logits, float, (size_t)LMC_LOGIT_ROWS * e->n_vocab);
-    LMC_PART(part, float, part_rows * (e->hd + 2));
+    LMC_PART(part, float, part_rows *(e->hd + 2));
     LMC_PART(xh, uint16_t, T * maxw);
     LMC_PART(wh, uint16_t, wh_elems_for(e));
     LMC_PART(xq, int8_t, S * maxw);
-    LMC_PART(xs, float, S * maxw / 16);
+    LMC_PART(xs, float, S *maxw / 16);
     LMC_PART(d_in, int32_t, 4 * T);
 #undef LMC_PART
     if (base) e->wh_elems = wh_elems_for(e);
     return align_up(off);
 }
 
-size_t lmc_scratch_bytes(const lm_engine *e) { return scratch_walk((lm_engine *)e, NULL); }
-void lmc_scratch_layout(lm_engine *e, uint8_t *base) { scratch_walk(e, base); }
+size_t lmc_scratch_bytes(const lm_engine *e) {
+    return scratch_walk((lm_engine *)e, NULL);
+}
+void lmc_scratch_layout(lm_engine *e, uint8_t *base) {
+    scratch_walk(e, base);
+}
 
 /* ---- check ---------------------------------------------------------------- */
 
@@ -371,8 +380,7 @@ static lm_status upload_all(uploader *u, const lm_model_desc *m) {
         if ((s = up_mat(u, L->wq, true, &D->wq)) ||
             (s = up_mat(u, L->wk, L->wk->type != L->wq->type, &D->wk)) ||
             (s = up_mat(u, L->wv, L->wv->type != L->wk->type, &D->wv)) ||
-            (s = up_mat(u, L->wo, true, &D->wo)) ||
-            (s = up_mat(u, L->ffn_gate, true, &D->gate)) ||
+            (s = up_mat(u, L->wo, true, &D->wo)) || (s = up_mat(u, L->ffn_gate, true, &D->gate)) ||
             (s = up_mat(u, L->ffn_up, L->ffn_up->type != L->ffn_gate->type, &D->up)) ||
             (s = up_mat(u, L->ffn_down, true, &D->down)))
             return s;
@@ -451,7 +459,8 @@ static lm_status cuda_load(const lm_model_desc *m, const lm_load_opts *o, lm_pro
     e->wbytes = weight_bytes(m);
     e->kv_bytes = kv_bytes(e);
     e->scratch_bytes = lmc_scratch_bytes(e);
-    if ((rc = cudaSetDevice(e->device)) || (rc = cudaStreamCreateWithFlags(&e->st, cudaStreamNonBlocking)) ||
+    if ((rc = cudaSetDevice(e->device)) ||
+        (rc = cudaStreamCreateWithFlags(&e->st, cudaStreamNonBlocking)) ||
         (rc = cudaMalloc((void **)&e->wbuf, e->wbytes)) ||
         (rc = cudaMalloc((void **)&e->kv, e->kv_bytes)) ||
         (rc = cudaMalloc((void **)&e->scratch, e->scratch_bytes)) ||
@@ -514,4 +523,6 @@ static const lm_backend_ops k_cuda_ops = {
     .unload = cuda_unload,
 };
 
-const lm_backend_ops *lm_backend_cuda(void) { return &k_cuda_ops; }
+const lm_backend_ops *lm_backend_cuda(void) {
+    return &k_cuda_ops;
+}

@@ -10,10 +10,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-
 #define T LMC_MAX_TOK
 
-static int imin(int a, int b) { return a < b ? a : b; }
+static int imin(int a, int b) {
+    return a < b ? a : b;
+}
 
 static bool mv(lm_engine *e, const lmc_mat *m, const float *xf, int n, float *y, int ys, bool acc) {
     return lmc_matvec(e->st, m->type, m->w, m->n_in, m->rows, xf, e->xq, e->xs, n, y, ys, acc);
@@ -39,8 +40,8 @@ static bool run_small(lm_engine *e, int n) {
         lmc_qkv_rope(st, e->qkv, n, e->nh, e->nkv, e->hd, L->bqkv, L->q_norm, L->k_norm, eps,
                      e->inv_freq, (int)e->hp.rope_layout, pos, seq, e->q, L->k_cache, L->v_cache,
                      e->n_ctx);
-        ok &= lmc_attention(st, e->q, n, e->nh, e->nkv, e->hd, L->k_cache, L->v_cache, e->n_ctx, pos,
-                      seq, e->dec_split, e->part, e->att);
+        ok &= lmc_attention(st, e->q, n, e->nh, e->nkv, e->hd, L->k_cache, L->v_cache, e->n_ctx,
+                            pos, seq, e->dec_split, e->part, e->att);
         lmc_convert_act(st, e->att, n, Q, NULL, e->xq, e->xs);
         ok &= mv(e, &L->wo, e->att, n, e->x, E, true);
         lmc_norm_act(st, e->x, n, E, L->ffn_norm, eps, e->xf, NULL, e->xq, e->xs);
@@ -61,8 +62,8 @@ static bool gemm(lm_engine *e, const lmc_mat *m, const uint16_t *xh, int n, floa
     const float alpha = 1.0f;
     if (m->type == LM_TYPE_F16)
         return cublasGemmEx(e->blas, CUBLAS_OP_T, CUBLAS_OP_N, m->rows, n, m->n_in, &alpha, m->w,
-                            CUDA_R_16F, m->n_in, xh, CUDA_R_16F, m->n_in, &beta, y, CUDA_R_32F,
-                            ldy, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT) == CUBLAS_STATUS_SUCCESS;
+                            CUDA_R_16F, m->n_in, xh, CUDA_R_16F, m->n_in, &beta, y, CUDA_R_32F, ldy,
+                            CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT) == CUBLAS_STATUS_SUCCESS;
     int per = (int)(e->wh_elems / (size_t)m->n_in);
     if (per < 1) return false;
     for (int r0 = 0; r0 < m->rows; r0 += per) {
@@ -98,8 +99,8 @@ static bool run_big(lm_engine *e, int n, int n_out, float *dst) {
         lmc_qkv_rope(st, e->qkv, n, e->nh, e->nkv, e->hd, L->bqkv, L->q_norm, L->k_norm, eps,
                      e->inv_freq, (int)e->hp.rope_layout, pos, seq, e->q, L->k_cache, L->v_cache,
                      e->n_ctx);
-        ok &= lmc_attention(st, e->q, n, e->nh, e->nkv, e->hd, L->k_cache, L->v_cache, e->n_ctx, pos,
-                      seq, 1, e->part, e->att);
+        ok &= lmc_attention(st, e->q, n, e->nh, e->nkv, e->hd, L->k_cache, L->v_cache, e->n_ctx,
+                            pos, seq, 1, e->part, e->att);
         lmc_convert_act(st, e->att, n, Q, e->xh, NULL, NULL);
         ok &= gemm(e, &L->wo, e->xh, n, e->x, E, 1.0f);
         lmc_norm_act(st, e->x, n, E, L->ffn_norm, eps, NULL, e->xh, NULL, NULL);

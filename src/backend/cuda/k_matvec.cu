@@ -14,11 +14,14 @@ constexpr int WARPS = 4;
 
 __device__ __forceinline__ float warp_sum(float v) {
 #pragma unroll
-    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    for (int o = 16; o > 0; o >>= 1)
+        v += __shfl_xor_sync(0xffffffffu, v, o);
     return v;
 }
 
-__device__ __forceinline__ float silu(float g) { return g / (1.0f + __expf(-g)); }
+__device__ __forceinline__ float silu(float g) {
+    return g / (1.0f + __expf(-g));
+}
 
 template <int NT, int R, bool GLU>
 __device__ __forceinline__ void finish(float (&s)[2][R][NT], int r0, int rows, float *y,
@@ -39,9 +42,9 @@ __device__ __forceinline__ void finish(float (&s)[2][R][NT], int r0, int rows, f
 
 template <int T, int NT, int R, bool GLU>
 __global__ void __launch_bounds__(WARPS * 32)
-    mv_q8(const uint8_t *__restrict__ w, const uint8_t *__restrict__ w2, size_t row_bytes,
-          int n_in, int rows, const int8_t *__restrict__ xq, const float2 *__restrict__ xs,
-          float *y, int y_stride, bool acc) {
+    mv_q8(const uint8_t *__restrict__ w, const uint8_t *__restrict__ w2, size_t row_bytes, int n_in,
+          int rows, const int8_t *__restrict__ xq, const float2 *__restrict__ xs, float *y,
+          int y_stride, bool acc) {
     const int lane = threadIdx.x & 31;
     const int r0 = (blockIdx.x * WARPS + threadIdx.x / 32) * R;
     if (r0 >= rows) return;
@@ -64,7 +67,8 @@ __global__ void __launch_bounds__(WARPS * 32)
             if (r0 + r >= rows) break;
             const uint8_t *row = w + (size_t)(r0 + r) * row_bytes;
 #pragma unroll
-            for (int t = 0; t < NT; t++) s[0][r][t] += dot_unit<T>(row, u, xv[t], xd[t], xsd[t]);
+            for (int t = 0; t < NT; t++)
+                s[0][r][t] += dot_unit<T>(row, u, xv[t], xd[t], xsd[t]);
             if (GLU) {
                 const uint8_t *row2 = w2 + (size_t)(r0 + r) * row_bytes;
 #pragma unroll
@@ -78,7 +82,8 @@ __global__ void __launch_bounds__(WARPS * 32)
 
 /* 8 weights of a float-type row starting at element 8c. */
 template <int T> __device__ __forceinline__ void load8(const uint8_t *row, int c, float *o);
-template <> __device__ __forceinline__ void load8<LM_TYPE_F16>(const uint8_t *row, int c, float *o) {
+template <>
+__device__ __forceinline__ void load8<LM_TYPE_F16>(const uint8_t *row, int c, float *o) {
     uint4 v = __ldg((const uint4 *)row + c);
     const __half2 *h = (const __half2 *)&v;
 #pragma unroll
@@ -87,7 +92,8 @@ template <> __device__ __forceinline__ void load8<LM_TYPE_F16>(const uint8_t *ro
         o[2 * i] = f.x, o[2 * i + 1] = f.y;
     }
 }
-template <> __device__ __forceinline__ void load8<LM_TYPE_BF16>(const uint8_t *row, int c, float *o) {
+template <>
+__device__ __forceinline__ void load8<LM_TYPE_BF16>(const uint8_t *row, int c, float *o) {
     uint4 v = __ldg((const uint4 *)row + c);
     uint32_t a[4] = {v.x, v.y, v.z, v.w};
 #pragma unroll
@@ -96,7 +102,8 @@ template <> __device__ __forceinline__ void load8<LM_TYPE_BF16>(const uint8_t *r
         o[2 * i + 1] = __uint_as_float(a[i] & 0xffff0000u);
     }
 }
-template <> __device__ __forceinline__ void load8<LM_TYPE_F32>(const uint8_t *row, int c, float *o) {
+template <>
+__device__ __forceinline__ void load8<LM_TYPE_F32>(const uint8_t *row, int c, float *o) {
     const float4 *p = (const float4 *)row + 2 * c;
     float4 a = __ldg(p), b = __ldg(p + 1);
     o[0] = a.x, o[1] = a.y, o[2] = a.z, o[3] = a.w, o[4] = b.x, o[5] = b.y, o[6] = b.z, o[7] = b.w;
@@ -127,13 +134,15 @@ __global__ void __launch_bounds__(WARPS * 32)
 #pragma unroll
             for (int t = 0; t < NT; t++)
 #pragma unroll
-                for (int i = 0; i < 8; i++) s[0][r][t] += wv[i] * xv[t][i];
+                for (int i = 0; i < 8; i++)
+                    s[0][r][t] += wv[i] * xv[t][i];
             if (GLU) {
                 load8<T>(w2 + (size_t)(r0 + r) * row_bytes, c, wv);
 #pragma unroll
                 for (int t = 0; t < NT; t++)
 #pragma unroll
-                    for (int i = 0; i < 8; i++) s[1][r][t] += wv[i] * xv[t][i];
+                    for (int i = 0; i < 8; i++)
+                        s[1][r][t] += wv[i] * xv[t][i];
             }
         }
     }
@@ -175,43 +184,84 @@ template <int T, bool GLU> void launch_nt(cudaStream_t st, const mv_args &a, int
         else
             launch_t<T, 1, 1, GLU>(st, a);
         break;
-    case 2: launch_t<T, 2, 1, GLU>(st, a); break;
-    case 4: launch_t<T, 4, 1, GLU>(st, a); break;
-    default: launch_t<T, 8, 1, GLU>(st, a); break;
+    case 2:
+        launch_t<T, 2, 1, GLU>(st, a);
+        break;
+    case 4:
+        launch_t<T, 4, 1, GLU>(st, a);
+        break;
+    default:
+        launch_t<T, 8, 1, GLU>(st, a);
+        break;
     }
 }
 
 template <bool GLU> bool dispatch(cudaStream_t st, const mv_args &a, int nt) {
     switch (a.type) {
-    case LM_TYPE_Q4_0: launch_nt<LM_TYPE_Q4_0, GLU>(st, a, nt); return true;
-    case LM_TYPE_Q4_1: launch_nt<LM_TYPE_Q4_1, GLU>(st, a, nt); return true;
-    case LM_TYPE_Q5_0: launch_nt<LM_TYPE_Q5_0, GLU>(st, a, nt); return true;
-    case LM_TYPE_Q5_1: launch_nt<LM_TYPE_Q5_1, GLU>(st, a, nt); return true;
-    case LM_TYPE_Q8_0: launch_nt<LM_TYPE_Q8_0, GLU>(st, a, nt); return true;
-    case LM_TYPE_Q4_K: launch_nt<LM_TYPE_Q4_K, GLU>(st, a, nt); return true;
-    case LM_TYPE_Q5_K: launch_nt<LM_TYPE_Q5_K, GLU>(st, a, nt); return true;
-    case LM_TYPE_Q6_K: launch_nt<LM_TYPE_Q6_K, GLU>(st, a, nt); return true;
-    case LM_TYPE_F16: launch_nt<LM_TYPE_F16, GLU>(st, a, nt); return true;
-    case LM_TYPE_BF16: launch_nt<LM_TYPE_BF16, GLU>(st, a, nt); return true;
-    case LM_TYPE_F32: launch_nt<LM_TYPE_F32, GLU>(st, a, nt); return true;
-    default: return false;
+    case LM_TYPE_Q4_0:
+        launch_nt<LM_TYPE_Q4_0, GLU>(st, a, nt);
+        return true;
+    case LM_TYPE_Q4_1:
+        launch_nt<LM_TYPE_Q4_1, GLU>(st, a, nt);
+        return true;
+    case LM_TYPE_Q5_0:
+        launch_nt<LM_TYPE_Q5_0, GLU>(st, a, nt);
+        return true;
+    case LM_TYPE_Q5_1:
+        launch_nt<LM_TYPE_Q5_1, GLU>(st, a, nt);
+        return true;
+    case LM_TYPE_Q8_0:
+        launch_nt<LM_TYPE_Q8_0, GLU>(st, a, nt);
+        return true;
+    case LM_TYPE_Q4_K:
+        launch_nt<LM_TYPE_Q4_K, GLU>(st, a, nt);
+        return true;
+    case LM_TYPE_Q5_K:
+        launch_nt<LM_TYPE_Q5_K, GLU>(st, a, nt);
+        return true;
+    case LM_TYPE_Q6_K:
+        launch_nt<LM_TYPE_Q6_K, GLU>(st, a, nt);
+        return true;
+    case LM_TYPE_F16:
+        launch_nt<LM_TYPE_F16, GLU>(st, a, nt);
+        return true;
+    case LM_TYPE_BF16:
+        launch_nt<LM_TYPE_BF16, GLU>(st, a, nt);
+        return true;
+    case LM_TYPE_F32:
+        launch_nt<LM_TYPE_F32, GLU>(st, a, nt);
+        return true;
+    default:
+        return false;
     }
 }
 
 size_t row_bytes_of(uint32_t type, int n_in) {
     switch (type) {
-    case LM_TYPE_Q4_0: return (size_t)n_in / 32 * 18;
-    case LM_TYPE_Q4_1: return (size_t)n_in / 32 * 20;
-    case LM_TYPE_Q5_0: return (size_t)n_in / 32 * 22;
-    case LM_TYPE_Q5_1: return (size_t)n_in / 32 * 24;
-    case LM_TYPE_Q8_0: return (size_t)n_in / 32 * 34;
-    case LM_TYPE_Q4_K: return (size_t)n_in / 256 * 144;
-    case LM_TYPE_Q5_K: return (size_t)n_in / 256 * 176;
-    case LM_TYPE_Q6_K: return (size_t)n_in / 256 * 210;
-    case LM_TYPE_F16: return (size_t)n_in * 2;
-    case LM_TYPE_BF16: return (size_t)n_in * 2;
-    case LM_TYPE_F32: return (size_t)n_in * 4;
-    default: return 0;
+    case LM_TYPE_Q4_0:
+        return (size_t)n_in / 32 * 18;
+    case LM_TYPE_Q4_1:
+        return (size_t)n_in / 32 * 20;
+    case LM_TYPE_Q5_0:
+        return (size_t)n_in / 32 * 22;
+    case LM_TYPE_Q5_1:
+        return (size_t)n_in / 32 * 24;
+    case LM_TYPE_Q8_0:
+        return (size_t)n_in / 32 * 34;
+    case LM_TYPE_Q4_K:
+        return (size_t)n_in / 256 * 144;
+    case LM_TYPE_Q5_K:
+        return (size_t)n_in / 256 * 176;
+    case LM_TYPE_Q6_K:
+        return (size_t)n_in / 256 * 210;
+    case LM_TYPE_F16:
+        return (size_t)n_in * 2;
+    case LM_TYPE_BF16:
+        return (size_t)n_in * 2;
+    case LM_TYPE_F32:
+        return (size_t)n_in * 4;
+    default:
+        return 0;
     }
 }
 
@@ -236,19 +286,21 @@ template <bool GLU> bool run(cudaStream_t st, mv_args a, int n_tok) {
 
 } // namespace
 
-extern "C" bool lmc_type_supported(uint32_t type) { return row_bytes_of(type, 256) != 0; }
+extern "C" bool lmc_type_supported(uint32_t type) {
+    return row_bytes_of(type, 256) != 0;
+}
 
 extern "C" bool lmc_type_uses_q8(uint32_t type) {
     return type != LM_TYPE_F16 && type != LM_TYPE_BF16 && type != LM_TYPE_F32;
 }
 
 extern "C" bool lmc_matvec(cudaStream_t st, uint32_t type, const void *w, int n_in, int rows,
-                           const float *xf, const int8_t *xq, const float *xs, int n_tok,
-                           float *y, int y_stride, bool accumulate) {
+                           const float *xf, const int8_t *xq, const float *xs, int n_tok, float *y,
+                           int y_stride, bool accumulate) {
     size_t rb = row_bytes_of(type, n_in);
     if (!rb || n_in % 32 || rb * 256 != row_bytes_of(type, 256 * n_in)) return false;
-    mv_args a = {type, (const uint8_t *)w, nullptr, rb, n_in, rows, xf, xq, xs, y, y_stride,
-                 accumulate};
+    mv_args a = {type, (const uint8_t *)w, nullptr,   rb, n_in, rows, xf, xq, xs,
+                 y,    y_stride,           accumulate};
     return run<false>(st, a, n_tok);
 }
 
@@ -257,7 +309,8 @@ extern "C" bool lmc_matvec_glu(cudaStream_t st, uint32_t type, const void *wg, c
                                const float *xs, int n_tok, float *y, int y_stride) {
     size_t rb = row_bytes_of(type, n_in);
     if (!rb || n_in % 32 || rb * 256 != row_bytes_of(type, 256 * n_in)) return false;
-    mv_args a = {type, (const uint8_t *)wg, (const uint8_t *)wu, rb, n_in, rows, xf, xq, xs,
-                 y, y_stride, false};
+    mv_args a = {
+        type, (const uint8_t *)wg, (const uint8_t *)wu, rb, n_in, rows, xf, xq, xs, y, y_stride,
+        false};
     return run<true>(st, a, n_tok);
 }

@@ -13,12 +13,14 @@ namespace {
 
 __device__ __forceinline__ float warp_sum(float v) {
 #pragma unroll
-    for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+    for (int o = 16; o > 0; o >>= 1)
+        v += __shfl_xor_sync(0xffffffffu, v, o);
     return v;
 }
 __device__ __forceinline__ float warp_max(float v) {
 #pragma unroll
-    for (int o = 16; o > 0; o >>= 1) v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+    for (int o = 16; o > 0; o >>= 1)
+        v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
     return v;
 }
 
@@ -30,7 +32,8 @@ __device__ float block_sum(float v, float *sh) {
     if (lane == 0) sh[w] = v;
     __syncthreads();
     float t = 0.0f;
-    for (int i = 0; i < nw; i++) t += sh[i];
+    for (int i = 0; i < nw; i++)
+        t += sh[i];
     return t;
 }
 
@@ -42,7 +45,8 @@ __global__ void act_kernel(const float *__restrict__ x, int n, const float *__re
     float scale = 1.0f;
     if (w) {
         float ss = 0.0f;
-        for (int i = threadIdx.x; i < n; i += blockDim.x) ss += xr[i] * xr[i];
+        for (int i = threadIdx.x; i < n; i += blockDim.x)
+            ss += xr[i] * xr[i];
         ss = block_sum(ss, sh);
         scale = rsqrtf(ss / (float)n + eps);
     }
@@ -83,11 +87,13 @@ __global__ void dequant_kernel(const uint8_t *__restrict__ w, size_t row_bytes, 
     if constexpr (sizeof(OUT) == 2) {
         __half2 h[16];
 #pragma unroll
-        for (int i = 0; i < 16; i++) h[i] = __floats2half2_rn(v[2 * i], v[2 * i + 1]);
+        for (int i = 0; i < 16; i++)
+            h[i] = __floats2half2_rn(v[2 * i], v[2 * i + 1]);
         uint4 *d4 = (uint4 *)o;
         const uint4 *s4 = (const uint4 *)h;
 #pragma unroll
-        for (int i = 0; i < 4; i++) d4[i] = s4[i];
+        for (int i = 0; i < 4; i++)
+            d4[i] = s4[i];
     } else {
         float4 *d4 = (float4 *)o;
 #pragma unroll
@@ -98,17 +104,29 @@ __global__ void dequant_kernel(const uint8_t *__restrict__ w, size_t row_bytes, 
 
 size_t row_bytes_of(uint32_t type, int64_t n_in) {
     switch (type) {
-    case LM_TYPE_Q4_0: return (size_t)n_in / 32 * 18;
-    case LM_TYPE_Q4_1: return (size_t)n_in / 32 * 20;
-    case LM_TYPE_Q5_0: return (size_t)n_in / 32 * 22;
-    case LM_TYPE_Q5_1: return (size_t)n_in / 32 * 24;
-    case LM_TYPE_Q8_0: return (size_t)n_in / 32 * 34;
-    case LM_TYPE_Q4_K: return (size_t)n_in / 256 * 144;
-    case LM_TYPE_Q5_K: return (size_t)n_in / 256 * 176;
-    case LM_TYPE_Q6_K: return (size_t)n_in / 256 * 210;
-    case LM_TYPE_F16: case LM_TYPE_BF16: return (size_t)n_in * 2;
-    case LM_TYPE_F32: return (size_t)n_in * 4;
-    default: return 0;
+    case LM_TYPE_Q4_0:
+        return (size_t)n_in / 32 * 18;
+    case LM_TYPE_Q4_1:
+        return (size_t)n_in / 32 * 20;
+    case LM_TYPE_Q5_0:
+        return (size_t)n_in / 32 * 22;
+    case LM_TYPE_Q5_1:
+        return (size_t)n_in / 32 * 24;
+    case LM_TYPE_Q8_0:
+        return (size_t)n_in / 32 * 34;
+    case LM_TYPE_Q4_K:
+        return (size_t)n_in / 256 * 144;
+    case LM_TYPE_Q5_K:
+        return (size_t)n_in / 256 * 176;
+    case LM_TYPE_Q6_K:
+        return (size_t)n_in / 256 * 210;
+    case LM_TYPE_F16:
+    case LM_TYPE_BF16:
+        return (size_t)n_in * 2;
+    case LM_TYPE_F32:
+        return (size_t)n_in * 4;
+    default:
+        return 0;
     }
 }
 
@@ -123,18 +141,41 @@ bool dequant(cudaStream_t st, uint32_t type, const void *w, int64_t rows, int64_
     const uint8_t *p = (const uint8_t *)w;
 #define LMC_DQ(T) dequant_kernel<T, OUT><<<grid, 128, 0, st>>>(p, rb, rows, n_in, ids, out)
     switch (type) {
-    case LM_TYPE_Q4_0: LMC_DQ(LM_TYPE_Q4_0); break;
-    case LM_TYPE_Q4_1: LMC_DQ(LM_TYPE_Q4_1); break;
-    case LM_TYPE_Q5_0: LMC_DQ(LM_TYPE_Q5_0); break;
-    case LM_TYPE_Q5_1: LMC_DQ(LM_TYPE_Q5_1); break;
-    case LM_TYPE_Q8_0: LMC_DQ(LM_TYPE_Q8_0); break;
-    case LM_TYPE_Q4_K: LMC_DQ(LM_TYPE_Q4_K); break;
-    case LM_TYPE_Q5_K: LMC_DQ(LM_TYPE_Q5_K); break;
-    case LM_TYPE_Q6_K: LMC_DQ(LM_TYPE_Q6_K); break;
-    case LM_TYPE_F16: LMC_DQ(LM_TYPE_F16); break;
-    case LM_TYPE_BF16: LMC_DQ(LM_TYPE_BF16); break;
-    case LM_TYPE_F32: LMC_DQ(LM_TYPE_F32); break;
-    default: return false;
+    case LM_TYPE_Q4_0:
+        LMC_DQ(LM_TYPE_Q4_0);
+        break;
+    case LM_TYPE_Q4_1:
+        LMC_DQ(LM_TYPE_Q4_1);
+        break;
+    case LM_TYPE_Q5_0:
+        LMC_DQ(LM_TYPE_Q5_0);
+        break;
+    case LM_TYPE_Q5_1:
+        LMC_DQ(LM_TYPE_Q5_1);
+        break;
+    case LM_TYPE_Q8_0:
+        LMC_DQ(LM_TYPE_Q8_0);
+        break;
+    case LM_TYPE_Q4_K:
+        LMC_DQ(LM_TYPE_Q4_K);
+        break;
+    case LM_TYPE_Q5_K:
+        LMC_DQ(LM_TYPE_Q5_K);
+        break;
+    case LM_TYPE_Q6_K:
+        LMC_DQ(LM_TYPE_Q6_K);
+        break;
+    case LM_TYPE_F16:
+        LMC_DQ(LM_TYPE_F16);
+        break;
+    case LM_TYPE_BF16:
+        LMC_DQ(LM_TYPE_BF16);
+        break;
+    case LM_TYPE_F32:
+        LMC_DQ(LM_TYPE_F32);
+        break;
+    default:
+        return false;
     }
 #undef LMC_DQ
     return true;
@@ -241,12 +282,14 @@ __global__ void __launch_bounds__(ATT_THREADS)
         int pp = p0 + tid;
         float acc[GM];
 #pragma unroll
-        for (int j = 0; j < GM; j++) acc[j] = 0.0f;
+        for (int j = 0; j < GM; j++)
+            acc[j] = 0.0f;
         if (pp < end) {
             const uint4 *kr = (const uint4 *)(kb + (size_t)pp * row);
             uint4 kv[HD / 8];
 #pragma unroll
-            for (int d8 = 0; d8 < HD / 8; d8++) kv[d8] = __ldg(kr + d8);
+            for (int d8 = 0; d8 < HD / 8; d8++)
+                kv[d8] = __ldg(kr + d8);
 #pragma unroll
             for (int d8 = 0; d8 < HD / 8; d8++) {
                 const __half2 *h2 = (const __half2 *)&kv[d8];
@@ -261,7 +304,8 @@ __global__ void __launch_bounds__(ATT_THREADS)
                     if (j < G) {
                         const float *qq = q_sh + j * HD + 8 * d8;
 #pragma unroll
-                        for (int e = 0; e < 8; e++) acc[j] += qq[e] * kf[e];
+                        for (int e = 0; e < 8; e++)
+                            acc[j] += qq[e] * kf[e];
                     }
                 }
             }
@@ -273,7 +317,8 @@ __global__ void __launch_bounds__(ATT_THREADS)
         for (int j = w; j < G; j += ATT_WARPS) {
             float *sv = s_sh + j * ATT_THREADS;
             float mx = -INFINITY;
-            for (int k = lane; k < ATT_THREADS; k += 32) mx = fmaxf(mx, sv[k]);
+            for (int k = lane; k < ATT_THREADS; k += 32)
+                mx = fmaxf(mx, sv[k]);
             mx = warp_max(mx);
             float m_old = m_sh[j], m_new = fmaxf(m_old, mx);
             float sum = 0.0f;
@@ -284,7 +329,8 @@ __global__ void __launch_bounds__(ATT_THREADS)
             }
             sum = warp_sum(sum);
             float a = __expf(m_old - m_new);
-            for (int d = lane; d < HD; d += 32) o_sh[j * HD + d] *= a;
+            for (int d = lane; d < HD; d += 32)
+                o_sh[j * HD + d] *= a;
             if (lane == 0) {
                 l_sh[j] = l_sh[j] * a + sum;
                 m_sh[j] = m_new;
@@ -296,7 +342,8 @@ __global__ void __launch_bounds__(ATT_THREADS)
 #pragma unroll
         for (int j = 0; j < GM; j++)
 #pragma unroll
-            for (int i = 0; i < DPL; i++) o[j][i] = 0.0f;
+            for (int i = 0; i < DPL; i++)
+                o[j][i] = 0.0f;
 #pragma unroll 4
         for (int k = w; k < n_p; k += ATT_WARPS) {
             const __half2 *vr = (const __half2 *)(vb + (size_t)(p0 + k) * row);
@@ -311,7 +358,8 @@ __global__ void __launch_bounds__(ATT_THREADS)
                 if (j < G) {
                     float pj = s_sh[j * ATT_THREADS + k];
 #pragma unroll
-                    for (int i = 0; i < DPL; i++) o[j][i] += pj * v[i];
+                    for (int i = 0; i < DPL; i++)
+                        o[j][i] += pj * v[i];
                 }
             }
         }
@@ -328,7 +376,8 @@ __global__ void __launch_bounds__(ATT_THREADS)
     }
     for (int j = 0; j < G; j++) {
         float *dst = pout + (size_t)j * n_split * stride;
-        for (int d = tid; d < HD; d += ATT_THREADS) dst[d] = o_sh[j * HD + d];
+        for (int d = tid; d < HD; d += ATT_THREADS)
+            dst[d] = o_sh[j * HD + d];
         if (tid == 0) {
             dst[HD] = m_sh[j];
             dst[HD + 1] = l_sh[j];
@@ -340,15 +389,21 @@ template <int HD>
 bool attn_launch_hd(cudaStream_t st, dim3 grid, int G, const float *q, int nh, int nkv,
                     const __half *kc, const __half *vc, int n_ctx, const int32_t *pos,
                     const int32_t *seq, int n_split, float *part) {
-#define LMC_ATT(GM)                                                                        \
-    attn_split_kernel<GM, HD><<<grid, ATT_THREADS, 0, st>>>(q, nh, nkv, kc, vc, n_ctx, pos, \
-                                                            seq, n_split, part)
-    if (G <= 1) LMC_ATT(1);
-    else if (G <= 2) LMC_ATT(2);
-    else if (G <= 4) LMC_ATT(4);
-    else if (G <= 8) LMC_ATT(8);
-    else if (G <= 16 && HD <= 128) LMC_ATT(16);
-    else return false;
+#define LMC_ATT(GM)                                                                                \
+    attn_split_kernel<GM, HD>                                                                      \
+        <<<grid, ATT_THREADS, 0, st>>>(q, nh, nkv, kc, vc, n_ctx, pos, seq, n_split, part)
+    if (G <= 1)
+        LMC_ATT(1);
+    else if (G <= 2)
+        LMC_ATT(2);
+    else if (G <= 4)
+        LMC_ATT(4);
+    else if (G <= 8)
+        LMC_ATT(8);
+    else if (G <= 16 && HD <= 128)
+        LMC_ATT(16);
+    else
+        return false;
 #undef LMC_ATT
     return true;
 }
@@ -358,7 +413,8 @@ __global__ void attn_combine_kernel(const float *part, int hd, int n_split, floa
     size_t stride = (size_t)hd + 2;
     const float *p = part + (size_t)blockIdx.x * n_split * stride;
     float M = -INFINITY;
-    for (int c = 0; c < n_split; c++) M = fmaxf(M, p[c * stride + hd]);
+    for (int c = 0; c < n_split; c++)
+        M = fmaxf(M, p[c * stride + hd]);
     for (int d = threadIdx.x; d < hd; d += blockDim.x) {
         float L = 0.0f, o = 0.0f;
         for (int c = 0; c < n_split; c++) {
@@ -382,10 +438,13 @@ __global__ void swiglu_kernel(const float *gu, int n_ff, __half *out) {
 
 __global__ void gather_kernel(const float *x, int n, const int32_t *idx, float *y) {
     const float *src = x + (size_t)idx[blockIdx.x] * n;
-    for (int i = threadIdx.x; i < n; i += blockDim.x) y[(size_t)blockIdx.x * n + i] = src[i];
+    for (int i = threadIdx.x; i < n; i += blockDim.x)
+        y[(size_t)blockIdx.x * n + i] = src[i];
 }
 
-int act_threads(int n) { return n >= 4096 ? 1024 : n >= 1024 ? 256 : 128; }
+int act_threads(int n) {
+    return n >= 4096 ? 1024 : n >= 1024 ? 256 : 128;
+}
 
 } // namespace
 
@@ -396,8 +455,8 @@ extern "C" void lmc_norm_act(cudaStream_t st, const float *x, int n_tok, int n, 
                                                  (float2 *)out_s);
 }
 
-extern "C" void lmc_convert_act(cudaStream_t st, const float *x, int n_tok, int n,
-                                uint16_t *out_h, int8_t *out_q, float *out_s) {
+extern "C" void lmc_convert_act(cudaStream_t st, const float *x, int n_tok, int n, uint16_t *out_h,
+                                int8_t *out_q, float *out_s) {
     act_kernel<<<n_tok, act_threads(n), 0, st>>>(x, n, nullptr, 0.0f, nullptr, (__half *)out_h,
                                                  out_q, (float2 *)out_s);
 }
@@ -417,33 +476,41 @@ extern "C" bool lmc_get_rows(cudaStream_t st, uint32_t type, const void *w, int 
     return dequant<float>(st, type, w, n, n_in, ids, out);
 }
 
-extern "C" void lmc_qkv_rope(cudaStream_t st, const float *qkv, int n_tok, int nh, int nkv,
-                             int hd, const float *bias, const float *q_norm,
-                             const float *k_norm, float eps, const float *inv_freq, int layout,
-                             const int32_t *pos, const int32_t *seq, float *q_out,
-                             uint16_t *k_cache, uint16_t *v_cache, int n_ctx) {
+extern "C" void lmc_qkv_rope(cudaStream_t st, const float *qkv, int n_tok, int nh, int nkv, int hd,
+                             const float *bias, const float *q_norm, const float *k_norm, float eps,
+                             const float *inv_freq, int layout, const int32_t *pos,
+                             const int32_t *seq, float *q_out, uint16_t *k_cache, uint16_t *v_cache,
+                             int n_ctx) {
     int threads = ((hd / 2 + 31) / 32) * 32;
     dim3 grid(n_tok, nh + 2 * nkv);
-    qkv_rope_kernel<<<grid, threads, 0, st>>>(qkv, nh, nkv, hd, bias, q_norm, k_norm, eps,
-                                              inv_freq, layout, pos, seq, q_out,
-                                              (__half *)k_cache, (__half *)v_cache, n_ctx);
+    qkv_rope_kernel<<<grid, threads, 0, st>>>(qkv, nh, nkv, hd, bias, q_norm, k_norm, eps, inv_freq,
+                                              layout, pos, seq, q_out, (__half *)k_cache,
+                                              (__half *)v_cache, n_ctx);
 }
 
-extern "C" bool lmc_attention(cudaStream_t st, const float *q, int n_tok, int nh, int nkv,
-                              int hd, const uint16_t *k_cache, const uint16_t *v_cache,
-                              int n_ctx, const int32_t *pos, const int32_t *seq, int n_split,
-                              float *part, float *out) {
+extern "C" bool lmc_attention(cudaStream_t st, const float *q, int n_tok, int nh, int nkv, int hd,
+                              const uint16_t *k_cache, const uint16_t *v_cache, int n_ctx,
+                              const int32_t *pos, const int32_t *seq, int n_split, float *part,
+                              float *out) {
     int G = nh / nkv;
     dim3 grid(n_tok * nkv, n_split);
     const __half *kc = (const __half *)k_cache, *vc = (const __half *)v_cache;
     bool ok;
     switch (hd) {
-    case 64: ok = attn_launch_hd<64>(st, grid, G, q, nh, nkv, kc, vc, n_ctx, pos, seq, n_split, part); break;
-    case 128: ok = attn_launch_hd<128>(st, grid, G, q, nh, nkv, kc, vc, n_ctx, pos, seq, n_split, part); break;
-    case 256: ok = attn_launch_hd<256>(st, grid, G, q, nh, nkv, kc, vc, n_ctx, pos, seq, n_split, part); break;
-    default: ok = false;
+    case 64:
+        ok = attn_launch_hd<64>(st, grid, G, q, nh, nkv, kc, vc, n_ctx, pos, seq, n_split, part);
+        break;
+    case 128:
+        ok = attn_launch_hd<128>(st, grid, G, q, nh, nkv, kc, vc, n_ctx, pos, seq, n_split, part);
+        break;
+    case 256:
+        ok = attn_launch_hd<256>(st, grid, G, q, nh, nkv, kc, vc, n_ctx, pos, seq, n_split, part);
+        break;
+    default:
+        ok = false;
     }
-    if (ok) attn_combine_kernel<<<n_tok * nh, hd < 128 ? 64 : 128, 0, st>>>(part, hd, n_split, out);
+    int threads = hd < 128 ? 64 : 128;
+    if (ok) attn_combine_kernel<<<n_tok * nh, threads, 0, st>>>(part, hd, n_split, out);
     return ok;
 }
 

@@ -59,7 +59,8 @@ template <> struct blk<LM_TYPE_F32> { static constexpr int bytes = 128, per = 1;
 /* ---- dequantisation of one unit to 32 floats ------------------------------ */
 template <int T> __device__ void dequant_unit(const uint8_t *row, int u, float *o);
 
-template <> __device__ __forceinline__ void dequant_unit<LM_TYPE_Q4_0>(const uint8_t *row, int u, float *o) {
+template <>
+__device__ __forceinline__ void dequant_unit<LM_TYPE_Q4_0>(const uint8_t *row, int u, float *o) {
     const uint8_t *b = row + 18 * u;
     float d = ld_half(b);
     for (int l = 0; l < 16; l++) {
@@ -68,7 +69,8 @@ template <> __device__ __forceinline__ void dequant_unit<LM_TYPE_Q4_0>(const uin
         o[l + 16] = d * (float)((q >> 4) - 8);
     }
 }
-template <> __device__ __forceinline__ void dequant_unit<LM_TYPE_Q4_1>(const uint8_t *row, int u, float *o) {
+template <>
+__device__ __forceinline__ void dequant_unit<LM_TYPE_Q4_1>(const uint8_t *row, int u, float *o) {
     const uint8_t *b = row + 20 * u;
     float d = ld_half(b), m = ld_half(b + 2);
     for (int l = 0; l < 16; l++) {
@@ -77,7 +79,8 @@ template <> __device__ __forceinline__ void dequant_unit<LM_TYPE_Q4_1>(const uin
         o[l + 16] = d * (float)(q >> 4) + m;
     }
 }
-template <> __device__ __forceinline__ void dequant_unit<LM_TYPE_Q5_0>(const uint8_t *row, int u, float *o) {
+template <>
+__device__ __forceinline__ void dequant_unit<LM_TYPE_Q5_0>(const uint8_t *row, int u, float *o) {
     const uint8_t *b = row + 22 * u;
     float d = ld_half(b);
     uint32_t qh = ld_u32_a2(b + 2);
@@ -89,7 +92,8 @@ template <> __device__ __forceinline__ void dequant_unit<LM_TYPE_Q5_0>(const uin
         o[l + 16] = d * (float)(hi - 16);
     }
 }
-template <> __device__ __forceinline__ void dequant_unit<LM_TYPE_Q5_1>(const uint8_t *row, int u, float *o) {
+template <>
+__device__ __forceinline__ void dequant_unit<LM_TYPE_Q5_1>(const uint8_t *row, int u, float *o) {
     const uint8_t *b = row + 24 * u;
     float d = ld_half(b), m = ld_half(b + 2);
     uint32_t qh = ld_u32_a4(b + 4);
@@ -101,12 +105,15 @@ template <> __device__ __forceinline__ void dequant_unit<LM_TYPE_Q5_1>(const uin
         o[l + 16] = d * (float)hi + m;
     }
 }
-template <> __device__ __forceinline__ void dequant_unit<LM_TYPE_Q8_0>(const uint8_t *row, int u, float *o) {
+template <>
+__device__ __forceinline__ void dequant_unit<LM_TYPE_Q8_0>(const uint8_t *row, int u, float *o) {
     const uint8_t *b = row + 34 * u;
     float d = ld_half(b);
-    for (int l = 0; l < 32; l++) o[l] = d * (float)(int8_t)b[2 + l];
+    for (int l = 0; l < 32; l++)
+        o[l] = d * (float)(int8_t)b[2 + l];
 }
-template <> __device__ __forceinline__ void dequant_unit<LM_TYPE_Q4_K>(const uint8_t *row, int u, float *o) {
+template <>
+__device__ __forceinline__ void dequant_unit<LM_TYPE_Q4_K>(const uint8_t *row, int u, float *o) {
     const uint8_t *b = row + 144 * (u >> 3);
     int j = u & 7, sc, mn;
     float d = ld_half(b), dmin = ld_half(b + 2);
@@ -114,9 +121,11 @@ template <> __device__ __forceinline__ void dequant_unit<LM_TYPE_Q4_K>(const uin
     const uint8_t *qs = b + 16 + 32 * (j >> 1);
     int sh = 4 * (j & 1);
     float ds = d * (float)sc, dm = dmin * (float)mn;
-    for (int l = 0; l < 32; l++) o[l] = ds * (float)((qs[l] >> sh) & 15) - dm;
+    for (int l = 0; l < 32; l++)
+        o[l] = ds * (float)((qs[l] >> sh) & 15) - dm;
 }
-template <> __device__ __forceinline__ void dequant_unit<LM_TYPE_Q5_K>(const uint8_t *row, int u, float *o) {
+template <>
+__device__ __forceinline__ void dequant_unit<LM_TYPE_Q5_K>(const uint8_t *row, int u, float *o) {
     const uint8_t *b = row + 176 * (u >> 3);
     int j = u & 7, sc, mn;
     float d = ld_half(b), dmin = ld_half(b + 2);
@@ -130,7 +139,8 @@ template <> __device__ __forceinline__ void dequant_unit<LM_TYPE_Q5_K>(const uin
         o[l] = ds * (float)q - dm;
     }
 }
-template <> __device__ __forceinline__ void dequant_unit<LM_TYPE_Q6_K>(const uint8_t *row, int u, float *o) {
+template <>
+__device__ __forceinline__ void dequant_unit<LM_TYPE_Q6_K>(const uint8_t *row, int u, float *o) {
     const uint8_t *b = row + 210 * (u >> 3);
     int s = u & 7, h = s >> 2, k = s & 3;
     const uint8_t *ql = b + 64 * h + 32 * (k & 1);
@@ -143,25 +153,34 @@ template <> __device__ __forceinline__ void dequant_unit<LM_TYPE_Q6_K>(const uin
         o[l] = d * (float)sc[l >> 4] * (float)(q - 32);
     }
 }
-template <> __device__ __forceinline__ void dequant_unit<LM_TYPE_F16>(const uint8_t *row, int u, float *o) {
+template <>
+__device__ __forceinline__ void dequant_unit<LM_TYPE_F16>(const uint8_t *row, int u, float *o) {
     const __half *p = (const __half *)row + 32 * u;
-    for (int l = 0; l < 32; l++) o[l] = __half2float(p[l]);
+    for (int l = 0; l < 32; l++)
+        o[l] = __half2float(p[l]);
 }
-template <> __device__ __forceinline__ void dequant_unit<LM_TYPE_BF16>(const uint8_t *row, int u, float *o) {
+template <>
+__device__ __forceinline__ void dequant_unit<LM_TYPE_BF16>(const uint8_t *row, int u, float *o) {
     const __nv_bfloat16 *p = (const __nv_bfloat16 *)row + 32 * u;
-    for (int l = 0; l < 32; l++) o[l] = __bfloat162float(p[l]);
+    for (int l = 0; l < 32; l++)
+        o[l] = __bfloat162float(p[l]);
 }
-template <> __device__ __forceinline__ void dequant_unit<LM_TYPE_F32>(const uint8_t *row, int u, float *o) {
+template <>
+__device__ __forceinline__ void dequant_unit<LM_TYPE_F32>(const uint8_t *row, int u, float *o) {
     const float *p = (const float *)row + 32 * u;
-    for (int l = 0; l < 32; l++) o[l] = p[l];
+    for (int l = 0; l < 32; l++)
+        o[l] = p[l];
 }
 
 /* ---- integer dot product of one unit with a q8 activation block -----------
  * xq: the block's 32 int8 values as 8 ints; xd: its scale; xsd: scale * sum
  * of its int8 values (for offsets and minimums). */
-template <int T> __device__ float dot_unit(const uint8_t *row, int u, const int *xq, float xd, float xsd);
+template <int T>
+__device__ float dot_unit(const uint8_t *row, int u, const int *xq, float xd, float xsd);
 
-template <> __device__ __forceinline__ float dot_unit<LM_TYPE_Q4_0>(const uint8_t *row, int u, const int *xq, float xd, float xsd) {
+template <>
+__device__ __forceinline__ float dot_unit<LM_TYPE_Q4_0>(const uint8_t *row, int u, const int *xq,
+                                                        float xd, float xsd) {
     const uint8_t *b = row + 18 * u;
     float d = ld_half(b);
     int s = 0;
@@ -173,7 +192,9 @@ template <> __device__ __forceinline__ float dot_unit<LM_TYPE_Q4_0>(const uint8_
     }
     return d * (xd * (float)s - 8.0f * xsd);
 }
-template <> __device__ __forceinline__ float dot_unit<LM_TYPE_Q4_1>(const uint8_t *row, int u, const int *xq, float xd, float xsd) {
+template <>
+__device__ __forceinline__ float dot_unit<LM_TYPE_Q4_1>(const uint8_t *row, int u, const int *xq,
+                                                        float xd, float xsd) {
     const uint8_t *b = row + 20 * u;
     float d = ld_half(b), m = ld_half(b + 2);
     int s = 0;
@@ -185,7 +206,9 @@ template <> __device__ __forceinline__ float dot_unit<LM_TYPE_Q4_1>(const uint8_
     }
     return d * xd * (float)s + m * xsd;
 }
-template <> __device__ __forceinline__ float dot_unit<LM_TYPE_Q5_0>(const uint8_t *row, int u, const int *xq, float xd, float xsd) {
+template <>
+__device__ __forceinline__ float dot_unit<LM_TYPE_Q5_0>(const uint8_t *row, int u, const int *xq,
+                                                        float xd, float xsd) {
     const uint8_t *b = row + 22 * u;
     float d = ld_half(b);
     uint32_t qh = ld_u32_a2(b + 2);
@@ -200,7 +223,9 @@ template <> __device__ __forceinline__ float dot_unit<LM_TYPE_Q5_0>(const uint8_
     }
     return d * (xd * (float)s - 16.0f * xsd);
 }
-template <> __device__ __forceinline__ float dot_unit<LM_TYPE_Q5_1>(const uint8_t *row, int u, const int *xq, float xd, float xsd) {
+template <>
+__device__ __forceinline__ float dot_unit<LM_TYPE_Q5_1>(const uint8_t *row, int u, const int *xq,
+                                                        float xd, float xsd) {
     const uint8_t *b = row + 24 * u;
     float d = ld_half(b), m = ld_half(b + 2);
     uint32_t qh = ld_u32_a4(b + 4);
@@ -215,16 +240,21 @@ template <> __device__ __forceinline__ float dot_unit<LM_TYPE_Q5_1>(const uint8_
     }
     return d * xd * (float)s + m * xsd;
 }
-template <> __device__ __forceinline__ float dot_unit<LM_TYPE_Q8_0>(const uint8_t *row, int u, const int *xq, float xd, float xsd) {
+template <>
+__device__ __forceinline__ float dot_unit<LM_TYPE_Q8_0>(const uint8_t *row, int u, const int *xq,
+                                                        float xd, float xsd) {
     (void)xsd;
     const uint8_t *b = row + 34 * u;
     float d = ld_half(b);
     int s = 0;
 #pragma unroll
-    for (int i = 0; i < 8; i++) s = __dp4a((int)ld_u32_a2(b + 2 + 4 * i), xq[i], s);
+    for (int i = 0; i < 8; i++)
+        s = __dp4a((int)ld_u32_a2(b + 2 + 4 * i), xq[i], s);
     return d * xd * (float)s;
 }
-template <> __device__ __forceinline__ float dot_unit<LM_TYPE_Q4_K>(const uint8_t *row, int u, const int *xq, float xd, float xsd) {
+template <>
+__device__ __forceinline__ float dot_unit<LM_TYPE_Q4_K>(const uint8_t *row, int u, const int *xq,
+                                                        float xd, float xsd) {
     const uint8_t *b = row + 144 * (u >> 3);
     int j = u & 7, sc, mn;
     const uint4 *qs = (const uint4 *)(b + 16 + 32 * (j >> 1));
@@ -234,10 +264,13 @@ template <> __device__ __forceinline__ float dot_unit<LM_TYPE_Q4_K>(const uint8_
     k_scale_min(b + 4, j, &sc, &mn);
     int sh = 4 * (j & 1), s = 0;
 #pragma unroll
-    for (int i = 0; i < 8; i++) s = __dp4a((int)((w[i] >> sh) & 0x0F0F0F0Fu), xq[i], s);
+    for (int i = 0; i < 8; i++)
+        s = __dp4a((int)((w[i] >> sh) & 0x0F0F0F0Fu), xq[i], s);
     return d * (float)sc * xd * (float)s - dmin * (float)mn * xsd;
 }
-template <> __device__ __forceinline__ float dot_unit<LM_TYPE_Q5_K>(const uint8_t *row, int u, const int *xq, float xd, float xsd) {
+template <>
+__device__ __forceinline__ float dot_unit<LM_TYPE_Q5_K>(const uint8_t *row, int u, const int *xq,
+                                                        float xd, float xsd) {
     const uint8_t *b = row + 176 * (u >> 3);
     int j = u & 7, sc, mn;
     const uint4 *qs = (const uint4 *)(b + 48 + 32 * (j >> 1));
@@ -255,7 +288,9 @@ template <> __device__ __forceinline__ float dot_unit<LM_TYPE_Q5_K>(const uint8_
     }
     return d * (float)sc * xd * (float)s - dmin * (float)mn * xsd;
 }
-template <> __device__ __forceinline__ float dot_unit<LM_TYPE_Q6_K>(const uint8_t *row, int u, const int *xq, float xd, float xsd) {
+template <>
+__device__ __forceinline__ float dot_unit<LM_TYPE_Q6_K>(const uint8_t *row, int u, const int *xq,
+                                                        float xd, float xsd) {
     (void)xsd;
     const uint8_t *b = row + 210 * (u >> 3);
     int s8 = u & 7, h = s8 >> 2, k = s8 & 3;
