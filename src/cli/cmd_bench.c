@@ -10,6 +10,10 @@
 #include "backend/registry.h"
 #include "cli/commands.h"
 #include "runtime/random_model.h"
+#ifdef LOCALM_HAVE_CUDA
+#include "backend/cuda/cuda_limits.h"
+#endif
+#include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,16 +35,6 @@ static void usage(FILE *f) {
             lm_random_shape_names());
 }
 
-static void print_json_string(const char *s) {
-    putchar('"');
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\') printf("\\%c", c);
-        else if (c < 0x20) printf("\\u%04x", c);
-        else putchar(c);
-    }
-    putchar('"');
-}
 
 static double now_s(void) {
     struct timespec ts;
@@ -233,6 +227,15 @@ int lm_cmd_bench(int argc, char **argv) {
         bw = lm_cpu_measure_read_bandwidth_gbs(tp);
         lm_threadpool_free(tp);
     }
+    double nominal_bw = 0, gpu_peak = 0; /* cuda: datasheet HBM GB/s, FP16 tensor FLOP/s */
+#ifdef LOCALM_HAVE_CUDA
+    lm_cuda_limits lim;
+    if (!strcmp(be->name, "cuda") && lm_cuda_measure_limits(0, &lim)) {
+        bw = lim.copy_gbs;
+        nominal_bw = lim.nominal_gbs;
+        gpu_peak = lim.fp16_tflops * 1e12;
+    }
+#endif
 
     lm_load_opts o;
     lm_load_opts_default(&o);
@@ -251,29 +254,49 @@ int lm_cmd_bench(int argc, char **argv) {
     double bytes_tok = decode_bytes(m, a.n_prompt + a.n_gen / 2.0, o.kv_type == LM_KV_F32 ? 4 : 2);
     double roof = bw > 0 ? (bytes_tok / (bw * 1e9)) * tg : 0;
     double flops = prefill_flops(m, a.n_prompt) / a.n_prompt * pp;
-    double peak = !strcmp(be->name, "cpu") ? cpu_peak_ops(threads, quantized(m)) : 0;
-    uint64_t rss = lm_sys_peak_rss(), rss_anon, rss_file;
+    double peak = !strcmp(be->name, "cpu") ? cpu_peak_ops(threads, quantized(m)) : gpu_peak;
+    uint64_t rss = lm_sys_peak_rss(), vram = 0, rss_anon, rss_file;
     lm_sys_rss_split(&rss_anon, &rss_file);
+#ifdef LOCALM_HAVE_CUDA
+    if (!strcmp(be->name, "cuda")) vram = lm_cuda_vram_used(0);
+#endif
+    double roof_nominal = nominal_bw > 0 ? (bytes_tok / (nominal_bw * 1e9)) * tg : 0;
     const char *type = a.type ? a.type : lm_type_name(m->layers[0].ffn_gate->type);
     if (a.json) {
-        /* one flat object of numbers and plain strings: printed directly */
-        printf("{\"backend\":\"%s\",\"isa\":\"%s\",\"threads\":%d,\"model\":", be->name,
-               lm_cpu_isa_name(lm_cpu_current_isa()), threads);
-        print_json_string(a.shape ? a.shape : a.model);
-        printf(",\"type\":");
-        print_json_string(type);
-        printf(",\"model_bytes\":%llu,\"n_prompt\":%d,\"n_gen\":%d,\"reps\":%d,"
-               "\"prefill_tps\":%.4f,\"prefill_tps_min\":%.4f,\"prefill_tps_max\":%.4f,"
-               "\"decode_tps\":%.4f,\"decode_tps_min\":%.4f,\"decode_tps_max\":%.4f,"
-               "\"bandwidth_gbs\":%.3f,\"decode_bytes_per_token\":%.0f,"
-               "\"decode_roofline_fraction\":%.4f,\"prefill_gflops\":%.3f,"
-               "\"peak_gops_estimate\":%.1f,\"prefill_peak_fraction\":%.4f,"
-               "\"peak_rss_bytes\":%llu,\"rss_anon_bytes\":%llu,\"rss_file_bytes\":%llu,"
-               "\"n_ctx\":%u,\"build_or_open_s\":%.3f}\n",
-               (unsigned long long)m->weight_bytes, a.n_prompt, a.n_gen, a.reps, pp, pp_lo, pp_hi,
-               tg, tg_lo, tg_hi, bw, bytes_tok, roof, flops / 1e9, peak / 1e9,
-               peak > 0 ? flops / peak : 0, (unsigned long long)rss,
-               (unsigned long long)rss_anon, (unsigned long long)rss_file, o.n_ctx, t_build);
+        cJSON *j = cJSON_CreateObject();
+        cJSON_AddStringToObject(j, "backend", be->name);
+        cJSON_AddStringToObject(j, "isa", lm_cpu_isa_name(lm_cpu_current_isa()));
+        cJSON_AddNumberToObject(j, "threads", threads);
+        cJSON_AddStringToObject(j, "model", a.shape ? a.shape : a.model);
+        cJSON_AddStringToObject(j, "type", type);
+        cJSON_AddNumberToObject(j, "model_bytes", (double)m->weight_bytes);
+        cJSON_AddNumberToObject(j, "n_prompt", a.n_prompt);
+        cJSON_AddNumberToObject(j, "n_gen", a.n_gen);
+        cJSON_AddNumberToObject(j, "reps", a.reps);
+        cJSON_AddNumberToObject(j, "prefill_tps", pp);
+        cJSON_AddNumberToObject(j, "prefill_tps_min", pp_lo);
+        cJSON_AddNumberToObject(j, "prefill_tps_max", pp_hi);
+        cJSON_AddNumberToObject(j, "decode_tps", tg);
+        cJSON_AddNumberToObject(j, "decode_tps_min", tg_lo);
+        cJSON_AddNumberToObject(j, "decode_tps_max", tg_hi);
+        cJSON_AddNumberToObject(j, "bandwidth_gbs", bw);
+        cJSON_AddNumberToObject(j, "decode_bytes_per_token", bytes_tok);
+        cJSON_AddNumberToObject(j, "decode_roofline_fraction", roof);
+        cJSON_AddNumberToObject(j, "prefill_gflops", flops / 1e9);
+        cJSON_AddNumberToObject(j, "peak_gops_estimate", peak / 1e9);
+        cJSON_AddNumberToObject(j, "prefill_peak_fraction", peak > 0 ? flops / peak : 0);
+        cJSON_AddNumberToObject(j, "peak_rss_bytes", (double)rss);
+        cJSON_AddNumberToObject(j, "rss_anon_bytes", (double)rss_anon);
+        cJSON_AddNumberToObject(j, "rss_file_bytes", (double)rss_file);
+        cJSON_AddNumberToObject(j, "n_ctx", o.n_ctx);
+        cJSON_AddNumberToObject(j, "nominal_bandwidth_gbs", nominal_bw);
+        cJSON_AddNumberToObject(j, "decode_nominal_roofline_fraction", roof_nominal);
+        cJSON_AddNumberToObject(j, "vram_in_use_bytes", (double)vram);
+        cJSON_AddNumberToObject(j, "build_or_open_s", t_build);
+        char *txt = cJSON_PrintUnformatted(j);
+        printf("%s\n", txt);
+        free(txt);
+        cJSON_Delete(j);
     } else {
         printf("model    %s (%s, %.2f GiB), backend %s, %d threads, %s\n",
                a.shape ? a.shape : a.model, type, m->weight_bytes / 1073741824.0, be->name,
@@ -288,6 +311,9 @@ int lm_cmd_bench(int argc, char **argv) {
         printf("memory   peak RSS %.1f MiB (now: %.1f MiB anonymous, %.1f MiB mapped files), "
                "context %u\n",
                rss / 1048576.0, rss_anon / 1048576.0, rss_file / 1048576.0, o.n_ctx);
+        if (nominal_bw > 0 || vram)
+            printf("gpu      decode = %.2f of the nominal %.0f GB/s; VRAM in use after the run "
+                   "%.2f GiB\n", roof_nominal, nominal_bw, vram / 1073741824.0);
     }
     rc = 0;
 fail:

@@ -1,0 +1,180 @@
+/* bench_cuda_kernels.c — times the CUDA engine's decode kernels one by one on
+ * real model shapes (mat-vec per weight type, attention, norm) and prints each
+ * next to the measured device-to-device copy bandwidth as a fraction. Weight
+ * copies rotate through more memory than L2 holds, so DRAM is what is timed. */
+#include <stdio.h>
+#include <stdlib.h>
+
+#ifdef LOCALM_HAVE_CUDA
+#include "backend/cuda/cuda_kernels.h"
+#include "backend/cuda/cuda_limits.h"
+#include "format/ggml_types.h"
+#include <cuda_runtime_api.h>
+
+#define CK(x)                                                                                      \
+    do {                                                                                           \
+        cudaError_t rc_ = (x);                                                                     \
+        if (rc_ != cudaSuccess) {                                                                  \
+            fprintf(stderr, "%s: %s\n", #x, cudaGetErrorString(rc_));                              \
+            exit(1);                                                                               \
+        }                                                                                          \
+    } while (0)
+
+static uint64_t g_rng = 88172645463325252ull;
+static uint32_t rnd(void) {
+    g_rng ^= g_rng << 13, g_rng ^= g_rng >> 7, g_rng ^= g_rng << 17;
+    return (uint32_t)(g_rng >> 16);
+}
+
+/* Random blocks with every half-float field replaced by a small finite value,
+ * so no NaN or infinity runs through the timed arithmetic. */
+static void fill(uint8_t *p, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        p[i] = (uint8_t)rnd();
+    for (size_t i = 0; i + 1 < n; i += 2)
+        if ((p[i + 1] & 0x7c) == 0x7c) p[i + 1] &= 0x3f;
+}
+
+static double bench_matvec(uint32_t type, int rows, int n_in, int nt, double *gbs) {
+    uint64_t rb = 0;
+    lm_type_row_bytes(type, (uint64_t)n_in, &rb);
+    size_t bytes = rb * (size_t)rows;
+    int copies = (int)((512ull << 20) / bytes) + 2;
+    uint8_t *host = malloc(bytes), *dw;
+    fill(host, bytes);
+    CK(cudaMalloc((void **)&dw, bytes * copies));
+    for (int c = 0; c < copies; c++)
+        CK(cudaMemcpy(dw + bytes * c, host, bytes, cudaMemcpyHostToDevice));
+    float *x, *y, *xs;
+    int8_t *xq;
+    CK(cudaMalloc((void **)&x, sizeof(float) * n_in * nt));
+    CK(cudaMalloc((void **)&y, sizeof(float) * rows * nt));
+    CK(cudaMalloc((void **)&xq, (size_t)n_in * nt));
+    CK(cudaMalloc((void **)&xs, sizeof(float) * n_in * nt / 16));
+    float *hx = malloc(sizeof(float) * n_in * nt);
+    for (int i = 0; i < n_in * nt; i++)
+        hx[i] = (float)(rnd() % 2001) / 1000.0f - 1.0f;
+    CK(cudaMemcpy(x, hx, sizeof(float) * n_in * nt, cudaMemcpyHostToDevice));
+    lmc_convert_act(0, x, nt, n_in, NULL, xq, xs);
+    cudaEvent_t e0, e1;
+    CK(cudaEventCreate(&e0));
+    CK(cudaEventCreate(&e1));
+    const int reps = 200;
+    for (int i = 0; i < 20; i++)
+        lmc_matvec(0, type, dw + bytes * (i % copies), n_in, rows, x, xq, xs, nt, y, rows, false);
+    CK(cudaEventRecord(e0, 0));
+    for (int i = 0; i < reps; i++)
+        lmc_matvec(0, type, dw + bytes * (i % copies), n_in, rows, x, xq, xs, nt, y, rows, false);
+    CK(cudaEventRecord(e1, 0));
+    CK(cudaEventSynchronize(e1));
+    CK(cudaGetLastError());
+    float ms = 0;
+    CK(cudaEventElapsedTime(&ms, e0, e1));
+    double us = ms * 1e3 / reps;
+    *gbs = (double)bytes / (us * 1e-6) / 1e9;
+    cudaFree(dw), cudaFree(x), cudaFree(y), cudaFree(xq), cudaFree(xs);
+    free(host), free(hx);
+    cudaEventDestroy(e0), cudaEventDestroy(e1);
+    return us;
+}
+
+static double bench_attention(int nh, int nkv, int hd, int n_ctx, int p) {
+    size_t kvn = (size_t)n_ctx * nkv * hd;
+    uint16_t *kc, *vc;
+    float *q, *part, *out;
+    int32_t *d_ps;
+    int n_split = n_ctx / 128 < 1 ? 1 : n_ctx / 128;
+    CK(cudaMalloc((void **)&kc, kvn * 2));
+    CK(cudaMalloc((void **)&vc, kvn * 2));
+    CK(cudaMemset(kc, 0x2a, kvn * 2)); /* 0x2a2a: a small positive half */
+    CK(cudaMemset(vc, 0x2b, kvn * 2));
+    CK(cudaMalloc((void **)&q, sizeof(float) * nh * hd));
+    CK(cudaMemset(q, 0x3c, sizeof(float) * nh * hd));
+    CK(cudaMalloc((void **)&part, sizeof(float) * nh * n_split * (hd + 2)));
+    CK(cudaMalloc((void **)&out, sizeof(float) * nh * hd));
+    int32_t ps[2] = {p, 0};
+    CK(cudaMalloc((void **)&d_ps, sizeof ps));
+    CK(cudaMemcpy(d_ps, ps, sizeof ps, cudaMemcpyHostToDevice));
+    cudaEvent_t e0, e1;
+    CK(cudaEventCreate(&e0));
+    CK(cudaEventCreate(&e1));
+    const int reps = 200;
+    for (int i = 0; i < 10; i++)
+        lmc_attention(0, q, 1, nh, nkv, hd, kc, vc, n_ctx, d_ps, d_ps + 1, n_split, part, out);
+    CK(cudaEventRecord(e0, 0));
+    for (int i = 0; i < reps; i++)
+        lmc_attention(0, q, 1, nh, nkv, hd, kc, vc, n_ctx, d_ps, d_ps + 1, n_split, part, out);
+    CK(cudaEventRecord(e1, 0));
+    CK(cudaEventSynchronize(e1));
+    CK(cudaGetLastError());
+    float ms = 0;
+    CK(cudaEventElapsedTime(&ms, e0, e1));
+    cudaFree(kc), cudaFree(vc), cudaFree(q), cudaFree(part), cudaFree(out), cudaFree(d_ps);
+    return ms * 1e3 / reps;
+}
+
+static double bench_norm(int n) {
+    float *x, *w, *xf, *xs;
+    int8_t *xq;
+    CK(cudaMalloc((void **)&x, sizeof(float) * n));
+    CK(cudaMalloc((void **)&w, sizeof(float) * n));
+    CK(cudaMalloc((void **)&xf, sizeof(float) * n));
+    CK(cudaMalloc((void **)&xs, sizeof(float) * n / 16));
+    CK(cudaMalloc((void **)&xq, (size_t)n));
+    CK(cudaMemset(x, 0x3c, sizeof(float) * n));
+    CK(cudaMemset(w, 0x3c, sizeof(float) * n));
+    cudaEvent_t e0, e1;
+    CK(cudaEventCreate(&e0));
+    CK(cudaEventCreate(&e1));
+    const int reps = 500;
+    CK(cudaEventRecord(e0, 0));
+    for (int i = 0; i < reps; i++)
+        lmc_norm_act(0, x, 1, n, w, 1e-5f, xf, NULL, xq, xs);
+    CK(cudaEventRecord(e1, 0));
+    CK(cudaEventSynchronize(e1));
+    float ms = 0;
+    CK(cudaEventElapsedTime(&ms, e0, e1));
+    cudaFree(x), cudaFree(w), cudaFree(xf), cudaFree(xs), cudaFree(xq);
+    return ms * 1e3 / reps;
+}
+
+int main(void) {
+    lm_cuda_limits lim;
+    if (!lm_cuda_measure_limits(0, &lim)) {
+        printf("skipped: no CUDA device\n");
+        return 0;
+    }
+    printf("%s: device-to-device copy %.0f GB/s (read+write), datasheet %.0f GB/s\n", lim.device,
+           lim.copy_gbs, lim.nominal_gbs);
+    const uint32_t types[] = {LM_TYPE_Q4_0, LM_TYPE_Q4_K, LM_TYPE_Q5_K,
+                              LM_TYPE_Q6_K, LM_TYPE_Q8_0, LM_TYPE_F16};
+    const int shapes[][2] = {{2048, 2048},  {5632, 2048},  {2048, 5632},  {4096, 4096},
+                             {14336, 4096}, {4096, 14336}, {128256, 4096}};
+    printf("mat-vec (rows x n_in, 1 token): microseconds, GB/s, fraction of copy bandwidth\n");
+    for (size_t t = 0; t < sizeof types / sizeof types[0]; t++)
+        for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++) {
+            double gbs;
+            double us = bench_matvec(types[t], shapes[s][0], shapes[s][1], 1, &gbs);
+            printf("  %-5s %6d x %5d  %8.2f us  %7.0f GB/s  %.2f\n", lm_type_name(types[t]),
+                   shapes[s][0], shapes[s][1], us, gbs, gbs / lim.copy_gbs);
+        }
+    for (int nt = 2; nt <= 8; nt *= 2) {
+        double gbs;
+        double us = bench_matvec(LM_TYPE_Q4_K, 14336, 4096, nt, &gbs);
+        printf("  Q4_K 14336 x 4096, %d tokens: %.2f us, %.0f GB/s, %.2f\n", nt, us, gbs,
+               gbs / lim.copy_gbs);
+    }
+    printf("attention (1 token, position 600 of 641): 1.1B shape %.2f us, 8B shape %.2f us\n",
+           bench_attention(32, 4, 64, 641, 600), bench_attention(32, 8, 128, 641, 600));
+    printf("attention 8B shape, position 4000 of 4096: %.2f us\n",
+           bench_attention(32, 8, 128, 4096, 4000));
+    printf("rmsnorm + q8 (1 token): n=2048 %.2f us, n=4096 %.2f us\n", bench_norm(2048),
+           bench_norm(4096));
+    return 0;
+}
+#else
+int main(void) {
+    printf("skipped: CUDA engine not built\n");
+    return 0;
+}
+#endif

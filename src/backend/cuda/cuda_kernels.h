@@ -1,0 +1,77 @@
+/* cuda_kernels.h — the C-callable launchers of the CUDA engine's kernels
+ * (defined in the .cu files beside this). Every launcher enqueues on the given
+ * stream and returns false only when the arguments are outside what the
+ * kernel handles (the caller checked support earlier, so false is a bug). */
+#ifndef LM_BACKEND_CUDA_KERNELS_H
+#define LM_BACKEND_CUDA_KERNELS_H
+#include <cuda_runtime_api.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* True for the weight types the engine computes with. */
+bool lmc_type_supported(uint32_t type);
+/* True when mat-vec products with this weight type take q8 activations
+ * (int8 blocks of 32 with a float scale and scaled sum); false: floats. */
+bool lmc_type_uses_q8(uint32_t type);
+
+/* RMSNorm of n_tok rows of n floats times w (float[n]), written to any of:
+ * out_f (float), out_h (half), or q8 blocks (out_q int8[n], out_s float[2*n/32]). */
+void lmc_norm_act(cudaStream_t st, const float *x, int n_tok, int n, const float *w, float eps,
+                  float *out_f, uint16_t *out_h, int8_t *out_q, float *out_s);
+/* Activations to q8 blocks (n multiple of 32) and/or half. */
+void lmc_convert_act(cudaStream_t st, const float *x, int n_tok, int n, uint16_t *out_h,
+                     int8_t *out_q, float *out_s);
+
+/* y[t*y_stride + r] (+)= dot(W row r, x_t) for r < rows, t < n_tok (<= 8).
+ * x: xf floats [n_tok][n_in] for float types, (xq, xs) q8 blocks otherwise. */
+bool lmc_matvec(cudaStream_t st, uint32_t type, const void *w, int n_in, int rows, const float *xf,
+                const int8_t *xq, const float *xs, int n_tok, float *y, int y_stride,
+                bool accumulate);
+/* y[t*y_stride + r] = silu(dot(Wg row r, x_t)) * dot(Wu row r, x_t). */
+bool lmc_matvec_glu(cudaStream_t st, uint32_t type, const void *wg, const void *wu, int n_in,
+                    int rows, const float *xf, const int8_t *xq, const float *xs, int n_tok,
+                    float *y, int y_stride);
+
+/* rows x n_in weights of any supported type -> half [rows][n_in]. */
+bool lmc_dequant_f16(cudaStream_t st, uint32_t type, const void *w, int64_t rows, int64_t n_in,
+                     uint16_t *out);
+/* ... -> float [rows][n_in] (tests). */
+bool lmc_dequant_f32(cudaStream_t st, uint32_t type, const void *w, int64_t rows, int64_t n_in,
+                     float *out);
+/* out[i][:] = row ids[i] of w as floats (embedding lookup). */
+bool lmc_get_rows(cudaStream_t st, uint32_t type, const void *w, int n_in, const int32_t *ids,
+                  int n, float *out);
+
+/* Per token: add the q/k/v biases (or NULL), apply per-head q/k RMSNorm (or
+ * NULL), rotate q and k (layout 0 half-split, 1 adjacent pairs, inv_freq
+ * float[hd/2]), write q to q_out [n_tok][nh*hd] and k, v as half into the
+ * caches [n_seq][n_ctx][nkv][hd] at (seq[t], pos[t]). qkv: [n_tok][(nh+2nkv)*hd]. */
+void lmc_qkv_rope(cudaStream_t st, const float *qkv, int n_tok, int nh, int nkv, int hd,
+                  const float *bias, const float *q_norm, const float *k_norm, float eps,
+                  const float *inv_freq, int layout, const int32_t *pos, const int32_t *seq,
+                  float *q_out, uint16_t *k_cache, uint16_t *v_cache, int n_ctx);
+
+/* Causal attention of each token's query heads over its sequence's cache
+ * positions [0, pos[t]], split over n_split chunks of the context (partials
+ * in part: n_tok*nh*n_split*(hd+2) floats), result out [n_tok][nh*hd]. */
+bool lmc_attention(cudaStream_t st, const float *q, int n_tok, int nh, int nkv, int hd,
+                   const uint16_t *k_cache, const uint16_t *v_cache, int n_ctx, const int32_t *pos,
+                   const int32_t *seq, int n_split, float *part, float *out);
+/* Head shapes lmc_attention handles: head_dim 64, 128 or 256, and up to 8
+ * query heads per KV head (16 when head_dim <= 128). */
+bool lmc_attention_supported(int nh, int nkv, int hd);
+
+/* out[t][i] = silu(gu[t][i]) * gu[t][n_ff + i] as half (prefill). */
+void lmc_swiglu_f16(cudaStream_t st, const float *gu, int n_tok, int n_ff, uint16_t *out);
+/* y[i][:] = x[idx[i]][:], rows of n floats. */
+void lmc_gather_rows(cudaStream_t st, const float *x, int n, const int32_t *idx, int n_idx,
+                     float *y);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

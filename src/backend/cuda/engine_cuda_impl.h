@@ -1,0 +1,71 @@
+/* engine_cuda_impl.h — the CUDA engine's private state, shared by its loader
+ * (engine_cuda.c) and its forward pass (forward_cuda.c). */
+#ifndef LM_BACKEND_CUDA_ENGINE_CUDA_IMPL_H
+#define LM_BACKEND_CUDA_ENGINE_CUDA_IMPL_H
+#include "backend/backend.h"
+#include <cublas_v2.h>
+#include <cuda_runtime_api.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#define LMC_MAX_TOK 512   /* tokens per micro-batch */
+#define LMC_SMALL_TOK 8   /* up to this many tokens: mat-vec kernels + CUDA graph */
+#define LMC_LOGIT_ROWS 64 /* output projection rows per pass in prefill */
+
+/* A weight matrix in VRAM: rows of n_in elements in GGUF block layout. */
+typedef struct lmc_mat {
+    const void *w; /* NULL when absent */
+    uint32_t type;
+    int n_in, rows;
+    size_t row_bytes;
+} lmc_mat;
+
+typedef struct lmc_layer {
+    const float *attn_norm, *ffn_norm; /* [n_embd] */
+    const float *bqkv;                 /* [(nh + 2 nkv) * hd] or NULL */
+    const float *q_norm, *k_norm;      /* [hd] or NULL */
+    lmc_mat wq, wk, wv, wo, gate, up, down;
+    lmc_mat wqkv; /* wq|wk|wv as one matrix when they are contiguous and of one type */
+    lmc_mat wgu;  /* gate|up likewise */
+    uint16_t *k_cache, *v_cache; /* half [n_seq][n_ctx][nkv][hd] */
+} lmc_layer;
+
+struct lm_engine {
+    lm_hparams hp;
+    int n_embd, n_layer, nh, nkv, hd, n_ff, n_vocab, qkv_dim, n_ctx, n_seq;
+    int dec_split; /* attention chunks in the decode graph */
+    int device;
+
+    uint8_t *wbuf; /* all weights and norm vectors */
+    size_t wbytes;
+    lmc_layer *layers;
+    lmc_mat tok, out;
+    const float *out_norm, *inv_freq;
+    uint16_t *kv; /* all layers' caches */
+    size_t kv_bytes;
+
+    /* scratch, sized for LMC_MAX_TOK tokens */
+    uint8_t *scratch;
+    size_t scratch_bytes;
+    float *x, *xf, *xg, *qkv, *q, *att, *ffb, *logits, *part;
+    uint16_t *xh, *wh; /* half activations; dequantised weight tile */
+    size_t wh_elems;
+    int8_t *xq;
+    float *xs;
+    int32_t *d_in; /* tokens, pos, seq, idx: 4 x LMC_MAX_TOK */
+    int32_t *h_in; /* pinned mirror */
+    int *seq_len;  /* host: positions written per sequence */
+
+    cudaStream_t st;
+    cublasHandle_t blas;
+    cudaGraphExec_t graph[LMC_SMALL_TOK + 1];
+    bool failed; /* a CUDA error left the context unusable */
+};
+
+/* Scratch bytes for a model at these options (check() and load() agree). */
+size_t lmc_scratch_bytes(const lm_engine *e);
+/* Carves the scratch buffer into its parts. */
+void lmc_scratch_layout(lm_engine *e, uint8_t *base);
+
+lm_status lmc_forward(lm_engine *e, const lm_batch *b, lm_logits *out, lm_err *err);
+#endif

@@ -1,0 +1,233 @@
+/* forward_cuda.c — the CUDA engine's forward pass. Up to LMC_SMALL_TOK tokens
+ * (decode, small batches of sequences) run through mat-vec kernels as one CUDA
+ * graph per batch size; larger batches (prefill) dequantise each weight to a
+ * half tile and multiply with cuBLAS on tensor cores. Tokens of one call may
+ * belong to several sequences; attention reads each token's own sequence. */
+#include "backend/cuda/cuda_kernels.h"
+#include "backend/cuda/engine_cuda_impl.h"
+#include "base/err.h"
+#include "base/fault.h"
+#include <stdlib.h>
+#include <string.h>
+
+#define T LMC_MAX_TOK
+
+static int imin(int a, int b) {
+    return a < b ? a : b;
+}
+
+static bool mv(lm_engine *e, const lmc_mat *m, const float *xf, int n, float *y, int ys, bool acc) {
+    return lmc_matvec(e->st, m->type, m->w, m->n_in, m->rows, xf, e->xq, e->xs, n, y, ys, acc);
+}
+
+/* Mat-vec body for n <= LMC_SMALL_TOK tokens; logits of all n rows. Only
+ * kernel launches on e->st, so it can be captured as a graph. */
+static bool run_small(lm_engine *e, int n) {
+    const int32_t *tok = e->d_in, *pos = e->d_in + T, *seq = e->d_in + 2 * T;
+    int E = e->n_embd, Q = e->nh * e->hd, K = e->nkv * e->hd, F = e->n_ff;
+    float eps = e->hp.norm_eps;
+    cudaStream_t st = e->st;
+    bool ok = lmc_get_rows(st, e->tok.type, e->tok.w, E, tok, n, e->x);
+    for (int l = 0; l < e->n_layer; l++) {
+        lmc_layer *L = &e->layers[l];
+        lmc_norm_act(st, e->x, n, E, L->attn_norm, eps, e->xf, NULL, e->xq, e->xs);
+        if (L->wqkv.w)
+            ok &= mv(e, &L->wqkv, e->xf, n, e->qkv, e->qkv_dim, false);
+        else
+            ok &= mv(e, &L->wq, e->xf, n, e->qkv, e->qkv_dim, false) &&
+                  mv(e, &L->wk, e->xf, n, e->qkv + Q, e->qkv_dim, false) &&
+                  mv(e, &L->wv, e->xf, n, e->qkv + Q + K, e->qkv_dim, false);
+        lmc_qkv_rope(st, e->qkv, n, e->nh, e->nkv, e->hd, L->bqkv, L->q_norm, L->k_norm, eps,
+                     e->inv_freq, (int)e->hp.rope_layout, pos, seq, e->q, L->k_cache, L->v_cache,
+                     e->n_ctx);
+        ok &= lmc_attention(st, e->q, n, e->nh, e->nkv, e->hd, L->k_cache, L->v_cache, e->n_ctx,
+                            pos, seq, e->dec_split, e->part, e->att);
+        lmc_convert_act(st, e->att, n, Q, NULL, e->xq, e->xs);
+        ok &= mv(e, &L->wo, e->att, n, e->x, E, true);
+        lmc_norm_act(st, e->x, n, E, L->ffn_norm, eps, e->xf, NULL, e->xq, e->xs);
+        ok &= lmc_matvec_glu(st, L->gate.type, L->gate.w, L->up.w, E, F, e->xf, e->xq, e->xs, n,
+                             e->ffb, F);
+        lmc_convert_act(st, e->ffb, n, F, NULL, e->xq, e->xs);
+        ok &= mv(e, &L->down, e->ffb, n, e->x, E, true);
+    }
+    lmc_norm_act(st, e->x, n, E, e->out_norm, eps, e->xf, NULL, e->xq, e->xs);
+    ok &= mv(e, &e->out, e->xf, n, e->logits, e->n_vocab, false);
+    return ok;
+}
+
+/* y[t][r] = beta * y[t][r] + dot(W row r, x_t) for n tokens of half x, with
+ * the weight dequantised to half in tiles of at most wh_elems. */
+static bool gemm(lm_engine *e, const lmc_mat *m, const uint16_t *xh, int n, float *y, int ldy,
+                 float beta) {
+    const float alpha = 1.0f;
+    if (m->type == LM_TYPE_F16)
+        return cublasGemmEx(e->blas, CUBLAS_OP_T, CUBLAS_OP_N, m->rows, n, m->n_in, &alpha, m->w,
+                            CUDA_R_16F, m->n_in, xh, CUDA_R_16F, m->n_in, &beta, y, CUDA_R_32F, ldy,
+                            CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT) == CUBLAS_STATUS_SUCCESS;
+    int per = (int)(e->wh_elems / (size_t)m->n_in);
+    if (per < 1) return false;
+    for (int r0 = 0; r0 < m->rows; r0 += per) {
+        int nr = imin(per, m->rows - r0);
+        const uint8_t *w = (const uint8_t *)m->w + (size_t)r0 * m->row_bytes;
+        if (!lmc_dequant_f16(e->st, m->type, w, nr, m->n_in, e->wh)) return false;
+        if (cublasGemmEx(e->blas, CUBLAS_OP_T, CUBLAS_OP_N, nr, n, m->n_in, &alpha, e->wh,
+                         CUDA_R_16F, m->n_in, xh, CUDA_R_16F, m->n_in, &beta, y + r0, CUDA_R_32F,
+                         ldy, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT) != CUBLAS_STATUS_SUCCESS)
+            return false;
+    }
+    return true;
+}
+
+/* GEMM body for n > LMC_SMALL_TOK tokens; logits for the n_out rows listed
+ * in d_in[3T..], copied to host rows dst. */
+static bool run_big(lm_engine *e, int n, int n_out, float *dst) {
+    const int32_t *tok = e->d_in, *pos = e->d_in + T, *seq = e->d_in + 2 * T;
+    const int32_t *idx = e->d_in + 3 * T;
+    int E = e->n_embd, Q = e->nh * e->hd, K = e->nkv * e->hd, F = e->n_ff, V = e->n_vocab;
+    float eps = e->hp.norm_eps;
+    cudaStream_t st = e->st;
+    bool ok = lmc_get_rows(st, e->tok.type, e->tok.w, E, tok, n, e->x);
+    for (int l = 0; l < e->n_layer && ok; l++) {
+        lmc_layer *L = &e->layers[l];
+        lmc_norm_act(st, e->x, n, E, L->attn_norm, eps, NULL, e->xh, NULL, NULL);
+        if (L->wqkv.w)
+            ok &= gemm(e, &L->wqkv, e->xh, n, e->qkv, e->qkv_dim, 0.0f);
+        else
+            ok &= gemm(e, &L->wq, e->xh, n, e->qkv, e->qkv_dim, 0.0f) &&
+                  gemm(e, &L->wk, e->xh, n, e->qkv + Q, e->qkv_dim, 0.0f) &&
+                  gemm(e, &L->wv, e->xh, n, e->qkv + Q + K, e->qkv_dim, 0.0f);
+        lmc_qkv_rope(st, e->qkv, n, e->nh, e->nkv, e->hd, L->bqkv, L->q_norm, L->k_norm, eps,
+                     e->inv_freq, (int)e->hp.rope_layout, pos, seq, e->q, L->k_cache, L->v_cache,
+                     e->n_ctx);
+        ok &= lmc_attention(st, e->q, n, e->nh, e->nkv, e->hd, L->k_cache, L->v_cache, e->n_ctx,
+                            pos, seq, 1, e->part, e->att);
+        lmc_convert_act(st, e->att, n, Q, e->xh, NULL, NULL);
+        ok &= gemm(e, &L->wo, e->xh, n, e->x, E, 1.0f);
+        lmc_norm_act(st, e->x, n, E, L->ffn_norm, eps, NULL, e->xh, NULL, NULL);
+        if (L->wgu.w)
+            ok &= gemm(e, &L->wgu, e->xh, n, e->ffb, 2 * F, 0.0f);
+        else
+            ok &= gemm(e, &L->gate, e->xh, n, e->ffb, 2 * F, 0.0f) &&
+                  gemm(e, &L->up, e->xh, n, e->ffb + F, 2 * F, 0.0f);
+        lmc_swiglu_f16(st, e->ffb, n, F, e->xh);
+        ok &= gemm(e, &L->down, e->xh, n, e->x, E, 1.0f);
+    }
+    if (!ok || n_out == 0) return ok;
+    lmc_gather_rows(st, e->x, E, idx, n_out, e->xg);
+    for (int r0 = 0; r0 < n_out && ok; r0 += LMC_LOGIT_ROWS) {
+        int nr = imin(LMC_LOGIT_ROWS, n_out - r0);
+        const float *xr = e->xg + (size_t)r0 * E;
+        if (nr <= LMC_SMALL_TOK) {
+            lmc_norm_act(st, xr, nr, E, e->out_norm, eps, e->xf, NULL, e->xq, e->xs);
+            ok &= mv(e, &e->out, e->xf, nr, e->logits, V, false);
+        } else {
+            lmc_norm_act(st, xr, nr, E, e->out_norm, eps, NULL, e->xh, NULL, NULL);
+            ok &= gemm(e, &e->out, e->xh, nr, e->logits, V, 0.0f);
+        }
+        ok &= cudaMemcpyAsync(dst + (size_t)r0 * V, e->logits, (size_t)nr * V * sizeof(float),
+                              cudaMemcpyDeviceToHost, st) == cudaSuccess;
+    }
+    return ok;
+}
+
+/* Replays (capturing on first use) the graph of the n-token decode body. */
+static bool launch_small(lm_engine *e, int n) {
+    static int use_graph = -1;
+    if (use_graph < 0) {
+        const char *v = getenv("LOCALM_CUDA_GRAPH");
+        use_graph = !(v && v[0] == '0');
+    }
+    if (!use_graph) return run_small(e, n);
+    if (!e->graph[n]) {
+        /* The first step of each size runs directly (loading the kernels
+         * outside any capture); the graph is captured for the next ones. */
+        if (!run_small(e, n)) return false;
+        cudaGraph_t g = NULL;
+        if (cudaStreamBeginCapture(e->st, cudaStreamCaptureModeThreadLocal) != cudaSuccess)
+            return false;
+        bool ok = run_small(e, n);
+        if (cudaStreamEndCapture(e->st, &g) != cudaSuccess || !ok) {
+            if (g) cudaGraphDestroy(g);
+            return false;
+        }
+        cudaError_t rc = cudaGraphInstantiate(&e->graph[n], g, 0);
+        cudaGraphDestroy(g);
+        if (rc != cudaSuccess) {
+            e->graph[n] = NULL;
+            return false;
+        }
+        return true;
+    }
+    return cudaGraphLaunch(e->graph[n], e->st) == cudaSuccess;
+}
+
+static lm_status device_error(lm_engine *e, lm_err *err, const char *what) {
+    cudaError_t rc = cudaGetLastError();
+    if (rc == cudaSuccess) rc = cudaStreamSynchronize(e->st);
+    /* Launch-configuration errors clear; anything else poisons the context. */
+    if (rc != cudaSuccess && rc != cudaErrorInvalidValue && rc != cudaErrorInvalidConfiguration)
+        e->failed = true;
+    return lm_fail(err, LM_ERR_BACKEND, "cuda: %s failed: %s", what,
+                   rc == cudaSuccess ? "unsupported arguments" : cudaGetErrorString(rc));
+}
+
+lm_status lmc_forward(lm_engine *e, const lm_batch *b, lm_logits *out, lm_err *err) {
+    if (e->failed) return lm_fail(err, LM_ERR_BACKEND, "cuda: the device failed earlier");
+    if (lm_fault_hit("forward"))
+        return lm_fail(err, LM_ERR_FAULT_INJECTED, "cuda: injected fault in forward");
+    if (!b || b->n_tokens <= 0 || !b->tokens || !b->pos || !out || !out->data)
+        return lm_fail(err, LM_ERR_INVALID_ARG, "cuda: empty batch or no logits buffer");
+    int n_out = 0;
+    for (int i = 0; i < b->n_tokens; i++) {
+        int s = b->seq ? b->seq[i] : 0;
+        if (b->tokens[i] < 0 || b->tokens[i] >= e->n_vocab)
+            return lm_fail(err, LM_ERR_INVALID_ARG, "cuda: token %d out of range", b->tokens[i]);
+        if (s < 0 || s >= e->n_seq)
+            return lm_fail(err, LM_ERR_INVALID_ARG, "cuda: sequence %d out of range", s);
+        if (b->pos[i] < 0 || b->pos[i] >= e->n_ctx)
+            return lm_fail(err, LM_ERR_CONTEXT_FULL, "cuda: position %d outside the context of %d",
+                           b->pos[i], e->n_ctx);
+        n_out += b->logits ? b->logits[i] != 0 : i == b->n_tokens - 1;
+    }
+    if (n_out > out->capacity)
+        return lm_fail(err, LM_ERR_INVALID_ARG, "cuda: %d logit rows wanted, buffer holds %d",
+                       n_out, out->capacity);
+    out->n_vocab = e->n_vocab;
+    out->n_rows = n_out;
+    size_t V = (size_t)e->n_vocab;
+    int row = 0;
+    for (int c0 = 0; c0 < b->n_tokens; c0 += T) {
+        int n = imin(T, b->n_tokens - c0), n_o = 0;
+        int32_t *h = e->h_in;
+        for (int i = 0; i < n; i++) {
+            int g = c0 + i;
+            h[i] = b->tokens[g];
+            h[T + i] = b->pos[g];
+            h[2 * T + i] = b->seq ? b->seq[g] : 0;
+            if (b->logits ? b->logits[g] != 0 : g == b->n_tokens - 1) h[3 * T + n_o++] = i;
+        }
+        if (cudaMemcpyAsync(e->d_in, h, 4 * T * sizeof(int32_t), cudaMemcpyHostToDevice, e->st))
+            return device_error(e, err, "input copy");
+        if (n <= LMC_SMALL_TOK) {
+            if (!launch_small(e, n)) return device_error(e, err, "decode step");
+            for (int k = 0; k < n_o; k++)
+                if (cudaMemcpyAsync(out->data + (row + k) * V, e->logits + (size_t)h[3 * T + k] * V,
+                                    V * sizeof(float), cudaMemcpyDeviceToHost, e->st))
+                    return device_error(e, err, "logits copy");
+        } else if (!run_big(e, n, n_o, out->data + row * V)) {
+            return device_error(e, err, "prefill");
+        }
+        cudaError_t rc = cudaStreamSynchronize(e->st);
+        if (rc == cudaSuccess) rc = cudaGetLastError();
+        if (rc != cudaSuccess) {
+            e->failed = true;
+            return lm_fail(err, LM_ERR_BACKEND, "cuda: forward failed: %s", cudaGetErrorString(rc));
+        }
+        for (int i = 0; i < n; i++) {
+            int s = h[2 * T + i];
+            if (h[T + i] + 1 > e->seq_len[s]) e->seq_len[s] = h[T + i] + 1;
+        }
+        row += n_o;
+    }
+    return LM_OK;
+}

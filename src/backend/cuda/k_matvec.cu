@@ -1,0 +1,316 @@
+/* k_matvec.cu — decode matrix-vector products for every weight type: weights
+ * streamed once from VRAM in their GGUF blocks, one warp per R rows, each lane
+ * a 32-element unit at a time; quantised types use int8 activations and dp4a,
+ * float types 16-byte loads and float FMAs. Several tokens (NT) share each
+ * weight load, so small batches cost about as much as one token. */
+#include "backend/cuda/cuda_kernels.h"
+#include "backend/cuda/quant.cuh"
+
+using namespace lmc;
+
+namespace {
+
+constexpr int WARPS = 4;
+
+__device__ __forceinline__ float warp_sum(float v) {
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1)
+        v += __shfl_xor_sync(0xffffffffu, v, o);
+    return v;
+}
+
+__device__ __forceinline__ float silu(float g) {
+    return g / (1.0f + __expf(-g));
+}
+
+template <int NT, int R, bool GLU>
+__device__ __forceinline__ void finish(float (&s)[2][R][NT], int r0, int rows, float *y,
+                                       int y_stride, bool acc, int lane) {
+#pragma unroll
+    for (int r = 0; r < R; r++)
+#pragma unroll
+        for (int t = 0; t < NT; t++) {
+            float a = warp_sum(s[0][r][t]);
+            float b = GLU ? warp_sum(s[1][r][t]) : 0.0f;
+            if (lane == 0 && r0 + r < rows) {
+                float v = GLU ? silu(a) * b : a;
+                float *dst = y + (size_t)t * y_stride + r0 + r;
+                *dst = acc ? *dst + v : v;
+            }
+        }
+}
+
+template <int T, int NT, int R, bool GLU>
+__global__ void __launch_bounds__(WARPS * 32)
+    mv_q8(const uint8_t *__restrict__ w, const uint8_t *__restrict__ w2, size_t row_bytes, int n_in,
+          int rows, const int8_t *__restrict__ xq, const float2 *__restrict__ xs, float *y,
+          int y_stride, bool acc) {
+    const int lane = threadIdx.x & 31;
+    const int r0 = (blockIdx.x * WARPS + threadIdx.x / 32) * R;
+    if (r0 >= rows) return;
+    const int n_units = n_in / 32;
+    float s[2][R][NT] = {};
+    for (int u = lane; u < n_units; u += 32) {
+        int xv[NT][8];
+        float xd[NT], xsd[NT];
+#pragma unroll
+        for (int t = 0; t < NT; t++) {
+            const int4 *p = (const int4 *)(xq + (size_t)t * n_in + 32 * u);
+            int4 a = __ldg(p), b = __ldg(p + 1);
+            xv[t][0] = a.x, xv[t][1] = a.y, xv[t][2] = a.z, xv[t][3] = a.w;
+            xv[t][4] = b.x, xv[t][5] = b.y, xv[t][6] = b.z, xv[t][7] = b.w;
+            float2 sc = __ldg(xs + (size_t)t * n_units + u);
+            xd[t] = sc.x, xsd[t] = sc.y;
+        }
+#pragma unroll
+        for (int r = 0; r < R; r++) {
+            if (r0 + r >= rows) break;
+            const uint8_t *row = w + (size_t)(r0 + r) * row_bytes;
+#pragma unroll
+            for (int t = 0; t < NT; t++)
+                s[0][r][t] += dot_unit<T>(row, u, xv[t], xd[t], xsd[t]);
+            if (GLU) {
+                const uint8_t *row2 = w2 + (size_t)(r0 + r) * row_bytes;
+#pragma unroll
+                for (int t = 0; t < NT; t++)
+                    s[1][r][t] += dot_unit<T>(row2, u, xv[t], xd[t], xsd[t]);
+            }
+        }
+    }
+    finish<NT, R, GLU>(s, r0, rows, y, y_stride, acc, lane);
+}
+
+/* 8 weights of a float-type row starting at element 8c. */
+template <int T> __device__ __forceinline__ void load8(const uint8_t *row, int c, float *o);
+template <>
+__device__ __forceinline__ void load8<LM_TYPE_F16>(const uint8_t *row, int c, float *o) {
+    uint4 v = __ldg((const uint4 *)row + c);
+    const __half2 *h = (const __half2 *)&v;
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+        float2 f = __half22float2(h[i]);
+        o[2 * i] = f.x, o[2 * i + 1] = f.y;
+    }
+}
+template <>
+__device__ __forceinline__ void load8<LM_TYPE_BF16>(const uint8_t *row, int c, float *o) {
+    uint4 v = __ldg((const uint4 *)row + c);
+    uint32_t a[4] = {v.x, v.y, v.z, v.w};
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+        o[2 * i] = __uint_as_float(a[i] << 16);
+        o[2 * i + 1] = __uint_as_float(a[i] & 0xffff0000u);
+    }
+}
+template <>
+__device__ __forceinline__ void load8<LM_TYPE_F32>(const uint8_t *row, int c, float *o) {
+    const float4 *p = (const float4 *)row + 2 * c;
+    float4 a = __ldg(p), b = __ldg(p + 1);
+    o[0] = a.x, o[1] = a.y, o[2] = a.z, o[3] = a.w, o[4] = b.x, o[5] = b.y, o[6] = b.z, o[7] = b.w;
+}
+
+template <int T, int NT, int R, bool GLU>
+__global__ void __launch_bounds__(WARPS * 32)
+    mv_f(const uint8_t *__restrict__ w, const uint8_t *__restrict__ w2, size_t row_bytes, int n_in,
+         int rows, const float *__restrict__ x, float *y, int y_stride, bool acc) {
+    const int lane = threadIdx.x & 31;
+    const int r0 = (blockIdx.x * WARPS + threadIdx.x / 32) * R;
+    if (r0 >= rows) return;
+    float s[2][R][NT] = {};
+    for (int c = lane; c < n_in / 8; c += 32) {
+        float xv[NT][8];
+#pragma unroll
+        for (int t = 0; t < NT; t++) {
+            const float4 *p = (const float4 *)(x + (size_t)t * n_in) + 2 * c;
+            float4 a = __ldg(p), b = __ldg(p + 1);
+            xv[t][0] = a.x, xv[t][1] = a.y, xv[t][2] = a.z, xv[t][3] = a.w;
+            xv[t][4] = b.x, xv[t][5] = b.y, xv[t][6] = b.z, xv[t][7] = b.w;
+        }
+#pragma unroll
+        for (int r = 0; r < R; r++) {
+            if (r0 + r >= rows) break;
+            float wv[8];
+            load8<T>(w + (size_t)(r0 + r) * row_bytes, c, wv);
+#pragma unroll
+            for (int t = 0; t < NT; t++)
+#pragma unroll
+                for (int i = 0; i < 8; i++)
+                    s[0][r][t] += wv[i] * xv[t][i];
+            if (GLU) {
+                load8<T>(w2 + (size_t)(r0 + r) * row_bytes, c, wv);
+#pragma unroll
+                for (int t = 0; t < NT; t++)
+#pragma unroll
+                    for (int i = 0; i < 8; i++)
+                        s[1][r][t] += wv[i] * xv[t][i];
+            }
+        }
+    }
+    finish<NT, R, GLU>(s, r0, rows, y, y_stride, acc, lane);
+}
+
+struct mv_args {
+    uint32_t type;
+    const uint8_t *w, *w2;
+    size_t row_bytes;
+    int n_in, rows;
+    const float *xf;
+    const int8_t *xq;
+    const float *xs;
+    float *y;
+    int y_stride;
+    bool acc;
+};
+
+template <int T, int NT, int R, bool GLU> void launch_t(cudaStream_t st, const mv_args &a) {
+    int rows_per_block = WARPS * R;
+    dim3 grid((a.rows + rows_per_block - 1) / rows_per_block);
+    if constexpr (T == LM_TYPE_F16 || T == LM_TYPE_BF16 || T == LM_TYPE_F32)
+        mv_f<T, NT, R, GLU><<<grid, WARPS * 32, 0, st>>>(a.w, a.w2, a.row_bytes, a.n_in, a.rows,
+                                                         a.xf, a.y, a.y_stride, a.acc);
+    else
+        mv_q8<T, NT, R, GLU><<<grid, WARPS * 32, 0, st>>>(a.w, a.w2, a.row_bytes, a.n_in, a.rows,
+                                                          a.xq, (const float2 *)a.xs, a.y,
+                                                          a.y_stride, a.acc);
+}
+
+/* Two rows per warp halves activation reloads once there are enough rows to
+ * keep every SM busy; otherwise one row per warp gives more warps. */
+template <int T, bool GLU> void launch_nt(cudaStream_t st, const mv_args &a, int nt) {
+    switch (nt) {
+    case 1:
+        if (a.rows >= 8192)
+            launch_t<T, 1, 2, GLU>(st, a);
+        else
+            launch_t<T, 1, 1, GLU>(st, a);
+        break;
+    case 2:
+        launch_t<T, 2, 1, GLU>(st, a);
+        break;
+    case 4:
+        launch_t<T, 4, 1, GLU>(st, a);
+        break;
+    default:
+        launch_t<T, 8, 1, GLU>(st, a);
+        break;
+    }
+}
+
+template <bool GLU> bool dispatch(cudaStream_t st, const mv_args &a, int nt) {
+    switch (a.type) {
+    case LM_TYPE_Q4_0:
+        launch_nt<LM_TYPE_Q4_0, GLU>(st, a, nt);
+        return true;
+    case LM_TYPE_Q4_1:
+        launch_nt<LM_TYPE_Q4_1, GLU>(st, a, nt);
+        return true;
+    case LM_TYPE_Q5_0:
+        launch_nt<LM_TYPE_Q5_0, GLU>(st, a, nt);
+        return true;
+    case LM_TYPE_Q5_1:
+        launch_nt<LM_TYPE_Q5_1, GLU>(st, a, nt);
+        return true;
+    case LM_TYPE_Q8_0:
+        launch_nt<LM_TYPE_Q8_0, GLU>(st, a, nt);
+        return true;
+    case LM_TYPE_Q4_K:
+        launch_nt<LM_TYPE_Q4_K, GLU>(st, a, nt);
+        return true;
+    case LM_TYPE_Q5_K:
+        launch_nt<LM_TYPE_Q5_K, GLU>(st, a, nt);
+        return true;
+    case LM_TYPE_Q6_K:
+        launch_nt<LM_TYPE_Q6_K, GLU>(st, a, nt);
+        return true;
+    case LM_TYPE_F16:
+        launch_nt<LM_TYPE_F16, GLU>(st, a, nt);
+        return true;
+    case LM_TYPE_BF16:
+        launch_nt<LM_TYPE_BF16, GLU>(st, a, nt);
+        return true;
+    case LM_TYPE_F32:
+        launch_nt<LM_TYPE_F32, GLU>(st, a, nt);
+        return true;
+    default:
+        return false;
+    }
+}
+
+size_t row_bytes_of(uint32_t type, int n_in) {
+    switch (type) {
+    case LM_TYPE_Q4_0:
+        return (size_t)n_in / 32 * 18;
+    case LM_TYPE_Q4_1:
+        return (size_t)n_in / 32 * 20;
+    case LM_TYPE_Q5_0:
+        return (size_t)n_in / 32 * 22;
+    case LM_TYPE_Q5_1:
+        return (size_t)n_in / 32 * 24;
+    case LM_TYPE_Q8_0:
+        return (size_t)n_in / 32 * 34;
+    case LM_TYPE_Q4_K:
+        return (size_t)n_in / 256 * 144;
+    case LM_TYPE_Q5_K:
+        return (size_t)n_in / 256 * 176;
+    case LM_TYPE_Q6_K:
+        return (size_t)n_in / 256 * 210;
+    case LM_TYPE_F16:
+        return (size_t)n_in * 2;
+    case LM_TYPE_BF16:
+        return (size_t)n_in * 2;
+    case LM_TYPE_F32:
+        return (size_t)n_in * 4;
+    default:
+        return 0;
+    }
+}
+
+/* Splits n_tok into launches of 8, 4, 2 and 1 tokens. */
+template <bool GLU> bool run(cudaStream_t st, mv_args a, int n_tok) {
+    bool q8 = lmc_type_uses_q8(a.type);
+    int units = a.n_in / 32;
+    for (int t = 0; t < n_tok;) {
+        int left = n_tok - t, nt = left >= 8 ? 8 : left >= 4 ? 4 : left >= 2 ? 2 : 1;
+        if (!dispatch<GLU>(st, a, nt)) return false;
+        if (q8) {
+            a.xq += (size_t)nt * a.n_in;
+            a.xs += (size_t)nt * units * 2;
+        } else {
+            a.xf += (size_t)nt * a.n_in;
+        }
+        a.y += (size_t)nt * a.y_stride;
+        t += nt;
+    }
+    return true;
+}
+
+} // namespace
+
+extern "C" bool lmc_type_supported(uint32_t type) {
+    return row_bytes_of(type, 256) != 0;
+}
+
+extern "C" bool lmc_type_uses_q8(uint32_t type) {
+    return type != LM_TYPE_F16 && type != LM_TYPE_BF16 && type != LM_TYPE_F32;
+}
+
+extern "C" bool lmc_matvec(cudaStream_t st, uint32_t type, const void *w, int n_in, int rows,
+                           const float *xf, const int8_t *xq, const float *xs, int n_tok, float *y,
+                           int y_stride, bool accumulate) {
+    size_t rb = row_bytes_of(type, n_in);
+    if (!rb || n_in % 32 || rb * 256 != row_bytes_of(type, 256 * n_in)) return false;
+    mv_args a = {type, (const uint8_t *)w, nullptr,   rb, n_in, rows, xf, xq, xs,
+                 y,    y_stride,           accumulate};
+    return run<false>(st, a, n_tok);
+}
+
+extern "C" bool lmc_matvec_glu(cudaStream_t st, uint32_t type, const void *wg, const void *wu,
+                               int n_in, int rows, const float *xf, const int8_t *xq,
+                               const float *xs, int n_tok, float *y, int y_stride) {
+    size_t rb = row_bytes_of(type, n_in);
+    if (!rb || n_in % 32 || rb * 256 != row_bytes_of(type, 256 * n_in)) return false;
+    mv_args a = {
+        type, (const uint8_t *)wg, (const uint8_t *)wu, rb, n_in, rows, xf, xq, xs, y, y_stride,
+        false};
+    return run<true>(st, a, n_tok);
+}

@@ -1,0 +1,317 @@
+/* quant.cuh — device-side decoding of GGUF weight blocks, one 32-element unit
+ * at a time: to floats (dequantisation) and as an integer dot product with an
+ * 8-bit quantised activation block (dp4a). Layouts follow the GGUF
+ * specification; K-quant super-blocks (256 elements) are addressed by their
+ * 32-element sub-blocks so that every type has the same unit. */
+#ifndef LM_BACKEND_CUDA_QUANT_CUH
+#define LM_BACKEND_CUDA_QUANT_CUH
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+#include <stdint.h>
+
+#include "format/ggml_types.h"
+
+namespace lmc {
+
+/* Loads that only assume the alignment each block layout guarantees. */
+__device__ __forceinline__ float ld_half(const uint8_t *p) {
+    return __half2float(__ushort_as_half(__ldg((const unsigned short *)p)));
+}
+__device__ __forceinline__ uint32_t ld_u32_a2(const uint8_t *p) {
+    const unsigned short *s = (const unsigned short *)p;
+    return (uint32_t)__ldg(s) | ((uint32_t)__ldg(s + 1) << 16);
+}
+__device__ __forceinline__ uint32_t ld_u32_a4(const uint8_t *p) {
+    return __ldg((const unsigned int *)p);
+}
+
+/* 6-bit scale and min of sub-block j of a Q4_K / Q5_K super-block. */
+__device__ __forceinline__ void k_scale_min(const uint8_t *sc, int j, int *s, int *m) {
+    if (j < 4) {
+        *s = sc[j] & 63;
+        *m = sc[j + 4] & 63;
+    } else {
+        *s = (sc[j + 4] & 0x0F) | ((sc[j - 4] >> 6) << 4);
+        *m = (sc[j + 4] >> 4) | ((sc[j] >> 6) << 4);
+    }
+}
+
+/* Spreads 4 bits into bit 4 of each of 4 bytes (Q5 high bits). */
+__device__ __forceinline__ uint32_t spread4(uint32_t b) {
+    return ((b & 1u) << 4) | ((b & 2u) << 11) | ((b & 4u) << 18) | ((b & 8u) << 25);
+}
+
+/* Byte offset of 32-element unit u within a row, and bytes of the block that
+ * holds it, per type. */
+template <int T> struct blk;
+template <> struct blk<LM_TYPE_Q4_0> { static constexpr int bytes = 18, per = 1; };
+template <> struct blk<LM_TYPE_Q4_1> { static constexpr int bytes = 20, per = 1; };
+template <> struct blk<LM_TYPE_Q5_0> { static constexpr int bytes = 22, per = 1; };
+template <> struct blk<LM_TYPE_Q5_1> { static constexpr int bytes = 24, per = 1; };
+template <> struct blk<LM_TYPE_Q8_0> { static constexpr int bytes = 34, per = 1; };
+template <> struct blk<LM_TYPE_Q4_K> { static constexpr int bytes = 144, per = 8; };
+template <> struct blk<LM_TYPE_Q5_K> { static constexpr int bytes = 176, per = 8; };
+template <> struct blk<LM_TYPE_Q6_K> { static constexpr int bytes = 210, per = 8; };
+template <> struct blk<LM_TYPE_F16> { static constexpr int bytes = 64, per = 1; };
+template <> struct blk<LM_TYPE_BF16> { static constexpr int bytes = 64, per = 1; };
+template <> struct blk<LM_TYPE_F32> { static constexpr int bytes = 128, per = 1; };
+
+/* ---- dequantisation of one unit to 32 floats ------------------------------ */
+template <int T> __device__ void dequant_unit(const uint8_t *row, int u, float *o);
+
+template <>
+__device__ __forceinline__ void dequant_unit<LM_TYPE_Q4_0>(const uint8_t *row, int u, float *o) {
+    const uint8_t *b = row + 18 * u;
+    float d = ld_half(b);
+    for (int l = 0; l < 16; l++) {
+        int q = b[2 + l];
+        o[l] = d * (float)((q & 15) - 8);
+        o[l + 16] = d * (float)((q >> 4) - 8);
+    }
+}
+template <>
+__device__ __forceinline__ void dequant_unit<LM_TYPE_Q4_1>(const uint8_t *row, int u, float *o) {
+    const uint8_t *b = row + 20 * u;
+    float d = ld_half(b), m = ld_half(b + 2);
+    for (int l = 0; l < 16; l++) {
+        int q = b[4 + l];
+        o[l] = d * (float)(q & 15) + m;
+        o[l + 16] = d * (float)(q >> 4) + m;
+    }
+}
+template <>
+__device__ __forceinline__ void dequant_unit<LM_TYPE_Q5_0>(const uint8_t *row, int u, float *o) {
+    const uint8_t *b = row + 22 * u;
+    float d = ld_half(b);
+    uint32_t qh = ld_u32_a2(b + 2);
+    for (int l = 0; l < 16; l++) {
+        int q = b[6 + l];
+        int lo = (q & 15) | (int)(((qh >> l) & 1u) << 4);
+        int hi = (q >> 4) | (int)(((qh >> (l + 16)) & 1u) << 4);
+        o[l] = d * (float)(lo - 16);
+        o[l + 16] = d * (float)(hi - 16);
+    }
+}
+template <>
+__device__ __forceinline__ void dequant_unit<LM_TYPE_Q5_1>(const uint8_t *row, int u, float *o) {
+    const uint8_t *b = row + 24 * u;
+    float d = ld_half(b), m = ld_half(b + 2);
+    uint32_t qh = ld_u32_a4(b + 4);
+    for (int l = 0; l < 16; l++) {
+        int q = b[8 + l];
+        int lo = (q & 15) | (int)(((qh >> l) & 1u) << 4);
+        int hi = (q >> 4) | (int)(((qh >> (l + 16)) & 1u) << 4);
+        o[l] = d * (float)lo + m;
+        o[l + 16] = d * (float)hi + m;
+    }
+}
+template <>
+__device__ __forceinline__ void dequant_unit<LM_TYPE_Q8_0>(const uint8_t *row, int u, float *o) {
+    const uint8_t *b = row + 34 * u;
+    float d = ld_half(b);
+    for (int l = 0; l < 32; l++)
+        o[l] = d * (float)(int8_t)b[2 + l];
+}
+template <>
+__device__ __forceinline__ void dequant_unit<LM_TYPE_Q4_K>(const uint8_t *row, int u, float *o) {
+    const uint8_t *b = row + 144 * (u >> 3);
+    int j = u & 7, sc, mn;
+    float d = ld_half(b), dmin = ld_half(b + 2);
+    k_scale_min(b + 4, j, &sc, &mn);
+    const uint8_t *qs = b + 16 + 32 * (j >> 1);
+    int sh = 4 * (j & 1);
+    float ds = d * (float)sc, dm = dmin * (float)mn;
+    for (int l = 0; l < 32; l++)
+        o[l] = ds * (float)((qs[l] >> sh) & 15) - dm;
+}
+template <>
+__device__ __forceinline__ void dequant_unit<LM_TYPE_Q5_K>(const uint8_t *row, int u, float *o) {
+    const uint8_t *b = row + 176 * (u >> 3);
+    int j = u & 7, sc, mn;
+    float d = ld_half(b), dmin = ld_half(b + 2);
+    k_scale_min(b + 4, j, &sc, &mn);
+    const uint8_t *qh = b + 16;
+    const uint8_t *qs = b + 48 + 32 * (j >> 1);
+    int sh = 4 * (j & 1);
+    float ds = d * (float)sc, dm = dmin * (float)mn;
+    for (int l = 0; l < 32; l++) {
+        int q = ((qs[l] >> sh) & 15) | (((qh[l] >> j) & 1) << 4);
+        o[l] = ds * (float)q - dm;
+    }
+}
+template <>
+__device__ __forceinline__ void dequant_unit<LM_TYPE_Q6_K>(const uint8_t *row, int u, float *o) {
+    const uint8_t *b = row + 210 * (u >> 3);
+    int s = u & 7, h = s >> 2, k = s & 3;
+    const uint8_t *ql = b + 64 * h + 32 * (k & 1);
+    const uint8_t *qh = b + 128 + 32 * h;
+    const int8_t *sc = (const int8_t *)(b + 192) + 8 * h + 2 * k;
+    float d = ld_half(b + 208);
+    int shl = 4 * (k >> 1), shh = 2 * k;
+    for (int l = 0; l < 32; l++) {
+        int q = ((ql[l] >> shl) & 15) | (((qh[l] >> shh) & 3) << 4);
+        o[l] = d * (float)sc[l >> 4] * (float)(q - 32);
+    }
+}
+template <>
+__device__ __forceinline__ void dequant_unit<LM_TYPE_F16>(const uint8_t *row, int u, float *o) {
+    const __half *p = (const __half *)row + 32 * u;
+    for (int l = 0; l < 32; l++)
+        o[l] = __half2float(p[l]);
+}
+template <>
+__device__ __forceinline__ void dequant_unit<LM_TYPE_BF16>(const uint8_t *row, int u, float *o) {
+    const __nv_bfloat16 *p = (const __nv_bfloat16 *)row + 32 * u;
+    for (int l = 0; l < 32; l++)
+        o[l] = __bfloat162float(p[l]);
+}
+template <>
+__device__ __forceinline__ void dequant_unit<LM_TYPE_F32>(const uint8_t *row, int u, float *o) {
+    const float *p = (const float *)row + 32 * u;
+    for (int l = 0; l < 32; l++)
+        o[l] = p[l];
+}
+
+/* ---- integer dot product of one unit with a q8 activation block -----------
+ * xq: the block's 32 int8 values as 8 ints; xd: its scale; xsd: scale * sum
+ * of its int8 values (for offsets and minimums). */
+template <int T>
+__device__ float dot_unit(const uint8_t *row, int u, const int *xq, float xd, float xsd);
+
+template <>
+__device__ __forceinline__ float dot_unit<LM_TYPE_Q4_0>(const uint8_t *row, int u, const int *xq,
+                                                        float xd, float xsd) {
+    const uint8_t *b = row + 18 * u;
+    float d = ld_half(b);
+    int s = 0;
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+        uint32_t v = ld_u32_a2(b + 2 + 4 * i);
+        s = __dp4a((int)(v & 0x0F0F0F0Fu), xq[i], s);
+        s = __dp4a((int)((v >> 4) & 0x0F0F0F0Fu), xq[i + 4], s);
+    }
+    return d * (xd * (float)s - 8.0f * xsd);
+}
+template <>
+__device__ __forceinline__ float dot_unit<LM_TYPE_Q4_1>(const uint8_t *row, int u, const int *xq,
+                                                        float xd, float xsd) {
+    const uint8_t *b = row + 20 * u;
+    float d = ld_half(b), m = ld_half(b + 2);
+    int s = 0;
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+        uint32_t v = ld_u32_a4(b + 4 + 4 * i);
+        s = __dp4a((int)(v & 0x0F0F0F0Fu), xq[i], s);
+        s = __dp4a((int)((v >> 4) & 0x0F0F0F0Fu), xq[i + 4], s);
+    }
+    return d * xd * (float)s + m * xsd;
+}
+template <>
+__device__ __forceinline__ float dot_unit<LM_TYPE_Q5_0>(const uint8_t *row, int u, const int *xq,
+                                                        float xd, float xsd) {
+    const uint8_t *b = row + 22 * u;
+    float d = ld_half(b);
+    uint32_t qh = ld_u32_a2(b + 2);
+    int s = 0;
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+        uint32_t v = ld_u32_a2(b + 6 + 4 * i);
+        uint32_t lo = (v & 0x0F0F0F0Fu) | spread4((qh >> (4 * i)) & 15u);
+        uint32_t hi = ((v >> 4) & 0x0F0F0F0Fu) | spread4((qh >> (16 + 4 * i)) & 15u);
+        s = __dp4a((int)lo, xq[i], s);
+        s = __dp4a((int)hi, xq[i + 4], s);
+    }
+    return d * (xd * (float)s - 16.0f * xsd);
+}
+template <>
+__device__ __forceinline__ float dot_unit<LM_TYPE_Q5_1>(const uint8_t *row, int u, const int *xq,
+                                                        float xd, float xsd) {
+    const uint8_t *b = row + 24 * u;
+    float d = ld_half(b), m = ld_half(b + 2);
+    uint32_t qh = ld_u32_a4(b + 4);
+    int s = 0;
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+        uint32_t v = ld_u32_a4(b + 8 + 4 * i);
+        uint32_t lo = (v & 0x0F0F0F0Fu) | spread4((qh >> (4 * i)) & 15u);
+        uint32_t hi = ((v >> 4) & 0x0F0F0F0Fu) | spread4((qh >> (16 + 4 * i)) & 15u);
+        s = __dp4a((int)lo, xq[i], s);
+        s = __dp4a((int)hi, xq[i + 4], s);
+    }
+    return d * xd * (float)s + m * xsd;
+}
+template <>
+__device__ __forceinline__ float dot_unit<LM_TYPE_Q8_0>(const uint8_t *row, int u, const int *xq,
+                                                        float xd, float xsd) {
+    (void)xsd;
+    const uint8_t *b = row + 34 * u;
+    float d = ld_half(b);
+    int s = 0;
+#pragma unroll
+    for (int i = 0; i < 8; i++)
+        s = __dp4a((int)ld_u32_a2(b + 2 + 4 * i), xq[i], s);
+    return d * xd * (float)s;
+}
+template <>
+__device__ __forceinline__ float dot_unit<LM_TYPE_Q4_K>(const uint8_t *row, int u, const int *xq,
+                                                        float xd, float xsd) {
+    const uint8_t *b = row + 144 * (u >> 3);
+    int j = u & 7, sc, mn;
+    const uint4 *qs = (const uint4 *)(b + 16 + 32 * (j >> 1));
+    uint4 a = __ldg(qs), c = __ldg(qs + 1);
+    uint32_t w[8] = {a.x, a.y, a.z, a.w, c.x, c.y, c.z, c.w};
+    float d = ld_half(b), dmin = ld_half(b + 2);
+    k_scale_min(b + 4, j, &sc, &mn);
+    int sh = 4 * (j & 1), s = 0;
+#pragma unroll
+    for (int i = 0; i < 8; i++)
+        s = __dp4a((int)((w[i] >> sh) & 0x0F0F0F0Fu), xq[i], s);
+    return d * (float)sc * xd * (float)s - dmin * (float)mn * xsd;
+}
+template <>
+__device__ __forceinline__ float dot_unit<LM_TYPE_Q5_K>(const uint8_t *row, int u, const int *xq,
+                                                        float xd, float xsd) {
+    const uint8_t *b = row + 176 * (u >> 3);
+    int j = u & 7, sc, mn;
+    const uint4 *qs = (const uint4 *)(b + 48 + 32 * (j >> 1));
+    const uint4 *qh = (const uint4 *)(b + 16);
+    uint4 a = __ldg(qs), c = __ldg(qs + 1), e = __ldg(qh), f = __ldg(qh + 1);
+    uint32_t w[8] = {a.x, a.y, a.z, a.w, c.x, c.y, c.z, c.w};
+    uint32_t h[8] = {e.x, e.y, e.z, e.w, f.x, f.y, f.z, f.w};
+    float d = ld_half(b), dmin = ld_half(b + 2);
+    k_scale_min(b + 4, j, &sc, &mn);
+    int sh = 4 * (j & 1), s = 0;
+#pragma unroll
+    for (int i = 0; i < 8; i++) {
+        uint32_t q = ((w[i] >> sh) & 0x0F0F0F0Fu) | (((h[i] >> j) & 0x01010101u) << 4);
+        s = __dp4a((int)q, xq[i], s);
+    }
+    return d * (float)sc * xd * (float)s - dmin * (float)mn * xsd;
+}
+template <>
+__device__ __forceinline__ float dot_unit<LM_TYPE_Q6_K>(const uint8_t *row, int u, const int *xq,
+                                                        float xd, float xsd) {
+    (void)xsd;
+    const uint8_t *b = row + 210 * (u >> 3);
+    int s8 = u & 7, h = s8 >> 2, k = s8 & 3;
+    const uint8_t *ql = b + 64 * h + 32 * (k & 1);
+    const uint8_t *qh = b + 128 + 32 * h;
+    const int8_t *sc = (const int8_t *)(b + 192) + 8 * h + 2 * k;
+    int shl = 4 * (k >> 1), shh = 2 * k;
+    int sa = 0, sb = 0;
+#pragma unroll
+    for (int i = 0; i < 8; i++) {
+        uint32_t lo = (ld_u32_a2(ql + 4 * i) >> shl) & 0x0F0F0F0Fu;
+        uint32_t hi = ((ld_u32_a2(qh + 4 * i) >> shh) & 0x03030303u) << 4;
+        int q = (int)__vsub4(lo | hi, 0x20202020u);
+        if (i < 4)
+            sa = __dp4a(q, xq[i], sa);
+        else
+            sb = __dp4a(q, xq[i], sb);
+    }
+    float d = ld_half(b + 208);
+    return d * xd * (float)((int)sc[0] * sa + (int)sc[1] * sb);
+}
+
+} // namespace lmc
+#endif

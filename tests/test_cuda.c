@@ -1,0 +1,516 @@
+// labels: unit
+/* test_cuda.c — the CUDA engine: probe/check without a device, every weight
+ * type's dequantisation and mat-vec kernels against the CPU scalar references,
+ * the reference models (prefill and batched decode paths) against refs/ with
+ * the CPU engine's tolerances, the VRAM-budget fallback, and the fault hook.
+ * Without a CUDA build or device the GPU tests print why and skip. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+
+#include <cmocka.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "helpers/testdata.h"
+
+#ifdef LOCALM_HAVE_CUDA
+#include "backend/backend.h"
+#include "backend/cpu/kernels.h"
+#include "backend/cuda/cuda_kernels.h"
+#include "backend/cuda/engine_cuda.h"
+#include "base/err.h"
+#include "model/model_desc.h"
+#include <cjson/cJSON.h>
+#include <cuda_runtime_api.h>
+
+static bool g_device;
+
+#define NEED_DEVICE()                                                                              \
+    do {                                                                                           \
+        if (!g_device) {                                                                           \
+            print_message("skipped: no CUDA device\n");                                            \
+            skip();                                                                                \
+        }                                                                                          \
+    } while (0)
+#define NEED_DATA()                                                                                \
+    do {                                                                                           \
+        if (!lm_test_data_dir()) {                                                                 \
+            print_message("skipped: reference data not found\n");                                  \
+            skip();                                                                                \
+        }                                                                                          \
+    } while (0)
+#define CK(x) assert_int_equal((x), cudaSuccess)
+
+static uint64_t g_rng = 0x9e3779b97f4a7c15ull;
+static float frand(void) { /* uniform in [-1, 1) */
+    g_rng ^= g_rng << 13, g_rng ^= g_rng >> 7, g_rng ^= g_rng << 17;
+    return (float)((g_rng >> 40) * (1.0 / 8388608.0)) - 1.0f;
+}
+
+/* Without a device, probe and check still answer, with the reason. */
+static void probe_reports_devices_or_reason(void **state) {
+    (void)state;
+    lm_backend_info bi;
+    assert_int_equal(lm_backend_cuda()->probe(&bi), LM_OK);
+    if (!bi.usable) {
+        assert_true(strlen(bi.reason) > 0);
+        print_message("cuda probe: %s\n", bi.reason);
+        return;
+    }
+    assert_true(bi.n_devices >= 1);
+    for (int i = 0; i < bi.n_devices; i++) {
+        assert_true(bi.devices[i].mem_total > 0);
+        assert_true(bi.devices[i].mem_free <= bi.devices[i].mem_total);
+        assert_non_null(strstr(bi.devices[i].caps, "sm_"));
+        print_message("cuda device %d: %s, %s, %.1f / %.1f GiB free\n", i, bi.devices[i].name,
+                      bi.devices[i].caps, bi.devices[i].mem_free / 1073741824.0,
+                      bi.devices[i].mem_total / 1073741824.0);
+    }
+}
+
+/* ---- kernels against the CPU scalar references ----------------------------- */
+
+static double rel_err(const float *a, const float *b, size_t n) {
+    double num = 0, den = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (isnan(a[i])) return INFINITY;
+        num += ((double)a[i] - b[i]) * ((double)a[i] - b[i]);
+        den += (double)b[i] * b[i];
+    }
+    return sqrt(num / (den > 0 ? den : 1));
+}
+
+static void kernels_match_cpu_reference(void **state) {
+    (void)state;
+    NEED_DEVICE();
+    const uint32_t types[] = {LM_TYPE_F32,  LM_TYPE_F16,  LM_TYPE_BF16, LM_TYPE_Q4_0,
+                              LM_TYPE_Q4_1, LM_TYPE_Q5_0, LM_TYPE_Q5_1, LM_TYPE_Q8_0,
+                              LM_TYPE_Q4_K, LM_TYPE_Q5_K, LM_TYPE_Q6_K};
+    const int n_in = 768, rows = 37, max_tok = 8;
+    float *src = malloc(sizeof(float) * n_in * rows), *dq = malloc(sizeof(float) * n_in * rows);
+    float *ref = malloc(sizeof(float) * n_in * rows), *x = malloc(sizeof(float) * n_in * max_tok);
+    float *xhat = malloc(sizeof(float) * n_in * max_tok),
+          *y = malloc(sizeof(float) * rows * max_tok);
+    float *yref = malloc(sizeof(float) * rows * max_tok),
+          *y2 = malloc(sizeof(float) * rows * max_tok);
+    int8_t *hq = malloc((size_t)n_in * max_tok);
+    float *hs = malloc(sizeof(float) * n_in * max_tok / 16);
+    for (int i = 0; i < n_in * max_tok; i++)
+        x[i] = frand();
+    void *dw, *dw2;
+    float *dx, *dy, *ds, *ddq;
+    int8_t *dq8;
+    CK(cudaMalloc(&dw, (size_t)n_in * rows * 4));
+    CK(cudaMalloc(&dw2, (size_t)n_in * rows * 4));
+    CK(cudaMalloc((void **)&dx, sizeof(float) * n_in * max_tok));
+    CK(cudaMalloc((void **)&dy, sizeof(float) * rows * max_tok));
+    CK(cudaMalloc((void **)&ds, sizeof(float) * n_in * max_tok / 16));
+    CK(cudaMalloc((void **)&ddq, sizeof(float) * n_in * rows));
+    CK(cudaMalloc((void **)&dq8, (size_t)n_in * max_tok));
+    CK(cudaMemcpy(dx, x, sizeof(float) * n_in * max_tok, cudaMemcpyHostToDevice));
+    for (size_t k = 0; k < sizeof types / sizeof types[0]; k++) {
+        uint32_t t = types[k];
+        uint64_t rb = 0;
+        assert_true(lm_type_row_bytes(t, n_in, &rb));
+        uint8_t *w = malloc(rb * rows), *w2 = malloc(rb * rows);
+        for (int r = 0; r < rows; r++) {
+            for (int i = 0; i < n_in; i++)
+                src[r * n_in + i] = frand() * (1.0f + (float)(r % 5));
+            assert_true(lm_cpu_quantize_row(t, src + (size_t)r * n_in, w + r * rb, n_in));
+            for (int i = 0; i < n_in; i++)
+                src[r * n_in + i] = frand();
+            assert_true(lm_cpu_quantize_row(t, src + (size_t)r * n_in, w2 + r * rb, n_in));
+        }
+        CK(cudaMemcpy(dw, w, rb * rows, cudaMemcpyHostToDevice));
+        CK(cudaMemcpy(dw2, w2, rb * rows, cudaMemcpyHostToDevice));
+
+        /* dequantisation: the same numbers as the CPU's */
+        CK(cudaMemset(ddq, 0xff, sizeof(float) * n_in * rows)); /* NaN poison */
+        assert_true(lmc_dequant_f32(0, t, dw, rows, n_in, ddq));
+        CK(cudaMemcpy(dq, ddq, sizeof(float) * n_in * rows, cudaMemcpyDeviceToHost));
+        for (int r = 0; r < rows; r++)
+            lm_cpu_dequant_row(t, w + r * rb, ref + (size_t)r * n_in, n_in);
+        double e_dq = rel_err(dq, ref, (size_t)n_in * rows);
+
+        /* mat-vec for 1, 3 and 8 tokens, against the scalar reference fed the
+         * very activations the kernel saw (q8 blocks dequantised for quantised
+         * types), and against the float activations with a looser bound */
+        double e_mv = 0, e_mvf = 0, e_glu = 0;
+        bool q8 = lmc_type_uses_q8(t);
+        const int nts[3] = {1, 3, 8};
+        for (int ni = 0; ni < 3; ni++) {
+            int nt = nts[ni];
+            lmc_convert_act(0, dx, nt, n_in, NULL, dq8, ds);
+            CK(cudaMemcpy(hq, dq8, (size_t)n_in * nt, cudaMemcpyDeviceToHost));
+            CK(cudaMemcpy(hs, ds, sizeof(float) * n_in * nt / 16, cudaMemcpyDeviceToHost));
+            for (int i = 0; i < n_in * nt; i++)
+                xhat[i] = q8 ? hq[i] * hs[(i / 32) * 2] : x[i];
+            CK(cudaMemset(dy, 0xff, sizeof(float) * rows * max_tok));
+            assert_true(lmc_matvec(0, t, dw, n_in, rows, dx, dq8, ds, nt, dy, rows, false));
+            CK(cudaMemcpy(y, dy, sizeof(float) * rows * nt, cudaMemcpyDeviceToHost));
+            lm_cpu_matmul_ref(t, w, n_in, 0, rows, xhat, n_in, nt, yref, rows);
+            double e = rel_err(y, yref, (size_t)rows * nt);
+            e_mv = e > e_mv ? e : e_mv;
+            lm_cpu_matmul_ref(t, w, n_in, 0, rows, x, n_in, nt, yref, rows);
+            e = rel_err(y, yref, (size_t)rows * nt);
+            e_mvf = e > e_mvf ? e : e_mvf;
+            /* accumulate: y += W x */
+            assert_true(lmc_matvec(0, t, dw, n_in, rows, dx, dq8, ds, nt, dy, rows, true));
+            CK(cudaMemcpy(y2, dy, sizeof(float) * rows * nt, cudaMemcpyDeviceToHost));
+            for (int i = 0; i < rows * nt; i++)
+                y[i] *= 2.0f;
+            assert_true(rel_err(y2, y, (size_t)rows * nt) < 1e-6);
+            /* SwiGLU pair: silu(Wg x) * (Wu x) */
+            assert_true(lmc_matvec_glu(0, t, dw, dw2, n_in, rows, dx, dq8, ds, nt, dy, rows));
+            CK(cudaMemcpy(y, dy, sizeof(float) * rows * nt, cudaMemcpyDeviceToHost));
+            lm_cpu_matmul_ref(t, w, n_in, 0, rows, xhat, n_in, nt, yref, rows);
+            lm_cpu_matmul_ref(t, w2, n_in, 0, rows, xhat, n_in, nt, y2, rows);
+            for (int i = 0; i < rows * nt; i++)
+                yref[i] = yref[i] / (1.0f + expf(-yref[i])) * y2[i];
+            e = rel_err(y, yref, (size_t)rows * nt);
+            e_glu = e > e_glu ? e : e_glu;
+        }
+        CK(cudaDeviceSynchronize());
+        print_message("kernel %-5s dequant rel err %.2e | matvec vs ref(q8 act) %.2e, vs ref(f32 "
+                      "act) %.2e | swiglu %.2e\n",
+                      lm_type_name(t), e_dq, e_mv, e_mvf, e_glu);
+        assert_true(e_dq < 1e-6);
+        assert_true(e_mv < 2e-5);
+        assert_true(e_glu < 5e-5);
+        assert_true(e_mvf < (q8 ? 2e-2 : 2e-5));
+        free(w);
+        free(w2);
+    }
+    cudaFree(dw), cudaFree(dw2), cudaFree(dx), cudaFree(dy), cudaFree(ds), cudaFree(ddq),
+        cudaFree(dq8);
+    free(src), free(dq), free(ref), free(x), free(xhat), free(y), free(yref), free(y2), free(hq),
+        free(hs);
+}
+
+/* ---- reference models -------------------------------------------------------- */
+
+typedef struct model_case {
+    const char *path; /* under the data folder */
+    const char *refs; /* refs/NAME.json */
+    const char *key;  /* llama.cpp's key for this file; NULL: HF folder (F16) */
+    bool f16;
+} model_case;
+
+static const model_case k_models[] = {
+    {"models/tiny-llama3-f16.gguf", "tiny-llama3", "f16", true},
+    {"models/tiny-llama3", "tiny-llama3", NULL, true},
+    {"models/tiny-qwen2-f16.gguf", "tiny-qwen2", "f16", true},
+    {"models/tiny-qwen2", "tiny-qwen2", NULL, true},
+    {"models/tiny-llama2-f16.gguf", "tiny-llama2", "f16", true},
+    {"models/tiny-llama3-q8_0.gguf", "tiny-llama3", "q8_0", false},
+    {"models/tiny-llama3-q4_0.gguf", "tiny-llama3", "q4_0", false},
+    {"models/tiny-llama3-q4_k_m.gguf", "tiny-llama3", "q4_k_m", false},
+    {"models/tiny-qwen2-q4_k_m.gguf", "tiny-qwen2", "q4_k_m", false},
+    {"models/tiny-llama2-q8_0.gguf", "tiny-llama2", "q8_0", false},
+};
+
+static int n_progress;
+static int count_progress(const lm_progress *ev, void *user) {
+    (void)user;
+    assert_int_equal(ev->phase, LM_PHASE_LOAD);
+    assert_true(ev->done <= ev->total || ev->total == 0);
+    n_progress++;
+    return 0;
+}
+
+static int *json_ints(const cJSON *a, int *n) {
+    *n = cJSON_GetArraySize(a);
+    int *v = malloc(sizeof(int) * (size_t)(*n > 0 ? *n : 1));
+    for (int i = 0; i < *n; i++)
+        v[i] = cJSON_GetArrayItem(a, i)->valueint;
+    return v;
+}
+
+static int argmax(const float *v, int n) {
+    int b = 0;
+    for (int i = 1; i < n; i++)
+        if (v[i] > v[b]) b = i;
+    return b;
+}
+
+typedef struct tally {
+    int agree, total;
+    double max_last_diff;
+} tally;
+
+/* Compares logits row `row` (predicting step k of prompt p) with refs. */
+static void score_step(const cJSON *prompt, int k, const float *row, int n_vocab, tally *t) {
+    const cJSON *greedy = cJSON_GetObjectItem(prompt, "greedy");
+    const cJSON *margins = cJSON_GetObjectItem(prompt, "greedy_margins");
+    if (k == 0) {
+        const cJSON *ll = cJSON_GetObjectItem(prompt, "last_logits");
+        int n = cJSON_GetArraySize(ll);
+        assert_true(n <= n_vocab);
+        for (int i = 0; i < n; i++) {
+            double d = fabs(row[i] - cJSON_GetArrayItem(ll, i)->valuedouble);
+            if (d > t->max_last_diff) t->max_last_diff = d;
+        }
+    }
+    if (k >= cJSON_GetArraySize(greedy)) return;
+    if (cJSON_GetArrayItem(margins, k)->valuedouble < 1e-3) return;
+    t->total++;
+    t->agree += argmax(row, n_vocab) == cJSON_GetArrayItem(greedy, k)->valueint;
+}
+
+/* Prefill path: each prompt + its greedy tokens in one batch. */
+static void check_prefill(const lm_backend_ops *B, lm_engine *e, const cJSON *prompts, int n_vocab,
+                          tally *t) {
+    for (int p = 0; p < cJSON_GetArraySize(prompts); p++) {
+        const cJSON *pr = cJSON_GetArrayItem(prompts, p);
+        int n_ids, n_g;
+        int *ids = json_ints(cJSON_GetObjectItem(pr, "ids"), &n_ids);
+        int *g = json_ints(cJSON_GetObjectItem(pr, "greedy"), &n_g);
+        int n = n_ids + n_g;
+        int32_t *tok = malloc(sizeof(int32_t) * n), *pos = malloc(sizeof(int32_t) * n);
+        int8_t *want = calloc((size_t)n, 1);
+        for (int i = 0; i < n; i++) {
+            tok[i] = i < n_ids ? ids[i] : g[i - n_ids];
+            pos[i] = i;
+            want[i] = i >= n_ids - 1;
+        }
+        float *lg = malloc(sizeof(float) * (size_t)(n_g + 1) * n_vocab);
+        lm_logits out = {.data = lg, .capacity = n_g + 1};
+        lm_batch b = {.n_tokens = n, .tokens = tok, .pos = pos, .logits = want};
+        lm_err err = {0};
+        assert_int_equal(B->kv_seq(e, LM_KV_CLEAR, -1, 0, -1), LM_OK);
+        lm_status s = B->forward(e, &b, &out, &err);
+        if (s) print_message("forward: %s\n", lm_err_text(&err));
+        assert_int_equal(s, LM_OK);
+        assert_int_equal(out.n_rows, n_g + 1);
+        for (int k = 0; k <= n_g; k++)
+            score_step(pr, k, lg + (size_t)k * n_vocab, n_vocab, t);
+        free(ids), free(g), free(tok), free(pos), free(want), free(lg);
+    }
+}
+
+/* Decode path: two prompts at once as sequences 0 and 1, one token per
+ * sequence per call (batches of 2, then 1 when the shorter one ends). */
+static void check_decode(const lm_backend_ops *B, lm_engine *e, const cJSON *prompts, int n_vocab,
+                         tally *t) {
+    int np = cJSON_GetArraySize(prompts);
+    assert_int_equal(B->kv_seq(e, LM_KV_CLEAR, -1, 0, -1), LM_OK);
+    for (int p0 = 0; p0 < np; p0 += 2) {
+        const cJSON *pr[2] = {cJSON_GetArrayItem(prompts, p0),
+                              p0 + 1 < np ? cJSON_GetArrayItem(prompts, p0 + 1) : NULL};
+        int *seqs[2] = {NULL, NULL}, len[2] = {0, 0}, n_ids[2] = {0, 0};
+        for (int s = 0; s < 2; s++) {
+            if (!pr[s]) continue;
+            int n_g;
+            int *ids = json_ints(cJSON_GetObjectItem(pr[s], "ids"), &n_ids[s]);
+            int *g = json_ints(cJSON_GetObjectItem(pr[s], "greedy"), &n_g);
+            len[s] = n_ids[s] + n_g;
+            seqs[s] = malloc(sizeof(int) * len[s]);
+            memcpy(seqs[s], ids, sizeof(int) * n_ids[s]);
+            memcpy(seqs[s] + n_ids[s], g, sizeof(int) * n_g);
+            free(ids), free(g);
+            assert_int_equal(B->kv_seq(e, LM_KV_CLEAR, s, 0, -1), LM_OK);
+        }
+        float *lg = malloc(sizeof(float) * 2 * n_vocab);
+        int maxlen = len[0] > len[1] ? len[0] : len[1];
+        for (int i = 0; i < maxlen; i++) {
+            int32_t tok[2], pos[2], seq[2];
+            int owner[2], n = 0;
+            for (int s = 0; s < 2; s++)
+                if (i < len[s]) tok[n] = seqs[s][i], pos[n] = i, seq[n] = s, owner[n++] = s;
+            lm_logits out = {.data = lg, .capacity = 2};
+            int8_t want[2] = {1, 1};
+            lm_batch b = {.n_tokens = n, .tokens = tok, .pos = pos, .seq = seq, .logits = want};
+            lm_err err = {0};
+            lm_status st = B->forward(e, &b, &out, &err);
+            if (st) print_message("forward: %s\n", lm_err_text(&err));
+            assert_int_equal(st, LM_OK);
+            for (int r = 0; r < n; r++) {
+                int s = owner[r], k = i - (n_ids[s] - 1);
+                if (k >= 0) score_step(pr[s], k, lg + (size_t)r * n_vocab, n_vocab, t);
+            }
+        }
+        free(lg), free(seqs[0]), free(seqs[1]);
+    }
+}
+
+/* Mean NLL of ids[1:] given the prefix, all logits from one batch. */
+static double mean_nll(const lm_backend_ops *B, lm_engine *e, const cJSON *nll, int n_vocab) {
+    int n;
+    int *ids = json_ints(cJSON_GetObjectItem(nll, "ids"), &n);
+    int32_t *tok = malloc(sizeof(int32_t) * n), *pos = malloc(sizeof(int32_t) * n);
+    int8_t *want = malloc((size_t)n);
+    for (int i = 0; i < n; i++)
+        tok[i] = ids[i], pos[i] = i, want[i] = 1;
+    float *lg = malloc(sizeof(float) * (size_t)n * n_vocab);
+    lm_logits out = {.data = lg, .capacity = n};
+    lm_batch b = {.n_tokens = n, .tokens = tok, .pos = pos, .logits = want};
+    lm_err err = {0};
+    assert_int_equal(B->kv_seq(e, LM_KV_CLEAR, -1, 0, -1), LM_OK);
+    assert_int_equal(B->forward(e, &b, &out, &err), LM_OK);
+    double sum = 0;
+    for (int i = 0; i + 1 < n; i++) {
+        const float *r = lg + (size_t)i * n_vocab;
+        double mx = r[argmax(r, n_vocab)], z = 0;
+        for (int v = 0; v < n_vocab; v++)
+            z += exp((double)r[v] - mx);
+        sum += mx + log(z) - r[ids[i + 1]];
+    }
+    free(ids), free(tok), free(pos), free(want), free(lg);
+    return sum / (n - 1);
+}
+
+static void models_match_references(void **state) {
+    (void)state;
+    NEED_DEVICE();
+    NEED_DATA();
+    const lm_backend_ops *B = lm_backend_cuda();
+    for (size_t c = 0; c < sizeof k_models / sizeof k_models[0]; c++) {
+        const model_case *mc = &k_models[c];
+        char rel[128];
+        snprintf(rel, sizeof rel, "refs/%s.json", mc->refs);
+        size_t len;
+        char *txt = lm_test_read(lm_test_path(rel), &len);
+        assert_non_null(txt);
+        cJSON *j = cJSON_ParseWithLength(txt, len);
+        assert_non_null(j);
+        lm_model_desc *m = NULL;
+        lm_err err = {0};
+        lm_status s = lm_model_open(lm_test_path(mc->path), &m, &err);
+        if (s) print_message("%s: %s\n", mc->path, lm_err_text(&err));
+        assert_int_equal(s, LM_OK);
+        lm_load_opts o;
+        lm_load_opts_default(&o);
+        o.n_ctx = 512;
+        o.n_seq_max = 2;
+        lm_support sup;
+        assert_int_equal(B->check(m, &o, &sup), LM_OK);
+        if (!sup.ok) print_message("%s declined: %s\n", mc->path, sup.reason);
+        assert_true(sup.ok);
+        lm_engine *e = NULL;
+        n_progress = 0;
+        s = B->load(m, &o, count_progress, NULL, &e, &err);
+        if (s) print_message("%s: %s\n", mc->path, lm_err_text(&err));
+        assert_int_equal(s, LM_OK);
+        assert_true(n_progress > 0);
+        int n_vocab = (int)m->hp.n_vocab;
+        const cJSON *prompts = cJSON_GetObjectItem(j, "prompts");
+        const cJSON *nll = cJSON_GetObjectItem(j, "nll");
+        tally tp = {0}, td = {0};
+        check_prefill(B, e, prompts, n_vocab, &tp);
+        check_decode(B, e, prompts, n_vocab, &td);
+        double ours = mean_nll(B, e, nll, n_vocab);
+        double ref =
+            mc->f16 ? cJSON_GetObjectItem(nll, "hf_f32_mean_nll")->valuedouble
+                    : cJSON_GetObjectItem(cJSON_GetObjectItem(nll, "llamacpp_mean_nll"), mc->key)
+                          ->valuedouble;
+        double ag_ref =
+            mc->key
+                ? cJSON_GetObjectItem(
+                      cJSON_GetObjectItem(j, "llamacpp_teacher_forced_greedy_agreement"), mc->key)
+                      ->valuedouble
+                : 1.0;
+        double ap = (double)tp.agree / tp.total, ad = (double)td.agree / td.total;
+        print_message("cuda %-32s NLL %.5f (ref %.5f, diff %.1e) | agreement prefill %.4f decode "
+                      "%.4f (llama.cpp %.4f) | max|last_logits-ref| prefill %.2e decode %.2e\n",
+                      mc->path, ours, ref, fabs(ours - ref), ap, ad, ag_ref, tp.max_last_diff,
+                      td.max_last_diff);
+        if (mc->f16) {
+            assert_true(fabs(ours - ref) <= 2e-3);
+            assert_int_equal(tp.agree, tp.total);
+            assert_int_equal(td.agree, td.total);
+            assert_true(tp.max_last_diff <= 1e-2);
+            assert_true(td.max_last_diff <= 1e-2);
+        } else {
+            assert_true(fabs(ours - ref) <= 0.02);
+            assert_true(ap >= ag_ref - 0.03);
+            assert_true(ad >= ag_ref - 0.03);
+        }
+        B->unload(e);
+        lm_model_free(m);
+        cJSON_Delete(j);
+        free(txt);
+    }
+}
+
+/* A VRAM budget below the model's need: check declines with the reason and
+ * load refuses, so selection falls through to the next engine. */
+static void small_vram_budget_declines(void **state) {
+    (void)state;
+    NEED_DEVICE();
+    NEED_DATA();
+    lm_model_desc *m = NULL;
+    lm_err err = {0};
+    assert_int_equal(lm_model_open(lm_test_path("models/tiny-llama3-q8_0.gguf"), &m, &err), LM_OK);
+    lm_load_opts o;
+    lm_load_opts_default(&o);
+    o.n_ctx = 512;
+    o.mem_budget = 1u << 20;
+    lm_support sup;
+    assert_int_equal(lm_backend_cuda()->check(m, &o, &sup), LM_OK);
+    assert_false(sup.ok);
+    assert_non_null(strstr(sup.reason, "VRAM"));
+    assert_true(sup.bytes_needed > o.mem_budget);
+    print_message("declined as expected: %s\n", sup.reason);
+    lm_engine *e = NULL;
+    assert_int_equal(lm_backend_cuda()->load(m, &o, NULL, NULL, &e, &err), LM_ERR_DECLINED);
+    assert_null(e);
+    o.mem_budget = sup.bytes_needed; /* exactly enough is enough */
+    assert_int_equal(lm_backend_cuda()->check(m, &o, &sup), LM_OK);
+    assert_true(sup.ok);
+    lm_model_free(m);
+}
+
+/* LOCALM_FAULT=forward:1 (set in main): the first forward fails with the
+ * injected status, and the engine keeps working afterwards. */
+static void fault_on_forward_is_reported(void **state) {
+    (void)state;
+    NEED_DEVICE();
+    NEED_DATA();
+    lm_model_desc *m = NULL;
+    lm_err err = {0};
+    assert_int_equal(lm_model_open(lm_test_path("models/tiny-llama3-f16.gguf"), &m, &err), LM_OK);
+    lm_load_opts o;
+    lm_load_opts_default(&o);
+    o.n_ctx = 64;
+    const lm_backend_ops *B = lm_backend_cuda();
+    lm_engine *e = NULL;
+    assert_int_equal(B->load(m, &o, NULL, NULL, &e, &err), LM_OK);
+    int32_t tok = 1, pos = 0;
+    float *lg = malloc(sizeof(float) * m->hp.n_vocab);
+    lm_logits out = {.data = lg, .capacity = 1};
+    lm_batch b = {.n_tokens = 1, .tokens = &tok, .pos = &pos};
+    assert_int_equal(B->forward(e, &b, &out, &err), LM_ERR_FAULT_INJECTED);
+    assert_int_equal(B->forward(e, &b, &out, &err), LM_OK);
+    assert_int_equal(out.n_rows, 1);
+    free(lg);
+    B->unload(e);
+    lm_model_free(m);
+}
+
+int main(void) {
+    setenv("LOCALM_FAULT", "forward:1", 1);
+    lm_backend_info bi;
+    g_device = lm_backend_cuda()->probe(&bi) == LM_OK && bi.usable;
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(probe_reports_devices_or_reason),
+        cmocka_unit_test(fault_on_forward_is_reported),
+        cmocka_unit_test(kernels_match_cpu_reference),
+        cmocka_unit_test(small_vram_budget_declines),
+        cmocka_unit_test(models_match_references),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
+#else
+static void cuda_not_built(void **state) {
+    (void)state;
+    print_message("skipped: CUDA engine not built (no nvcc)\n");
+    skip();
+}
+int main(void) {
+    const struct CMUnitTest tests[] = {cmocka_unit_test(cuda_not_built)};
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
+#endif
