@@ -4,7 +4,8 @@
 set -euo pipefail
 pkgs=(build-essential cmake pkg-config clang libclang-rt-14-dev
       libcjson-dev libcmocka-dev libutf8proc-dev libpcre2-dev
-      libmicrohttpd-dev libcurl4-openssl-dev libssl-dev libedit-dev zlib1g-dev)
+      libmicrohttpd-dev libcurl4-openssl-dev libssl-dev libedit-dev zlib1g-dev
+      curl chromium)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
