@@ -176,12 +176,96 @@ AI void step32(int type, const uint8_t *w, size_t rb, int64_t b, int two, const 
     }
 }
 
+/* Four blocks of a nibble type at once: the 16 code bytes of each block go
+ * to one 128-bit lane, so low nibbles (elements 0-15 of each block) and high
+ * nibbles (16-31) are one vector each, with no shuffle on the weight side;
+ * the activations are rearranged to match once per token and reused by all
+ * rows of the tile. vpdpbusd lanes 4k..4k+3 then all belong to block k. */
+AI int qs_offset(int type) {
+    switch (type) {
+    case LM_TYPE_Q4_0: return 2;
+    case LM_TYPE_Q4_1: return 4;
+    case LM_TYPE_Q5_0: return 6;
+    default: return 8;
+    }
+}
+
+AI __m512 quad_f(float f0, float f1, float f2, float f3) {
+    const __m512i idx = _mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0);
+    return _mm512_permutexvar_ps(idx, _mm512_castps128_ps512(_mm_set_ps(f3, f2, f1, f0)));
+}
+AI __m512 quad_h(uint64_t h4) {
+    const __m512i idx = _mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0);
+    __m128 f = _mm_cvtph_ps(_mm_cvtsi64_si128((long long)h4));
+    return _mm512_permutexvar_ps(idx, _mm512_castps128_ps512(f));
+}
+
+AI void step_quad(int type, const uint8_t *w, size_t rb, int64_t b, const uint8_t *act, size_t as,
+                  const int R, const int T, __m512 acc[TR][TT]) {
+    const int bs = blk_bytes(type), off = code_offset(type), qo = qs_offset(type);
+    const __m512i ilo = _mm512_set_epi64(13, 12, 9, 8, 5, 4, 1, 0);
+    const __m512i ihi = _mm512_set_epi64(15, 14, 11, 10, 7, 6, 3, 2);
+    const __m512i lo4 = _mm512_set1_epi8(15);
+    __m512i alo[TT], ahi[TT], bias[TT];
+    __m512 da[TT], sa[TT];
+    for (int t = 0; t < T; t++) {
+        const lm_act_q8_32 *a = (const lm_act_q8_32 *)(act + (size_t)t * as) + b;
+        __m512i t01 = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)a[0].qs)),
+                                         _mm256_loadu_si256((const __m256i *)a[1].qs), 1);
+        __m512i t23 = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)a[2].qs)),
+                                         _mm256_loadu_si256((const __m256i *)a[3].qs), 1);
+        alo[t] = _mm512_permutex2var_epi64(t01, ilo, t23);
+        ahi[t] = _mm512_permutex2var_epi64(t01, ihi, t23);
+        bias[t] = _mm512_setzero_si512();
+        if (off) {
+            const __m512i o = _mm512_set1_epi8((char)off);
+            bias[t] = _mm512_sub_epi32(bias[t], _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(bias[t], o, alo[t]), o, ahi[t]));
+        }
+        da[t] = quad_f(a[0].d, a[1].d, a[2].d, a[3].d);
+        if (has_min(type)) sa[t] = quad_f(a[0].s, a[1].s, a[2].s, a[3].s);
+    }
+    for (int r = 0; r < R; r++) {
+        const uint8_t *p = w + (size_t)r * rb + (size_t)b * (size_t)bs;
+        prefetch_ahead(p, rb, R, 4 * bs);
+        __m512i z = _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)(p + qo)));
+        z = _mm512_inserti32x4(z, _mm_loadu_si128((const __m128i *)(p + bs + qo)), 1);
+        z = _mm512_inserti32x4(z, _mm_loadu_si128((const __m128i *)(p + 2 * bs + qo)), 2);
+        z = _mm512_inserti32x4(z, _mm_loadu_si128((const __m128i *)(p + 3 * bs + qo)), 3);
+        __m512i lo = _mm512_and_si512(z, lo4), hi = _mm512_and_si512(_mm512_srli_epi16(z, 4), lo4);
+        if (type == LM_TYPE_Q5_0 || type == LM_TYPE_Q5_1) {
+            uint64_t klo = 0, khi = 0;
+            for (int k = 0; k < 4; k++) {
+                uint32_t qh = ld32(p + k * bs + qo - 4);
+                klo |= (uint64_t)(qh & 0xffff) << (16 * k);
+                khi |= (uint64_t)(qh >> 16) << (16 * k);
+            }
+            lo = _mm512_mask_add_epi8(lo, klo, lo, _mm512_set1_epi8(16));
+            hi = _mm512_mask_add_epi8(hi, khi, hi, _mm512_set1_epi8(16));
+        }
+        uint64_t h4 = (uint64_t)ld16(p) | (uint64_t)ld16(p + bs) << 16 |
+                      (uint64_t)ld16(p + 2 * bs) << 32 | (uint64_t)ld16(p + 3 * bs) << 48;
+        __m512 dw = quad_h(h4), mw = _mm512_setzero_ps();
+        if (has_min(type)) {
+            uint64_t m4 = (uint64_t)ld16(p + 2) | (uint64_t)ld16(p + bs + 2) << 16 |
+                          (uint64_t)ld16(p + 2 * bs + 2) << 32 | (uint64_t)ld16(p + 3 * bs + 2) << 48;
+            mw = _mm512_mul_ps(quad_h(m4), _mm512_set1_ps(0.25f));
+        }
+        for (int t = 0; t < T; t++) {
+            __m512i i = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(bias[t], lo, alo[t]), hi, ahi[t]);
+            acc[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(i), _mm512_mul_ps(dw, da[t]), acc[r][t]);
+            if (has_min(type)) acc[r][t] = _mm512_fmadd_ps(mw, sa[t], acc[r][t]);
+        }
+    }
+}
+
 AI void tile32(int type, const uint8_t *w, size_t rb, int64_t nb, const uint8_t *act, size_t as,
                float *y, size_t ys, const int R, const int T) {
     __m512 acc[TR][TT];
     for (int r = 0; r < R; r++)
         for (int t = 0; t < T; t++) acc[r][t] = _mm512_setzero_ps();
     int64_t b = 0;
+    if (type != LM_TYPE_Q8_0)
+        for (; b + 3 < nb; b += 4) step_quad(type, w, rb, b, act, as, R, T, acc);
     for (; b + 1 < nb; b += 2) step32(type, w, rb, b, 1, act, as, R, T, acc);
     if (b < nb) step32(type, w, rb, b, 0, act, as, R, T, acc);
     for (int r = 0; r < R; r++)
