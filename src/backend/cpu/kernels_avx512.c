@@ -328,13 +328,16 @@ AI __m256i k_scales16(const uint8_t *s) {
     return _mm256_cvtepu8_epi16(_mm_set_epi64x((long long)mn, (long long)sc));
 }
 
-/* Index vectors for vpermw: chunk c of a K block covers sub-blocks 2c and
- * 2c+1, whose vpmaddubsw sums sit in int16 lanes 0-15 and 16-31. */
-AI __m512i sub_idx(int c) {
-    return _mm512_mask_blend_epi16(0xffff0000u, _mm512_set1_epi16((short)(2 * c)),
-                                   _mm512_set1_epi16((short)(2 * c + 1)));
+/* vpermw index: int16 lanes 0-15 take scale j0, lanes 16-31 scale j1. */
+AI __m512i sub_idx(int j0, int j1) {
+    return _mm512_mask_blend_epi16(0xffff0000u, _mm512_set1_epi16((short)j0),
+                                   _mm512_set1_epi16((short)j1));
 }
 
+/* 64 bytes of Q4_K codes hold sub-blocks 4h, 4h+2 (low nibbles of the two
+ * 32-byte halves) and 4h+1, 4h+3 (high nibbles); rather than shuffle every
+ * row's codes into element order, each token's activations are arranged once
+ * as [sb 4h | sb 4h+2] and [sb 4h+1 | sb 4h+3] and shared by the tile's rows. */
 AI void tile_k45(int type, const uint8_t *w, size_t rb, int64_t nb, const uint8_t *act, size_t as,
                  float *y, size_t ys, const int R, const int T) {
     const int bs = type == LM_TYPE_Q4_K ? 144 : 176, qoff = type == LM_TYPE_Q4_K ? 16 : 48;
@@ -345,7 +348,16 @@ AI void tile_k45(int type, const uint8_t *w, size_t rb, int64_t nb, const uint8_
         for (int t = 0; t < T; t++) acc[r][t] = _mm512_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
         const lm_act_q8_256 *a[TT];
-        for (int t = 0; t < T; t++) a[t] = (const lm_act_q8_256 *)(act + (size_t)t * as) + b;
+        __m512i ap[TT][4];
+        for (int t = 0; t < T; t++) {
+            a[t] = (const lm_act_q8_256 *)(act + (size_t)t * as) + b;
+            for (int h = 0; h < 2; h++) {
+                __m512i a0 = _mm512_loadu_si512(a[t]->qs + 128 * h);
+                __m512i a1 = _mm512_loadu_si512(a[t]->qs + 128 * h + 64);
+                ap[t][2 * h] = _mm512_shuffle_i64x2(a0, a1, _MM_SHUFFLE(1, 0, 1, 0));
+                ap[t][2 * h + 1] = _mm512_shuffle_i64x2(a0, a1, _MM_SHUFFLE(3, 2, 3, 2));
+            }
+        }
         for (int r = 0; r < R; r++) {
             const uint8_t *p = w + (size_t)r * rb + (size_t)b * (size_t)bs;
             prefetch_ahead(p, rb, R, bs);
@@ -357,23 +369,18 @@ AI void tile_k45(int type, const uint8_t *w, size_t rb, int64_t nb, const uint8_
             __m256i qh = type == LM_TYPE_Q5_K ? _mm256_loadu_si256((const __m256i *)(p + 16)) : _mm256_setzero_si256();
             for (int h = 0; h < 2; h++) {
                 __m512i x = _mm512_loadu_si512(p + qoff + 64 * h);
-                __m512i lo = _mm512_and_si512(x, lo4), hi = _mm512_and_si512(_mm512_srli_epi16(x, 4), lo4);
-                __m512i q[2];
-                q[0] = _mm512_shuffle_i64x2(lo, hi, _MM_SHUFFLE(1, 0, 1, 0));
-                q[1] = _mm512_shuffle_i64x2(lo, hi, _MM_SHUFFLE(3, 2, 3, 2));
+                __m512i q[2] = {_mm512_and_si512(x, lo4), _mm512_and_si512(_mm512_srli_epi16(x, 4), lo4)};
                 for (int k = 0; k < 2; k++) {
-                    int c = 2 * h + k;
+                    int j0 = 4 * h + k, j1 = 4 * h + k + 2;
                     if (type == LM_TYPE_Q5_K) {
-                        __mmask32 m0 = _mm256_test_epi8_mask(qh, _mm256_set1_epi8((char)(1 << (2 * c))));
-                        __mmask32 m1 = _mm256_test_epi8_mask(qh, _mm256_set1_epi8((char)(1 << (2 * c + 1))));
+                        __mmask32 m0 = _mm256_test_epi8_mask(qh, _mm256_set1_epi8((char)(1 << j0)));
+                        __mmask32 m1 = _mm256_test_epi8_mask(qh, _mm256_set1_epi8((char)(1 << j1)));
                         __mmask64 km = (__mmask64)m0 | (__mmask64)m1 << 32;
                         q[k] = _mm512_mask_add_epi8(q[k], km, q[k], _mm512_set1_epi8(16));
                     }
-                    __m512i sc = _mm512_permutexvar_epi16(sub_idx(c), s512);
-                    for (int t = 0; t < T; t++) {
-                        __m512i av = _mm512_loadu_si512(a[t]->qs + 64 * c);
-                        isum[t] = _mm512_dpwssd_epi32(isum[t], _mm512_maddubs_epi16(q[k], av), sc);
-                    }
+                    __m512i sc = _mm512_permutexvar_epi16(sub_idx(j0, j1), s512);
+                    for (int t = 0; t < T; t++)
+                        isum[t] = _mm512_dpwssd_epi32(isum[t], _mm512_maddubs_epi16(q[k], ap[t][2 * h + k]), sc);
                 }
             }
             float d = h2f(ld16(p)), dmin = h2f(ld16(p + 2));
