@@ -13,6 +13,12 @@
 #include <immintrin.h>
 #include <string.h>
 
+/* The tiles' r/t loops must be fully unrolled so the accumulators live in
+ * registers; GCC at -O2 leaves some rolled (clang unrolls them already). */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("O3")
+#endif
+
 #define AI static inline __attribute__((always_inline))
 enum { TR = 4, TT = 4 };
 
