@@ -166,7 +166,15 @@ void lm_cpu_act_convert(uint32_t wtype, const float *x, void *dst, int64_t n) {
 #endif
         act32_scalar(x, dst, n / 32);
         return;
-    case ACT_Q256: act256_scalar(x, dst, n / 256); return;
+    case ACT_Q256:
+#if defined(__x86_64__)
+        if (lm_cpu_current_isa() == LM_ISA_AVX512) {
+            lm_cpu_avx512_quantize_act256(x, dst, n / 256);
+            return;
+        }
+#endif
+        act256_scalar(x, dst, n / 256);
+        return;
     default: memcpy(dst, x, (size_t)n * sizeof(float)); return;
     }
 }

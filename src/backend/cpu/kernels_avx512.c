@@ -54,6 +54,22 @@ void lm_cpu_avx512_quantize_act32(const float *x, lm_act_q8_32 *dst, int64_t nb)
     }
 }
 
+void lm_cpu_avx512_quantize_act256(const float *x, lm_act_q8_256 *dst, int64_t nb) {
+    const __m512 sign = _mm512_set1_ps(-0.0f);
+    for (int64_t b = 0; b < nb; b++, x += 256) {
+        __m512 m = _mm512_setzero_ps();
+        for (int g = 0; g < 16; g++) m = _mm512_max_ps(m, _mm512_andnot_ps(sign, _mm512_loadu_ps(x + 16 * g)));
+        float amax = _mm512_reduce_max_ps(m);
+        __m512 vid = _mm512_set1_ps(amax > 0.0f ? 127.0f / amax : 0.0f);
+        dst[b].d = amax / 127.0f;
+        for (int g = 0; g < 16; g++) {
+            __m512i q = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_loadu_ps(x + 16 * g), vid));
+            _mm_storeu_si128((__m128i *)(dst[b].qs + 16 * g), _mm512_cvtsepi32_epi8(q));
+            dst[b].bsums[g] = (int16_t)_mm512_reduce_add_epi32(q);
+        }
+    }
+}
+
 uint64_t lm_cpu_avx512_stream_sum(const uint64_t *p, size_t n) {
     __m512i s[4] = {_mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512(),
                     _mm512_setzero_si512()};
@@ -96,7 +112,7 @@ AI __m512i nibbles_pair(const uint8_t *q0, const uint8_t *q1) {
  * for the hardware prefetcher to lock on before each ends; so each row asks
  * for the same bytes of the rows PF_TILES tiles further on. Prefetches never
  * fault, so running past the matrix end is harmless. */
-enum { PF_TILES = 2 };
+enum { PF_TILES = 4 };
 AI void prefetch_ahead(const uint8_t *p, size_t rb, int R, int bytes) {
     const uint8_t *q = p + (size_t)PF_TILES * (size_t)R * rb;
     for (int o = 0; o < bytes; o += 64) _mm_prefetch((const char *)q + o, _MM_HINT_T0);
