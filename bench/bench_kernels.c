@@ -6,6 +6,9 @@
 #include "backend/cpu/kernels.h"
 #include "backend/cpu/threadpool.h"
 #include "format/ggml_types.h"
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +32,64 @@ static double measure_ghz(void) {
         for (uint64_t i = 0; i < n; i++) __asm__ volatile("add $1, %0" : "+r"(x));
         double ghz = (double)n / (now_s() - t0) / 1e9;
         if (ghz > best) best = ghz;
+    }
+    return best;
+}
+
+/* The floor for a dispatch: one cache-line round trip between two cores,
+ * measured by two threads bouncing a counter. */
+static _Atomic long g_ball;
+static void pin(pthread_t t, int cpu) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    pthread_setaffinity_np(t, sizeof set, &set);
+}
+static void *pong(void *arg) {
+    (void)arg;
+    pin(pthread_self(), 1); /* the two ends on different cores */
+    for (;;) {
+        long v;
+        while (((v = atomic_load_explicit(&g_ball, memory_order_acquire)) & 1) == 0 && v >= 0) {
+        }
+        if (v < 0) return NULL;
+        atomic_store_explicit(&g_ball, v + 1, memory_order_release);
+    }
+}
+static double roundtrip_us(void) {
+    pthread_t th;
+    cpu_set_t old;
+    pthread_getaffinity_np(pthread_self(), sizeof old, &old);
+    pin(pthread_self(), 0);
+    atomic_store(&g_ball, 0);
+    if (pthread_create(&th, NULL, pong, NULL) != 0) return 0.0;
+    double best = 1e9, t_end = now_s() + 0.5;
+    long v = 0;
+    while (now_s() < t_end) { /* best batch of 20: the machine may be shared */
+        double t0 = now_s();
+        for (int i = 0; i < 20; i++, v += 2) {
+            atomic_store_explicit(&g_ball, v + 1, memory_order_release);
+            while (atomic_load_explicit(&g_ball, memory_order_acquire) != v + 2) {
+            }
+        }
+        double us = (now_s() - t0) / 20 * 1e6;
+        if (us < best) best = us;
+    }
+    atomic_store(&g_ball, -1);
+    pthread_join(th, NULL);
+    pthread_setaffinity_np(pthread_self(), sizeof old, &old);
+    return best;
+}
+static void nop_task(void *ctx, int ith, int nth) {
+    (void)ctx, (void)ith, (void)nth;
+}
+static double dispatch_us(lm_threadpool *p) {
+    double best = 1e9;
+    for (int rep = 0; rep < 200; rep++) { /* best of 200 batches of 100 */
+        double t0 = now_s();
+        for (int i = 0; i < 100; i++) lm_threadpool_run(p, nop_task, NULL);
+        double us = (now_s() - t0) / 100 * 1e6;
+        if (us < best) best = us;
     }
     return best;
 }
@@ -142,6 +203,10 @@ int main(int argc, char **argv) {
     double peak1 = ghz * lanes * fma_units * 2.0;
     printf("cpu features: %s; kernels: %s; physical cores: %d\n", lm_cpu_features_string(),
            lm_cpu_isa_name(isa), lm_cpu_physical_cores());
+    double rt = roundtrip_us(), disp = dispatch_us(pools[2]);
+    printf("thread pool dispatch (2 threads, empty task): %.2f us; core-to-core round trip "
+           "%.2f us = %.2f of the floor\n",
+           disp, rt, rt / disp);
     printf("decode figures are fractions of the read bandwidth (best 16 MiB segment of a 256 MiB\n"
            "streaming read, lm_cpu_measure_read_bandwidth_gbs) measured just before, same threads\n");
     printf("peak FP32 FMA per core = %.2f GHz (dependent-add chain) x %d lanes x %d FMA pipes x 2 "

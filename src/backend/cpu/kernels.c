@@ -8,6 +8,9 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <string.h>
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#endif
 
 /* ---- CPU features ------------------------------------------------------ */
 
@@ -18,6 +21,14 @@ static char g_features[160];
 static _Atomic int g_isa = -1;
 static lm_matmul_fn g_tab[3][LM_TYPE_COUNT];
 
+#if defined(__x86_64__) || defined(__i386__)
+/* CPUID.1:ECX bit 29 (some compilers' __builtin_cpu_supports lack "f16c"). */
+static int has_f16c(void) {
+    unsigned a, b, c, d;
+    return __get_cpuid(1, &a, &b, &c, &d) && (c >> 29 & 1);
+}
+#endif
+
 static void detect(void) {
 #if defined(__x86_64__) || defined(__i386__)
     __builtin_cpu_init();
@@ -25,7 +36,7 @@ static void detect(void) {
                            "avx512dq", "avx512vnni", "avx512bf16"};
     int have[9] = {
         __builtin_cpu_supports("avx2"),     __builtin_cpu_supports("fma"),
-        __builtin_cpu_supports("f16c"),     __builtin_cpu_supports("avx512f"),
+        has_f16c(),                         __builtin_cpu_supports("avx512f"),
         __builtin_cpu_supports("avx512bw"), __builtin_cpu_supports("avx512vl"),
         __builtin_cpu_supports("avx512dq"), __builtin_cpu_supports("avx512vnni"),
         __builtin_cpu_supports("avx512bf16"),
