@@ -6,6 +6,9 @@
 #include "backend/cpu/kernels.h"
 #include "backend/cpu/threadpool.h"
 #include "format/ggml_types.h"
+#include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,6 +36,64 @@ static double measure_ghz(void) {
     return best;
 }
 
+/* The floor for a dispatch: one cache-line round trip between two cores,
+ * measured by two threads bouncing a counter. */
+static _Atomic long g_ball;
+static void pin(pthread_t t, int cpu) {
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    CPU_SET(cpu, &set);
+    pthread_setaffinity_np(t, sizeof set, &set);
+}
+static void *pong(void *arg) {
+    (void)arg;
+    pin(pthread_self(), 1); /* the two ends on different cores */
+    for (;;) {
+        long v;
+        while (((v = atomic_load_explicit(&g_ball, memory_order_acquire)) & 1) == 0 && v >= 0) {
+        }
+        if (v < 0) return NULL;
+        atomic_store_explicit(&g_ball, v + 1, memory_order_release);
+    }
+}
+static double roundtrip_us(void) {
+    pthread_t th;
+    cpu_set_t old;
+    pthread_getaffinity_np(pthread_self(), sizeof old, &old);
+    pin(pthread_self(), 0);
+    atomic_store(&g_ball, 0);
+    if (pthread_create(&th, NULL, pong, NULL) != 0) return 0.0;
+    double best = 1e9, t_end = now_s() + 0.5;
+    long v = 0;
+    while (now_s() < t_end) { /* best batch of 20: the machine may be shared */
+        double t0 = now_s();
+        for (int i = 0; i < 20; i++, v += 2) {
+            atomic_store_explicit(&g_ball, v + 1, memory_order_release);
+            while (atomic_load_explicit(&g_ball, memory_order_acquire) != v + 2) {
+            }
+        }
+        double us = (now_s() - t0) / 20 * 1e6;
+        if (us < best) best = us;
+    }
+    atomic_store(&g_ball, -1);
+    pthread_join(th, NULL);
+    pthread_setaffinity_np(pthread_self(), sizeof old, &old);
+    return best;
+}
+static void nop_task(void *ctx, int ith, int nth) {
+    (void)ctx, (void)ith, (void)nth;
+}
+static double dispatch_us(lm_threadpool *p) {
+    double best = 1e9;
+    for (int rep = 0; rep < 200; rep++) { /* best of 200 batches of 100 */
+        double t0 = now_s();
+        for (int i = 0; i < 100; i++) lm_threadpool_run(p, nop_task, NULL);
+        double us = (now_s() - t0) / 100 * 1e6;
+        if (us < best) best = us;
+    }
+    return best;
+}
+
 typedef struct {
     uint32_t type;
     const uint8_t *w;
@@ -52,7 +113,7 @@ static void mm_task(void *vctx, int ith, int nth) {
         lm_cpu_matmul(j->type, j->w, N_IN, r0, r1, j->act, j->act_stride, j->n_tok, j->y, ROWS);
 }
 
-static void bench_type(uint32_t type, lm_threadpool **pools, double bw[3], double peak1) {
+static void bench_type(uint32_t type, lm_threadpool **pools, double peak1) {
     uint64_t rb64 = 0;
     lm_type_row_bytes(type, N_IN, &rb64);
     size_t rb = (size_t)rb64, mat = rb * ROWS;
@@ -82,6 +143,8 @@ static void bench_type(uint32_t type, lm_threadpool **pools, double bw[3], doubl
      * trials: decode, one matmul over one cold copy; prefill, one 256-row
      * slice of the matrix times all 128 tokens (a prefill is a run of those). */
     for (int th = 1; th <= 2; th++) {
+        /* bandwidth measured right before, under the same load from others */
+        double bw = lm_cpu_measure_read_bandwidth_gbs(pools[th]);
         mm_job j = {type, w, rb, act, ab, 1, y, ROWS};
         double best = 0.0, t_end = now_s() + 1.5;
         for (int c = 0; now_s() < t_end || c < 2 * copies; c++) {
@@ -91,7 +154,7 @@ static void bench_type(uint32_t type, lm_threadpool **pools, double bw[3], doubl
             double gbs = (double)mat / (now_s() - t0) / 1e9;
             if (gbs > best) best = gbs;
         }
-        printf("  | decode %dT %5.1f GB/s = %.2f of %4.1f", th, best, best / bw[th], bw[th]);
+        printf("  | decode %dT %5.1f GB/s = %.2f of %4.1f", th, best, best / bw, bw);
     }
     {
         /* The kernel's own ceiling: 256 rows (fits L2) read again and again. */
@@ -133,12 +196,6 @@ int main(int argc, char **argv) {
     }
     lm_threadpool *pools[3] = {NULL, lm_threadpool_create(1), lm_threadpool_create(2)};
     if (!pools[1] || !pools[2]) return 1;
-    double bw[3] = {0, 0, 0};
-    for (int rep = 0; rep < 4; rep++) /* best of several: the machine is shared */
-        for (int th = 1; th <= 2; th++) {
-            double b = lm_cpu_measure_read_bandwidth_gbs(pools[th]);
-            if (b > bw[th]) bw[th] = b;
-        }
     double ghz = measure_ghz();
     lm_cpu_isa isa = lm_cpu_current_isa();
     int lanes = isa == LM_ISA_AVX512 ? 16 : isa == LM_ISA_AVX2 ? 8 : 1;
@@ -146,8 +203,12 @@ int main(int argc, char **argv) {
     double peak1 = ghz * lanes * fma_units * 2.0;
     printf("cpu features: %s; kernels: %s; physical cores: %d\n", lm_cpu_features_string(),
            lm_cpu_isa_name(isa), lm_cpu_physical_cores());
-    printf("read bandwidth (best 16 MiB segment of a 256 MiB streaming read): 1 thread %.1f GB/s, 2 threads %.1f GB/s\n",
-           bw[1], bw[2]);
+    double rt = roundtrip_us(), disp = dispatch_us(pools[2]);
+    printf("thread pool dispatch (2 threads, empty task): %.2f us; core-to-core round trip "
+           "%.2f us = %.2f of the floor\n",
+           disp, rt, rt / disp);
+    printf("decode figures are fractions of the read bandwidth (best 16 MiB segment of a 256 MiB\n"
+           "streaming read, lm_cpu_measure_read_bandwidth_gbs) measured just before, same threads\n");
     printf("peak FP32 FMA per core = %.2f GHz (dependent-add chain) x %d lanes x %d FMA pipes x 2 "
            "flop = %.0f GFLOP/s\n",
            ghz, lanes, fma_units, peak1);
@@ -163,10 +224,10 @@ int main(int argc, char **argv) {
                 fprintf(stderr, "unsupported type %s\n", argv[i]);
                 continue;
             }
-            bench_type((uint32_t)t, pools, bw, peak1);
+            bench_type((uint32_t)t, pools, peak1);
         }
     } else {
-        for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) bench_type(all[i], pools, bw, peak1);
+        for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) bench_type(all[i], pools, peak1);
     }
     lm_threadpool_free(pools[1]);
     lm_threadpool_free(pools[2]);

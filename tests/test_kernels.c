@@ -202,6 +202,33 @@ static void quantize_roundtrip_within_bound(void **state) {
     free(x), free(y), free(q);
 }
 
+/* The SIMD activation conversions do the same float operations as the
+ * scalar one (amax, 127/amax, round-to-nearest-even), so bytes must match. */
+static void act_convert_same_on_every_isa(void **state) {
+    (void)state;
+    enum { N = 1024 };
+    float *x = malloc(sizeof(float) * N);
+    fill(x, N, 2.0f);
+    for (int i = 256; i < 512; i++) x[i] = 0.0f; /* a zero block: d = 0 */
+    const uint32_t wt[] = {LM_TYPE_Q4_0, LM_TYPE_Q4_K, LM_TYPE_F16};
+    lm_cpu_isa best = lm_cpu_best_isa();
+    for (int k = 0; k < 3; k++) {
+        size_t ab = lm_cpu_act_row_bytes(wt[k], N);
+        uint8_t *ref = malloc(ab), *got = malloc(ab);
+        lm_cpu_set_isa(LM_ISA_SCALAR);
+        lm_cpu_act_convert(wt[k], x, ref, N);
+        for (int isa = LM_ISA_AVX2; isa <= (int)best; isa++) {
+            lm_cpu_set_isa((lm_cpu_isa)isa);
+            memset(got, 0xa5, ab);
+            lm_cpu_act_convert(wt[k], x, got, N);
+            assert_memory_equal(ref, got, ab);
+        }
+        free(ref), free(got);
+    }
+    lm_cpu_set_isa(best);
+    free(x);
+}
+
 static void isa_selection(void **state) {
     (void)state;
     lm_cpu_isa best = lm_cpu_best_isa();
@@ -250,6 +277,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(isa_selection),
         cmocka_unit_test(quantize_roundtrip_within_bound),
+        cmocka_unit_test(act_convert_same_on_every_isa),
         cmocka_unit_test(matmul_matches_reference),
         cmocka_unit_test(threadpool_runs_each_part_once),
     };

@@ -7,6 +7,12 @@
 #include <immintrin.h>
 #include <string.h>
 
+/* Fully unrolled r/t loops keep the accumulators in registers (GCC -O2
+ * leaves some rolled; clang unrolls them already). */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("O3")
+#endif
+
 #define AI static inline __attribute__((always_inline))
 enum { TR = 4, TT = 2 };
 
@@ -85,6 +91,15 @@ uint64_t lm_cpu_avx2_stream_sum(const uint64_t *p, size_t n) {
 
 /* ---- 32-element block types ------------------------------------------- */
 
+/* Tile rows are too short for the hardware prefetcher (see the AVX-512 file):
+ * each row asks for its bytes PF_TILES tiles further on. Prefetches never
+ * fault, so running past the matrix end is harmless. */
+enum { PF_TILES = 4 };
+AI void prefetch_ahead(const uint8_t *p, size_t rb, int R, int bytes) {
+    const uint8_t *q = p + (size_t)PF_TILES * (size_t)R * rb;
+    for (int o = 0; o < bytes; o += 64) _mm_prefetch((const char *)q + o, _MM_HINT_T0);
+}
+
 /* The 32 fifth bits of a Q5 block as 0x10 bytes. */
 AI __m256i fifth_bits(uint32_t qh) {
     __m256i v = _mm256_set1_epi32((int)qh);
@@ -132,6 +147,7 @@ AI void tile32(int type, const uint8_t *w, size_t rb, int64_t nb, const uint8_t 
         }
         for (int r = 0; r < R; r++) {
             const uint8_t *p = w + (size_t)r * rb + (size_t)b * (size_t)bs;
+            if ((b & 1) == 0) prefetch_ahead(p, rb, R, 2 * bs);
             __m256i wv;
             switch (type) {
             case LM_TYPE_Q4_0: wv = nibbles(p + 2); break;
@@ -203,6 +219,7 @@ AI void tile_k45(int type, const uint8_t *w, size_t rb, int64_t nb, const uint8_
         for (int t = 0; t < T; t++) a[t] = (const lm_act_q8_256 *)(act + (size_t)t * as) + b;
         for (int r = 0; r < R; r++) {
             const uint8_t *p = w + (size_t)r * rb + (size_t)b * (size_t)bs;
+            prefetch_ahead(p, rb, R, bs);
             uint8_t sc[8], m[8];
             lm_k_scales(p + 4, sc, m);
             __m256i isum[TT];
@@ -250,6 +267,7 @@ AI void tile_q6k(int type, const uint8_t *w, size_t rb, int64_t nb, const uint8_
         for (int t = 0; t < T; t++) a[t] = (const lm_act_q8_256 *)(act + (size_t)t * as) + b;
         for (int r = 0; r < R; r++) {
             const uint8_t *p = w + (size_t)r * rb + (size_t)b * 210;
+            prefetch_ahead(p, rb, R, 210);
             __m128i sc8 = _mm_loadu_si128((const __m128i *)(p + 192));
             __m256i sc16 = _mm256_cvtepi8_epi16(sc8);
             __m256i isum[TT];

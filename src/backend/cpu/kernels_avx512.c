@@ -13,6 +13,12 @@
 #include <immintrin.h>
 #include <string.h>
 
+/* The tiles' r/t loops must be fully unrolled so the accumulators live in
+ * registers; GCC at -O2 leaves some rolled (clang unrolls them already). */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("O3")
+#endif
+
 #define AI static inline __attribute__((always_inline))
 enum { TR = 4, TT = 4 };
 
@@ -45,6 +51,22 @@ void lm_cpu_avx512_quantize_act32(const float *x, lm_act_q8_32 *dst, int64_t nb)
         int sum = _mm512_reduce_add_epi32(_mm512_add_epi32(i0, i1));
         dst[b].d = amax / 127.0f;
         dst[b].s = dst[b].d * (float)sum;
+    }
+}
+
+void lm_cpu_avx512_quantize_act256(const float *x, lm_act_q8_256 *dst, int64_t nb) {
+    const __m512 sign = _mm512_set1_ps(-0.0f);
+    for (int64_t b = 0; b < nb; b++, x += 256) {
+        __m512 m = _mm512_setzero_ps();
+        for (int g = 0; g < 16; g++) m = _mm512_max_ps(m, _mm512_andnot_ps(sign, _mm512_loadu_ps(x + 16 * g)));
+        float amax = _mm512_reduce_max_ps(m);
+        __m512 vid = _mm512_set1_ps(amax > 0.0f ? 127.0f / amax : 0.0f);
+        dst[b].d = amax / 127.0f;
+        for (int g = 0; g < 16; g++) {
+            __m512i q = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_loadu_ps(x + 16 * g), vid));
+            _mm_storeu_si128((__m128i *)(dst[b].qs + 16 * g), _mm512_cvtsepi32_epi8(q));
+            dst[b].bsums[g] = (int16_t)_mm512_reduce_add_epi32(q);
+        }
     }
 }
 
@@ -90,7 +112,7 @@ AI __m512i nibbles_pair(const uint8_t *q0, const uint8_t *q1) {
  * for the hardware prefetcher to lock on before each ends; so each row asks
  * for the same bytes of the rows PF_TILES tiles further on. Prefetches never
  * fault, so running past the matrix end is harmless. */
-enum { PF_TILES = 2 };
+enum { PF_TILES = 4 };
 AI void prefetch_ahead(const uint8_t *p, size_t rb, int R, int bytes) {
     const uint8_t *q = p + (size_t)PF_TILES * (size_t)R * rb;
     for (int o = 0; o < bytes; o += 64) _mm_prefetch((const char *)q + o, _MM_HINT_T0);
@@ -176,12 +198,96 @@ AI void step32(int type, const uint8_t *w, size_t rb, int64_t b, int two, const 
     }
 }
 
+/* Four blocks of a nibble type at once: the 16 code bytes of each block go
+ * to one 128-bit lane, so low nibbles (elements 0-15 of each block) and high
+ * nibbles (16-31) are one vector each, with no shuffle on the weight side;
+ * the activations are rearranged to match once per token and reused by all
+ * rows of the tile. vpdpbusd lanes 4k..4k+3 then all belong to block k. */
+AI int qs_offset(int type) {
+    switch (type) {
+    case LM_TYPE_Q4_0: return 2;
+    case LM_TYPE_Q4_1: return 4;
+    case LM_TYPE_Q5_0: return 6;
+    default: return 8;
+    }
+}
+
+AI __m512 quad_f(float f0, float f1, float f2, float f3) {
+    const __m512i idx = _mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0);
+    return _mm512_permutexvar_ps(idx, _mm512_castps128_ps512(_mm_set_ps(f3, f2, f1, f0)));
+}
+AI __m512 quad_h(uint64_t h4) {
+    const __m512i idx = _mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0);
+    __m128 f = _mm_cvtph_ps(_mm_cvtsi64_si128((long long)h4));
+    return _mm512_permutexvar_ps(idx, _mm512_castps128_ps512(f));
+}
+
+AI void step_quad(int type, const uint8_t *w, size_t rb, int64_t b, const uint8_t *act, size_t as,
+                  const int R, const int T, __m512 acc[TR][TT]) {
+    const int bs = blk_bytes(type), off = code_offset(type), qo = qs_offset(type);
+    const __m512i ilo = _mm512_set_epi64(13, 12, 9, 8, 5, 4, 1, 0);
+    const __m512i ihi = _mm512_set_epi64(15, 14, 11, 10, 7, 6, 3, 2);
+    const __m512i lo4 = _mm512_set1_epi8(15);
+    __m512i alo[TT], ahi[TT], bias[TT];
+    __m512 da[TT], sa[TT];
+    for (int t = 0; t < T; t++) {
+        const lm_act_q8_32 *a = (const lm_act_q8_32 *)(act + (size_t)t * as) + b;
+        __m512i t01 = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)a[0].qs)),
+                                         _mm256_loadu_si256((const __m256i *)a[1].qs), 1);
+        __m512i t23 = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)a[2].qs)),
+                                         _mm256_loadu_si256((const __m256i *)a[3].qs), 1);
+        alo[t] = _mm512_permutex2var_epi64(t01, ilo, t23);
+        ahi[t] = _mm512_permutex2var_epi64(t01, ihi, t23);
+        bias[t] = _mm512_setzero_si512();
+        if (off) {
+            const __m512i o = _mm512_set1_epi8((char)off);
+            bias[t] = _mm512_sub_epi32(bias[t], _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(bias[t], o, alo[t]), o, ahi[t]));
+        }
+        da[t] = quad_f(a[0].d, a[1].d, a[2].d, a[3].d);
+        if (has_min(type)) sa[t] = quad_f(a[0].s, a[1].s, a[2].s, a[3].s);
+    }
+    for (int r = 0; r < R; r++) {
+        const uint8_t *p = w + (size_t)r * rb + (size_t)b * (size_t)bs;
+        prefetch_ahead(p, rb, R, 4 * bs);
+        __m512i z = _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)(p + qo)));
+        z = _mm512_inserti32x4(z, _mm_loadu_si128((const __m128i *)(p + bs + qo)), 1);
+        z = _mm512_inserti32x4(z, _mm_loadu_si128((const __m128i *)(p + 2 * bs + qo)), 2);
+        z = _mm512_inserti32x4(z, _mm_loadu_si128((const __m128i *)(p + 3 * bs + qo)), 3);
+        __m512i lo = _mm512_and_si512(z, lo4), hi = _mm512_and_si512(_mm512_srli_epi16(z, 4), lo4);
+        if (type == LM_TYPE_Q5_0 || type == LM_TYPE_Q5_1) {
+            uint64_t klo = 0, khi = 0;
+            for (int k = 0; k < 4; k++) {
+                uint32_t qh = ld32(p + k * bs + qo - 4);
+                klo |= (uint64_t)(qh & 0xffff) << (16 * k);
+                khi |= (uint64_t)(qh >> 16) << (16 * k);
+            }
+            lo = _mm512_mask_add_epi8(lo, klo, lo, _mm512_set1_epi8(16));
+            hi = _mm512_mask_add_epi8(hi, khi, hi, _mm512_set1_epi8(16));
+        }
+        uint64_t h4 = (uint64_t)ld16(p) | (uint64_t)ld16(p + bs) << 16 |
+                      (uint64_t)ld16(p + 2 * bs) << 32 | (uint64_t)ld16(p + 3 * bs) << 48;
+        __m512 dw = quad_h(h4), mw = _mm512_setzero_ps();
+        if (has_min(type)) {
+            uint64_t m4 = (uint64_t)ld16(p + 2) | (uint64_t)ld16(p + bs + 2) << 16 |
+                          (uint64_t)ld16(p + 2 * bs + 2) << 32 | (uint64_t)ld16(p + 3 * bs + 2) << 48;
+            mw = _mm512_mul_ps(quad_h(m4), _mm512_set1_ps(0.25f));
+        }
+        for (int t = 0; t < T; t++) {
+            __m512i i = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(bias[t], lo, alo[t]), hi, ahi[t]);
+            acc[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(i), _mm512_mul_ps(dw, da[t]), acc[r][t]);
+            if (has_min(type)) acc[r][t] = _mm512_fmadd_ps(mw, sa[t], acc[r][t]);
+        }
+    }
+}
+
 AI void tile32(int type, const uint8_t *w, size_t rb, int64_t nb, const uint8_t *act, size_t as,
                float *y, size_t ys, const int R, const int T) {
     __m512 acc[TR][TT];
     for (int r = 0; r < R; r++)
         for (int t = 0; t < T; t++) acc[r][t] = _mm512_setzero_ps();
     int64_t b = 0;
+    if (type != LM_TYPE_Q8_0)
+        for (; b + 3 < nb; b += 4) step_quad(type, w, rb, b, act, as, R, T, acc);
     for (; b + 1 < nb; b += 2) step32(type, w, rb, b, 1, act, as, R, T, acc);
     if (b < nb) step32(type, w, rb, b, 0, act, as, R, T, acc);
     for (int r = 0; r < R; r++)
@@ -244,13 +350,16 @@ AI __m256i k_scales16(const uint8_t *s) {
     return _mm256_cvtepu8_epi16(_mm_set_epi64x((long long)mn, (long long)sc));
 }
 
-/* Index vectors for vpermw: chunk c of a K block covers sub-blocks 2c and
- * 2c+1, whose vpmaddubsw sums sit in int16 lanes 0-15 and 16-31. */
-AI __m512i sub_idx(int c) {
-    return _mm512_mask_blend_epi16(0xffff0000u, _mm512_set1_epi16((short)(2 * c)),
-                                   _mm512_set1_epi16((short)(2 * c + 1)));
+/* vpermw index: int16 lanes 0-15 take scale j0, lanes 16-31 scale j1. */
+AI __m512i sub_idx(int j0, int j1) {
+    return _mm512_mask_blend_epi16(0xffff0000u, _mm512_set1_epi16((short)j0),
+                                   _mm512_set1_epi16((short)j1));
 }
 
+/* 64 bytes of Q4_K codes hold sub-blocks 4h, 4h+2 (low nibbles of the two
+ * 32-byte halves) and 4h+1, 4h+3 (high nibbles); rather than shuffle every
+ * row's codes into element order, each token's activations are arranged once
+ * as [sb 4h | sb 4h+2] and [sb 4h+1 | sb 4h+3] and shared by the tile's rows. */
 AI void tile_k45(int type, const uint8_t *w, size_t rb, int64_t nb, const uint8_t *act, size_t as,
                  float *y, size_t ys, const int R, const int T) {
     const int bs = type == LM_TYPE_Q4_K ? 144 : 176, qoff = type == LM_TYPE_Q4_K ? 16 : 48;
@@ -261,7 +370,16 @@ AI void tile_k45(int type, const uint8_t *w, size_t rb, int64_t nb, const uint8_
         for (int t = 0; t < T; t++) acc[r][t] = _mm512_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
         const lm_act_q8_256 *a[TT];
-        for (int t = 0; t < T; t++) a[t] = (const lm_act_q8_256 *)(act + (size_t)t * as) + b;
+        __m512i ap[TT][4];
+        for (int t = 0; t < T; t++) {
+            a[t] = (const lm_act_q8_256 *)(act + (size_t)t * as) + b;
+            for (int h = 0; h < 2; h++) {
+                __m512i a0 = _mm512_loadu_si512(a[t]->qs + 128 * h);
+                __m512i a1 = _mm512_loadu_si512(a[t]->qs + 128 * h + 64);
+                ap[t][2 * h] = _mm512_shuffle_i64x2(a0, a1, _MM_SHUFFLE(1, 0, 1, 0));
+                ap[t][2 * h + 1] = _mm512_shuffle_i64x2(a0, a1, _MM_SHUFFLE(3, 2, 3, 2));
+            }
+        }
         for (int r = 0; r < R; r++) {
             const uint8_t *p = w + (size_t)r * rb + (size_t)b * (size_t)bs;
             prefetch_ahead(p, rb, R, bs);
@@ -273,23 +391,18 @@ AI void tile_k45(int type, const uint8_t *w, size_t rb, int64_t nb, const uint8_
             __m256i qh = type == LM_TYPE_Q5_K ? _mm256_loadu_si256((const __m256i *)(p + 16)) : _mm256_setzero_si256();
             for (int h = 0; h < 2; h++) {
                 __m512i x = _mm512_loadu_si512(p + qoff + 64 * h);
-                __m512i lo = _mm512_and_si512(x, lo4), hi = _mm512_and_si512(_mm512_srli_epi16(x, 4), lo4);
-                __m512i q[2];
-                q[0] = _mm512_shuffle_i64x2(lo, hi, _MM_SHUFFLE(1, 0, 1, 0));
-                q[1] = _mm512_shuffle_i64x2(lo, hi, _MM_SHUFFLE(3, 2, 3, 2));
+                __m512i q[2] = {_mm512_and_si512(x, lo4), _mm512_and_si512(_mm512_srli_epi16(x, 4), lo4)};
                 for (int k = 0; k < 2; k++) {
-                    int c = 2 * h + k;
+                    int j0 = 4 * h + k, j1 = 4 * h + k + 2;
                     if (type == LM_TYPE_Q5_K) {
-                        __mmask32 m0 = _mm256_test_epi8_mask(qh, _mm256_set1_epi8((char)(1 << (2 * c))));
-                        __mmask32 m1 = _mm256_test_epi8_mask(qh, _mm256_set1_epi8((char)(1 << (2 * c + 1))));
+                        __mmask32 m0 = _mm256_test_epi8_mask(qh, _mm256_set1_epi8((char)(1 << j0)));
+                        __mmask32 m1 = _mm256_test_epi8_mask(qh, _mm256_set1_epi8((char)(1 << j1)));
                         __mmask64 km = (__mmask64)m0 | (__mmask64)m1 << 32;
                         q[k] = _mm512_mask_add_epi8(q[k], km, q[k], _mm512_set1_epi8(16));
                     }
-                    __m512i sc = _mm512_permutexvar_epi16(sub_idx(c), s512);
-                    for (int t = 0; t < T; t++) {
-                        __m512i av = _mm512_loadu_si512(a[t]->qs + 64 * c);
-                        isum[t] = _mm512_dpwssd_epi32(isum[t], _mm512_maddubs_epi16(q[k], av), sc);
-                    }
+                    __m512i sc = _mm512_permutexvar_epi16(sub_idx(j0, j1), s512);
+                    for (int t = 0; t < T; t++)
+                        isum[t] = _mm512_dpwssd_epi32(isum[t], _mm512_maddubs_epi16(q[k], ap[t][2 * h + k]), sc);
                 }
             }
             float d = h2f(ld16(p)), dmin = h2f(ld16(p + 2));
