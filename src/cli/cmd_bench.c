@@ -15,7 +15,6 @@
 #include <string.h>
 #include <time.h>
 
-
 typedef struct bench_args {
     const char *model, *shape, *type, *save, *backend;
     int n_prompt, n_gen, reps, threads;

@@ -13,7 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-
 static void usage(FILE *f) {
     fprintf(f, "usage: localm score -m MODEL (--ids 1,2,3 | --text STR) [--backend cpu]\n"
                "                    [--threads N] [--kv f16|f32] [--json]\n"
