@@ -48,6 +48,18 @@ void lm_cpu_avx512_quantize_act32(const float *x, lm_act_q8_32 *dst, int64_t nb)
     }
 }
 
+uint64_t lm_cpu_avx512_stream_sum(const uint64_t *p, size_t n) {
+    __m512i s[4] = {_mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512(),
+                    _mm512_setzero_si512()};
+    size_t i = 0;
+    for (; i + 32 <= n; i += 32)
+        for (int k = 0; k < 4; k++) s[k] = _mm512_add_epi64(s[k], _mm512_loadu_si512(p + i + 8 * k));
+    uint64_t t = (uint64_t)_mm512_reduce_add_epi64(
+        _mm512_add_epi64(_mm512_add_epi64(s[0], s[1]), _mm512_add_epi64(s[2], s[3])));
+    for (; i < n; i++) t += p[i];
+    return t;
+}
+
 /* ---- 32-element block types ------------------------------------------- */
 
 /* Zero blocks stand in for the missing partner when a row has an odd
@@ -72,6 +84,16 @@ AI __m512i nibbles_pair(const uint8_t *q0, const uint8_t *q1) {
     __m512i z = _mm512_inserti64x4(_mm512_castsi256_si512(x), _mm256_srli_epi16(x, 4), 1);
     z = _mm512_and_si512(z, _mm512_set1_epi8(15));
     return _mm512_shuffle_i64x2(z, z, _MM_SHUFFLE(3, 1, 2, 0));
+}
+
+/* Rows of a tile are short (a Q4_0 row of 2048 is 18 cache lines), too short
+ * for the hardware prefetcher to lock on before each ends; so each row asks
+ * for the same bytes of the rows PF_TILES tiles further on. Prefetches never
+ * fault, so running past the matrix end is harmless. */
+enum { PF_TILES = 2 };
+AI void prefetch_ahead(const uint8_t *p, size_t rb, int R, int bytes) {
+    const uint8_t *q = p + (size_t)PF_TILES * (size_t)R * rb;
+    for (int o = 0; o < bytes; o += 64) _mm_prefetch((const char *)q + o, _MM_HINT_T0);
 }
 
 /* Per-type layout: block bytes, code offset, whether it has a min. */
@@ -143,10 +165,93 @@ AI void step32(int type, const uint8_t *w, size_t rb, int64_t b, int two, const 
     for (int r = 0; r < R; r++) {
         const uint8_t *p0 = w + (size_t)r * rb + (size_t)b * (size_t)bs;
         const uint8_t *p1 = two ? p0 + bs : k_zero_blk;
+        prefetch_ahead(p0, rb, R, 2 * bs);
         __m512 dw, mw = _mm512_setzero_ps();
         __m512i wv = unpack32(type, p0, p1, &dw, &mw);
         for (int t = 0; t < T; t++) {
             __m512i i = _mm512_dpbusd_epi32(bias[t], wv, av[t]);
+            acc[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(i), _mm512_mul_ps(dw, da[t]), acc[r][t]);
+            if (has_min(type)) acc[r][t] = _mm512_fmadd_ps(mw, sa[t], acc[r][t]);
+        }
+    }
+}
+
+/* Four blocks of a nibble type at once: the 16 code bytes of each block go
+ * to one 128-bit lane, so low nibbles (elements 0-15 of each block) and high
+ * nibbles (16-31) are one vector each, with no shuffle on the weight side;
+ * the activations are rearranged to match once per token and reused by all
+ * rows of the tile. vpdpbusd lanes 4k..4k+3 then all belong to block k. */
+AI int qs_offset(int type) {
+    switch (type) {
+    case LM_TYPE_Q4_0: return 2;
+    case LM_TYPE_Q4_1: return 4;
+    case LM_TYPE_Q5_0: return 6;
+    default: return 8;
+    }
+}
+
+AI __m512 quad_f(float f0, float f1, float f2, float f3) {
+    const __m512i idx = _mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0);
+    return _mm512_permutexvar_ps(idx, _mm512_castps128_ps512(_mm_set_ps(f3, f2, f1, f0)));
+}
+AI __m512 quad_h(uint64_t h4) {
+    const __m512i idx = _mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0);
+    __m128 f = _mm_cvtph_ps(_mm_cvtsi64_si128((long long)h4));
+    return _mm512_permutexvar_ps(idx, _mm512_castps128_ps512(f));
+}
+
+AI void step_quad(int type, const uint8_t *w, size_t rb, int64_t b, const uint8_t *act, size_t as,
+                  const int R, const int T, __m512 acc[TR][TT]) {
+    const int bs = blk_bytes(type), off = code_offset(type), qo = qs_offset(type);
+    const __m512i ilo = _mm512_set_epi64(13, 12, 9, 8, 5, 4, 1, 0);
+    const __m512i ihi = _mm512_set_epi64(15, 14, 11, 10, 7, 6, 3, 2);
+    const __m512i lo4 = _mm512_set1_epi8(15);
+    __m512i alo[TT], ahi[TT], bias[TT];
+    __m512 da[TT], sa[TT];
+    for (int t = 0; t < T; t++) {
+        const lm_act_q8_32 *a = (const lm_act_q8_32 *)(act + (size_t)t * as) + b;
+        __m512i t01 = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)a[0].qs)),
+                                         _mm256_loadu_si256((const __m256i *)a[1].qs), 1);
+        __m512i t23 = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)a[2].qs)),
+                                         _mm256_loadu_si256((const __m256i *)a[3].qs), 1);
+        alo[t] = _mm512_permutex2var_epi64(t01, ilo, t23);
+        ahi[t] = _mm512_permutex2var_epi64(t01, ihi, t23);
+        bias[t] = _mm512_setzero_si512();
+        if (off) {
+            const __m512i o = _mm512_set1_epi8((char)off);
+            bias[t] = _mm512_sub_epi32(bias[t], _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(bias[t], o, alo[t]), o, ahi[t]));
+        }
+        da[t] = quad_f(a[0].d, a[1].d, a[2].d, a[3].d);
+        if (has_min(type)) sa[t] = quad_f(a[0].s, a[1].s, a[2].s, a[3].s);
+    }
+    for (int r = 0; r < R; r++) {
+        const uint8_t *p = w + (size_t)r * rb + (size_t)b * (size_t)bs;
+        prefetch_ahead(p, rb, R, 4 * bs);
+        __m512i z = _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)(p + qo)));
+        z = _mm512_inserti32x4(z, _mm_loadu_si128((const __m128i *)(p + bs + qo)), 1);
+        z = _mm512_inserti32x4(z, _mm_loadu_si128((const __m128i *)(p + 2 * bs + qo)), 2);
+        z = _mm512_inserti32x4(z, _mm_loadu_si128((const __m128i *)(p + 3 * bs + qo)), 3);
+        __m512i lo = _mm512_and_si512(z, lo4), hi = _mm512_and_si512(_mm512_srli_epi16(z, 4), lo4);
+        if (type == LM_TYPE_Q5_0 || type == LM_TYPE_Q5_1) {
+            uint64_t klo = 0, khi = 0;
+            for (int k = 0; k < 4; k++) {
+                uint32_t qh = ld32(p + k * bs + qo - 4);
+                klo |= (uint64_t)(qh & 0xffff) << (16 * k);
+                khi |= (uint64_t)(qh >> 16) << (16 * k);
+            }
+            lo = _mm512_mask_add_epi8(lo, klo, lo, _mm512_set1_epi8(16));
+            hi = _mm512_mask_add_epi8(hi, khi, hi, _mm512_set1_epi8(16));
+        }
+        uint64_t h4 = (uint64_t)ld16(p) | (uint64_t)ld16(p + bs) << 16 |
+                      (uint64_t)ld16(p + 2 * bs) << 32 | (uint64_t)ld16(p + 3 * bs) << 48;
+        __m512 dw = quad_h(h4), mw = _mm512_setzero_ps();
+        if (has_min(type)) {
+            uint64_t m4 = (uint64_t)ld16(p + 2) | (uint64_t)ld16(p + bs + 2) << 16 |
+                          (uint64_t)ld16(p + 2 * bs + 2) << 32 | (uint64_t)ld16(p + 3 * bs + 2) << 48;
+            mw = _mm512_mul_ps(quad_h(m4), _mm512_set1_ps(0.25f));
+        }
+        for (int t = 0; t < T; t++) {
+            __m512i i = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(bias[t], lo, alo[t]), hi, ahi[t]);
             acc[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(i), _mm512_mul_ps(dw, da[t]), acc[r][t]);
             if (has_min(type)) acc[r][t] = _mm512_fmadd_ps(mw, sa[t], acc[r][t]);
         }
@@ -159,6 +264,8 @@ AI void tile32(int type, const uint8_t *w, size_t rb, int64_t nb, const uint8_t 
     for (int r = 0; r < R; r++)
         for (int t = 0; t < T; t++) acc[r][t] = _mm512_setzero_ps();
     int64_t b = 0;
+    if (type != LM_TYPE_Q8_0)
+        for (; b + 3 < nb; b += 4) step_quad(type, w, rb, b, act, as, R, T, acc);
     for (; b + 1 < nb; b += 2) step32(type, w, rb, b, 1, act, as, R, T, acc);
     if (b < nb) step32(type, w, rb, b, 0, act, as, R, T, acc);
     for (int r = 0; r < R; r++)
@@ -221,13 +328,16 @@ AI __m256i k_scales16(const uint8_t *s) {
     return _mm256_cvtepu8_epi16(_mm_set_epi64x((long long)mn, (long long)sc));
 }
 
-/* Index vectors for vpermw: chunk c of a K block covers sub-blocks 2c and
- * 2c+1, whose vpmaddubsw sums sit in int16 lanes 0-15 and 16-31. */
-AI __m512i sub_idx(int c) {
-    return _mm512_mask_blend_epi16(0xffff0000u, _mm512_set1_epi16((short)(2 * c)),
-                                   _mm512_set1_epi16((short)(2 * c + 1)));
+/* vpermw index: int16 lanes 0-15 take scale j0, lanes 16-31 scale j1. */
+AI __m512i sub_idx(int j0, int j1) {
+    return _mm512_mask_blend_epi16(0xffff0000u, _mm512_set1_epi16((short)j0),
+                                   _mm512_set1_epi16((short)j1));
 }
 
+/* 64 bytes of Q4_K codes hold sub-blocks 4h, 4h+2 (low nibbles of the two
+ * 32-byte halves) and 4h+1, 4h+3 (high nibbles); rather than shuffle every
+ * row's codes into element order, each token's activations are arranged once
+ * as [sb 4h | sb 4h+2] and [sb 4h+1 | sb 4h+3] and shared by the tile's rows. */
 AI void tile_k45(int type, const uint8_t *w, size_t rb, int64_t nb, const uint8_t *act, size_t as,
                  float *y, size_t ys, const int R, const int T) {
     const int bs = type == LM_TYPE_Q4_K ? 144 : 176, qoff = type == LM_TYPE_Q4_K ? 16 : 48;
@@ -238,9 +348,19 @@ AI void tile_k45(int type, const uint8_t *w, size_t rb, int64_t nb, const uint8_
         for (int t = 0; t < T; t++) acc[r][t] = _mm512_setzero_ps();
     for (int64_t b = 0; b < nb; b++) {
         const lm_act_q8_256 *a[TT];
-        for (int t = 0; t < T; t++) a[t] = (const lm_act_q8_256 *)(act + (size_t)t * as) + b;
+        __m512i ap[TT][4];
+        for (int t = 0; t < T; t++) {
+            a[t] = (const lm_act_q8_256 *)(act + (size_t)t * as) + b;
+            for (int h = 0; h < 2; h++) {
+                __m512i a0 = _mm512_loadu_si512(a[t]->qs + 128 * h);
+                __m512i a1 = _mm512_loadu_si512(a[t]->qs + 128 * h + 64);
+                ap[t][2 * h] = _mm512_shuffle_i64x2(a0, a1, _MM_SHUFFLE(1, 0, 1, 0));
+                ap[t][2 * h + 1] = _mm512_shuffle_i64x2(a0, a1, _MM_SHUFFLE(3, 2, 3, 2));
+            }
+        }
         for (int r = 0; r < R; r++) {
             const uint8_t *p = w + (size_t)r * rb + (size_t)b * (size_t)bs;
+            prefetch_ahead(p, rb, R, bs);
             __m256i s16 = k_scales16(p + 4);
             __m512i s512 = _mm512_castsi256_si512(s16);
             __m256i mdup = _mm256_permutexvar_epi16(mdup_idx, s16);
@@ -249,23 +369,18 @@ AI void tile_k45(int type, const uint8_t *w, size_t rb, int64_t nb, const uint8_
             __m256i qh = type == LM_TYPE_Q5_K ? _mm256_loadu_si256((const __m256i *)(p + 16)) : _mm256_setzero_si256();
             for (int h = 0; h < 2; h++) {
                 __m512i x = _mm512_loadu_si512(p + qoff + 64 * h);
-                __m512i lo = _mm512_and_si512(x, lo4), hi = _mm512_and_si512(_mm512_srli_epi16(x, 4), lo4);
-                __m512i q[2];
-                q[0] = _mm512_shuffle_i64x2(lo, hi, _MM_SHUFFLE(1, 0, 1, 0));
-                q[1] = _mm512_shuffle_i64x2(lo, hi, _MM_SHUFFLE(3, 2, 3, 2));
+                __m512i q[2] = {_mm512_and_si512(x, lo4), _mm512_and_si512(_mm512_srli_epi16(x, 4), lo4)};
                 for (int k = 0; k < 2; k++) {
-                    int c = 2 * h + k;
+                    int j0 = 4 * h + k, j1 = 4 * h + k + 2;
                     if (type == LM_TYPE_Q5_K) {
-                        __mmask32 m0 = _mm256_test_epi8_mask(qh, _mm256_set1_epi8((char)(1 << (2 * c))));
-                        __mmask32 m1 = _mm256_test_epi8_mask(qh, _mm256_set1_epi8((char)(1 << (2 * c + 1))));
+                        __mmask32 m0 = _mm256_test_epi8_mask(qh, _mm256_set1_epi8((char)(1 << j0)));
+                        __mmask32 m1 = _mm256_test_epi8_mask(qh, _mm256_set1_epi8((char)(1 << j1)));
                         __mmask64 km = (__mmask64)m0 | (__mmask64)m1 << 32;
                         q[k] = _mm512_mask_add_epi8(q[k], km, q[k], _mm512_set1_epi8(16));
                     }
-                    __m512i sc = _mm512_permutexvar_epi16(sub_idx(c), s512);
-                    for (int t = 0; t < T; t++) {
-                        __m512i av = _mm512_loadu_si512(a[t]->qs + 64 * c);
-                        isum[t] = _mm512_dpwssd_epi32(isum[t], _mm512_maddubs_epi16(q[k], av), sc);
-                    }
+                    __m512i sc = _mm512_permutexvar_epi16(sub_idx(j0, j1), s512);
+                    for (int t = 0; t < T; t++)
+                        isum[t] = _mm512_dpwssd_epi32(isum[t], _mm512_maddubs_epi16(q[k], ap[t][2 * h + k]), sc);
                 }
             }
             float d = h2f(ld16(p)), dmin = h2f(ld16(p + 2));
@@ -295,6 +410,7 @@ AI void tile_q6k(int type, const uint8_t *w, size_t rb, int64_t nb, const uint8_
         for (int t = 0; t < T; t++) a[t] = (const lm_act_q8_256 *)(act + (size_t)t * as) + b;
         for (int r = 0; r < R; r++) {
             const uint8_t *p = w + (size_t)r * rb + (size_t)b * 210;
+            prefetch_ahead(p, rb, R, 210);
             __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(p + 192)));
             __m512i s512 = _mm512_castsi256_si512(sc16);
             __m512i isum[TT];
