@@ -240,6 +240,7 @@ int lm_cmd_bench(int argc, char **argv) {
         bw_pool = lm_threadpool_create(threads);
         bw = lm_cpu_measure_read_bandwidth_gbs(bw_pool);
     }
+    lm_sys_reset_peak_rss(); /* the probe's buffer is not the model's memory */
 
     lm_load_opts o;
     lm_load_opts_default(&o);
@@ -252,6 +253,8 @@ int lm_cmd_bench(int argc, char **argv) {
     }
     if (be->load(m, &o, NULL, NULL, &e, &err) != LM_OK) goto fail;
     if (run_reps(be, e, &a, (int32_t)m->output->ne[1], &r, &err) != LM_OK) goto fail;
+    uint64_t rss = lm_sys_peak_rss(), rss_anon, rss_file;
+    lm_sys_rss_split(&rss_anon, &rss_file);
     if (bw_pool) {
         double bw2 = lm_cpu_measure_read_bandwidth_gbs(bw_pool);
         if (bw2 > bw) bw = bw2;
@@ -263,8 +266,6 @@ int lm_cmd_bench(int argc, char **argv) {
     double roof = bw > 0 ? (bytes_tok / (bw * 1e9)) * tg : 0;
     double flops = prefill_flops(m, a.n_prompt) / a.n_prompt * pp;
     double peak = !strcmp(be->name, "cpu") ? cpu_peak_ops(threads, quantized(m)) : 0;
-    uint64_t rss = lm_sys_peak_rss(), rss_anon, rss_file;
-    lm_sys_rss_split(&rss_anon, &rss_file);
     const char *type = a.type ? a.type : lm_type_name(m->layers[0].ffn_gate->type);
     if (a.json) {
         /* one flat object of numbers and plain strings: printed directly */

@@ -62,3 +62,10 @@ void lm_sys_rss_split(uint64_t *anon, uint64_t *file) {
     if (anon) *anon = a;
     if (file) *file = f;
 }
+
+bool lm_sys_reset_peak_rss(void) {
+    FILE *f = fopen("/proc/self/clear_refs", "w");
+    if (!f) return false;
+    bool ok = fputs("5", f) >= 0;
+    return fclose(f) == 0 && ok;
+}
