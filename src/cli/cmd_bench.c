@@ -3,11 +3,11 @@
  * hardware limit it chases (read bandwidth for decode, estimated peak
  * arithmetic for prefill) as a fraction. */
 #include "backend/cpu/bandwidth.h"
+#include "backend/cpu/engine_cpu.h"
 #include "backend/cpu/kernels.h"
 #include "backend/cpu/sysinfo.h"
-#include "base/err.h"
-#include "backend/cpu/engine_cpu.h"
 #include "backend/registry.h"
+#include "base/err.h"
 #include "cli/commands.h"
 #include "runtime/random_model.h"
 #include <math.h>
@@ -24,10 +24,11 @@ typedef struct bench_args {
 } bench_args;
 
 static void usage(FILE *f) {
-    fprintf(f, "usage: localm bench (-m MODEL | --random SHAPE --type TYPE [--save F.gguf])\n"
-               "                    [-p 128] [-n 64] [-r 3] [--threads N] [--ctx N]\n"
-               "                    [--backend cpu] [--json]\n"
-               "  SHAPE: %s\n  TYPE: Q4_0, Q4_K_M, Q8_0, F16, ...\n",
+    fprintf(f,
+            "usage: localm bench (-m MODEL | --random SHAPE --type TYPE [--save F.gguf])\n"
+            "                    [-p 128] [-n 64] [-r 3] [--threads N] [--ctx N]\n"
+            "                    [--backend cpu] [--json]\n"
+            "  SHAPE: %s\n  TYPE: Q4_0, Q4_K_M, Q8_0, F16, ...\n",
             lm_random_shape_names());
 }
 
@@ -35,9 +36,12 @@ static void print_json_string(const char *s) {
     putchar('"');
     for (; *s; s++) {
         unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\') printf("\\%c", c);
-        else if (c < 0x20) printf("\\u%04x", c);
-        else putchar(c);
+        if (c == '"' || c == '\\')
+            printf("\\%c", c);
+        else if (c < 0x20)
+            printf("\\u%04x", c);
+        else
+            putchar(c);
     }
     putchar('"');
 }
@@ -65,7 +69,8 @@ static double decode_bytes(const lm_model_desc *m, double avg_pos, size_t kv_elt
     for (uint32_t l = 0; l < m->hp.n_layer; l++) {
         const lm_layer *L = &m->layers[l];
         const lm_tensor *ts[7] = {L->wq, L->wk, L->wv, L->wo, L->ffn_gate, L->ffn_up, L->ffn_down};
-        for (int i = 0; i < 7; i++) b += (double)ts[i]->nbytes;
+        for (int i = 0; i < 7; i++)
+            b += (double)ts[i]->nbytes;
     }
     b += 2.0 * m->hp.n_layer * avg_pos * m->hp.n_head_kv * m->hp.head_dim * (double)kv_elt;
     return b;
@@ -78,10 +83,11 @@ static double prefill_flops(const lm_model_desc *m, int n) {
     for (uint32_t l = 0; l < m->hp.n_layer; l++) {
         const lm_layer *L = &m->layers[l];
         const lm_tensor *ts[7] = {L->wq, L->wk, L->wv, L->wo, L->ffn_gate, L->ffn_up, L->ffn_down};
-        for (int i = 0; i < 7; i++) params += (double)ts[i]->ne[0] * (double)ts[i]->ne[1];
+        for (int i = 0; i < 7; i++)
+            params += (double)ts[i]->ne[0] * (double)ts[i]->ne[1];
     }
-    double attn = 2.0 * 2.0 * m->hp.n_layer * (double)m->hp.n_head * m->hp.head_dim * n *
-                  (n + 1) / 2.0;
+    double attn =
+        2.0 * 2.0 * m->hp.n_layer * (double)m->hp.n_head * m->hp.head_dim * n * (n + 1) / 2.0;
     return 2.0 * params * n + attn;
 }
 
@@ -128,24 +134,34 @@ static int parse_args(int argc, char **argv, bench_args *a) {
             return 2;
         }
         i++;
-        if (!strcmp(s, "-m") || !strcmp(s, "--model")) a->model = v;
-        else if (!strcmp(s, "--random")) a->shape = v;
-        else if (!strcmp(s, "--type")) a->type = v;
-        else if (!strcmp(s, "--save")) a->save = v;
-        else if (!strcmp(s, "--backend")) a->backend = v;
-        else if (!strcmp(s, "-p")) a->n_prompt = atoi(v);
-        else if (!strcmp(s, "-n")) a->n_gen = atoi(v);
-        else if (!strcmp(s, "-r")) a->reps = atoi(v);
-        else if (!strcmp(s, "--threads") || !strcmp(s, "-t")) a->threads = atoi(v);
-        else if (!strcmp(s, "--ctx")) a->n_ctx = (uint32_t)atoi(v);
+        if (!strcmp(s, "-m") || !strcmp(s, "--model"))
+            a->model = v;
+        else if (!strcmp(s, "--random"))
+            a->shape = v;
+        else if (!strcmp(s, "--type"))
+            a->type = v;
+        else if (!strcmp(s, "--save"))
+            a->save = v;
+        else if (!strcmp(s, "--backend"))
+            a->backend = v;
+        else if (!strcmp(s, "-p"))
+            a->n_prompt = atoi(v);
+        else if (!strcmp(s, "-n"))
+            a->n_gen = atoi(v);
+        else if (!strcmp(s, "-r"))
+            a->reps = atoi(v);
+        else if (!strcmp(s, "--threads") || !strcmp(s, "-t"))
+            a->threads = atoi(v);
+        else if (!strcmp(s, "--ctx"))
+            a->n_ctx = (uint32_t)atoi(v);
         else {
             fprintf(stderr, "localm bench: unknown option %s\n", s);
             usage(stderr);
             return 2;
         }
     }
-    if ((!a->model) == (!a->shape) || (a->shape && !a->type) || a->n_prompt < 1 ||
-        a->n_gen < 1 || a->reps < 1) {
+    if ((!a->model) == (!a->shape) || (a->shape && !a->type) || a->n_prompt < 1 || a->n_gen < 1 ||
+        a->reps < 1) {
         usage(stderr);
         return 2;
     }
@@ -183,8 +199,8 @@ static lm_status run_reps(const lm_backend_ops *be, lm_engine *e, const bench_ar
         if ((st = be->forward(e, &b, &out, err)) != LM_OK) goto done;
         double t1 = now_s();
         for (int i = 0; i < a->n_gen; i++) {
-            lm_batch d = {.n_tokens = 1, .tokens = tok + a->n_prompt + i,
-                          .pos = pos + a->n_prompt + i};
+            lm_batch d = {
+                .n_tokens = 1, .tokens = tok + a->n_prompt + i, .pos = pos + a->n_prompt + i};
             if ((st = be->forward(e, &d, &out, err)) != LM_OK) goto done;
         }
         double t2 = now_s();
@@ -284,12 +300,12 @@ int lm_cmd_bench(int argc, char **argv) {
                "\"n_ctx\":%u,\"build_or_open_s\":%.3f}\n",
                (unsigned long long)m->weight_bytes, a.n_prompt, a.n_gen, a.reps, pp, pp_lo, pp_hi,
                tg, tg_lo, tg_hi, bw, bytes_tok, roof, flops / 1e9, peak / 1e9,
-               peak > 0 ? flops / peak : 0, (unsigned long long)rss,
-               (unsigned long long)rss_anon, (unsigned long long)rss_file, o.n_ctx, t_build);
+               peak > 0 ? flops / peak : 0, (unsigned long long)rss, (unsigned long long)rss_anon,
+               (unsigned long long)rss_file, o.n_ctx, t_build);
     } else {
         printf("model    %s (%s, %.2f GiB), backend %s, %d threads, %s\n",
-               a.shape ? a.shape : a.model, type, m->weight_bytes / 1073741824.0, be->name,
-               threads, lm_cpu_isa_name(lm_cpu_current_isa()));
+               a.shape ? a.shape : a.model, type, m->weight_bytes / 1073741824.0, be->name, threads,
+               lm_cpu_isa_name(lm_cpu_current_isa()));
         printf("prefill  %d tokens: %.2f t/s (min %.2f, max %.2f over %d runs) = %.1f GFLOP/s, "
                "%.2f of the estimated peak %.0f GOP/s\n",
                a.n_prompt, pp, pp_lo, pp_hi, a.reps, flops / 1e9, peak > 0 ? flops / peak : 0,
@@ -307,8 +323,10 @@ fail:
     if (e) be->unload(e);
     lm_threadpool_free(bw_pool);
     if (m) {
-        if (a.shape) lm_random_model_free(m);
-        else lm_model_free(m);
+        if (a.shape)
+            lm_random_model_free(m);
+        else
+            lm_model_free(m);
     }
     free(r.pp);
     free(r.tg);

@@ -42,7 +42,8 @@ void lm_sys_cpu_name(char *buf, size_t n) {
         const char *v = strchr(line, ':');
         if (!v) break;
         v++;
-        while (*v == ' ' || *v == '\t') v++;
+        while (*v == ' ' || *v == '\t')
+            v++;
         size_t l = strcspn(v, "\n");
         snprintf(buf, n, "%.*s", (int)l, v);
         break;
