@@ -7,7 +7,9 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+
 #include <cmocka.h>
+
 #include <cjson/cJSON.h>
 #include <math.h>
 #include <stdio.h>
@@ -43,7 +45,8 @@ static cJSON *load_refs(const char *name) {
 static int32_t *json_ids(const cJSON *arr, int *n) {
     *n = cJSON_GetArraySize(arr);
     int32_t *v = malloc(sizeof(int32_t) * (size_t)(*n > 0 ? *n : 1));
-    for (int i = 0; i < *n; i++) v[i] = (int32_t)cJSON_GetArrayItem(arr, i)->valuedouble;
+    for (int i = 0; i < *n; i++)
+        v[i] = (int32_t)cJSON_GetArrayItem(arr, i)->valuedouble;
     return v;
 }
 
@@ -112,7 +115,8 @@ static double mean_nll(const float *lg, const int32_t *ids, int n, int nv) {
         const float *r = lg + (size_t)i * nv;
         float mx = r[argmax(r, nv)];
         double z = 0;
-        for (int k = 0; k < nv; k++) z += exp((double)(r[k] - mx));
+        for (int k = 0; k < nv; k++)
+            z += exp((double)(r[k] - mx));
         s += mx + log(z) - r[ids[i + 1]];
     }
     return s / (n - 1);
@@ -180,7 +184,8 @@ static void check_f16(const char *path, const cJSON *refs, lm_kv_type kv) {
     eng_open(&g, path, kv, 1);
     double last, agree = teacher_forced(&g, refs, &last);
     double nll = nll_of(&g, refs);
-    double ref = cJSON_GetObjectItem(cJSON_GetObjectItem(refs, "nll"), "hf_f32_mean_nll")->valuedouble;
+    double ref =
+        cJSON_GetObjectItem(cJSON_GetObjectItem(refs, "nll"), "hf_f32_mean_nll")->valuedouble;
     printf("  %s (kv %s): agreement %.4f, mean NLL %.6f (ref %.6f), max |last logits diff| %.2e\n",
            path, kv == LM_KV_F32 ? "f32" : "f16", agree, nll, ref, last);
     assert_true(agree == 1.0);
@@ -222,7 +227,8 @@ static void quantized_files_match_llamacpp(void **state) {
     for (int i = 0; i < N_MODELS; i++) {
         cJSON *refs = load_refs(k_models[i]);
         assert_non_null(refs);
-        const cJSON *nlls = cJSON_GetObjectItem(cJSON_GetObjectItem(refs, "nll"), "llamacpp_mean_nll");
+        const cJSON *nlls =
+            cJSON_GetObjectItem(cJSON_GetObjectItem(refs, "nll"), "llamacpp_mean_nll");
         const cJSON *agr = cJSON_GetObjectItem(refs, "llamacpp_teacher_forced_greedy_agreement");
         const cJSON *it;
         cJSON_ArrayForEach(it, nlls) {
@@ -310,7 +316,8 @@ static void batching_and_cache_reuse_agree(void **state) {
         assert_int_equal(lm_backend_cpu()->forward(g.e, &b, &out, NULL), LM_OK);
         double d = 0;
         for (int r = 0; r < n; r++) {
-            const float *want = sq[r] == 0 ? a0 + (size_t)pos[r] * g.nv : a1 + (size_t)pos[r] * g.nv;
+            const float *want =
+                sq[r] == 0 ? a0 + (size_t)pos[r] * g.nv : a1 + (size_t)pos[r] * g.nv;
             double x = max_diff(lg + (size_t)r * g.nv, want, (size_t)g.nv);
             if (x > d) d = x;
         }

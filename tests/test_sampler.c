@@ -6,7 +6,9 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+
 #include <cmocka.h>
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,10 +29,11 @@ static void plain_params(lm_sampler_params *p, float temp) {
 
 /* Logits whose softmax is exactly probs (log of the probabilities). */
 static void logits_from_probs(const double *probs, float *l, int n) {
-    for (int i = 0; i < n; i++) l[i] = probs[i] > 0 ? (float)log(probs[i]) : -1e30f;
+    for (int i = 0; i < n; i++)
+        l[i] = probs[i] > 0 ? (float)log(probs[i]) : -1e30f;
 }
 
-static const double k_probs[NV] = {0.40, 0.25, 0.15, 0.08, 0.04, 0.03, 0.02, 0.01,
+static const double k_probs[NV] = {0.40,  0.25,  0.15,  0.08,  0.04,  0.03,  0.02,   0.01,
                                    0.005, 0.005, 0.003, 0.003, 0.002, 0.001, 0.0005, 0.0005};
 
 /* Draws n tokens and counts them. */
@@ -99,7 +102,8 @@ static void draws_follow_distribution(void **state) {
     plain_params(&p, 1.0f);
     int counts[NV];
     draw(&p, 20000, counts);
-    for (int i = 0; i < NV; i++) assert_true(fabs(counts[i] / 20000.0 - k_probs[i]) < 0.015);
+    for (int i = 0; i < NV; i++)
+        assert_true(fabs(counts[i] / 20000.0 - k_probs[i]) < 0.015);
 }
 
 static void top_k_only_top_tokens(void **state) {
@@ -109,9 +113,11 @@ static void top_k_only_top_tokens(void **state) {
     p.top_k = 3;
     int counts[NV];
     draw(&p, 20000, counts);
-    for (int i = 3; i < NV; i++) assert_int_equal(counts[i], 0);
+    for (int i = 3; i < NV; i++)
+        assert_int_equal(counts[i], 0);
     double z = k_probs[0] + k_probs[1] + k_probs[2];
-    for (int i = 0; i < 3; i++) assert_true(fabs(counts[i] / 20000.0 - k_probs[i] / z) < 0.015);
+    for (int i = 0; i < 3; i++)
+        assert_true(fabs(counts[i] / 20000.0 - k_probs[i] / z) < 0.015);
 }
 
 static void top_p_smallest_prefix(void **state) {
@@ -121,10 +127,13 @@ static void top_p_smallest_prefix(void **state) {
     p.top_p = 0.75f; /* 0.40 + 0.25 = 0.65 < 0.75 <= 0.80: keeps tokens 0, 1, 2 */
     int counts[NV];
     draw(&p, 20000, counts);
-    for (int i = 0; i < 3; i++) assert_true(counts[i] > 0);
-    for (int i = 3; i < NV; i++) assert_int_equal(counts[i], 0);
+    for (int i = 0; i < 3; i++)
+        assert_true(counts[i] > 0);
+    for (int i = 3; i < NV; i++)
+        assert_int_equal(counts[i], 0);
     double z = 0.80;
-    for (int i = 0; i < 3; i++) assert_true(fabs(counts[i] / 20000.0 - k_probs[i] / z) < 0.015);
+    for (int i = 0; i < 3; i++)
+        assert_true(fabs(counts[i] / 20000.0 - k_probs[i] / z) < 0.015);
 }
 
 static void min_p_relative_threshold(void **state) {
@@ -134,8 +143,10 @@ static void min_p_relative_threshold(void **state) {
     p.min_p = 0.09f; /* keeps p >= 0.036: tokens 0..4 */
     int counts[NV];
     draw(&p, 20000, counts);
-    for (int i = 0; i < 5; i++) assert_true(counts[i] > 0);
-    for (int i = 5; i < NV; i++) assert_int_equal(counts[i], 0);
+    for (int i = 0; i < 5; i++)
+        assert_true(counts[i] > 0);
+    for (int i = 5; i < NV; i++)
+        assert_int_equal(counts[i], 0);
 }
 
 static void temperature_sharpens(void **state) {
@@ -145,7 +156,8 @@ static void temperature_sharpens(void **state) {
     int counts[NV];
     draw(&p, 20000, counts);
     double z = 0;
-    for (int i = 0; i < NV; i++) z += k_probs[i] * k_probs[i];
+    for (int i = 0; i < NV; i++)
+        z += k_probs[i] * k_probs[i];
     for (int i = 0; i < NV; i++)
         assert_true(fabs(counts[i] / 20000.0 - k_probs[i] * k_probs[i] / z) < 0.015);
 }

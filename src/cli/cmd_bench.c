@@ -3,22 +3,22 @@
  * hardware limit it chases (read bandwidth for decode, estimated peak
  * arithmetic for prefill) as a fraction. */
 #include "backend/cpu/bandwidth.h"
+#include "backend/cpu/engine_cpu.h"
 #include "backend/cpu/kernels.h"
 #include "backend/cpu/sysinfo.h"
-#include "base/err.h"
-#include "backend/cpu/engine_cpu.h"
 #include "backend/registry.h"
+#include "base/err.h"
 #include "cli/commands.h"
 #include "runtime/random_model.h"
 #ifdef LOCALM_HAVE_CUDA
 #include "backend/cuda/cuda_limits.h"
 #endif
 #include <cjson/cJSON.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
 
 typedef struct bench_args {
     const char *model, *shape, *type, *save, *backend;
@@ -28,10 +28,11 @@ typedef struct bench_args {
 } bench_args;
 
 static void usage(FILE *f) {
-    fprintf(f, "usage: localm bench (-m MODEL | --random SHAPE --type TYPE [--save F.gguf])\n"
-               "                    [-p 128] [-n 64] [-r 3] [--threads N] [--ctx N]\n"
-               "                    [--backend cpu] [--json]\n"
-               "  SHAPE: %s\n  TYPE: Q4_0, Q4_K_M, Q8_0, F16, ...\n",
+    fprintf(f,
+            "usage: localm bench (-m MODEL | --random SHAPE --type TYPE [--save F.gguf])\n"
+            "                    [-p 128] [-n 64] [-r 3] [--threads N] [--ctx N]\n"
+            "                    [--backend cpu] [--json]\n"
+            "  SHAPE: %s\n  TYPE: Q4_0, Q4_K_M, Q8_0, F16, ...\n",
             lm_random_shape_names());
 }
 
@@ -59,7 +60,8 @@ static double decode_bytes(const lm_model_desc *m, double avg_pos, size_t kv_elt
     for (uint32_t l = 0; l < m->hp.n_layer; l++) {
         const lm_layer *L = &m->layers[l];
         const lm_tensor *ts[7] = {L->wq, L->wk, L->wv, L->wo, L->ffn_gate, L->ffn_up, L->ffn_down};
-        for (int i = 0; i < 7; i++) b += (double)ts[i]->nbytes;
+        for (int i = 0; i < 7; i++)
+            b += (double)ts[i]->nbytes;
     }
     b += 2.0 * m->hp.n_layer * avg_pos * m->hp.n_head_kv * m->hp.head_dim * (double)kv_elt;
     return b;
@@ -72,10 +74,11 @@ static double prefill_flops(const lm_model_desc *m, int n) {
     for (uint32_t l = 0; l < m->hp.n_layer; l++) {
         const lm_layer *L = &m->layers[l];
         const lm_tensor *ts[7] = {L->wq, L->wk, L->wv, L->wo, L->ffn_gate, L->ffn_up, L->ffn_down};
-        for (int i = 0; i < 7; i++) params += (double)ts[i]->ne[0] * (double)ts[i]->ne[1];
+        for (int i = 0; i < 7; i++)
+            params += (double)ts[i]->ne[0] * (double)ts[i]->ne[1];
     }
-    double attn = 2.0 * 2.0 * m->hp.n_layer * (double)m->hp.n_head * m->hp.head_dim * n *
-                  (n + 1) / 2.0;
+    double attn =
+        2.0 * 2.0 * m->hp.n_layer * (double)m->hp.n_head * m->hp.head_dim * n * (n + 1) / 2.0;
     return 2.0 * params * n + attn;
 }
 
@@ -122,24 +125,34 @@ static int parse_args(int argc, char **argv, bench_args *a) {
             return 2;
         }
         i++;
-        if (!strcmp(s, "-m") || !strcmp(s, "--model")) a->model = v;
-        else if (!strcmp(s, "--random")) a->shape = v;
-        else if (!strcmp(s, "--type")) a->type = v;
-        else if (!strcmp(s, "--save")) a->save = v;
-        else if (!strcmp(s, "--backend")) a->backend = v;
-        else if (!strcmp(s, "-p")) a->n_prompt = atoi(v);
-        else if (!strcmp(s, "-n")) a->n_gen = atoi(v);
-        else if (!strcmp(s, "-r")) a->reps = atoi(v);
-        else if (!strcmp(s, "--threads") || !strcmp(s, "-t")) a->threads = atoi(v);
-        else if (!strcmp(s, "--ctx")) a->n_ctx = (uint32_t)atoi(v);
+        if (!strcmp(s, "-m") || !strcmp(s, "--model"))
+            a->model = v;
+        else if (!strcmp(s, "--random"))
+            a->shape = v;
+        else if (!strcmp(s, "--type"))
+            a->type = v;
+        else if (!strcmp(s, "--save"))
+            a->save = v;
+        else if (!strcmp(s, "--backend"))
+            a->backend = v;
+        else if (!strcmp(s, "-p"))
+            a->n_prompt = atoi(v);
+        else if (!strcmp(s, "-n"))
+            a->n_gen = atoi(v);
+        else if (!strcmp(s, "-r"))
+            a->reps = atoi(v);
+        else if (!strcmp(s, "--threads") || !strcmp(s, "-t"))
+            a->threads = atoi(v);
+        else if (!strcmp(s, "--ctx"))
+            a->n_ctx = (uint32_t)atoi(v);
         else {
             fprintf(stderr, "localm bench: unknown option %s\n", s);
             usage(stderr);
             return 2;
         }
     }
-    if ((!a->model) == (!a->shape) || (a->shape && !a->type) || a->n_prompt < 1 ||
-        a->n_gen < 1 || a->reps < 1) {
+    if ((!a->model) == (!a->shape) || (a->shape && !a->type) || a->n_prompt < 1 || a->n_gen < 1 ||
+        a->reps < 1) {
         usage(stderr);
         return 2;
     }
@@ -177,11 +190,17 @@ static lm_status run_reps(const lm_backend_ops *be, lm_engine *e, const bench_ar
         if ((st = be->forward(e, &b, &out, err)) != LM_OK) goto done;
         double t1 = now_s();
         for (int i = 0; i < a->n_gen; i++) {
-            lm_batch d = {.n_tokens = 1, .tokens = tok + a->n_prompt + i,
-                          .pos = pos + a->n_prompt + i};
+            lm_batch d = {
+                .n_tokens = 1, .tokens = tok + a->n_prompt + i, .pos = pos + a->n_prompt + i};
             if ((st = be->forward(e, &d, &out, err)) != LM_OK) goto done;
         }
         double t2 = now_s();
+        /* a bench of a model whose numbers blew up would measure nothing */
+        for (int32_t k = 0; k < n_vocab; k++)
+            if (!isfinite(logits[k])) {
+                st = lm_fail(err, LM_ERR_BACKEND, "non-finite logit %d after decoding", k);
+                goto done;
+            }
         r->pp[rep] = a->n_prompt / (t1 - t0);
         r->tg[rep] = a->n_gen / (t2 - t1);
     }
@@ -207,6 +226,8 @@ int lm_cmd_bench(int argc, char **argv) {
     lm_err err = {0};
     lm_model_desc *m = NULL;
     lm_engine *e = NULL;
+    lm_threadpool *bw_pool = NULL;
+    double bw = 0;
     results r = {calloc((size_t)a.reps, sizeof(double)), calloc((size_t)a.reps, sizeof(double))};
     rc = 1;
     int threads = a.threads > 0 ? a.threads : lm_cpu_physical_cores();
@@ -219,13 +240,12 @@ int lm_cmd_bench(int argc, char **argv) {
     }
     t_build = now_s() - t_build;
 
-    /* Read bandwidth with the same thread count, before the model's pages
-     * compete for the cache. */
-    double bw = 0;
+    /* Read bandwidth with the same thread count, measured before loading and
+     * again after the runs; the higher one is the limit (a shared machine's
+     * neighbours only ever lower a measurement). */
     if (!strcmp(be->name, "cpu")) {
-        lm_threadpool *tp = lm_threadpool_create(threads);
-        bw = lm_cpu_measure_read_bandwidth_gbs(tp);
-        lm_threadpool_free(tp);
+        bw_pool = lm_threadpool_create(threads);
+        bw = lm_cpu_measure_read_bandwidth_gbs(bw_pool);
     }
     double nominal_bw = 0, gpu_peak = 0; /* cuda: datasheet HBM GB/s, FP16 tensor FLOP/s */
 #ifdef LOCALM_HAVE_CUDA
@@ -236,6 +256,7 @@ int lm_cmd_bench(int argc, char **argv) {
         gpu_peak = lim.fp16_tflops * 1e12;
     }
 #endif
+    lm_sys_reset_peak_rss(); /* the probe's buffer is not the model's memory */
 
     lm_load_opts o;
     lm_load_opts_default(&o);
@@ -248,6 +269,12 @@ int lm_cmd_bench(int argc, char **argv) {
     }
     if (be->load(m, &o, NULL, NULL, &e, &err) != LM_OK) goto fail;
     if (run_reps(be, e, &a, (int32_t)m->output->ne[1], &r, &err) != LM_OK) goto fail;
+    uint64_t rss = lm_sys_peak_rss(), rss_anon, rss_file;
+    lm_sys_rss_split(&rss_anon, &rss_file);
+    if (bw_pool) {
+        double bw2 = lm_cpu_measure_read_bandwidth_gbs(bw_pool);
+        if (bw2 > bw) bw = bw2;
+    }
 
     double pp = median(r.pp, a.reps), tg = median(r.tg, a.reps);
     double pp_lo = r.pp[0], pp_hi = r.pp[a.reps - 1], tg_lo = r.tg[0], tg_hi = r.tg[a.reps - 1];
@@ -299,8 +326,8 @@ int lm_cmd_bench(int argc, char **argv) {
         cJSON_Delete(j);
     } else {
         printf("model    %s (%s, %.2f GiB), backend %s, %d threads, %s\n",
-               a.shape ? a.shape : a.model, type, m->weight_bytes / 1073741824.0, be->name,
-               threads, lm_cpu_isa_name(lm_cpu_current_isa()));
+               a.shape ? a.shape : a.model, type, m->weight_bytes / 1073741824.0, be->name, threads,
+               lm_cpu_isa_name(lm_cpu_current_isa()));
         printf("prefill  %d tokens: %.2f t/s (min %.2f, max %.2f over %d runs) = %.1f GFLOP/s, "
                "%.2f of the estimated peak %.0f GOP/s\n",
                a.n_prompt, pp, pp_lo, pp_hi, a.reps, flops / 1e9, peak > 0 ? flops / peak : 0,
@@ -319,9 +346,12 @@ int lm_cmd_bench(int argc, char **argv) {
 fail:
     if (rc) fprintf(stderr, "localm bench: %s\n", lm_err_text(&err));
     if (e) be->unload(e);
+    lm_threadpool_free(bw_pool);
     if (m) {
-        if (a.shape) lm_random_model_free(m);
-        else lm_model_free(m);
+        if (a.shape)
+            lm_random_model_free(m);
+        else
+            lm_model_free(m);
     }
     free(r.pp);
     free(r.tg);

@@ -1,9 +1,9 @@
 /* cmd_score.c — `localm score`: mean negative log-likelihood of a token
  * sequence (each token given its prefix), the argmax at every position and
  * the last position's logits, from one forward pass over the whole sequence. */
-#include "base/err.h"
 #include "backend/cpu/engine_cpu.h"
 #include "backend/registry.h"
+#include "base/err.h"
 #include "cli/commands.h"
 #include "model/tokenizer.h"
 #include <cjson/cJSON.h>
@@ -12,7 +12,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
 
 static void usage(FILE *f) {
     fprintf(f, "usage: localm score -m MODEL (--ids 1,2,3 | --text STR) [--backend cpu]\n"
@@ -43,7 +42,8 @@ static lm_status parse_ids(const char *s, int32_t **ids, size_t *n, lm_err *err)
         }
         v[k++] = (int32_t)x;
         s = end;
-        while (*s == ',' || *s == ' ') s++;
+        while (*s == ',' || *s == ' ')
+            s++;
     }
     *ids = v;
     *n = k;
@@ -56,7 +56,8 @@ static double logsumexp(const float *x, int n) {
     for (int i = 1; i < n; i++)
         if (x[i] > mx) mx = x[i];
     double s = 0;
-    for (int i = 0; i < n; i++) s += exp((double)(x[i] - mx));
+    for (int i = 0; i < n; i++)
+        s += exp((double)(x[i] - mx));
     return mx + log(s);
 }
 
@@ -164,7 +165,8 @@ int lm_cmd_score(int argc, char **argv) {
         cJSON_AddItemToArray(am, cJSON_CreateNumber(best));
     }
     const float *last = logits + (n - 1) * (size_t)nv;
-    for (int k = 0; k < nv; k++) cJSON_AddItemToArray(ll, cJSON_CreateNumber(last[k]));
+    for (int k = 0; k < nv; k++)
+        cJSON_AddItemToArray(ll, cJSON_CreateNumber(last[k]));
     cJSON_AddNumberToObject(j, "n_tokens", (double)n);
     cJSON_AddNumberToObject(j, "mean_nll", mean);
     cJSON_AddItemToObject(j, "argmax", am);

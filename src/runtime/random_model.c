@@ -83,8 +83,10 @@ static uint32_t pick_type(const char *type_name, int base, role r, uint64_t n_in
     const lm_type_info *ti = lm_type_get(t);
     if (ti && n_in % ti->block_elems != 0) {
         /* K-quants need rows of 256: fall back to the 32-block type of similar size */
-        if (t == LM_TYPE_Q4_K || t == LM_TYPE_Q5_K) t = LM_TYPE_Q5_0;
-        else t = LM_TYPE_Q8_0;
+        if (t == LM_TYPE_Q4_K || t == LM_TYPE_Q5_K)
+            t = LM_TYPE_Q5_0;
+        else
+            t = LM_TYPE_Q8_0;
     }
     return t;
 }
@@ -149,7 +151,8 @@ static pool *get_pool(builder *b, uint32_t type, uint64_t n_in, float scale, lm_
     }
     uint64_t s = b->seed ^ (type * 0x1000193ull + n_in);
     for (int r = 0; r < POOL_ROWS; r++) {
-        for (uint64_t i = 0; i < n_in; i++) x[i] = unit(&s) * scale;
+        for (uint64_t i = 0; i < n_in; i++)
+            x[i] = unit(&s) * scale;
         if (!lm_cpu_quantize_row(type, x, p->rows + rb * (uint64_t)r, (int64_t)n_in)) {
             free(p->rows);
             free(x);
@@ -178,8 +181,7 @@ static void fill_task(void *ctx, int ith, int nth) {
     uint64_t r1 = j->n_rows * (uint64_t)(ith + 1) / (uint64_t)nth;
     for (uint64_t r = r0; r < r1; r++) {
         uint64_t pick = mix64(j->salt + r) % POOL_ROWS;
-        memcpy(j->dst + r * j->p->row_bytes, j->p->rows + pick * j->p->row_bytes,
-               j->p->row_bytes);
+        memcpy(j->dst + r * j->p->row_bytes, j->p->rows + pick * j->p->row_bytes, j->p->row_bytes);
     }
 }
 
@@ -396,7 +398,7 @@ lm_status lm_random_model_create(const char *shape_name, const char *type_name, 
 #define FIND(field, suffix)                                                                        \
     do {                                                                                           \
         snprintf(n, sizeof n, "blk.%u.%s", l, suffix);                                             \
-        L->field = find(m, n);                                                     \
+        L->field = find(m, n);                                                                     \
     } while (0)
         FIND(attn_norm, "attn_norm.weight");
         FIND(wq, "attn_q.weight");
@@ -412,13 +414,15 @@ lm_status lm_random_model_create(const char *shape_name, const char *type_name, 
         FIND(ffn_down, "ffn_down.weight");
 #undef FIND
     }
-    for (int i = 0; i < b.n_pools; i++) free(b.pools[i].rows);
+    for (int i = 0; i < b.n_pools; i++)
+        free(b.pools[i].rows);
     lm_threadpool_free(tp);
     free(ts);
     *out = m;
     return LM_OK;
 fail:
-    for (int i = 0; i < b.n_pools; i++) free(b.pools[i].rows);
+    for (int i = 0; i < b.n_pools; i++)
+        free(b.pools[i].rows);
     lm_threadpool_free(tp);
     free(ts);
     if (m) {
@@ -439,11 +443,16 @@ static lm_status add_vocab(lm_gguf_writer *w, uint32_t n) {
     if (!tok || !scores || !types) goto done;
     for (uint32_t i = 0; i < n; i++) {
         char buf[32];
-        if (i == 0) snprintf(buf, sizeof buf, "<unk>");
-        else if (i == 1) snprintf(buf, sizeof buf, "<s>");
-        else if (i == 2) snprintf(buf, sizeof buf, "</s>");
-        else if (i < 3 + 256) snprintf(buf, sizeof buf, "<0x%02X>", i - 3);
-        else snprintf(buf, sizeof buf, "\xe2\x96\x81t%u", i); /* "▁t123" */
+        if (i == 0)
+            snprintf(buf, sizeof buf, "<unk>");
+        else if (i == 1)
+            snprintf(buf, sizeof buf, "<s>");
+        else if (i == 2)
+            snprintf(buf, sizeof buf, "</s>");
+        else if (i < 3 + 256)
+            snprintf(buf, sizeof buf, "<0x%02X>", i - 3);
+        else
+            snprintf(buf, sizeof buf, "\xe2\x96\x81t%u", i); /* "▁t123" */
         tok[i] = strdup(buf);
         if (!tok[i]) goto done;
         types[i] = i == 0 ? 2 : i < 3 ? 3 : i < 3 + 256 ? 6 : 1;
@@ -458,7 +467,8 @@ static lm_status add_vocab(lm_gguf_writer *w, uint32_t n) {
     st = lm_gguf_writer_add_u32(w, "tokenizer.ggml.eos_token_id", 2);
 done:
     if (tok)
-        for (uint32_t i = 0; i < n; i++) free(tok[i]);
+        for (uint32_t i = 0; i < n; i++)
+            free(tok[i]);
     free(tok);
     free(scores);
     free(types);

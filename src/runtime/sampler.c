@@ -77,7 +77,8 @@ lm_sampler *lm_sampler_create(const lm_sampler_params *p, int n_vocab) {
         return NULL;
     }
     uint64_t seed = p->seed;
-    for (int i = 0; i < 4; i++) s->rng[i] = splitmix64(&seed);
+    for (int i = 0; i < 4; i++)
+        s->rng[i] = splitmix64(&seed);
     return s;
 }
 
@@ -132,7 +133,8 @@ static void heap_down(cand *h, int n, int i) {
 }
 
 static void select_top_k(cand *c, int n, int k) {
-    for (int i = k / 2 - 1; i >= 0; i--) heap_down(c, k, i);
+    for (int i = k / 2 - 1; i >= 0; i--)
+        heap_down(c, k, i);
     for (int i = k; i < n; i++) {
         if (cmp_cand_desc(&c[i], &c[0]) < 0) { /* better than the heap's worst */
             c[0] = c[i];
@@ -152,7 +154,8 @@ static int32_t sample_dist(lm_sampler *s) {
     const lm_sampler_params *p = &s->p;
     int n = s->n_vocab;
     float inv_t = 1.0f / p->temperature;
-    for (int i = 0; i < n; i++) s->cands[i] = (cand){s->work[i] * inv_t, i};
+    for (int i = 0; i < n; i++)
+        s->cands[i] = (cand){s->work[i] * inv_t, i};
     if (p->top_k > 0 && p->top_k < n) {
         select_top_k(s->cands, n, p->top_k);
         n = p->top_k;
@@ -185,7 +188,8 @@ static int32_t sample_dist(lm_sampler *s) {
         n = m;
     }
     double kept = 0;
-    for (int i = 0; i < n; i++) kept += s->cands[i].logit;
+    for (int i = 0; i < n; i++)
+        kept += s->cands[i].logit;
     double u = next_unit(s->rng) * kept;
     for (int i = 0; i < n; i++) {
         u -= s->cands[i].logit;
@@ -203,7 +207,8 @@ int32_t lm_sampler_sample(lm_sampler *s, float *logits, const int32_t *history, 
     if (logprob) {
         float mx = logits[argmax(logits, s->n_vocab)];
         double sum = 0;
-        for (int i = 0; i < s->n_vocab; i++) sum += exp((double)(logits[i] - mx));
+        for (int i = 0; i < s->n_vocab; i++)
+            sum += exp((double)(logits[i] - mx));
         *logprob = (float)((double)(logits[tok] - mx) - log(sum));
     }
     return tok;

@@ -13,24 +13,29 @@ static void scores_ref(const float *q, const void *k, bool f16, int n, int dim, 
         float s = 0;
         if (f16) {
             const uint16_t *kt = (const uint16_t *)k + (size_t)t * dim;
-            for (int i = 0; i < dim; i++) s += q[i] * lm_half_to_float(kt[i]);
+            for (int i = 0; i < dim; i++)
+                s += q[i] * lm_half_to_float(kt[i]);
         } else {
             const float *kt = (const float *)k + (size_t)t * dim;
-            for (int i = 0; i < dim; i++) s += q[i] * kt[i];
+            for (int i = 0; i < dim; i++)
+                s += q[i] * kt[i];
         }
         scores[t] = s * scale;
     }
 }
 
 static void mix_ref(const float *p, const void *v, bool f16, int n, int dim, float *out) {
-    for (int i = 0; i < dim; i++) out[i] = 0;
+    for (int i = 0; i < dim; i++)
+        out[i] = 0;
     for (int t = 0; t < n; t++) {
         if (f16) {
             const uint16_t *vt = (const uint16_t *)v + (size_t)t * dim;
-            for (int i = 0; i < dim; i++) out[i] += p[t] * lm_half_to_float(vt[i]);
+            for (int i = 0; i < dim; i++)
+                out[i] += p[t] * lm_half_to_float(vt[i]);
         } else {
             const float *vt = (const float *)v + (size_t)t * dim;
-            for (int i = 0; i < dim; i++) out[i] += p[t] * vt[i];
+            for (int i = 0; i < dim; i++)
+                out[i] += p[t] * vt[i];
         }
     }
 }
@@ -72,7 +77,8 @@ void lm_cpu_attend_head(const lm_engine *e, int layer, int seq, int32_t pos, int
         sum += scores[t];
     }
     float inv = 1.0f / sum;
-    for (int t = 0; t < n; t++) scores[t] *= inv;
+    for (int t = 0; t < n; t++)
+        scores[t] *= inv;
     if (simd) {
 #if defined(__x86_64__)
         if (f16)

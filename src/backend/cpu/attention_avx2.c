@@ -46,7 +46,8 @@ void lm_cpu_attn_mix_f16_avx2(const float *p, const uint16_t *v, int n, int dim,
     for (int i = 0; i < dim; i += 8) {
         __m256 acc = _mm256_setzero_ps();
         for (int t = 0; t < n; t++) {
-            __m256 vt = _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(v + (size_t)t * dim + i)));
+            __m256 vt =
+                _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(v + (size_t)t * dim + i)));
             acc = _mm256_fmadd_ps(_mm256_set1_ps(p[t]), vt, acc);
         }
         _mm256_storeu_ps(out + i, acc);

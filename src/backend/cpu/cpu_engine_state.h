@@ -46,28 +46,28 @@ struct lm_engine {
 
     /* KV cache: [seq][layer][kv_head][pos][head_dim] of F16 or F32, K and V. */
     void *k_cache, *v_cache;
-    size_t kv_elt;        /* 2 or 4 bytes */
-    int32_t *seq_len;     /* [n_seq] positions held per sequence */
+    size_t kv_elt;                               /* 2 or 4 bytes */
+    int32_t *seq_len;                            /* [n_seq] positions held per sequence */
     int32_t *seq_len_scratch, *seq_last_scratch; /* [n_seq] batch validation */
 
     /* Run state for up to n_batch tokens. */
-    float *x;     /* [n_batch][n_embd] residual stream */
-    float *xn;    /* [n_batch][n_embd] normalised */
-    float *q;     /* [n_batch][q_dim] */
-    float *k;     /* [n_batch][kv_dim] */
-    float *v;     /* [n_batch][kv_dim] */
-    float *att;   /* [n_batch][q_dim] attention output */
-    float *gate;  /* [n_batch][n_ff] */
-    float *up;    /* [n_batch][n_ff] */
-    float *tmp;   /* [n_batch][max(n_embd,q_dim)] matmul output before residual add */
+    float *x;       /* [n_batch][n_embd] residual stream */
+    float *xn;      /* [n_batch][n_embd] normalised */
+    float *q;       /* [n_batch][q_dim] */
+    float *k;       /* [n_batch][kv_dim] */
+    float *v;       /* [n_batch][kv_dim] */
+    float *att;     /* [n_batch][q_dim] attention output */
+    float *gate;    /* [n_batch][n_ff] */
+    float *up;      /* [n_batch][n_ff] */
+    float *tmp;     /* [n_batch][max(n_embd,q_dim)] matmul output before residual add */
     float *rope_cs; /* [n_batch][head_dim] cos then sin per token */
     float *scores;  /* [n_threads][n_ctx] attention scratch */
     float *acc;     /* [n_threads][head_dim] attention accumulator */
     cpu_act act_xn, act_att, act_h, act_out;
     /* Per-thread copies for one-token steps, where each thread normalises and
      * converts the single row itself instead of waiting at a barrier. */
-    float *t_x;        /* [n_threads][t_x_stride] */
-    uint8_t *t_act;    /* [n_threads][LM_CPU_ACT_SLOTS][t_act_stride] */
+    float *t_x;     /* [n_threads][t_x_stride] */
+    uint8_t *t_act; /* [n_threads][LM_CPU_ACT_SLOTS][t_act_stride] */
     size_t t_x_stride, t_act_stride;
     int32_t *rows;     /* [n_batch] indices of tokens wanting logits */
     int32_t *seq_zero; /* [n_batch] sequence ids of a batch that gives none */
@@ -80,8 +80,7 @@ struct lm_engine {
 /* rope.c */
 void lm_cpu_rope_freqs(const lm_hparams *hp, float *inv_freq);
 void lm_cpu_rope_cos_sin(const float *inv_freq, int half, int32_t pos, float *cs);
-void lm_cpu_rope_apply(float *v, int n_heads, int head_dim, lm_rope_layout layout,
-                       const float *cs);
+void lm_cpu_rope_apply(float *v, int n_heads, int head_dim, lm_rope_layout layout, const float *cs);
 /* norm.c */
 void lm_cpu_rmsnorm(float *out, const float *x, const float *w, int64_t n, float eps);
 /* attention.c: one query head of one token over its sequence's cached keys. */

@@ -26,7 +26,8 @@ static bool vec_ok(const lm_tensor *t, uint64_t n, bool optional, const char *wh
     uint64_t rb;
     if (t->ne[0] != n || t->ne[1] != 1 || !lm_cpu_type_supported(t->type) ||
         !lm_type_row_bytes(t->type, n, &rb) || rb > t->nbytes || !t->data) {
-        snprintf(why, wn, "tensor %s: expected a vector of %llu supported elements, got %llux%llu %s",
+        snprintf(why, wn,
+                 "tensor %s: expected a vector of %llu supported elements, got %llux%llu %s",
                  t->name, (unsigned long long)n, (unsigned long long)t->ne[0],
                  (unsigned long long)t->ne[1], lm_type_name(t->type));
         return false;
@@ -49,9 +50,9 @@ static bool mat_ok(const lm_tensor *t, uint64_t n_in, uint64_t n_out, const char
     if (t->ne[0] != n_in || t->ne[1] != n_out || !lm_type_row_bytes(t->type, n_in, &rb) ||
         !lm_mul_u64(rb, n_out, &total) || total > t->nbytes || !t->data) {
         snprintf(why, wn, "tensor %s: expected %llux%llu, got %llux%llu %s (%llu bytes)", t->name,
-                 (unsigned long long)n_in, (unsigned long long)n_out,
-                 (unsigned long long)t->ne[0], (unsigned long long)t->ne[1],
-                 lm_type_name(t->type), (unsigned long long)t->nbytes);
+                 (unsigned long long)n_in, (unsigned long long)n_out, (unsigned long long)t->ne[0],
+                 (unsigned long long)t->ne[1], lm_type_name(t->type),
+                 (unsigned long long)t->nbytes);
         return false;
     }
     return true;
@@ -213,7 +214,8 @@ static void cpu_unload(lm_engine *e) {
     free(e->scores);
     cpu_act *acts[4] = {&e->act_xn, &e->act_att, &e->act_h, &e->act_out};
     for (int a = 0; a < 4; a++)
-        for (int s = 0; s < LM_CPU_ACT_SLOTS; s++) free(acts[a]->buf[s]);
+        for (int s = 0; s < LM_CPU_ACT_SLOTS; s++)
+            free(acts[a]->buf[s]);
     free(e->rows);
     free(e->seq_zero);
     free(e->t_x);
@@ -295,8 +297,8 @@ static lm_status cpu_load(const lm_model_desc *m, const lm_load_opts *o, lm_prog
     e->rows = malloc(nb * sizeof(int32_t));
     e->seq_zero = calloc(nb, sizeof(int32_t));
     bool ok = e->small && e->layers && e->inv_freq && e->k_cache && e->v_cache && e->seq_len &&
-              e->seq_len_scratch && e->seq_last_scratch && e->x && e->xn && e->q && e->k &&
-              e->v && e->att && e->gate && e->up && e->tmp && e->rope_cs && e->scores && e->rows &&
+              e->seq_len_scratch && e->seq_last_scratch && e->x && e->xn && e->q && e->k && e->v &&
+              e->att && e->gate && e->up && e->tmp && e->rope_cs && e->scores && e->rows &&
               e->seq_zero && alloc_act(&e->act_xn, max_act_bytes(m, hp->n_embd), s.n_batch) &&
               alloc_act(&e->act_att, max_act_bytes(m, e->q_dim), s.n_batch) &&
               alloc_act(&e->act_h, max_act_bytes(m, hp->n_ff), s.n_batch) &&

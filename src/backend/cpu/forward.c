@@ -41,7 +41,8 @@ static void act_plan(cpu_act *a, const lm_tensor *const *ws, int nw, int64_t n_i
     a->n_slots = 0;
     for (int i = 0; i < nw; i++) {
         bool seen = false;
-        for (int s = 0; s < a->n_slots; s++) seen |= a->types[s] == ws[i]->type;
+        for (int s = 0; s < a->n_slots; s++)
+            seen |= a->types[s] == ws[i]->type;
         if (seen) continue;
         a->types[a->n_slots] = ws[i]->type;
         a->row_bytes[a->n_slots] = lm_cpu_act_row_bytes(ws[i]->type, n_in);
@@ -69,7 +70,8 @@ typedef struct act_view {
 
 static act_view shared_view(const cpu_act *a) {
     act_view v = {.plan = a};
-    for (int s = 0; s < LM_CPU_ACT_SLOTS; s++) v.buf[s] = a->buf[s];
+    for (int s = 0; s < LM_CPU_ACT_SLOTS; s++)
+        v.buf[s] = a->buf[s];
     return v;
 }
 
@@ -85,7 +87,8 @@ static act_view local_view(lm_engine *e, const cpu_act *a, int ith, const float 
         lm_cpu_rmsnorm(xn, x, norm_w, n, e->hp.norm_eps);
         x = xn;
     }
-    for (int s = 0; s < a->n_slots; s++) lm_cpu_act_convert(a->types[s], x, v.buf[s], n);
+    for (int s = 0; s < a->n_slots; s++)
+        lm_cpu_act_convert(a->types[s], x, v.buf[s], n);
     return v;
 }
 
@@ -145,13 +148,14 @@ static void task_qkv(void *ctx, int ith, int nth) {
 
 static void add_bias(float *v, const float *b, int64_t n) {
     if (b)
-        for (int64_t i = 0; i < n; i++) v[i] += b[i];
+        for (int64_t i = 0; i < n; i++)
+            v[i] += b[i];
 }
 
 static void head_norm(float *v, int n_heads, int dim, const float *w, float eps) {
     if (!w) return;
-    for (int h = 0; h < n_heads; h++) lm_cpu_rmsnorm(v + (size_t)h * dim, v + (size_t)h * dim, w,
-                                                    dim, eps);
+    for (int h = 0; h < n_heads; h++)
+        lm_cpu_rmsnorm(v + (size_t)h * dim, v + (size_t)h * dim, w, dim, eps);
 }
 
 /* Bias, per-head norm and RoPE for query heads [h0, h1) and KV heads
@@ -209,8 +213,8 @@ static void task_rope_attend_group(void *ctx, int ith, int nth) {
     for (int g = ith; g < nkv; g += nth) {
         prepare_heads(e, c->layer, 0, g * group, (g + 1) * group, g, g + 1);
         for (int h = g * group; h < (g + 1) * group; h++)
-            lm_cpu_attend_head(e, c->layer, e->tok_seq[0], e->tok_pos[0], h,
-                               e->q + (size_t)h * hd, e->att + (size_t)h * hd, scores);
+            lm_cpu_attend_head(e, c->layer, e->tok_seq[0], e->tok_pos[0], h, e->q + (size_t)h * hd,
+                               e->att + (size_t)h * hd, scores);
     }
 }
 
@@ -247,14 +251,15 @@ static void residual_matmul(lm_engine *e, const lm_tensor *w, const cpu_act *a, 
     for (int t = 0; t < e->n_tok; t++) {
         float *x = e->x + (size_t)t * n;
         const float *y = e->tmp + (size_t)t * n;
-        for (int64_t r = r0; r < r1; r++) x[r] += y[r];
+        for (int64_t r = r0; r < r1; r++)
+            x[r] += y[r];
     }
 }
 
 static void task_wo(void *ctx, int ith, int nth) {
     step_ctx *c = ctx;
-    residual_matmul(c->e, c->e->m->layers[c->layer].wo, &c->e->act_att, c->e->att, c->e->q_dim,
-                    ith, nth);
+    residual_matmul(c->e, c->e->m->layers[c->layer].wo, &c->e->act_att, c->e->att, c->e->q_dim, ith,
+                    nth);
 }
 
 static void task_ffn_in(void *ctx, int ith, int nth) {
@@ -285,7 +290,8 @@ static void task_gate_up(void *ctx, int ith, int nth) {
     for (int t = 0; t < e->n_tok; t++) {
         float *g = e->gate + (size_t)t * n;
         const float *u = e->up + (size_t)t * n;
-        for (int64_t r = r0; r < r1; r++) g[r] = g[r] / (1.0f + expf(-g[r])) * u[r];
+        for (int64_t r = r0; r < r1; r++)
+            g[r] = g[r] / (1.0f + expf(-g[r])) * u[r];
     }
 }
 
@@ -319,10 +325,10 @@ static void task_logits(void *ctx, int ith, int nth) {
     lm_engine *e = c->e;
     int64_t r0, r1;
     split_rows(e->n_vocab, ith, nth, &r0, &r1);
-    act_view av = c->n_rows == 1 ? local_view(e, &e->act_out, ith,
-                                              e->x + (size_t)e->rows[0] * e->hp.n_embd,
-                                              e->hp.n_embd, e->output_norm)
-                                 : shared_view(&e->act_out);
+    act_view av = c->n_rows == 1
+                      ? local_view(e, &e->act_out, ith, e->x + (size_t)e->rows[0] * e->hp.n_embd,
+                                   e->hp.n_embd, e->output_norm)
+                      : shared_view(&e->act_out);
     matmul_rows(e->m->output, &av, r0, r1, c->n_rows, c->logits, (size_t)e->n_vocab);
 }
 
@@ -376,12 +382,13 @@ static void run_step(lm_engine *e, const int32_t *tokens, const int8_t *flags, i
 static lm_status check_batch(lm_engine *e, const lm_batch *b, lm_err *err) {
     int32_t *len = e->seq_len_scratch;
     memcpy(len, e->seq_len, sizeof(int32_t) * (size_t)e->n_seq);
-    for (int s = 0; s < e->n_seq; s++) e->seq_last_scratch[s] = -1;
+    for (int s = 0; s < e->n_seq; s++)
+        e->seq_last_scratch[s] = -1;
     for (int32_t i = 0; i < b->n_tokens; i++) {
         int32_t tok = b->tokens[i], s = b->seq ? b->seq[i] : 0, p = b->pos[i];
         if (tok < 0 || tok >= e->n_vocab)
-            return lm_fail(err, LM_ERR_INVALID_ARG, "token %d: id %d outside vocabulary of %lld",
-                           i, tok, (long long)e->n_vocab);
+            return lm_fail(err, LM_ERR_INVALID_ARG, "token %d: id %d outside vocabulary of %lld", i,
+                           tok, (long long)e->n_vocab);
         if (s < 0 || s >= e->n_seq)
             return lm_fail(err, LM_ERR_INVALID_ARG,
                            "token %d: sequence %d outside 0..%d (n_seq_max)", i, s, e->n_seq - 1);
@@ -410,7 +417,8 @@ lm_status lm_cpu_forward(lm_engine *e, const lm_batch *b, lm_logits *out, lm_err
     int want = 1;
     if (b->logits) {
         want = 0;
-        for (int32_t i = 0; i < b->n_tokens; i++) want += b->logits[i] != 0;
+        for (int32_t i = 0; i < b->n_tokens; i++)
+            want += b->logits[i] != 0;
     }
     if (want > 0 && (!out->data || out->capacity < want))
         return lm_fail(err, LM_ERR_INVALID_ARG,
@@ -428,7 +436,8 @@ lm_status lm_cpu_forward(lm_engine *e, const lm_batch *b, lm_logits *out, lm_err
         if (b->seq) {
             e->tok_seq = b->seq + i0;
         } else {
-            for (int t = 0; t < n; t++) e->seq_zero[t] = k_seq0[0];
+            for (int t = 0; t < n; t++)
+                e->seq_zero[t] = k_seq0[0];
             e->tok_seq = e->seq_zero;
         }
         int nr = 0;
@@ -436,7 +445,8 @@ lm_status lm_cpu_forward(lm_engine *e, const lm_batch *b, lm_logits *out, lm_err
                  i0 + n == b->n_tokens,
                  out->data ? out->data + (size_t)rows_done * e->n_vocab : NULL, &nr);
         rows_done += nr;
-        for (int t = 0; t < n; t++) e->seq_len[e->tok_seq[t]] = e->tok_pos[t] + 1;
+        for (int t = 0; t < n; t++)
+            e->seq_len[e->tok_seq[t]] = e->tok_pos[t] + 1;
     }
     out->n_rows = rows_done;
     out->n_vocab = (int32_t)e->n_vocab;

@@ -42,7 +42,8 @@ void lm_sys_cpu_name(char *buf, size_t n) {
         const char *v = strchr(line, ':');
         if (!v) break;
         v++;
-        while (*v == ' ' || *v == '\t') v++;
+        while (*v == ' ' || *v == '\t')
+            v++;
         size_t l = strcspn(v, "\n");
         snprintf(buf, n, "%.*s", (int)l, v);
         break;
@@ -61,4 +62,11 @@ void lm_sys_rss_split(uint64_t *anon, uint64_t *file) {
     proc_kb("/proc/self/status", "RssFile", &f);
     if (anon) *anon = a;
     if (file) *file = f;
+}
+
+bool lm_sys_reset_peak_rss(void) {
+    FILE *f = fopen("/proc/self/clear_refs", "w");
+    if (!f) return false;
+    bool ok = fputs("5", f) >= 0;
+    return fclose(f) == 0 && ok;
 }
