@@ -56,6 +56,10 @@ lm_status lm_gen_start(lm_worker *w, gen *g, lm_err *err) {
     (void)w;
     loaded *l = g->l;
     msg *m = g->m;
+    /* A free sequence first: a request that has to wait is not tokenized
+     * again on every pass of the scheduler. */
+    int si = pick_slot(l, m->session);
+    if (si < 0) return lm_fail(err, LM_ERR_BUSY, "no free sequence");
     int32_t *toks = NULL;
     size_t n = 0;
     if (m->prompt) {
@@ -85,11 +89,6 @@ lm_status lm_gen_start(lm_worker *w, gen *g, lm_err *err) {
         free(toks);
         return lm_fail(err, LM_ERR_CONTEXT_FULL, "prompt of %zu tokens does not fit the context of %u",
                        n, l->n_ctx);
-    }
-    int si = pick_slot(l, m->session);
-    if (si < 0) {
-        free(toks);
-        return lm_fail(err, LM_ERR_BUSY, "no free sequence");
     }
     seq_slot *s = &l->slots[si];
     /* Keep the longest prefix of what is in KV that the new prompt repeats;
@@ -167,12 +166,6 @@ static long find_stop(const gen *g, size_t *hold) {
     return best;
 }
 
-void lm_gen_fail(lm_worker *w, gen *g, lm_status st, const char *text) {
-    lm_worker_emit_error(g->m, st, text);
-    g->done = true;
-    (void)w;
-}
-
 static void save_slot(lm_worker *w, gen *g) {
     loaded *l = g->l;
     if (!l || g->slot < 0 || g->slot >= l->n_slots) return;
@@ -184,6 +177,12 @@ static void save_slot(lm_worker *w, gen *g) {
         s->n_kv = 0;
         s->session = 0;
     }
+}
+
+void lm_gen_fail(lm_worker *w, gen *g, lm_status st, const char *text) {
+    lm_worker_emit_error(g->m, st, text);
+    save_slot(w, g);
+    g->done = true;
 }
 
 void lm_gen_finish(lm_worker *w, gen *g, const char *reason) {
