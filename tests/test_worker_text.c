@@ -7,7 +7,9 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+
 #include <cmocka.h>
+
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,7 +57,8 @@ static void run(lm_worker *w, lm_generate_params *p, result *r) {
     pthread_cond_init(&r->cv, NULL);
     assert_true(lm_worker_generate(w, p, on_event, r) > 0);
     pthread_mutex_lock(&r->mu);
-    while (!r->done) pthread_cond_wait(&r->cv, &r->mu);
+    while (!r->done)
+        pthread_cond_wait(&r->cv, &r->mu);
     pthread_mutex_unlock(&r->mu);
     assert_int_equal(r->last.kind, LM_EV_DONE);
 }
@@ -126,7 +129,8 @@ static void streamed_text_and_stop_strings(void **state) {
     memcpy(kv + nkv, r->ids, (size_t)(r->n_ids - 1) * sizeof *kv);
     nkv += (size_t)r->n_ids - 1;
     size_t keep = 0;
-    while (keep < nkv && keep < n2 && kv[keep] == t2[keep]) keep++;
+    while (keep < nkv && keep < n2 && kv[keep] == t2[keep])
+        keep++;
     p.prompt = turn2;
     run(w, &p, r);
     assert_int_equal(r->last.usage.prompt_tokens, (int)n2);

@@ -33,8 +33,10 @@ static void init_locked(void) {
     g_init = 1;
     /* Without the CUDA engine, a "cuda" entry that declines says why. */
     const lm_backend_ops *(*volatile cuda)(void) = lm_backend_cuda;
-    if (cuda && cuda()) g_list[g_count++] = cuda();
-    else g_list[g_count++] = lm_backend_cuda_missing();
+    if (cuda && cuda())
+        g_list[g_count++] = cuda();
+    else
+        g_list[g_count++] = lm_backend_cuda_missing();
     /* Through a variable: with a strong reference the NULL test is moot. */
     const lm_backend_ops *(*volatile cpu)(void) = lm_backend_cpu;
     if (cpu && cpu()) g_list[g_count++] = cpu();

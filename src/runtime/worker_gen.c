@@ -10,7 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-
 static void emit_token(gen *g, const char *text, size_t len, int32_t id, float logprob) {
     if (!g->m->fn) return;
     lm_worker_event e;
@@ -27,7 +26,8 @@ static void emit_token(gen *g, const char *text, size_t len, int32_t id, float l
 static bool slot_reserve(seq_slot *s, int n) {
     if (n <= s->cap) return true;
     int nc = s->cap ? s->cap : 64;
-    while (nc < n) nc *= 2;
+    while (nc < n)
+        nc *= 2;
     int32_t *t = realloc(s->toks, (size_t)nc * sizeof *t);
     if (!t) return false;
     s->toks = t;
@@ -82,20 +82,21 @@ lm_status lm_gen_start(lm_worker *w, gen *g, lm_err *err) {
         if (toks[i] < 0 || toks[i] >= l->n_vocab) {
             int32_t bad = toks[i];
             free(toks);
-            return lm_fail(err, LM_ERR_INVALID_ARG, "prompt token %d is outside the vocabulary (%d)",
-                           bad, l->n_vocab);
+            return lm_fail(err, LM_ERR_INVALID_ARG,
+                           "prompt token %d is outside the vocabulary (%d)", bad, l->n_vocab);
         }
     if (n >= l->n_ctx) {
         free(toks);
-        return lm_fail(err, LM_ERR_CONTEXT_FULL, "prompt of %zu tokens does not fit the context of %u",
-                       n, l->n_ctx);
+        return lm_fail(err, LM_ERR_CONTEXT_FULL,
+                       "prompt of %zu tokens does not fit the context of %u", n, l->n_ctx);
     }
     seq_slot *s = &l->slots[si];
     /* Keep the longest prefix of what is in KV that the new prompt repeats;
      * at least one token is recomputed so there are logits to sample from. */
     int keep = 0;
     if (m->keep_kv && m->session && s->session == m->session && !s->rebuild) {
-        while (keep < s->n_kv && keep < (int)n && s->toks[keep] == toks[keep]) keep++;
+        while (keep < s->n_kv && keep < (int)n && s->toks[keep] == toks[keep])
+            keep++;
         if (keep == (int)n) keep--;
     }
     if (keep < s->n_kv) {
@@ -122,15 +123,15 @@ lm_status lm_gen_start(lm_worker *w, gen *g, lm_err *err) {
     g->first_forward = true;
     g->sampler = lm_sampler_create(&m->sp, l->n_vocab);
     if (!g->sampler) return lm_fail(err, LM_ERR_NO_MEMORY, "could not create the sampler");
-    if (l->desc->tokenizer)
-        g->detok = lm_detok_stream_create(l->desc->tokenizer, true);
+    if (l->desc->tokenizer) g->detok = lm_detok_stream_create(l->desc->tokenizer, true);
     return LM_OK;
 }
 
 static bool text_append(gen *g, const char *s, size_t n) {
     if (g->text_len + n + 1 > g->text_cap) {
         size_t nc = g->text_cap ? g->text_cap * 2 : 256;
-        while (nc < g->text_len + n + 1) nc *= 2;
+        while (nc < g->text_len + n + 1)
+            nc *= 2;
         char *t = realloc(g->text, nc);
         if (!t) return false;
         g->text = t;
@@ -153,7 +154,8 @@ static long find_stop(const gen *g, size_t *hold) {
         size_t sl = strlen(st);
         if (!sl) continue;
         size_t from = g->emitted;
-        const char *p = g->text_len >= sl ? memmem(g->text + from, g->text_len - from, st, sl) : NULL;
+        const char *p =
+            g->text_len >= sl ? memmem(g->text + from, g->text_len - from, st, sl) : NULL;
         if (p && (best < 0 || p - g->text < best)) best = p - g->text;
         for (size_t h = sl - 1; h > 0; h--) {
             if (h > g->text_len - g->emitted) continue;
