@@ -11,8 +11,6 @@
 #include <string.h>
 #include <sys/stat.h>
 
-/* The tokenizer module may not be linked in yet (it lands separately). */
-
 static void usage(FILE *f) {
     fprintf(f, "usage: localm show MODEL [--json]\n\n"
                "Describes a model: architecture, hyper-parameters, tensor count and types,\n"

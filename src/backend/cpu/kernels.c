@@ -8,6 +8,9 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <string.h>
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#endif
 
 /* ---- CPU features ------------------------------------------------------ */
 
@@ -18,18 +21,42 @@ static char g_features[160];
 static _Atomic int g_isa = -1;
 static lm_matmul_fn g_tab[3][LM_TYPE_COUNT];
 
+#if defined(__x86_64__) || defined(__i386__)
+/* CPU features from CPUID, counted only when the OS saves the matching
+ * register state (XGETBV): cpuid works the same under gcc and clang, unlike
+ * __builtin_cpu_supports whose feature names differ between them. */
+static void cpuid_features(int have[9]) {
+    unsigned a, b, c, d;
+    if (!__get_cpuid(1, &a, &b, &c, &d)) return;
+    bool fma = c >> 12 & 1, f16c = c >> 29 & 1, osxsave = c >> 27 & 1, avx = c >> 28 & 1;
+    if (!osxsave || !avx) return;
+    unsigned lo, hi;
+    __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+    bool ymm = (lo & 0x6) == 0x6, zmm = ymm && (lo & 0xe0) == 0xe0;
+    if (!ymm) return;
+    have[1] = fma;
+    have[2] = f16c;
+    if (__get_cpuid_max(0, NULL) < 7) return;
+    __cpuid_count(7, 0, a, b, c, d);
+    have[0] = b >> 5 & 1;
+    if (zmm) {
+        have[3] = b >> 16 & 1;
+        have[4] = b >> 30 & 1;
+        have[5] = b >> 31 & 1;
+        have[6] = b >> 17 & 1;
+        have[7] = c >> 11 & 1;
+        __cpuid_count(7, 1, a, b, c, d);
+        have[8] = a >> 5 & 1;
+    }
+}
+#endif
+
 static void detect(void) {
 #if defined(__x86_64__) || defined(__i386__)
-    __builtin_cpu_init();
     const char *names[] = {"avx2", "fma", "f16c", "avx512f", "avx512bw", "avx512vl",
                            "avx512dq", "avx512vnni", "avx512bf16"};
-    int have[9] = {
-        __builtin_cpu_supports("avx2"),     __builtin_cpu_supports("fma"),
-        __builtin_cpu_supports("f16c"),     __builtin_cpu_supports("avx512f"),
-        __builtin_cpu_supports("avx512bw"), __builtin_cpu_supports("avx512vl"),
-        __builtin_cpu_supports("avx512dq"), __builtin_cpu_supports("avx512vnni"),
-        __builtin_cpu_supports("avx512bf16"),
-    };
+    int have[9] = {0};
+    cpuid_features(have);
     size_t off = 0;
     for (int i = 0; i < 9; i++)
         if (have[i] && off + strlen(names[i]) + 2 < sizeof g_features) {
