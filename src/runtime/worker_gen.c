@@ -298,7 +298,9 @@ bool lm_gen_step(lm_worker *w, gen *g) {
     size_t hold = 0;
     long at = g->m->n_stop ? find_stop(g, &hold) : -1;
     size_t end = at >= 0 ? (size_t)at : g->text_len - hold;
-    emit_token(g, g->text + g->emitted, end > g->emitted ? end - g->emitted : 0, tok, lp);
+    /* No text at all without a tokenizer (engines tested on ids alone). */
+    const char *piece_out = g->text ? g->text + g->emitted : "";
+    emit_token(g, piece_out, end > g->emitted ? end - g->emitted : 0, tok, lp);
     if (end > g->emitted) g->emitted = end;
     if (at >= 0) {
         g->text_len = (size_t)at; /* the stop string is not part of the output */
