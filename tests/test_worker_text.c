@@ -1,4 +1,4 @@
-// labels: unit data
+// labels: unit asan data
 /* test_worker_text.c — the worker on a real model (tiny-llama3, CPU engine):
  * streamed token texts concatenate to the whole-sequence decode of the
  * generated ids, stop strings end the text where they begin (and are not
