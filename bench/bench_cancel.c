@@ -90,7 +90,8 @@ int main(int argc, char **argv) {
         /* Cancel at a random-ish point inside a decode step: after some
          * tokens, plus a fraction of a step. */
         pthread_mutex_lock(&s.mu);
-        while (s.tokens < 4 + r % 3 && !s.done) pthread_cond_wait(&s.cv, &s.mu);
+        while (s.tokens < 4 + r % 3 && !s.done)
+            pthread_cond_wait(&s.cv, &s.mu);
         pthread_mutex_unlock(&s.mu);
         if (step_ms > 0) {
             struct timespec d = {0, (long)(step_ms * 1e6 * (r % 4) / 4.0)};
@@ -99,7 +100,8 @@ int main(int argc, char **argv) {
         double t0 = now_ms();
         lm_worker_cancel(w, id);
         pthread_mutex_lock(&s.mu);
-        while (!s.done) pthread_cond_wait(&s.cv, &s.mu);
+        while (!s.done)
+            pthread_cond_wait(&s.cv, &s.mu);
         pthread_mutex_unlock(&s.mu);
         if (s.last.kind != LM_EV_DONE || strcmp(s.last.finish_reason, "cancelled")) {
             fprintf(stderr, "bench_cancel: run %d did not end cancelled (%s)\n", r, s.message);

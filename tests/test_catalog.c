@@ -5,7 +5,9 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+
 #include <cmocka.h>
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,9 +35,10 @@ static void shipped_catalog_passes_schema(void **state) {
     lm_catalog *c;
     assert_int_equal(lm_catalog_parse(json, len, &c, &err), LM_OK);
     assert_true(c->n_models >= 12);
-    const char *must[] = {"smollm2-135m-instruct", "qwen2.5-0.5b-instruct", "qwen3-0.6b",
-                          "llama-3.2-1b-instruct", "llama-3.1-8b-instruct",
-                          "mistral-7b-instruct-v0.3", "tinyllama-1.1b-chat"};
+    const char *must[] = {
+        "smollm2-135m-instruct", "qwen2.5-0.5b-instruct", "qwen3-0.6b",
+        "llama-3.2-1b-instruct", "llama-3.1-8b-instruct", "mistral-7b-instruct-v0.3",
+        "tinyllama-1.1b-chat"};
     for (size_t i = 0; i < sizeof must / sizeof must[0]; i++) {
         const lm_catalog_model *m = lm_catalog_find(c, must[i]);
         assert_non_null(m);
@@ -47,7 +50,8 @@ static void shipped_catalog_passes_schema(void **state) {
     const lm_catalog *b = lm_catalog_builtin(&err);
     assert_non_null(b);
     assert_int_equal(b->n_models, c->n_models);
-    for (int i = 0; i < c->n_models; i++) assert_string_equal(b->models[i].id, c->models[i].id);
+    for (int i = 0; i < c->n_models; i++)
+        assert_string_equal(b->models[i].id, c->models[i].id);
     lm_catalog_free(c);
     free(json);
 }
@@ -109,7 +113,8 @@ static void resolves_to_disk_cache(void **state) {
                      LM_ERR_NOT_FOUND);
     assert_non_null(strstr(err.msg, "qwen2.5-0.5b-instruct (Q8_0) is not downloaded"));
     assert_non_null(strstr(err.msg, "localm pull qwen2.5-0.5b-instruct:Q8_0"));
-    assert_int_equal(lm_catalog_resolve("no-such-model", path, sizeof path, &err), LM_ERR_NOT_FOUND);
+    assert_int_equal(lm_catalog_resolve("no-such-model", path, sizeof path, &err),
+                     LM_ERR_NOT_FOUND);
     assert_non_null(strstr(err.msg, "not a file, a folder or a catalog id"));
     assert_int_equal(lm_catalog_resolve("qwen3-0.6b:Q2_K", path, sizeof path, &err),
                      LM_ERR_NOT_FOUND);
@@ -120,7 +125,8 @@ static void resolves_to_disk_cache(void **state) {
     lm_manifest m = {0};
     snprintf(m.id, sizeof m.id, "qwen3-0.6b");
     snprintf(m.quant, sizeof m.quant, "Q4_K_M");
-    snprintf(m.source, sizeof m.source, "hf://bartowski/Qwen_Qwen3-0.6B-GGUF/Qwen_Qwen3-0.6B-Q4_K_M.gguf");
+    snprintf(m.source, sizeof m.source,
+             "hf://bartowski/Qwen_Qwen3-0.6B-GGUF/Qwen_Qwen3-0.6B-Q4_K_M.gguf");
     snprintf(m.file, sizeof m.file, "Qwen_Qwen3-0.6B-Q4_K_M.gguf");
     m.size = 4;
     snprintf(m.date, sizeof m.date, "2026-01-01T00:00:00Z");

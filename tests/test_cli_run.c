@@ -6,7 +6,9 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+
 #include <cmocka.h>
+
 #include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -99,8 +101,8 @@ static void greedy_run_and_failover_print_the_same_text(void **state) {
     free(err);
 
     snprintf(errf, sizeof errf, "%s/fault.err", g_home);
-    snprintf(args, sizeof args,
-             "run -m '%s' -p 'The jury said' -n 16 --temp 0 2>'%s'", model, errf);
+    snprintf(args, sizeof args, "run -m '%s' -p 'The jury said' -n 16 --temp 0 2>'%s'", model,
+             errf);
     setenv("LOCALM_FAULT", "forward:5", 1);
     char *faulted = NULL;
     assert_int_equal(lm_test_run_cli(args, &faulted), 0);

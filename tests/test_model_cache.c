@@ -5,7 +5,9 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+
 #include <cmocka.h>
+
 #include <string.h>
 
 #include "runtime/model_cache.h"
@@ -142,7 +144,7 @@ static void discard_while_in_use(void **state) {
     lm_cached_model *a = put(c, 0, "cpu", 5, 0, LM_OK);
     lm_cache_key ka = a->key;
     lm_model_cache_discard(c, a);
-    assert_int_equal(g_n_destroyed, 0);       /* still used */
+    assert_int_equal(g_n_destroyed, 0);          /* still used */
     assert_null(lm_model_cache_acquire(c, &ka)); /* but no longer found */
     lm_model_cache_release(c, a);
     assert_string_equal(g_destroyed, "A");

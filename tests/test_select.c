@@ -5,7 +5,9 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+
 #include <cmocka.h>
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -25,7 +27,8 @@ static int setup(void **state) {
     fake_cfgs[1].load_fails = true;
     fake_reset(2, "fgood");
     fake_cfgs[2].bytes_needed = 3ull << 20;
-    for (int i = 0; i < 3; i++) assert_int_equal(lm_registry_register(fake_ops(i), i, NULL), LM_OK);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(lm_registry_register(fake_ops(i), i, NULL), LM_OK);
     fake_model_desc(&g_desc, 32, 128, 1);
     return 0;
 }
@@ -114,7 +117,8 @@ static void catalog_hints_order_and_veto(void **state) {
     assert_true(n >= 2);
     assert_string_equal(s.cand[0]->name, "fgood");
     assert_string_equal(s.cand[1]->name, "fbroken");
-    for (int i = 0; i < n; i++) assert_string_not_equal(s.cand[i]->name, "fdecl");
+    for (int i = 0; i < n; i++)
+        assert_string_not_equal(s.cand[i]->name, "fdecl");
     assert_int_equal(s.n_decisions, 1);
     assert_int_equal(s.decisions[0].kind, LM_DECISION_DECLINED);
     assert_string_equal(s.decisions[0].reason,
@@ -131,8 +135,8 @@ static void catalog_hints_order_and_veto(void **state) {
 
 static void failover_goes_to_next_then_retries_last(void **state) {
     (void)state;
-    lm_select_hint h[] = {{"fgood", true, 1, NULL}, {"fbroken", true, 2, NULL},
-                          {"fdecl", false, 3, NULL}};
+    lm_select_hint h[] = {
+        {"fgood", true, 1, NULL}, {"fbroken", true, 2, NULL}, {"fdecl", false, 3, NULL}};
     lm_selection s;
     lm_err err = {0};
     assert_int_equal(lm_select_init(&s, NULL, h, 3, &err), LM_OK);
@@ -148,9 +152,9 @@ static void failover_goes_to_next_then_retries_last(void **state) {
     ops->unload(eng);
     /* fgood fails while running: fbroken fails to load, registry rest has
      * nothing usable, so fgood is reloaded once. */
-    assert_int_equal(lm_select_failover(&s, "fgood", "device lost", &g_desc, &o, NULL, NULL, &ops,
-                                        &eng, &err),
-                     LM_OK);
+    assert_int_equal(
+        lm_select_failover(&s, "fgood", "device lost", &g_desc, &o, NULL, NULL, &ops, &eng, &err),
+        LM_OK);
     assert_string_equal(ops->name, "fgood");
     assert_int_equal(fake_cfgs[2].loads, 2);
     char buf[512];

@@ -7,7 +7,9 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+
 #include <cmocka.h>
+
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,8 +54,11 @@ static void on_event(const lm_worker_event *ev, void *user) {
         if (c->cancel_after && k == 0 && c->n_toks[0] == c->cancel_after)
             lm_worker_cancel(c->w, ev->request_id); /* posting from the callback is allowed */
         break;
-    case LM_EV_PROGRESS: c->progress_events++; break;
-    case LM_EV_LIST: c->n_models_listed = ev->n_models; /* fall through */
+    case LM_EV_PROGRESS:
+        c->progress_events++;
+        break;
+    case LM_EV_LIST:
+        c->n_models_listed = ev->n_models; /* fall through */
     default:
         c->last[k] = *ev;
         if (ev->backend) snprintf(c->backend[k], sizeof c->backend[k], "%s", ev->backend);
@@ -68,17 +73,18 @@ static void on_event(const lm_worker_event *ev, void *user) {
 
 static void wait_terminal(collector *c, int n) {
     pthread_mutex_lock(&c->mu);
-    while (c->terminal < n) pthread_cond_wait(&c->cv, &c->mu);
+    while (c->terminal < n)
+        pthread_cond_wait(&c->cv, &c->mu);
     pthread_mutex_unlock(&c->mu);
 }
 
 /* Records the id under the collector's lock, so that an event that arrives
  * before the post returns is filed under the right request. */
-#define POST(c, k, call)                                                                          \
-    do {                                                                                          \
-        pthread_mutex_lock(&(c)->mu);                                                             \
-        (c)->ids[k] = (call);                                                                     \
-        pthread_mutex_unlock(&(c)->mu);                                                           \
+#define POST(c, k, call)                                                                           \
+    do {                                                                                           \
+        pthread_mutex_lock(&(c)->mu);                                                              \
+        (c)->ids[k] = (call);                                                                      \
+        pthread_mutex_unlock(&(c)->mu);                                                            \
     } while (0)
 
 static collector *new_collector(lm_worker *w) {
@@ -114,7 +120,8 @@ static int setup(void **state) {
     fake_cfgs[0].decline_reason = "no fake GPU";
     fake_reset(1, "wprimary");
     fake_reset(2, "wsecondary");
-    for (int i = 0; i < 3; i++) assert_int_equal(lm_registry_register(fake_ops(i), i, NULL), LM_OK);
+    for (int i = 0; i < 3; i++)
+        assert_int_equal(lm_registry_register(fake_ops(i), i, NULL), LM_OK);
     fake_model_desc(&g_desc, NV, 256, 7);
     return 0;
 }

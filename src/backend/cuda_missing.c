@@ -25,8 +25,8 @@ static lm_status check(const lm_model_desc *m, const lm_load_opts *o, lm_support
     return LM_OK;
 }
 
-static lm_status load(const lm_model_desc *m, const lm_load_opts *o, lm_progress_fn fn,
-                      void *user, lm_engine **out, lm_err *err) {
+static lm_status load(const lm_model_desc *m, const lm_load_opts *o, lm_progress_fn fn, void *user,
+                      lm_engine **out, lm_err *err) {
     (void)m, (void)o, (void)fn, (void)user;
     *out = NULL;
     return lm_fail(err, LM_ERR_DEVICE, "%s", WHY);
@@ -47,7 +47,7 @@ static void unload(lm_engine *e) {
 }
 
 const lm_backend_ops *lm_backend_cuda_missing(void) {
-    static const lm_backend_ops ops = {LM_BACKEND_ABI_VERSION, "cuda", probe, check, load,
-                                       forward, kv_seq, unload};
+    static const lm_backend_ops ops = {
+        LM_BACKEND_ABI_VERSION, "cuda", probe, check, load, forward, kv_seq, unload};
     return &ops;
 }

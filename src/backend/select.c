@@ -7,17 +7,23 @@
 
 const char *lm_decision_kind_name(lm_decision_kind k) {
     switch (k) {
-    case LM_DECISION_ACCEPTED: return "accepted";
-    case LM_DECISION_DECLINED: return "declined";
-    case LM_DECISION_FAILED: return "failed";
+    case LM_DECISION_ACCEPTED:
+        return "accepted";
+    case LM_DECISION_DECLINED:
+        return "declined";
+    case LM_DECISION_FAILED:
+        return "failed";
     }
     return "unknown";
 }
 
 const char *lm_format_bytes(uint64_t b, char *buf, size_t cap) {
-    if (b >= (1ull << 30)) snprintf(buf, cap, "%.1f GiB", (double)b / (1ull << 30));
-    else if (b >= (1ull << 20)) snprintf(buf, cap, "%.0f MiB", (double)b / (1ull << 20));
-    else snprintf(buf, cap, "%.0f KiB", (double)b / 1024.0);
+    if (b >= (1ull << 30))
+        snprintf(buf, cap, "%.1f GiB", (double)b / (1ull << 30));
+    else if (b >= (1ull << 20))
+        snprintf(buf, cap, "%.0f MiB", (double)b / (1ull << 20));
+    else
+        snprintf(buf, cap, "%.0f KiB", (double)b / 1024.0);
     return buf;
 }
 
@@ -105,16 +111,14 @@ lm_status lm_select_init(lm_selection *s, const char *explicit_name, const lm_se
     if (s->n_cand == 0) {
         char why[512];
         lm_selection_reasons(s, why, sizeof why);
-        return lm_fail(err, LM_ERR_DECLINED, "no backend is available%s%s", *why ? ": " : "",
-                       why);
+        return lm_fail(err, LM_ERR_DECLINED, "no backend is available%s%s", *why ? ": " : "", why);
     }
     return LM_OK;
 }
 
 /* One candidate: check(), then load(). Returns LM_OK when it loaded. */
 static lm_status try_one(lm_selection *s, const lm_backend_ops *o, const lm_model_desc *m,
-                         const lm_load_opts *opts, lm_progress_fn fn, void *user,
-                         lm_engine **eng) {
+                         const lm_load_opts *opts, lm_progress_fn fn, void *user, lm_engine **eng) {
     lm_support sup;
     memset(&sup, 0, sizeof sup);
     lm_status st = o->check(m, opts, &sup);
@@ -145,13 +149,13 @@ static lm_status none_left(lm_selection *s, lm_status last, lm_err *err) {
         return lm_fail(err, last == LM_OK ? LM_ERR_DECLINED : last,
                        "backend '%s' (chosen by %s) cannot run this model: %s",
                        s->cand[0] ? s->cand[0]->name : "?", s->source, why);
-    return lm_fail(err, last == LM_OK ? LM_ERR_DECLINED : last,
-                   "no backend can run this model: %s", why);
+    return lm_fail(err, last == LM_OK ? LM_ERR_DECLINED : last, "no backend can run this model: %s",
+                   why);
 }
 
 lm_status lm_select_load(lm_selection *s, const lm_model_desc *m, const lm_load_opts *o,
-                         lm_progress_fn fn, void *user, const lm_backend_ops **ops,
-                         lm_engine **eng, lm_err *err) {
+                         lm_progress_fn fn, void *user, const lm_backend_ops **ops, lm_engine **eng,
+                         lm_err *err) {
     lm_status last = LM_OK;
     *ops = NULL;
     *eng = NULL;
@@ -169,8 +173,7 @@ lm_status lm_select_load(lm_selection *s, const lm_model_desc *m, const lm_load_
 
 lm_status lm_select_failover(lm_selection *s, const char *failed_backend, const char *reason,
                              const lm_model_desc *m, const lm_load_opts *o, lm_progress_fn fn,
-                             void *user, const lm_backend_ops **ops, lm_engine **eng,
-                             lm_err *err) {
+                             void *user, const lm_backend_ops **ops, lm_engine **eng, lm_err *err) {
     lm_select_record(s, failed_backend, LM_DECISION_FAILED, reason, 0);
     if (!s->strict && s->next < s->n_cand) {
         lm_err e = {0};
@@ -204,7 +207,8 @@ const char *lm_selection_reasons(const lm_selection *s, char *buf, size_t cap) {
         char need[48] = "";
         if (d->kind == LM_DECISION_DECLINED && d->bytes_needed) {
             char b[32];
-            snprintf(need, sizeof need, " (needs %s)", lm_format_bytes(d->bytes_needed, b, sizeof b));
+            snprintf(need, sizeof need, " (needs %s)",
+                     lm_format_bytes(d->bytes_needed, b, sizeof b));
         }
         int w = snprintf(buf + n, cap - n, "%s%s: %s — %s%s", n ? "; " : "", d->backend,
                          lm_decision_kind_name(d->kind), d->reason, need);
@@ -218,7 +222,9 @@ const char *lm_selection_format(const lm_selection *s, char *buf, size_t cap) {
     char why[1024];
     lm_selection_reasons(s, why, sizeof why);
     const char *b = lm_selection_backend(s);
-    if (*why) snprintf(buf, cap, "%s (%s)", b ? b : "none", why);
-    else snprintf(buf, cap, "%s", b ? b : "none");
+    if (*why)
+        snprintf(buf, cap, "%s (%s)", b ? b : "none", why);
+    else
+        snprintf(buf, cap, "%s", b ? b : "none");
     return buf;
 }

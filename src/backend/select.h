@@ -35,8 +35,8 @@ typedef struct lm_select_hint {
 typedef struct lm_selection {
     const lm_backend_ops *cand[LM_REGISTRY_MAX];
     int n_cand;
-    int next;    /* the next candidate to try */
-    bool strict; /* an explicit choice: no fall-back */
+    int next;        /* the next candidate to try */
+    bool strict;     /* an explicit choice: no fall-back */
     char source[32]; /* "--backend", "LOCALM_BACKEND", "catalog", "registry" */
     lm_decision decisions[LM_SELECT_MAX_DECISIONS];
     int n_decisions;
@@ -57,8 +57,8 @@ lm_status lm_select_init(lm_selection *s, const char *explicit_name, const lm_se
  * are recorded and fall through (unless strict). On success *ops and *eng are the
  * engine and the decision is recorded as accepted. */
 lm_status lm_select_load(lm_selection *s, const lm_model_desc *m, const lm_load_opts *o,
-                         lm_progress_fn fn, void *user, const lm_backend_ops **ops,
-                         lm_engine **eng, lm_err *err);
+                         lm_progress_fn fn, void *user, const lm_backend_ops **ops, lm_engine **eng,
+                         lm_err *err);
 
 /* An engine failed while running: records (backend, failed, reason), then
  * loads the model on the next candidate; when none is left, the failed
@@ -66,8 +66,7 @@ lm_status lm_select_load(lm_selection *s, const lm_model_desc *m, const lm_load_
  * fault does not end the request. */
 lm_status lm_select_failover(lm_selection *s, const char *failed_backend, const char *reason,
                              const lm_model_desc *m, const lm_load_opts *o, lm_progress_fn fn,
-                             void *user, const lm_backend_ops **ops, lm_engine **eng,
-                             lm_err *err);
+                             void *user, const lm_backend_ops **ops, lm_engine **eng, lm_err *err);
 
 void lm_select_record(lm_selection *s, const char *backend, lm_decision_kind kind,
                       const char *reason, uint64_t bytes_needed);

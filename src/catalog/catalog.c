@@ -16,8 +16,9 @@
 extern const unsigned char lm_catalog_json[];
 extern const size_t lm_catalog_json_len;
 
-static const char *const k_quants[] = {"F32", "F16", "BF16", "Q8_0", "Q6_K", "Q5_K_M", "Q5_K_S",
-                                       "Q5_0", "Q5_1", "Q4_K_M", "Q4_K_S", "Q4_0", "Q4_1"};
+static const char *const k_quants[] = {"F32",    "F16",    "BF16", "Q8_0", "Q6_K",
+                                       "Q5_K_M", "Q5_K_S", "Q5_0", "Q5_1", "Q4_K_M",
+                                       "Q4_K_S", "Q4_0",   "Q4_1"};
 
 static int known_quant(const char *q) {
     for (size_t i = 0; i < sizeof k_quants / sizeof k_quants[0]; i++)
@@ -56,7 +57,8 @@ static lm_status need_uint(const cJSON *o, const char *key, double min, double m
 static lm_status check_file(const cJSON *f, const char *where, lm_err *err) {
     if (!cJSON_IsObject(f)) return lm_fail(err, LM_ERR_JSON, "%s: must be an object", where);
     lm_status st = need_str(f, "repo", sizeof(((lm_catalog_file *)0)->repo), true, where, err);
-    if (st == LM_OK) st = need_str(f, "file", sizeof(((lm_catalog_file *)0)->file), true, where, err);
+    if (st == LM_OK)
+        st = need_str(f, "file", sizeof(((lm_catalog_file *)0)->file), true, where, err);
     if (st != LM_OK) return st;
     const char *repo = cJSON_GetObjectItemCaseSensitive(f, "repo")->valuestring;
     const char *slash = strchr(repo, '/');
@@ -86,11 +88,13 @@ static lm_status check_file(const cJSON *f, const char *where, lm_err *err) {
 static lm_status check_backend(const cJSON *b, const char *where, lm_err *err) {
     if (!cJSON_IsObject(b)) return lm_fail(err, LM_ERR_JSON, "%s: must be an object", where);
     const cJSON *sup = cJSON_GetObjectItemCaseSensitive(b, "supported");
-    if (!cJSON_IsBool(sup)) return lm_fail(err, LM_ERR_JSON, "%s.supported: must be true or false", where);
+    if (!cJSON_IsBool(sup))
+        return lm_fail(err, LM_ERR_JSON, "%s.supported: must be true or false", where);
     lm_status st = need_uint(b, "priority", 0, 1000, true, where, err);
     if (st == LM_OK) st = need_uint(b, "min_ram_mb", 1, 1 << 24, false, where, err);
     if (st == LM_OK) st = need_uint(b, "min_vram_mb", 1, 1 << 24, false, where, err);
-    if (st == LM_OK) st = need_str(b, "notes", sizeof(((lm_catalog_backend *)0)->notes), false, where, err);
+    if (st == LM_OK)
+        st = need_str(b, "notes", sizeof(((lm_catalog_backend *)0)->notes), false, where, err);
     if (st != LM_OK) return st;
     if (cJSON_IsTrue(sup) && !cJSON_GetObjectItemCaseSensitive(b, "min_ram_mb") &&
         !cJSON_GetObjectItemCaseSensitive(b, "min_vram_mb"))
@@ -107,17 +111,21 @@ static lm_status check_backend(const cJSON *b, const char *where, lm_err *err) {
 static lm_status check_model(const cJSON *m, const char *where, lm_err *err) {
     if (!cJSON_IsObject(m)) return lm_fail(err, LM_ERR_JSON, "%s: must be an object", where);
     lm_status st = need_str(m, "id", sizeof(((lm_catalog_model *)0)->id), true, where, err);
-    if (st == LM_OK) st = need_str(m, "name", sizeof(((lm_catalog_model *)0)->name), true, where, err);
     if (st == LM_OK)
-        st = need_str(m, "architecture", sizeof(((lm_catalog_model *)0)->architecture), true, where, err);
-    if (st == LM_OK) st = need_str(m, "license", sizeof(((lm_catalog_model *)0)->license), true, where, err);
+        st = need_str(m, "name", sizeof(((lm_catalog_model *)0)->name), true, where, err);
+    if (st == LM_OK)
+        st = need_str(m, "architecture", sizeof(((lm_catalog_model *)0)->architecture), true, where,
+                      err);
+    if (st == LM_OK)
+        st = need_str(m, "license", sizeof(((lm_catalog_model *)0)->license), true, where, err);
     if (st == LM_OK) st = need_uint(m, "parameters", 1e6, 1e13, true, where, err);
     if (st == LM_OK) st = need_uint(m, "context_length", 128, 1 << 24, true, where, err);
     if (st == LM_OK) st = need_str(m, "default_quant", 16, true, where, err);
     if (st != LM_OK) return st;
     for (const char *p = cJSON_GetObjectItemCaseSensitive(m, "id")->valuestring; *p; p++)
         if (!(islower((unsigned char)*p) || isdigit((unsigned char)*p) || *p == '.' || *p == '-'))
-            return lm_fail(err, LM_ERR_JSON, "%s.id: only a-z, 0-9, '.' and '-' are allowed", where);
+            return lm_fail(err, LM_ERR_JSON, "%s.id: only a-z, 0-9, '.' and '-' are allowed",
+                           where);
     char w[160];
     const cJSON *files = cJSON_GetObjectItemCaseSensitive(m, "files");
     if (!cJSON_IsObject(files) || !files->child)
@@ -294,8 +302,11 @@ lm_status lm_catalog_lookup(const char *ref, const lm_catalog_model **model,
         quant = colon + 1;
     }
     const lm_catalog_model *m = lm_catalog_find(c, id);
-    if (!m) return lm_fail(err, LM_ERR_NOT_FOUND, "'%s' is not a file, a folder or a catalog id "
-                                                  "(see `localm ls`)", ref ? ref : "");
+    if (!m)
+        return lm_fail(err, LM_ERR_NOT_FOUND,
+                       "'%s' is not a file, a folder or a catalog id "
+                       "(see `localm ls`)",
+                       ref ? ref : "");
     const lm_catalog_file *f = lm_catalog_file_for(m, quant);
     if (!f) {
         char have[128] = "";
@@ -310,9 +321,6 @@ lm_status lm_catalog_lookup(const char *ref, const lm_catalog_model **model,
     *file = f;
     return LM_OK;
 }
-
-/* Pull is a later issue; until `localm pull` is built in, say so. */
-int lm_cmd_pull(int argc, char **argv);
 
 lm_status lm_catalog_resolve(const char *ref, char *path, size_t cap, lm_err *err) {
     const lm_catalog_model *m;

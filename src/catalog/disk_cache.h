@@ -15,8 +15,8 @@ typedef struct lm_manifest {
     char source[768]; /* "hf://owner/repo/file.gguf" or a URL */
     char file[256];   /* file name inside the folder */
     uint64_t size;
-    char sha256[65];  /* lower-case hex, "" when unknown */
-    char date[32];    /* ISO 8601 UTC, when it was stored */
+    char sha256[65]; /* lower-case hex, "" when unknown */
+    char date[32];   /* ISO 8601 UTC, when it was stored */
 } lm_manifest;
 
 /* The cache root (not created). */

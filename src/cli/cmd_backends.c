@@ -35,12 +35,13 @@ int lm_cmd_backends(int argc, char **argv) {
         memset(&info, 0, sizeof info);
         lm_status st = o->probe(&info);
         if (st != LM_OK) {
-            printf("%d. %-6s not usable: probe failed (%s)\n", i + 1, o->name, lm_status_message(st));
+            printf("%d. %-6s not usable: probe failed (%s)\n", i + 1, o->name,
+                   lm_status_message(st));
             continue;
         }
         if (info.usable) usable++;
-        printf("%d. %-6s %s%s%s\n", i + 1, o->name, info.usable ? "usable" : "not usable: ",
-               info.usable ? "" : info.reason, "");
+        printf("%d. %-6s %s%s%s\n", i + 1, o->name,
+               info.usable ? "usable" : "not usable: ", info.usable ? "" : info.reason, "");
         for (int d = 0; d < info.n_devices && d < 8; d++) {
             const lm_device_info *dv = &info.devices[d];
             char tot[32], fr[32];

@@ -282,8 +282,7 @@ int lm_cmd_bench(int argc, char **argv) {
     double roof = bw > 0 ? (bytes_tok / (bw * 1e9)) * tg : 0;
     double flops = prefill_flops(m, a.n_prompt) / a.n_prompt * pp;
     double peak = !strcmp(be->name, "cpu") ? cpu_peak_ops(threads, quantized(m)) : gpu_peak;
-    uint64_t rss = lm_sys_peak_rss(), vram = 0, rss_anon, rss_file;
-    lm_sys_rss_split(&rss_anon, &rss_file);
+    uint64_t vram = 0;
 #ifdef LOCALM_HAVE_CUDA
     if (!strcmp(be->name, "cuda")) vram = lm_cuda_vram_used(0);
 #endif

@@ -51,9 +51,12 @@ static cJSON *model_json(const lm_catalog_model *m) {
         cJSON_AddStringToObject(fo, "repo", f->repo);
         cJSON_AddStringToObject(fo, "file", f->file);
         cJSON_AddBoolToObject(fo, "on_disk", sz >= 0);
-        if (sz >= 0) cJSON_AddNumberToObject(fo, "size_bytes", (double)sz);
-        else if (f->size_bytes) cJSON_AddNumberToObject(fo, "size_bytes", (double)f->size_bytes);
-        else cJSON_AddNullToObject(fo, "size_bytes");
+        if (sz >= 0)
+            cJSON_AddNumberToObject(fo, "size_bytes", (double)sz);
+        else if (f->size_bytes)
+            cJSON_AddNumberToObject(fo, "size_bytes", (double)f->size_bytes);
+        else
+            cJSON_AddNullToObject(fo, "size_bytes");
         cJSON_AddItemToArray(files, fo);
         if (sz >= 0) {
             any = true;
@@ -124,7 +127,8 @@ int lm_cmd_ls(int argc, char **argv) {
         return 0;
     }
     cJSON *arr = cJSON_CreateArray();
-    for (int i = 0; i < c->n_models; i++) cJSON_AddItemToArray(arr, model_json(&c->models[i]));
+    for (int i = 0; i < c->n_models; i++)
+        cJSON_AddItemToArray(arr, model_json(&c->models[i]));
     char *s = cJSON_Print(arr);
     cJSON_Delete(arr);
     if (!s) {

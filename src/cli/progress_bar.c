@@ -29,14 +29,17 @@ const char *lm_progress_format(const lm_progress *p, bool tty, bool color, int w
     int pc = percent(p);
     const char *text = p->text ? p->text : "";
     if (!tty) {
-        if (pc >= 0) snprintf(buf, cap, "%s: %d%%%s%s", lm_phase_name(p->phase), pc, *text ? " " : "", text);
-        else snprintf(buf, cap, "%s:%s%s", lm_phase_name(p->phase), *text ? " " : "", text);
+        if (pc >= 0)
+            snprintf(buf, cap, "%s: %d%%%s%s", lm_phase_name(p->phase), pc, *text ? " " : "", text);
+        else
+            snprintf(buf, cap, "%s:%s%s", lm_phase_name(p->phase), *text ? " " : "", text);
         return buf;
     }
     char bar[128];
     if (width > (int)sizeof bar - 1) width = (int)sizeof bar - 1;
     int filled = pc >= 0 ? pc * width / 100 : 0;
-    for (int i = 0; i < width; i++) bar[i] = i < filled ? '#' : '-';
+    for (int i = 0; i < width; i++)
+        bar[i] = i < filled ? '#' : '-';
     bar[width] = 0;
     const char *on = color ? "\033[36m" : "", *off = color ? "\033[0m" : "";
     if (pc >= 0)

@@ -72,13 +72,15 @@ int lm_cli_show_catalog(const char *ref, bool json, char *path, size_t cap) {
     }
     for (int i = 0; i < m->n_backends; i++) {
         const lm_catalog_backend *b = &m->backends[i];
-        printf("backend %-6s %s, priority %d", b->name, b->supported ? "supported" : "not supported",
-               b->priority);
+        printf("backend %-6s %s, priority %d", b->name,
+               b->supported ? "supported" : "not supported", b->priority);
         if (b->min_ram_mb) printf(", needs %llu MiB RAM", (unsigned long long)b->min_ram_mb);
         if (b->min_vram_mb) printf(", needs %llu MiB VRAM", (unsigned long long)b->min_vram_mb);
         printf("%s%s\n", *b->notes ? "; " : "", b->notes);
     }
-    if (!have) printf("on disk        no; run `localm pull %s:%s`\n", m->id, f->quant);
-    else printf("on disk        %s\n\n", path);
+    if (!have)
+        printf("on disk        no; run `localm pull %s:%s`\n", m->id, f->quant);
+    else
+        printf("on disk        %s\n\n", path);
     return have ? 1 : 0;
 }

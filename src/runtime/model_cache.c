@@ -52,8 +52,10 @@ void lm_model_cache_default_params(lm_model_cache_params *p) {
 lm_model_cache *lm_model_cache_create(const lm_model_cache_params *p) {
     lm_model_cache *c = calloc(1, sizeof *c);
     if (!c) return NULL;
-    if (p) c->p = *p;
-    else lm_model_cache_default_params(&c->p);
+    if (p)
+        c->p = *p;
+    else
+        lm_model_cache_default_params(&c->p);
     if (!c->p.clock) c->p.clock = lm_clock_monotonic_ns;
     return c;
 }
@@ -69,7 +71,8 @@ static void destroy_entry(lm_cached_model *e) {
 
 void lm_model_cache_free(lm_model_cache *c) {
     if (!c) return;
-    for (int i = 0; i < c->n; i++) destroy_entry(c->items[i]);
+    for (int i = 0; i < c->n; i++)
+        destroy_entry(c->items[i]);
     free(c->items);
     free(c);
 }
@@ -138,15 +141,14 @@ lm_status lm_model_cache_make_room(lm_model_cache *c, uint64_t ram, uint64_t vra
     usage_in_use(c, &ur, &uv);
     if (over(ur, ram, c->p.ram_budget) || over(uv, vram, c->p.vram_budget)) {
         char a[32], b[32], d[32], e2[32], f[32], g[32];
-        return lm_fail(err, LM_ERR_NO_MEMORY,
-                       "not enough memory budget: need %s RAM + %s VRAM, models in use hold %s "
-                       "RAM + %s VRAM (budgets: RAM %s, VRAM %s)",
-                       lm_format_bytes(ram, a, sizeof a), lm_format_bytes(vram, b, sizeof b),
-                       lm_format_bytes(ur, d, sizeof d), lm_format_bytes(uv, e2, sizeof e2),
-                       c->p.ram_budget ? lm_format_bytes(c->p.ram_budget, f, sizeof f)
-                                       : "unlimited",
-                       c->p.vram_budget ? lm_format_bytes(c->p.vram_budget, g, sizeof g)
-                                        : "unlimited");
+        return lm_fail(
+            err, LM_ERR_NO_MEMORY,
+            "not enough memory budget: need %s RAM + %s VRAM, models in use hold %s "
+            "RAM + %s VRAM (budgets: RAM %s, VRAM %s)",
+            lm_format_bytes(ram, a, sizeof a), lm_format_bytes(vram, b, sizeof b),
+            lm_format_bytes(ur, d, sizeof d), lm_format_bytes(uv, e2, sizeof e2),
+            c->p.ram_budget ? lm_format_bytes(c->p.ram_budget, f, sizeof f) : "unlimited",
+            c->p.vram_budget ? lm_format_bytes(c->p.vram_budget, g, sizeof g) : "unlimited");
     }
     for (;;) {
         uint64_t r, v;

@@ -33,8 +33,8 @@ typedef uint64_t (*lm_clock_fn)(void *user); /* monotonic nanoseconds */
 uint64_t lm_clock_monotonic_ns(void *user);  /* the default clock */
 
 typedef struct lm_model_cache_params {
-    uint64_t ram_budget;  /* bytes; 0 = unlimited (the worker fills it from probe) */
-    uint64_t vram_budget; /* bytes; 0 = unlimited */
+    uint64_t ram_budget;    /* bytes; 0 = unlimited (the worker fills it from probe) */
+    uint64_t vram_budget;   /* bytes; 0 = unlimited */
     uint64_t keep_alive_ns; /* default for entries; LM_KEEP_ALIVE_FOREVER = never */
     lm_clock_fn clock;      /* NULL = lm_clock_monotonic_ns */
     void *clock_user;
@@ -44,7 +44,7 @@ void lm_model_cache_default_params(lm_model_cache_params *p);
 
 typedef struct lm_cached_model {
     lm_cache_key key;
-    char label[160];        /* for listings: "tiny-llama3-f16.gguf on cpu" */
+    char label[160]; /* for listings: "tiny-llama3-f16.gguf on cpu" */
     void *payload;
     void (*destroy)(void *payload);
     uint64_t ram_bytes, vram_bytes;

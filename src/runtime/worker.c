@@ -1,7 +1,7 @@
 /* worker.c — the worker thread: its message queue, the scheduling loop that
  * admits requests and steps active generations in turn, and the public API. */
-#include "base/err.h"
 #include "backend/registry.h"
+#include "base/err.h"
 #include "runtime/worker_impl.h"
 #include <errno.h>
 #include <stdio.h>
@@ -60,7 +60,8 @@ static void msg_free(msg *m) {
     free(m->ref.backend);
     free(m->prompt);
     free(m->ptoks);
-    for (int i = 0; i < m->n_stop; i++) free(m->stop[i]);
+    for (int i = 0; i < m->n_stop; i++)
+        free(m->stop[i]);
     free(m->stop);
     free(m);
 }
@@ -103,8 +104,10 @@ static uint64_t post(lm_worker *w, msg *m) {
     }
     m->id = ++w->next_id;
     uint64_t id = m->id;
-    if (w->tail) w->tail->next = m;
-    else w->head = m;
+    if (w->tail)
+        w->tail->next = m;
+    else
+        w->head = m;
     w->tail = m;
     pthread_cond_signal(&w->cond);
     pthread_mutex_unlock(&w->lock);
@@ -224,8 +227,12 @@ static void cancel(lm_worker *w, uint64_t id) {
 
 static void handle(lm_worker *w, msg *m) {
     switch (m->kind) {
-    case MSG_LOAD: do_load(w, m); return;
-    case MSG_UNLOAD: do_unload(w, m); return;
+    case MSG_LOAD:
+        do_load(w, m);
+        return;
+    case MSG_UNLOAD:
+        do_unload(w, m);
+        return;
     case MSG_LIST: /* a listing shows what is loaded now: expire first */
         lm_model_cache_expire(w->cache);
         do_list(w, m);
@@ -315,7 +322,8 @@ static msg *take_all(lm_worker *w, bool wait) {
             } else {
                 struct timespec ts;
                 clock_gettime(CLOCK_REALTIME, &ts);
-                uint64_t ns = (uint64_t)ts.tv_nsec + (left > 60000000000ull ? 60000000000ull : left);
+                uint64_t ns =
+                    (uint64_t)ts.tv_nsec + (left > 60000000000ull ? 60000000000ull : left);
                 ts.tv_sec += (time_t)(ns / 1000000000ull);
                 ts.tv_nsec = (long)(ns % 1000000000ull);
                 if (pthread_cond_timedwait(&w->cond, &w->lock, &ts) == ETIMEDOUT) break;
@@ -364,7 +372,8 @@ static void *thread_main(void *arg) {
     w->n_pending = 0;
     for (msg *h = take_all(w, false); h;) {
         msg *next = h->next;
-        if (h->kind == MSG_GENERATE) done_unstarted(h, "cancelled");
+        if (h->kind == MSG_GENERATE)
+            done_unstarted(h, "cancelled");
         else if (h->kind != MSG_CANCEL && h->kind != MSG_POKE)
             lm_worker_emit_error(h, LM_ERR_CANCELLED, "the worker is shutting down");
         msg_free(h);
@@ -394,8 +403,10 @@ lm_status lm_worker_create(const lm_worker_params *p, lm_worker **out, lm_err *e
     *out = NULL;
     lm_worker *w = calloc(1, sizeof *w);
     if (!w) return lm_fail(err, LM_ERR_NO_MEMORY, "worker: out of memory");
-    if (p) w->p = *p;
-    else lm_worker_default_params(&w->p);
+    if (p)
+        w->p = *p;
+    else
+        lm_worker_default_params(&w->p);
     if (!w->p.keep_alive_ns) w->p.keep_alive_ns = LM_KEEP_ALIVE_DEFAULT_NS;
     default_budgets(&w->p.ram_budget, &w->p.vram_budget);
     lm_model_cache_params cp;
@@ -450,8 +461,10 @@ uint64_t lm_worker_generate(lm_worker *w, const lm_generate_params *p, lm_worker
     m->prompt = dup_or_null(p->prompt, &ok);
     if (!p->prompt && p->n_prompt_tokens > 0) {
         m->ptoks = malloc((size_t)p->n_prompt_tokens * sizeof *m->ptoks);
-        if (m->ptoks) memcpy(m->ptoks, p->prompt_tokens, (size_t)p->n_prompt_tokens * sizeof *m->ptoks);
-        else ok = false;
+        if (m->ptoks)
+            memcpy(m->ptoks, p->prompt_tokens, (size_t)p->n_prompt_tokens * sizeof *m->ptoks);
+        else
+            ok = false;
         m->n_ptoks = p->n_prompt_tokens;
     }
     if (p->n_stop > 0) {
@@ -481,8 +494,7 @@ void lm_worker_cancel(lm_worker *w, uint64_t request_id) {
     post(w, m);
 }
 
-uint64_t lm_worker_unload(lm_worker *w, const lm_model_ref *r, lm_worker_event_fn fn,
-                          void *user) {
+uint64_t lm_worker_unload(lm_worker *w, const lm_model_ref *r, lm_worker_event_fn fn, void *user) {
     return post(w, msg_new(MSG_UNLOAD, r, fn, user));
 }
 

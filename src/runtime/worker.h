@@ -49,7 +49,7 @@ typedef struct lm_usage {
 } lm_usage;
 
 typedef struct lm_timings {
-    double load_ms;    /* 0 when the model was already loaded */
+    double load_ms;                           /* 0 when the model was already loaded */
     double prefill_ms, decode_ms, rebuild_ms; /* rebuild: KV rebuilt after failover */
     double prefill_tps, decode_tps;
 } lm_timings;
@@ -103,11 +103,11 @@ void lm_worker_default_params(lm_worker_params *p);
 
 /* Which model, on which engine, with which options. */
 typedef struct lm_model_ref {
-    const char *model;          /* path (.gguf or HF folder) or catalog id */
-    const lm_model_desc *desc;  /* or an opened model, borrowed (must outlive the worker) */
-    const char *backend;        /* explicit engine (strict), or NULL */
+    const char *model;         /* path (.gguf or HF folder) or catalog id */
+    const lm_model_desc *desc; /* or an opened model, borrowed (must outlive the worker) */
+    const char *backend;       /* explicit engine (strict), or NULL */
     lm_load_opts opts;
-    uint64_t keep_alive_ns;     /* 0: the worker's default */
+    uint64_t keep_alive_ns; /* 0: the worker's default */
 } lm_model_ref;
 
 void lm_model_ref_default(lm_model_ref *r);
@@ -117,13 +117,13 @@ typedef struct lm_generate_params {
     const char *prompt;           /* text, tokenized with the model's tokenizer; or */
     const int32_t *prompt_tokens; /* token ids (used when prompt is NULL) */
     int n_prompt_tokens;
-    int n_predict;                /* maximum new tokens (<= 0: until context is full) */
+    int n_predict; /* maximum new tokens (<= 0: until context is full) */
     lm_sampler_params sampling;
-    const char *const *stop;      /* stop strings (not included in the output) */
+    const char *const *stop; /* stop strings (not included in the output) */
     int n_stop;
-    bool ignore_eog;              /* keep going past end-of-generation tokens */
-    uint64_t session;             /* 0: a one-off sequence */
-    bool keep_kv;                 /* reuse the session's KV when the prompt extends it */
+    bool ignore_eog;  /* keep going past end-of-generation tokens */
+    uint64_t session; /* 0: a one-off sequence */
+    bool keep_kv;     /* reuse the session's KV when the prompt extends it */
 } lm_generate_params;
 
 void lm_generate_params_default(lm_generate_params *p);
@@ -140,8 +140,7 @@ uint64_t lm_worker_generate(lm_worker *w, const lm_generate_params *p, lm_worker
 /* Cancels a generate request (queued or running); its DONE event says
  * "cancelled". Unknown or finished ids are ignored. */
 void lm_worker_cancel(lm_worker *w, uint64_t request_id);
-uint64_t lm_worker_unload(lm_worker *w, const lm_model_ref *r, lm_worker_event_fn fn,
-                          void *user);
+uint64_t lm_worker_unload(lm_worker *w, const lm_model_ref *r, lm_worker_event_fn fn, void *user);
 uint64_t lm_worker_list(lm_worker *w, lm_worker_event_fn fn, void *user);
 
 /* Weight bytes one decoded token reads (the roofline's numerator). */

@@ -12,7 +12,6 @@
 #include <string.h>
 #include <time.h>
 
-
 static void emit_token(gen *g, const char *text, size_t len, int32_t id, float logprob) {
     if (!g->m->fn) return;
     lm_worker_event e;
@@ -29,7 +28,8 @@ static void emit_token(gen *g, const char *text, size_t len, int32_t id, float l
 static bool slot_reserve(seq_slot *s, int n) {
     if (n <= s->cap) return true;
     int nc = s->cap ? s->cap : 64;
-    while (nc < n) nc *= 2;
+    while (nc < n)
+        nc *= 2;
     int32_t *t = realloc(s->toks, (size_t)nc * sizeof *t);
     if (!t) return false;
     s->toks = t;
@@ -58,6 +58,10 @@ lm_status lm_gen_start(lm_worker *w, gen *g, lm_err *err) {
     (void)w;
     loaded *l = g->l;
     msg *m = g->m;
+    /* A free sequence first: a request that has to wait is not tokenized
+     * again on every pass of the scheduler. */
+    int si = pick_slot(l, m->session);
+    if (si < 0) return lm_fail(err, LM_ERR_BUSY, "no free sequence");
     int32_t *toks = NULL;
     size_t n = 0;
     if (m->prompt) {
@@ -80,25 +84,21 @@ lm_status lm_gen_start(lm_worker *w, gen *g, lm_err *err) {
         if (toks[i] < 0 || toks[i] >= l->n_vocab) {
             int32_t bad = toks[i];
             free(toks);
-            return lm_fail(err, LM_ERR_INVALID_ARG, "prompt token %d is outside the vocabulary (%d)",
-                           bad, l->n_vocab);
+            return lm_fail(err, LM_ERR_INVALID_ARG,
+                           "prompt token %d is outside the vocabulary (%d)", bad, l->n_vocab);
         }
     if (n >= l->n_ctx) {
         free(toks);
-        return lm_fail(err, LM_ERR_CONTEXT_FULL, "prompt of %zu tokens does not fit the context of %u",
-                       n, l->n_ctx);
-    }
-    int si = pick_slot(l, m->session);
-    if (si < 0) {
-        free(toks);
-        return lm_fail(err, LM_ERR_BUSY, "no free sequence");
+        return lm_fail(err, LM_ERR_CONTEXT_FULL,
+                       "prompt of %zu tokens does not fit the context of %u", n, l->n_ctx);
     }
     seq_slot *s = &l->slots[si];
     /* Keep the longest prefix of what is in KV that the new prompt repeats;
      * at least one token is recomputed so there are logits to sample from. */
     int keep = 0;
     if (m->keep_kv && m->session && s->session == m->session && !s->rebuild) {
-        while (keep < s->n_kv && keep < (int)n && s->toks[keep] == toks[keep]) keep++;
+        while (keep < s->n_kv && keep < (int)n && s->toks[keep] == toks[keep])
+            keep++;
         if (keep == (int)n) keep--;
     }
     if (keep < s->n_kv) {
@@ -125,15 +125,15 @@ lm_status lm_gen_start(lm_worker *w, gen *g, lm_err *err) {
     g->first_forward = true;
     g->sampler = lm_sampler_create(&m->sp, l->n_vocab);
     if (!g->sampler) return lm_fail(err, LM_ERR_NO_MEMORY, "could not create the sampler");
-    if (l->desc->tokenizer)
-        g->detok = lm_detok_stream_create(l->desc->tokenizer, true);
+    if (l->desc->tokenizer) g->detok = lm_detok_stream_create(l->desc->tokenizer, true);
     return LM_OK;
 }
 
 static bool text_append(gen *g, const char *s, size_t n) {
     if (g->text_len + n + 1 > g->text_cap) {
         size_t nc = g->text_cap ? g->text_cap * 2 : 256;
-        while (nc < g->text_len + n + 1) nc *= 2;
+        while (nc < g->text_len + n + 1)
+            nc *= 2;
         char *t = realloc(g->text, nc);
         if (!t) return false;
         g->text = t;
@@ -156,7 +156,8 @@ static long find_stop(const gen *g, size_t *hold) {
         size_t sl = strlen(st);
         if (!sl) continue;
         size_t from = g->emitted;
-        const char *p = g->text_len >= sl ? memmem(g->text + from, g->text_len - from, st, sl) : NULL;
+        const char *p =
+            g->text_len >= sl ? memmem(g->text + from, g->text_len - from, st, sl) : NULL;
         if (p && (best < 0 || p - g->text < best)) best = p - g->text;
         for (size_t h = sl - 1; h > 0; h--) {
             if (h > g->text_len - g->emitted) continue;
@@ -167,12 +168,6 @@ static long find_stop(const gen *g, size_t *hold) {
         }
     }
     return best;
-}
-
-void lm_gen_fail(lm_worker *w, gen *g, lm_status st, const char *text) {
-    lm_worker_emit_error(g->m, st, text);
-    g->done = true;
-    (void)w;
 }
 
 static void save_slot(lm_worker *w, gen *g) {
@@ -186,6 +181,12 @@ static void save_slot(lm_worker *w, gen *g) {
         s->n_kv = 0;
         s->session = 0;
     }
+}
+
+void lm_gen_fail(lm_worker *w, gen *g, lm_status st, const char *text) {
+    lm_worker_emit_error(g->m, st, text);
+    save_slot(w, g);
+    g->done = true;
 }
 
 void lm_gen_finish(lm_worker *w, gen *g, const char *reason) {
@@ -299,10 +300,12 @@ bool lm_gen_step(lm_worker *w, gen *g) {
     size_t hold = 0;
     long at = g->m->n_stop ? find_stop(g, &hold) : -1;
     size_t end = at >= 0 ? (size_t)at : g->text_len - hold;
-    emit_token(g, g->text ? g->text + g->emitted : "", end > g->emitted ? end - g->emitted : 0,
-               tok, lp);
+    /* No text at all without a tokenizer (engines tested on ids alone). */
+    const char *piece_out = g->text ? g->text + g->emitted : "";
+    emit_token(g, piece_out, end > g->emitted ? end - g->emitted : 0, tok, lp);
     long delay_ms = lm_fault_value("token_delay_ms"); /* test hook, 0 normally */
-    if (delay_ms > 0) nanosleep(&(struct timespec){delay_ms / 1000, delay_ms % 1000 * 1000000L}, NULL);
+    if (delay_ms > 0)
+        nanosleep(&(struct timespec){delay_ms / 1000, delay_ms % 1000 * 1000000L}, NULL);
     if (end > g->emitted) g->emitted = end;
     if (at >= 0) {
         g->text_len = (size_t)at; /* the stop string is not part of the output */

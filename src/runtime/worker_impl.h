@@ -8,7 +8,14 @@
 #include "runtime/worker.h"
 #include <pthread.h>
 
-typedef enum msg_kind { MSG_LOAD, MSG_GENERATE, MSG_CANCEL, MSG_UNLOAD, MSG_LIST, MSG_POKE } msg_kind;
+typedef enum msg_kind {
+    MSG_LOAD,
+    MSG_GENERATE,
+    MSG_CANCEL,
+    MSG_UNLOAD,
+    MSG_LIST,
+    MSG_POKE
+} msg_kind;
 
 /* A copied lm_model_ref. */
 typedef struct owned_ref {
@@ -46,9 +53,9 @@ typedef struct seq_slot {
     uint64_t session; /* 0: free for anyone */
     int32_t *toks;    /* prompt + generated tokens of the latest request */
     int n_toks, cap;
-    int n_kv;         /* toks[0..n_kv) are in the engine's KV cache */
-    bool busy;        /* a request is generating on it */
-    bool rebuild;     /* KV was lost (failover): the next forward rebuilds it */
+    int n_kv;     /* toks[0..n_kv) are in the engine's KV cache */
+    bool busy;    /* a request is generating on it */
+    bool rebuild; /* KV was lost (failover): the next forward rebuilds it */
     uint64_t last_used;
 } seq_slot;
 
@@ -114,8 +121,7 @@ double lm_worker_now_ms(void);
 lm_status lm_worker_acquire(lm_worker *w, msg *m, lm_cached_model **entry, double *load_ms,
                             lm_err *err);
 lm_cached_model *lm_worker_find_loaded(lm_worker *w, const owned_ref *r, lm_err *err);
-lm_status lm_worker_failover(lm_worker *w, lm_cached_model *entry, const char *reason,
-                             lm_err *err);
+lm_status lm_worker_failover(lm_worker *w, lm_cached_model *entry, const char *reason, lm_err *err);
 void lm_worker_release(lm_worker *w, lm_cached_model *entry, const owned_ref *r);
 
 /* worker_gen.c */

@@ -18,7 +18,8 @@ static void loaded_free(void *p) {
     if (!l) return;
     if (l->eng && l->ops) l->ops->unload(l->eng);
     if (l->own_desc) lm_model_free(l->desc);
-    for (int i = 0; i < l->n_slots; i++) free(l->slots[i].toks);
+    for (int i = 0; i < l->n_slots; i++)
+        free(l->slots[i].toks);
     free(l->slots);
     free(l->logits);
     free(l->pos);
@@ -27,19 +28,16 @@ static void loaded_free(void *p) {
 }
 
 static bool same_file(const lm_file_id *a, const lm_file_id *b) {
-    return a->dev == b->dev && a->ino == b->ino && a->size == b->size &&
-           a->mtime_ns == b->mtime_ns;
+    return a->dev == b->dev && a->ino == b->ino && a->size == b->size && a->mtime_ns == b->mtime_ns;
 }
 
 static bool same_opts(const lm_load_opts *a, const lm_load_opts *b) {
     return a->n_ctx == b->n_ctx && a->n_threads == b->n_threads && a->kv_type == b->kv_type &&
-           a->n_seq_max == b->n_seq_max && a->device == b->device &&
-           a->mem_budget == b->mem_budget;
+           a->n_seq_max == b->n_seq_max && a->device == b->device && a->mem_budget == b->mem_budget;
 }
 
 /* Path and file identity of a reference (a path, a catalog id or a desc). */
-static lm_status resolve(const owned_ref *r, char *path, size_t cap, lm_file_id *fid,
-                         lm_err *err) {
+static lm_status resolve(const owned_ref *r, char *path, size_t cap, lm_file_id *fid, lm_err *err) {
     if (r->desc) {
         snprintf(path, cap, "%s", r->desc->path);
         *fid = r->desc->identity;
@@ -177,8 +175,8 @@ lm_status lm_worker_acquire(lm_worker *w, msg *m, lm_cached_model **entry, doubl
         /* Make room before loading: the first candidate's kind of memory. */
         const char *first = l->sel.n_cand ? l->sel.cand[0]->name : "cpu";
         uint64_t wb = l->desc->weight_bytes;
-        st = lm_model_cache_make_room(w->cache, is_cpu(first) ? wb : 0, is_cpu(first) ? 0 : wb,
-                                      err);
+        st =
+            lm_model_cache_make_room(w->cache, is_cpu(first) ? wb : 0, is_cpu(first) ? 0 : wb, err);
     }
     progress_ctx pc = {m};
     if (st == LM_OK)
@@ -196,8 +194,9 @@ lm_status lm_worker_acquire(lm_worker *w, msg *m, lm_cached_model **entry, doubl
     const char *base = strrchr(path, '/');
     snprintf(label, sizeof label, "%.100s on %.32s", base ? base + 1 : path, l->ops->name);
     uint64_t bytes = accepted_bytes(l);
-    st = lm_model_cache_insert(w->cache, &k, label, l, loaded_free, is_cpu(l->ops->name) ? bytes : 0,
-                               is_cpu(l->ops->name) ? 0 : bytes, &e, err);
+    st =
+        lm_model_cache_insert(w->cache, &k, label, l, loaded_free, is_cpu(l->ops->name) ? bytes : 0,
+                              is_cpu(l->ops->name) ? 0 : bytes, &e, err);
     if (st != LM_OK) {
         loaded_free(l);
         return st;
@@ -230,8 +229,8 @@ lm_status lm_worker_failover(lm_worker *w, lm_cached_model *entry, const char *r
     }
     const lm_backend_ops *ops = NULL;
     lm_engine *eng = NULL;
-    lm_status st = lm_select_failover(&l->sel, failed, reason, l->desc, &l->opts, NULL, NULL,
-                                      &ops, &eng, err);
+    lm_status st =
+        lm_select_failover(&l->sel, failed, reason, l->desc, &l->opts, NULL, NULL, &ops, &eng, err);
     if (st != LM_OK) {
         l->ops = NULL;
         describe(l);

@@ -77,7 +77,8 @@ static lm_status load_impl(fake_cfg *c, const lm_model_desc *m, const lm_load_op
     e->cfg = c;
     e->n_vocab = (int)m->hp.n_vocab;
     e->n_ctx = o->n_ctx ? (int)o->n_ctx : (int)m->hp.n_ctx_train;
-    for (int s = 0; s < FAKE_SEQS; s++) e->kv[s] = calloc((size_t)e->n_ctx, sizeof(int32_t));
+    for (int s = 0; s < FAKE_SEQS; s++)
+        e->kv[s] = calloc((size_t)e->n_ctx, sizeof(int32_t));
     c->live_engines++;
     *out = e;
     return LM_OK;
@@ -102,7 +103,8 @@ static lm_status forward(lm_engine *e, const lm_batch *b, lm_logits *out, lm_err
         last_seq = s;
     }
     int32_t next = fake_next_token(e->kv[last_seq], e->n_kv[last_seq], e->n_vocab);
-    for (int v = 0; v < e->n_vocab; v++) out->data[v] = -(float)abs(v - next) * 0.5f;
+    for (int v = 0; v < e->n_vocab; v++)
+        out->data[v] = -(float)abs(v - next) * 0.5f;
     out->n_vocab = e->n_vocab;
     out->n_rows = 1;
     return LM_OK;
@@ -112,8 +114,10 @@ static lm_status kv_seq(lm_engine *e, lm_kv_op op, int seq, int p0, int p1) {
     (void)p1;
     for (int s = 0; s < FAKE_SEQS; s++) {
         if (seq >= 0 && s != seq) continue;
-        if (op == LM_KV_CLEAR) e->n_kv[s] = 0;
-        else if (p0 < e->n_kv[s]) e->n_kv[s] = p0;
+        if (op == LM_KV_CLEAR)
+            e->n_kv[s] = 0;
+        else if (p0 < e->n_kv[s])
+            e->n_kv[s] = p0;
     }
     return LM_OK;
 }
@@ -122,21 +126,24 @@ static void unload(lm_engine *e) {
     if (!e) return;
     e->cfg->unloads++;
     e->cfg->live_engines--;
-    for (int s = 0; s < FAKE_SEQS; s++) free(e->kv[s]);
+    for (int s = 0; s < FAKE_SEQS; s++)
+        free(e->kv[s]);
     free(e);
 }
 
-#define FAKE_TABLE(I)                                                                           \
-    static lm_status probe_##I(lm_backend_info *o) { return probe_impl(cfg_of(I), o); }        \
-    static lm_status check_##I(const lm_model_desc *m, const lm_load_opts *o, lm_support *s) { \
-        return check_impl(cfg_of(I), m, o, s);                                                 \
-    }                                                                                          \
-    static lm_status load_##I(const lm_model_desc *m, const lm_load_opts *o, lm_progress_fn f, \
-                              void *u, lm_engine **e, lm_err *err) {                           \
-        return load_impl(cfg_of(I), m, o, f, u, e, err);                                       \
-    }                                                                                          \
-    static lm_backend_ops table_##I = {LM_BACKEND_ABI_VERSION, "", probe_##I, check_##I,       \
-                                       load_##I, forward, kv_seq, unload};
+#define FAKE_TABLE(I)                                                                              \
+    static lm_status probe_##I(lm_backend_info *o) {                                               \
+        return probe_impl(cfg_of(I), o);                                                           \
+    }                                                                                              \
+    static lm_status check_##I(const lm_model_desc *m, const lm_load_opts *o, lm_support *s) {     \
+        return check_impl(cfg_of(I), m, o, s);                                                     \
+    }                                                                                              \
+    static lm_status load_##I(const lm_model_desc *m, const lm_load_opts *o, lm_progress_fn f,     \
+                              void *u, lm_engine **e, lm_err *err) {                               \
+        return load_impl(cfg_of(I), m, o, f, u, e, err);                                           \
+    }                                                                                              \
+    static lm_backend_ops table_##I = {                                                            \
+        LM_BACKEND_ABI_VERSION, "", probe_##I, check_##I, load_##I, forward, kv_seq, unload};
 FAKE_TABLE(0)
 FAKE_TABLE(1)
 FAKE_TABLE(2)

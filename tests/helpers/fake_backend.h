@@ -14,8 +14,8 @@ typedef struct fake_cfg {
     const char *decline_reason; /* non-NULL: check() declines with it */
     uint64_t bytes_needed;      /* check()'s estimate */
     bool load_fails;
-    int fail_at_forward;        /* 1-based forward call that fails; 0: never */
-    int forward_delay_us;       /* slows each forward (cancellation tests) */
+    int fail_at_forward;  /* 1-based forward call that fails; 0: never */
+    int forward_delay_us; /* slows each forward (cancellation tests) */
     /* counters */
     int checks, loads, unloads, forwards, live_engines;
 } fake_cfg;
