@@ -11,10 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* lm_model_open lands with the format readers; until then -m reports that. */
-#pragma weak lm_model_open
-#pragma weak lm_model_free
-
 #define MAX_JSON_BYTES (64u << 20)
 
 static void usage(FILE *f) {
@@ -75,10 +71,6 @@ int lm_cmd_template(int argc, char **argv) {
     cJSON *messages = NULL, *tools = NULL;
     lm_model_desc *desc = NULL;
     if (model) {
-        if (!lm_model_open) {
-            fprintf(stderr, "localm template: model loading is not built in yet; use --template\n");
-            return 1;
-        }
         if (lm_model_open(model, &desc, &err) != LM_OK) goto fail;
         if (desc->chat_template) tpl = strdup(desc->chat_template);
         if (!bos && desc->bos_text) bos = desc->bos_text;
@@ -123,6 +115,6 @@ done:
     free(tpl);
     cJSON_Delete(messages);
     cJSON_Delete(tools);
-    if (desc && lm_model_free) lm_model_free(desc);
+    lm_model_free(desc);
     return rc;
 }
