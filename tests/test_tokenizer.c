@@ -495,6 +495,110 @@ static void bad_json_is_reported(void **state) {
     assert_null(t);
 }
 
+/* The real Llama 3 and Qwen 3 vocabularies handed over as GGUF metadata would
+ * carry them (tokens, merges, CONTROL/USER_DEFINED added tokens, the
+ * pre-tokenizer by name) give the tokenizers/refs.json ids too. */
+static void spec_path_real_vocab(const char *name, const char *pre) {
+    char rel[128];
+    snprintf(rel, sizeof rel, "tokenizers/%s/tokenizer.json.gz", name);
+    cJSON *j = load_json(rel), *refs = load_json("tokenizers/refs.json");
+    assert_non_null(j);
+    assert_non_null(refs);
+    const cJSON *vocab = cJSON_GetObjectItem(cJSON_GetObjectItem(j, "model"), "vocab");
+    const cJSON *merges = cJSON_GetObjectItem(cJSON_GetObjectItem(j, "model"), "merges");
+    const cJSON *added = cJSON_GetObjectItem(j, "added_tokens"), *e;
+    uint32_t n = 0;
+    cJSON_ArrayForEach(e, vocab) if ((uint32_t)e->valueint + 1 > n) n = (uint32_t)e->valueint + 1;
+    cJSON_ArrayForEach(e, added) {
+        uint32_t id = (uint32_t)cJSON_GetObjectItem(e, "id")->valueint;
+        if (id + 1 > n) n = id + 1;
+    }
+    lm_vocab_spec s = {.kind = LM_VOCAB_BPE,
+                       .n_tokens = n,
+                       .bos_id = -1,
+                       .eos_id = -1,
+                       .eot_id = -1,
+                       .eom_id = -1,
+                       .unk_id = -1,
+                       .pad_id = -1,
+                       .add_bos = 0,
+                       .add_eos = 0,
+                       .add_space_prefix = -1};
+    snprintf(s.model, sizeof s.model, "gpt2");
+    snprintf(s.pre, sizeof s.pre, "%s", pre);
+    const char **tokens = calloc(n, sizeof *tokens);
+    uint32_t *lens = calloc(n, sizeof *lens);
+    int32_t *types = calloc(n, sizeof *types);
+    cJSON_ArrayForEach(e, vocab) {
+        tokens[e->valueint] = e->string;
+        lens[e->valueint] = (uint32_t)strlen(e->string);
+        types[e->valueint] = LM_TOKEN_NORMAL;
+    }
+    cJSON_ArrayForEach(e, added) {
+        int id = cJSON_GetObjectItem(e, "id")->valueint;
+        tokens[id] = cJSON_GetObjectItem(e, "content")->valuestring;
+        lens[id] = (uint32_t)strlen(tokens[id]);
+        types[id] = cJSON_IsTrue(cJSON_GetObjectItem(e, "special")) ? LM_TOKEN_CONTROL
+                                                                    : LM_TOKEN_USER_DEFINED;
+    }
+    s.n_merges = (uint32_t)cJSON_GetArraySize(merges);
+    char **mtext = calloc(s.n_merges, sizeof *mtext);
+    uint32_t *mlens = calloc(s.n_merges, sizeof *mlens);
+    uint32_t k = 0;
+    cJSON_ArrayForEach(e, merges) {
+        if (cJSON_IsString(e)) {
+            mtext[k] = strdup(e->valuestring);
+        } else {
+            const char *a = cJSON_GetArrayItem(e, 0)->valuestring;
+            const char *b = cJSON_GetArrayItem(e, 1)->valuestring;
+            mtext[k] = malloc(strlen(a) + strlen(b) + 2);
+            sprintf(mtext[k], "%s %s", a, b);
+        }
+        mlens[k] = (uint32_t)strlen(mtext[k]);
+        k++;
+    }
+    s.tokens = tokens;
+    s.token_lens = lens;
+    s.types = types;
+    s.merges = (const char **)mtext;
+    s.merge_lens = mlens;
+    lm_tokenizer *t = NULL;
+    lm_err err = {0};
+    assert_int_equal(lm_tokenizer_from_spec(&s, &t, &err), LM_OK);
+    cJSON_ArrayForEach(e, cJSON_GetObjectItem(refs, name)) {
+        const char *text = cJSON_GetObjectItem(e, "text")->valuestring;
+        int32_t *ids;
+        size_t ni;
+        assert_int_equal(lm_tokenize(t, text, strlen(text), false, true, &ids, &ni, &err), LM_OK);
+        check_ids(ids, ni, cJSON_GetObjectItem(e, "ids"), text);
+        char *dec;
+        assert_int_equal(lm_detokenize(t, ids, ni, false, &dec, NULL, &err), LM_OK);
+        assert_string_equal(dec, cJSON_GetObjectItem(e, "decoded")->valuestring);
+        free(dec);
+        free(ids);
+    }
+    lm_tokenizer_free(t);
+    for (uint32_t i = 0; i < k; i++)
+        free(mtext[i]);
+    free(mtext);
+    free(mlens);
+    free(tokens);
+    free(lens);
+    free(types);
+    cJSON_Delete(j);
+    cJSON_Delete(refs);
+}
+
+static void spec_llama3_and_qwen3(void **state) {
+    (void)state;
+    if (!lm_test_data_dir()) {
+        skip();
+        return;
+    }
+    spec_path_real_vocab("llama3", "llama-bpe");
+    spec_path_real_vocab("qwen3", "qwen2");
+}
+
 /* Every pre-tokenizer name a GGUF file may carry compiles and round-trips
  * text over a vocabulary of the 256 byte tokens; unknown names say so. */
 static void gguf_pre_names(void **state) {
@@ -575,6 +679,7 @@ int main(void) {
         cmocka_unit_test(stream_holds_partial_utf8),
         cmocka_unit_test(bad_json_is_reported),
         cmocka_unit_test(gguf_pre_names),
+        cmocka_unit_test(spec_llama3_and_qwen3),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

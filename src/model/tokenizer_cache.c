@@ -21,16 +21,10 @@ struct tk_cache {
     uint32_t used, arena_n;
 };
 
+/* The tables are allocated on the first insert: many tokenizers (tests,
+ * one-off CLI runs) never encode enough text to need them. */
 struct tk_cache *tk_cache_new(void) {
-    struct tk_cache *c = calloc(1, sizeof *c);
-    if (!c) return NULL;
-    c->slots = calloc(CACHE_SLOTS, sizeof *c->slots);
-    c->arena = malloc(CACHE_ARENA);
-    if (!c->slots || !c->arena) {
-        tk_cache_free(c);
-        return NULL;
-    }
-    return c;
+    return calloc(1, sizeof(struct tk_cache));
 }
 
 void tk_cache_free(struct tk_cache *c) {
@@ -55,8 +49,8 @@ bool tk_cache_get(const lm_tokenizer *t, const char *w, size_t n, tk_ids *out) {
     uint64_t h = tk_hash(w, n) | 1;
     bool hit = false;
     pthread_mutex_lock((pthread_mutex_t *)&t->cache_mu);
-    entry *e = find(t->cache, h, w, n);
-    if (e->hash) {
+    entry *e = t->cache->slots ? find(t->cache, h, w, n) : NULL;
+    if (e && e->hash) {
         hit = true;
         const char *p = t->cache->arena + e->off + e->len;
         for (uint16_t i = 0; hit && i < e->n_ids; i++) {
@@ -75,6 +69,16 @@ void tk_cache_put(const lm_tokenizer *t, const char *w, size_t n, const int32_t 
     size_t need = n + 4 * k;
     pthread_mutex_lock((pthread_mutex_t *)&t->cache_mu);
     struct tk_cache *c = t->cache;
+    if (!c->slots) {
+        c->arena = malloc(CACHE_ARENA);
+        c->slots = c->arena ? calloc(CACHE_SLOTS, sizeof *c->slots) : NULL;
+        if (!c->slots) {
+            free(c->arena);
+            c->arena = NULL;
+            pthread_mutex_unlock((pthread_mutex_t *)&t->cache_mu);
+            return;
+        }
+    }
     if (c->used >= CACHE_MAX_USED || c->arena_n + need > CACHE_ARENA) {
         memset(c->slots, 0, CACHE_SLOTS * sizeof *c->slots);
         c->used = c->arena_n = 0;

@@ -110,6 +110,10 @@ static lm_status build(lm_tokenizer *t, const lm_vocab_spec *s, lm_err *err) {
         if (st == LM_OK) st = load_merges(t, s, &map, err);
         free(map.slots);
         if (st == LM_OK) st = set_pre(t, s->pre[0] ? s->pre : "default", err);
+        /* Llama 3's tokenizer.json says ignore_merges (a word that is a token
+         * stays whole); GGUF does not carry the flag, so the name implies it */
+        t->ignore_merges = !strcmp(s->pre, "llama-bpe") || !strcmp(s->pre, "llama3") ||
+                           !strcmp(s->pre, "llama-v3");
         if (st != LM_OK) return st;
     }
     t->bos_id = valid_id(s, s->bos_id) ? s->bos_id : -1;
