@@ -3,7 +3,7 @@
 JOBS ?= $(shell nproc)
 BUILD ?= build
 ASAN_BUILD ?= build-asan
-FUZZ_SECONDS ?= 20
+FUZZ_SECONDS ?= 10
 CMAKE_ARGS ?=
 
 .PHONY: all deps build run test test-unit test-asan test-fuzz fuzz install clean format
