@@ -3,6 +3,7 @@
 #include "catalog/catalog.h"
 #include "base/err.h"
 #include "catalog/disk_cache.h"
+#include "model/demo_model.h"
 #include <cjson/cJSON.h>
 #include <ctype.h>
 #include <pthread.h>
@@ -56,11 +57,18 @@ static lm_status need_uint(const cJSON *o, const char *key, double min, double m
 
 static lm_status check_file(const cJSON *f, const char *where, lm_err *err) {
     if (!cJSON_IsObject(f)) return lm_fail(err, LM_ERR_JSON, "%s: must be an object", where);
-    lm_status st = need_str(f, "repo", sizeof(((lm_catalog_file *)0)->repo), true, where, err);
+    /* An embedded file (the demo model) lives in the binary and has no repo. */
+    const cJSON *emb = cJSON_GetObjectItemCaseSensitive(f, "embedded");
+    if (emb && !cJSON_IsBool(emb))
+        return lm_fail(err, LM_ERR_JSON, "%s.embedded: must be true or false", where);
+    bool embedded = cJSON_IsTrue(emb);
+    lm_status st = need_str(f, "repo", sizeof(((lm_catalog_file *)0)->repo), !embedded, where, err);
     if (st == LM_OK)
         st = need_str(f, "file", sizeof(((lm_catalog_file *)0)->file), true, where, err);
     if (st != LM_OK) return st;
-    const char *repo = cJSON_GetObjectItemCaseSensitive(f, "repo")->valuestring;
+    if (embedded && cJSON_GetObjectItemCaseSensitive(f, "repo"))
+        return lm_fail(err, LM_ERR_JSON, "%s: an embedded file has no repo", where);
+    const char *repo = embedded ? "embedded/file" : cJSON_GetObjectItemCaseSensitive(f, "repo")->valuestring;
     const char *slash = strchr(repo, '/');
     if (!slash || slash == repo || !slash[1] || strchr(slash + 1, '/'))
         return lm_fail(err, LM_ERR_JSON, "%s.repo: must be \"owner/name\"", where);
@@ -80,7 +88,8 @@ static lm_status check_file(const cJSON *f, const char *where, lm_err *err) {
     }
     for (const cJSON *k = f->child; k; k = k->next)
         if (strcmp(k->string, "repo") && strcmp(k->string, "file") &&
-            strcmp(k->string, "size_bytes") && strcmp(k->string, "sha256"))
+            strcmp(k->string, "size_bytes") && strcmp(k->string, "sha256") &&
+            strcmp(k->string, "embedded"))
             return lm_fail(err, LM_ERR_JSON, "%s: unknown field \"%s\"", where, k->string);
     return LM_OK;
 }
@@ -121,6 +130,9 @@ static lm_status check_model(const cJSON *m, const char *where, lm_err *err) {
     if (st == LM_OK) st = need_uint(m, "parameters", 1e6, 1e13, true, where, err);
     if (st == LM_OK) st = need_uint(m, "context_length", 128, 1 << 24, true, where, err);
     if (st == LM_OK) st = need_str(m, "default_quant", 16, true, where, err);
+    if (st == LM_OK)
+        st = need_str(m, "description", sizeof(((lm_catalog_model *)0)->description), false,
+                      where, err);
     if (st != LM_OK) return st;
     for (const char *p = cJSON_GetObjectItemCaseSensitive(m, "id")->valuestring; *p; p++)
         if (!(islower((unsigned char)*p) || isdigit((unsigned char)*p) || *p == '.' || *p == '-'))
@@ -220,6 +232,7 @@ lm_status lm_catalog_parse(const char *json, size_t len, lm_catalog **out, lm_er
                 copy_str(cm->architecture, sizeof cm->architecture, m, "architecture");
                 copy_str(cm->license, sizeof cm->license, m, "license");
                 copy_str(cm->default_quant, sizeof cm->default_quant, m, "default_quant");
+                copy_str(cm->description, sizeof cm->description, m, "description");
                 cm->parameters = get_u64(m, "parameters");
                 cm->context_length = (uint32_t)get_u64(m, "context_length");
                 const cJSON *files = cJSON_GetObjectItemCaseSensitive(m, "files");
@@ -230,6 +243,7 @@ lm_status lm_catalog_parse(const char *json, size_t len, lm_catalog **out, lm_er
                     copy_str(cf->file, sizeof cf->file, f, "file");
                     copy_str(cf->sha256, sizeof cf->sha256, f, "sha256");
                     cf->size_bytes = get_u64(f, "size_bytes");
+                    cf->embedded = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(f, "embedded"));
                 }
                 const cJSON *bs = cJSON_GetObjectItemCaseSensitive(m, "backends");
                 for (const cJSON *b = bs->child; b; b = b->next) {
@@ -327,6 +341,7 @@ lm_status lm_catalog_resolve(const char *ref, char *path, size_t cap, lm_err *er
     const lm_catalog_file *f;
     lm_status st = lm_catalog_lookup(ref, &m, &f, err);
     if (st != LM_OK) return st;
+    if (f->embedded) return lm_demo_model_path(path, cap, err);
     char dir[1024];
     st = lm_disk_cache_model_dir(m->id, f->quant, dir, sizeof dir, err);
     if (st != LM_OK) return st;
@@ -360,4 +375,21 @@ int lm_catalog_hints(const char *ref, lm_select_hint *out, int max) {
         out[n].notes = m->backends[i].notes;
     }
     return n;
+}
+
+bool lm_catalog_file_present(const lm_catalog_model *m, const lm_catalog_file *f, char *path,
+                             size_t cap, uint64_t *size) {
+    if (f->embedded) {
+        snprintf(path, cap, "(built in)");
+        if (size) *size = f->size_bytes;
+        return true;
+    }
+    char dir[1024];
+    if (lm_disk_cache_model_dir(m->id, f->quant, dir, sizeof dir, NULL) != LM_OK) return false;
+    int n = snprintf(path, cap, "%s/%s", dir, f->file);
+    if (n < 0 || (size_t)n >= cap) return false;
+    struct stat st;
+    if (stat(path, &st) != 0) return false;
+    if (size) *size = (uint64_t)st.st_size;
+    return true;
 }

@@ -19,6 +19,7 @@ typedef struct lm_catalog_file {
     char file[160];      /* file name in the repository */
     uint64_t size_bytes; /* 0 when not recorded */
     char sha256[65];     /* "" when not recorded */
+    bool embedded;       /* built into the binary (the demo model): no repo, nothing to fetch */
 } lm_catalog_file;
 
 typedef struct lm_catalog_backend {
@@ -36,6 +37,7 @@ typedef struct lm_catalog_model {
     char license[64];
     uint64_t parameters;
     uint32_t context_length;
+    char description[640]; /* what it is, can and cannot do; "" when absent */
     char default_quant[16];
     lm_catalog_file files[LM_CATALOG_MAX_FILES];
     int n_files;
@@ -71,6 +73,11 @@ lm_status lm_catalog_lookup(const char *ref, const lm_catalog_model **model,
  * LM_ERR_NOT_FOUND when it is not a catalog id, or when it is one but the
  * file is not downloaded (the message says how to get it). */
 lm_status lm_catalog_resolve(const char *ref, char *path, size_t cap, lm_err *err);
+
+/* Whether the file of m/f is on disk (or built in): its path ("(built in)"
+ * for the embedded model) and size. Writes nothing. */
+bool lm_catalog_file_present(const lm_catalog_model *m, const lm_catalog_file *f, char *path,
+                             size_t cap, uint64_t *size);
 
 /* Selection hints for a model reference: a catalog id, or a path whose file
  * name is one of the catalog's files. Returns how many (0: unknown model).

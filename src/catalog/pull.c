@@ -106,6 +106,9 @@ static lm_status target_for(const char *ref, pull_target *t, lm_err *err) {
     const lm_catalog_file *f;
     lm_status st = lm_catalog_lookup(ref, &m, &f, err);
     if (st) return st;
+    if (f->embedded)
+        return lm_fail(err, LM_ERR_INVALID_ARG,
+                       "%s is built into LocalM: there is nothing to download or remove", m->id);
     char ep[512];
     snprintf(t->id, sizeof t->id, "%s", m->id);
     snprintf(t->quant, sizeof t->quant, "%s", f->quant);

@@ -20,11 +20,9 @@ static void usage(FILE *f) {
 
 /* Bytes of the file of quantization f in the cache, or -1 when absent. */
 static long long on_disk(const lm_catalog_model *m, const lm_catalog_file *f) {
-    char dir[1024], path[1400];
-    if (lm_disk_cache_model_dir(m->id, f->quant, dir, sizeof dir, NULL) != LM_OK) return -1;
-    snprintf(path, sizeof path, "%s/%s", dir, f->file);
-    struct stat st;
-    return stat(path, &st) == 0 ? (long long)st.st_size : -1;
+    char path[1400];
+    uint64_t size;
+    return lm_catalog_file_present(m, f, path, sizeof path, &size) ? (long long)size : -1;
 }
 
 static int cmp_backend(const void *a, const void *b) {

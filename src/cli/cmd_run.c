@@ -8,6 +8,8 @@
 #include "backend/select.h"
 #include "catalog/disk_cache.h"
 #include "cli/commands.h"
+#include "cli/model_arg.h"
+#include "base/err.h"
 #include "cli/progress_bar.h"
 #include "runtime/worker.h"
 #include <errno.h>
@@ -25,8 +27,9 @@ static void on_sigint(int sig) {
 }
 
 static void usage(FILE *f) {
-    fprintf(f, "usage: localm run -m MODEL -p PROMPT [options]\n\n"
-               "MODEL is a .gguf file, a Hugging Face folder or a catalog id (localm ls).\n\n"
+    fprintf(f, "usage: localm run [-m MODEL] -p PROMPT [options]\n\n"
+               "MODEL is a .gguf file, a Hugging Face folder, a catalog id (localm ls) or\n"
+               "hf://OWNER/REPO/FILE.gguf (downloaded first); default: the built-in demo model.\n\n"
                "  -n N              tokens to generate (default 128)\n"
                "  --temp T          temperature; 0 = greedy (default 0.8)\n"
                "  --top-k K         (default 40)     --top-p P   (default 0.95)\n"
@@ -236,11 +239,18 @@ int lm_cmd_run(int argc, char **argv) {
 #undef NUM
 #undef NEEDV
     }
-    if (!model || !prompt) {
+    if (!prompt) {
         usage(stderr);
         return 2;
     }
-    gp.model.model = model;
+    /* No -m: the built-in demo model; catalog ids and hf:// are pulled first. */
+    char path[1024];
+    lm_err rerr = {0};
+    if (lm_cli_model_path(model, path, sizeof path, NULL, &rerr) != LM_OK) {
+        fprintf(stderr, "localm run: %s\n", lm_err_text(&rerr));
+        return 1;
+    }
+    gp.model.model = path;
     gp.model.keep_alive_ns = keep_alive;
     gp.prompt = prompt;
 

@@ -3,6 +3,7 @@
 #include "base/err.h"
 #include "cli/commands.h"
 #include "cli/model_arg.h"
+#include "model/demo_model.h"
 #include "server/server.h"
 #include <signal.h>
 #include <stdio.h>
@@ -67,7 +68,10 @@ int lm_cmd_serve(int argc, char **argv) {
         fprintf(stderr, "localm serve: %s\n", lm_err_text(&err));
         return 1;
     }
-    if (demo) fprintf(stderr, "model: the embedded LocalM demo model (localm-demo)\n");
+    if (demo) {
+        fprintf(stderr, "model: the built-in LocalM demo model (localm-demo)\n");
+        o.model_id = LM_DEMO_MODEL_ID;
+    }
     o.model = path;
     if (strcmp(o.host, "127.0.0.1") && strcmp(o.host, "localhost"))
         fprintf(stderr, "warning: listening on %s: other machines can reach this server%s\n",

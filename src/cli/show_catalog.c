@@ -11,11 +11,7 @@
 
 static bool cached_path(const lm_catalog_model *m, const lm_catalog_file *f, char *path,
                         size_t cap) {
-    char dir[1024];
-    if (lm_disk_cache_model_dir(m->id, f->quant, dir, sizeof dir, NULL) != LM_OK) return false;
-    if (snprintf(path, cap, "%s/%s", dir, f->file) >= (int)cap) return false;
-    struct stat st;
-    return stat(path, &st) == 0;
+    return lm_catalog_file_present(m, f, path, cap, NULL);
 }
 
 static void print_json(const lm_catalog_model *m, const lm_catalog_file *chosen, bool have,
@@ -27,6 +23,7 @@ static void print_json(const lm_catalog_model *m, const lm_catalog_file *chosen,
     cJSON_AddNumberToObject(o, "parameters", (double)m->parameters);
     cJSON_AddNumberToObject(o, "context_length", m->context_length);
     cJSON_AddStringToObject(o, "license", m->license);
+    if (*m->description) cJSON_AddStringToObject(o, "description", m->description);
     cJSON_AddStringToObject(o, "quant", chosen->quant);
     cJSON_AddStringToObject(o, "repo", chosen->repo);
     cJSON_AddStringToObject(o, "file", chosen->file);
@@ -55,6 +52,8 @@ int lm_cli_show_catalog(const char *ref, bool json, char *path, size_t cap) {
     const lm_catalog_file *f;
     if (lm_catalog_lookup(ref, &m, &f, NULL) != LM_OK) return -1;
     bool have = cached_path(m, f, path, cap);
+    /* The built-in model is opened from its copy in the disk cache. */
+    if (f->embedded) have = lm_catalog_resolve(m->id, path, cap, NULL) == LM_OK;
     if (json) {
         print_json(m, f, have, path);
         return have ? 1 : 0;
@@ -62,13 +61,19 @@ int lm_cli_show_catalog(const char *ref, bool json, char *path, size_t cap) {
     printf("catalog id     %s (%s)\n", m->id, m->name);
     printf("parameters     %.2f B, context %u, license %s\n", (double)m->parameters / 1e9,
            m->context_length, m->license);
+    if (*m->description) printf("about          %s\n", m->description);
     for (int i = 0; i < m->n_files; i++) {
         const lm_catalog_file *x = &m->files[i];
         char sz[32] = "size not recorded";
         if (x->size_bytes) lm_format_bytes(x->size_bytes, sz, sizeof sz);
         char p[1400];
-        printf("file %-9s hf://%s/%s (%s)%s%s\n", x->quant, x->repo, x->file, sz,
-               x == f ? " <- selected" : "", cached_path(m, x, p, sizeof p) ? ", downloaded" : "");
+        if (x->embedded)
+            printf("file %-9s %s, built into LocalM (%s)%s\n", x->quant, x->file, sz,
+                   x == f ? " <- selected" : "");
+        else
+            printf("file %-9s hf://%s/%s (%s)%s%s\n", x->quant, x->repo, x->file, sz,
+                   x == f ? " <- selected" : "",
+                   cached_path(m, x, p, sizeof p) ? ", downloaded" : "");
     }
     for (int i = 0; i < m->n_backends; i++) {
         const lm_catalog_backend *b = &m->backends[i];

@@ -108,7 +108,8 @@ lm_status lm_routes_create(lm_server *s, lm_err *err) {
     if (s->opts.model) {
         char id[128];
         lm_api_error e;
-        model_id_from_path(s->opts.model, id, sizeof id);
+        if (s->opts.model_id) snprintf(id, sizeof id, "%s", s->opts.model_id);
+        else model_id_from_path(s->opts.model, id, sizeof id);
         pthread_mutex_lock(&r->mu);
         lm_routes_model *m = add_model(s, id, s->opts.model, &e);
         pthread_mutex_unlock(&r->mu);

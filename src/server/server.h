@@ -12,6 +12,7 @@ typedef struct lm_server_opts {
     size_t max_body;       /* request body limit in bytes (default 1 MiB) */
     int max_queue;         /* generation requests waiting at most (default 16) */
     const char *model;     /* model loaded at start and used when a request names none */
+    const char *model_id;  /* what clients call it; NULL: the file or folder name */
     int n_threads;         /* 0 = default */
     unsigned n_ctx;        /* 0 = model default */
     const char *backend;   /* forced backend or NULL */
