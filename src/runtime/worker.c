@@ -480,6 +480,9 @@ uint64_t lm_worker_generate(lm_worker *w, const lm_generate_params *p, lm_worker
     m->ignore_eog = p->ignore_eog;
     m->session = p->session;
     m->keep_kv = p->keep_kv;
+    m->top_logprobs = p->top_logprobs < 0 ? 0
+                      : p->top_logprobs > LM_MAX_TOP_LOGPROBS ? LM_MAX_TOP_LOGPROBS
+                                                              : p->top_logprobs;
     if (!ok) {
         msg_free(m);
         return 0;

@@ -32,6 +32,8 @@
 
 typedef struct lm_worker lm_worker;
 
+#define LM_MAX_TOP_LOGPROBS 20
+
 typedef enum lm_event_kind {
     LM_EV_PROGRESS = 0,
     LM_EV_LOADED,   /* load finished: backend + fallback reasons */
@@ -73,6 +75,12 @@ typedef struct lm_worker_event {
     size_t text_len;
     int32_t token_id;
     float logprob;
+    /* TOKEN, when the request asked for top_logprobs: the most likely
+     * alternatives at this step, best first, log-probabilities under the
+     * model's unmodified distribution. */
+    int n_top;
+    const int32_t *top_ids;
+    const float *top_logprobs;
     /* LOADED and DONE */
     const char *backend;       /* the engine that produced the result */
     const char *fallback;      /* "cuda: declined — no CUDA device", or "" */
@@ -124,6 +132,7 @@ typedef struct lm_generate_params {
     bool ignore_eog;  /* keep going past end-of-generation tokens */
     uint64_t session; /* 0: a one-off sequence */
     bool keep_kv;     /* reuse the session's KV when the prompt extends it */
+    int top_logprobs; /* alternatives to report per token (0..LM_MAX_TOP_LOGPROBS) */
 } lm_generate_params;
 
 void lm_generate_params_default(lm_generate_params *p);

@@ -7,6 +7,7 @@
 #include "model/model_desc.h"
 #include "model/tokenizer.h"
 #include "runtime/worker_impl.h"
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,7 +23,37 @@ static void emit_token(gen *g, const char *text, size_t len, int32_t id, float l
     e.text_len = text ? len : 0;
     e.token_id = id;
     e.logprob = logprob;
+    if (id >= 0 && g->n_top) {
+        e.n_top = g->n_top;
+        e.top_ids = g->top_ids;
+        e.top_logprobs = g->top_lp;
+    }
     g->m->fn(&e, g->m->user);
+}
+
+/* The k most likely tokens and their log-probabilities, taken before the
+ * sampler changes the logits (insertion into a small sorted list: k <= 20). */
+static void top_alternatives(gen *g, const float *logits, int n) {
+    int k = g->m->top_logprobs;
+    float mx = logits[0];
+    for (int i = 1; i < n; i++)
+        if (logits[i] > mx) mx = logits[i];
+    double sum = 0;
+    for (int i = 0; i < n; i++) sum += exp((double)(logits[i] - mx));
+    float lse = mx + (float)log(sum);
+    g->n_top = 0;
+    for (int i = 0; i < n; i++) {
+        if (g->n_top == k && logits[i] <= g->top_lp[k - 1]) continue;
+        int j = g->n_top < k ? g->n_top++ : k - 1;
+        while (j > 0 && g->top_lp[j - 1] < logits[i]) {
+            g->top_lp[j] = g->top_lp[j - 1];
+            g->top_ids[j] = g->top_ids[j - 1];
+            j--;
+        }
+        g->top_lp[j] = logits[i];
+        g->top_ids[j] = i;
+    }
+    for (int i = 0; i < g->n_top; i++) g->top_lp[i] -= lse;
 }
 
 static bool slot_reserve(seq_slot *s, int n) {
@@ -278,6 +309,7 @@ bool lm_gen_step(lm_worker *w, gen *g) {
         return false;
     }
     float lp = 0;
+    if (g->m->top_logprobs > 0) top_alternatives(g, l->logits, lg.n_vocab);
     const int32_t *hist = s->toks + g->n_prompt;
     int32_t tok = lm_sampler_sample(g->sampler, l->logits, hist, g->n_generated, &lp);
     if (!g->m->ignore_eog && l->desc->tokenizer && lm_tokenizer_is_eog(l->desc->tokenizer, tok)) {

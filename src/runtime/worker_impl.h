@@ -43,6 +43,7 @@ typedef struct msg {
     bool ignore_eog;
     uint64_t session;
     bool keep_kv;
+    int top_logprobs;
     /* MSG_CANCEL */
     uint64_t cancel_id;
     struct msg *next;
@@ -94,6 +95,9 @@ typedef struct gen {
     size_t text_len, text_cap, emitted;
     double prefill_ms, decode_ms, rebuild_ms, load_ms;
     bool stop_hit; /* a stop string ended it */
+    int n_top; /* alternatives of the current step (top_logprobs) */
+    int32_t top_ids[LM_MAX_TOP_LOGPROBS];
+    float top_lp[LM_MAX_TOP_LOGPROBS];
     bool done;
 } gen;
 

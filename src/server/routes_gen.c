@@ -2,6 +2,7 @@
  * resolve and load the model, render the chat template, run the generation
  * on the worker and answer as one JSON body or as Server-Sent Events. */
 #include "base/err.h"
+#include "model/tokenizer.h"
 #include "runtime/chat_prompt.h"
 #include "server/routes.h"
 #include <stdio.h>
@@ -24,6 +25,7 @@ typedef struct gen_job {
     char *text;
     size_t len, cap;
     cJSON *lp_content; /* logprobs entries */
+    const lm_tokenizer *tokenizer; /* decodes top_logprobs alternatives */
     /* terminal event */
     char backend[32], fallback[512], finish_reason[16];
     lm_usage usage;
@@ -58,15 +60,30 @@ static void append_text(gen_job *j, const char *t, size_t n) {
     j->text[j->len] = 0;
 }
 
-static cJSON *logprob_entry(const char *text, size_t n, float lp) {
+static cJSON *token_logprob(const char *text, size_t n, float lp) {
     cJSON *o = cJSON_CreateObject();
     char *tok = strndup(text, n);
     cJSON_AddStringToObject(o, "token", tok ? tok : "");
     free(tok);
     cJSON_AddNumberToObject(o, "logprob", lp);
     cJSON *bytes = cJSON_AddArrayToObject(o, "bytes");
-    for (size_t i = 0; i < n; i++) cJSON_AddItemToArray(bytes, cJSON_CreateNumber((unsigned char)text[i]));
-    cJSON_AddArrayToObject(o, "top_logprobs");
+    for (size_t i = 0; i < n; i++)
+        cJSON_AddItemToArray(bytes, cJSON_CreateNumber((unsigned char)text[i]));
+    return o;
+}
+
+/* {token, logprob, bytes, top_logprobs: [{token, logprob, bytes}...]} for one
+ * generated token; the alternatives are decoded one token at a time. */
+static cJSON *logprob_entry(const lm_tokenizer *tk, const lm_worker_event *ev) {
+    cJSON *o = token_logprob(ev->text, ev->text_len, ev->logprob);
+    cJSON *top = cJSON_AddArrayToObject(o, "top_logprobs");
+    for (int i = 0; tk && i < ev->n_top; i++) {
+        char *t = NULL;
+        size_t len = 0;
+        if (lm_detokenize(tk, &ev->top_ids[i], 1, false, &t, &len, NULL) != LM_OK) continue;
+        cJSON_AddItemToArray(top, token_logprob(t, len, ev->top_logprobs[i]));
+        free(t);
+    }
     return o;
 }
 
@@ -157,7 +174,7 @@ static void on_event(const lm_worker_event *ev, void *user) {
     lm_server *s = j->srv;
     switch (ev->kind) {
     case LM_EV_TOKEN: {
-        cJSON *lp = j->logprobs ? logprob_entry(ev->text, ev->text_len, ev->logprob) : NULL;
+        cJSON *lp = j->logprobs ? logprob_entry(j->tokenizer, ev) : NULL;
         if (j->ch) {
             if (ev->text_len || lp) stream_delta(j, ev->text, ev->text_len, lp, NULL);
             cJSON_Delete(lp);
@@ -284,11 +301,6 @@ void lm_route_generate(lm_server *s, const lm_http_request *req, bool chat,
                     r.max_tokens, n_ctx);
         goto fail;
     }
-    if (r.top_logprobs > 0) {
-        lm_api_fail(&e, 400, "invalid_request_error", "top_logprobs", "unsupported_parameter",
-                    "'top_logprobs' > 0 is not supported by LocalM yet (logprobs: true is)");
-        goto fail;
-    }
     if (atomic_load(&s->metrics.queue_depth) >= s->opts.max_queue) {
         lm_api_fail(&e, 503, "server_error", NULL, "queue_full",
                     "the server is busy: %d requests are queued; retry later", s->opts.max_queue);
@@ -311,6 +323,7 @@ void lm_route_generate(lm_server *s, const lm_http_request *req, bool chat,
     new_id(j->id, sizeof j->id, chat ? "chatcmpl-" : "cmpl-");
     snprintf(j->model, sizeof j->model, "%s", m->id);
     if (j->logprobs) j->lp_content = cJSON_CreateArray();
+    j->tokenizer = m->desc->tokenizer;
     if (r.stream) j->ch = lm_channel_create();
 
     lm_generate_params gp;
@@ -325,6 +338,7 @@ void lm_route_generate(lm_server *s, const lm_http_request *req, bool chat,
         gp.sampling.seed = seed;
     }
     gp.stop = r.stop;
+    gp.top_logprobs = r.logprobs ? r.top_logprobs : 0;
     gp.n_stop = r.n_stop;
     atomic_fetch_add(&s->metrics.queue_depth, 1);
     if (j->ch) atomic_fetch_add(&s->metrics.streams_active, 1);

@@ -60,6 +60,22 @@ test("chat without and with streaming gives the same text at temperature 0", { s
   assert.equal(usage.prompt_tokens, plain.usage.prompt_tokens);
 });
 
+test("logprobs with top_logprobs: greedy picks the most likely alternative", { skip: !modelPath }, async () => {
+  const r = await client.chat.completions.create({
+    model: MODEL, messages, temperature: 0, max_tokens: 6, logprobs: true, top_logprobs: 3 });
+  const content = r.choices[0].logprobs.content;
+  assert.ok(content.length > 0);
+  assert.equal(content.map((c) => c.token).join(""), r.choices[0].message.content);
+  for (const c of content) {
+    assert.equal(c.top_logprobs.length, 3);
+    assert.equal(c.top_logprobs[0].token, c.token);
+    assert.ok(Math.abs(c.top_logprobs[0].logprob - c.logprob) < 1e-4);
+    for (let i = 1; i < 3; i++) assert.ok(c.top_logprobs[i].logprob <= c.top_logprobs[i - 1].logprob);
+    const mass = c.top_logprobs.reduce((a, t) => a + Math.exp(t.logprob), 0);
+    assert.ok(mass <= 1.0001 && mass > 0);
+  }
+});
+
 test("completions endpoint", { skip: !modelPath }, async () => {
   const r = await client.completions.create({ model: MODEL, prompt: "The jury said", max_tokens: 8, temperature: 0 });
   assert.equal(r.object, "text_completion");
