@@ -117,6 +117,27 @@ static void greedy_run_and_failover_print_the_same_text(void **state) {
     free(want);
 }
 
+/* A memory budget below the model's need makes an engine decline, with the
+ * numbers; with none left, run fails and says why for each engine. */
+static void memory_budget_declines_with_reason(void **state) {
+    (void)state;
+    if (!lm_test_data_dir()) skip();
+    char args[2048], errf[128];
+    snprintf(errf, sizeof errf, "%s/budget.err", g_home);
+    snprintf(args, sizeof args, "run -m '%s' -p 'The jury said' -n 4 --temp 0 2>'%s'",
+             lm_test_path("models/tiny-llama3-f16.gguf"), errf);
+    setenv("LOCALM_RAM_BUDGET", "1M", 1);
+    char *out = NULL;
+    assert_int_equal(lm_test_run_cli(args, &out), 1);
+    unsetenv("LOCALM_RAM_BUDGET");
+    char *err = slurp(errf);
+    assert_non_null(strstr(err, "no backend can run this model"));
+    assert_non_null(strstr(err, "cpu: declined — needs 0.02 GiB"));
+    assert_non_null(strstr(err, "cuda: declined"));
+    free(err);
+    free(out);
+}
+
 static void ctrl_c_stops_and_prints_stats(void **state) {
     (void)state;
     if (!lm_test_data_dir()) skip();
@@ -147,6 +168,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(greedy_run_and_failover_print_the_same_text, setup,
                                         teardown),
         cmocka_unit_test_setup_teardown(ctrl_c_stops_and_prints_stats, setup, teardown),
+        cmocka_unit_test_setup_teardown(memory_budget_declines_with_reason, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

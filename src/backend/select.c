@@ -121,6 +121,10 @@ static lm_status try_one(lm_selection *s, const lm_backend_ops *o, const lm_mode
                          const lm_load_opts *opts, lm_progress_fn fn, void *user, lm_engine **eng) {
     lm_support sup;
     memset(&sup, 0, sizeof sup);
+    lm_load_opts budgeted = *opts;
+    uint64_t user_budget = strcmp(o->name, "cpu") ? s->vram_budget : s->ram_budget;
+    if (!budgeted.mem_budget && user_budget) budgeted.mem_budget = user_budget;
+    opts = &budgeted;
     lm_status st = o->check(m, opts, &sup);
     if (st != LM_OK || !sup.ok) {
         char why[300];

@@ -41,6 +41,9 @@ typedef struct lm_selection {
     lm_decision decisions[LM_SELECT_MAX_DECISIONS];
     int n_decisions;
     int retried_last; /* the last candidate was reloaded once after a failure */
+    /* Memory budgets a user set (0: none): a candidate whose own budget in the
+     * load options is 0 is checked against these (cpu: RAM, others: VRAM). */
+    uint64_t ram_budget, vram_budget;
 } lm_selection;
 
 const char *lm_decision_kind_name(lm_decision_kind k); /* "accepted", ... */

@@ -384,6 +384,22 @@ static void *thread_main(void *arg) {
 
 /* Budgets from the engines' probes: RAM from cpu, VRAM from the first other
  * usable backend. */
+static uint64_t env_size(const char *name) {
+    const char *v = getenv(name);
+    if (!v || !*v) return 0;
+    char *end;
+    double x = strtod(v, &end);
+    double mul = 1;
+    switch (*end) {
+    case 'k': case 'K': mul = 1024.0; break;
+    case 'm': case 'M': mul = 1048576.0; break;
+    case 'g': case 'G': mul = 1073741824.0; break;
+    case 't': case 'T': mul = 1099511627776.0; break;
+    default: break;
+    }
+    return x > 0 ? (uint64_t)(x * mul) : 0;
+}
+
 static void default_budgets(uint64_t *ram, uint64_t *vram) {
     int n = lm_registry_count();
     for (int i = 0; i < n; i++) {
@@ -408,6 +424,12 @@ lm_status lm_worker_create(const lm_worker_params *p, lm_worker **out, lm_err *e
     else
         lm_worker_default_params(&w->p);
     if (!w->p.keep_alive_ns) w->p.keep_alive_ns = LM_KEEP_ALIVE_DEFAULT_NS;
+    /* LOCALM_RAM_BUDGET / LOCALM_VRAM_BUDGET ("512M", "8G", bytes) override the
+     * probed memory; engines are then checked against them too. */
+    if (!w->p.ram_budget) w->p.ram_budget = env_size("LOCALM_RAM_BUDGET");
+    if (!w->p.vram_budget) w->p.vram_budget = env_size("LOCALM_VRAM_BUDGET");
+    w->user_ram_budget = w->p.ram_budget;
+    w->user_vram_budget = w->p.vram_budget;
     default_budgets(&w->p.ram_budget, &w->p.vram_budget);
     lm_model_cache_params cp;
     lm_model_cache_default_params(&cp);

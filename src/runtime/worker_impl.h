@@ -109,6 +109,7 @@ struct lm_worker {
     bool stop;
     uint64_t next_id;
     lm_worker_params p;
+    uint64_t user_ram_budget, user_vram_budget; /* set by the caller or the environment */
     lm_model_cache *cache;
     /* worker-thread state */
     msg *pending[256];

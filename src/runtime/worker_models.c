@@ -179,6 +179,8 @@ lm_status lm_worker_acquire(lm_worker *w, msg *m, lm_cached_model **entry, doubl
             lm_model_cache_make_room(w->cache, is_cpu(first) ? wb : 0, is_cpu(first) ? 0 : wb, err);
     }
     progress_ctx pc = {m};
+    l->sel.ram_budget = w->user_ram_budget;
+    l->sel.vram_budget = w->user_vram_budget;
     if (st == LM_OK)
         st = lm_select_load(&l->sel, l->desc, &l->opts, forward_progress, &pc, &l->ops, &l->eng,
                             err);
