@@ -248,7 +248,6 @@ __global__ void __launch_bounds__(ATT_THREADS)
                       const int32_t *seq, int n_split, float *part) {
     __shared__ float q_sh[GM * HD], o_sh[GM * HD], s_sh[GM * ATT_THREADS];
     __shared__ float m_sh[GM], l_sh[GM];
-    constexpr int DPL = HD / 32; /* dimensions per lane in the mixing step */
     const int G = nh / nkv;
     int t = blockIdx.x / nkv, g = blockIdx.x % nkv, c = blockIdx.y, tid = threadIdx.x;
     int len = pos[t] + 1, sq = seq[t];
@@ -337,41 +336,54 @@ __global__ void __launch_bounds__(ATT_THREADS)
             }
         }
         __syncthreads();
+        /* Mixing: LPR lanes cover one V row with 16-byte loads, so a warp
+         * reads RPW rows per step and every load of its share of the tile
+         * is independent (no serial latency chain); the row groups of a
+         * warp are summed with shuffles before the shared-memory merge. */
+        constexpr int LPR = HD / 8, RPW = 32 / LPR;
+        const int sub = lane / LPR, dl = lane % LPR;
         int n_p = min(ATT_THREADS, end - p0);
-        float o[GM][DPL];
+        float o[GM][8];
 #pragma unroll
         for (int j = 0; j < GM; j++)
 #pragma unroll
-            for (int i = 0; i < DPL; i++)
-                o[j][i] = 0.0f;
-#pragma unroll 4
-        for (int k = w; k < n_p; k += ATT_WARPS) {
-            const __half2 *vr = (const __half2 *)(vb + (size_t)(p0 + k) * row);
-            float v[DPL];
+            for (int e = 0; e < 8; e++)
+                o[j][e] = 0.0f;
+#pragma unroll 8
+        for (int k = w * RPW + sub; k < n_p; k += ATT_WARPS * RPW) {
+            uint4 vv = __ldg((const uint4 *)(vb + (size_t)(p0 + k) * row) + dl);
+            const __half2 *h2 = (const __half2 *)&vv;
+            float v[8];
 #pragma unroll
-            for (int i = 0; i < DPL / 2; i++) {
-                float2 f = __half22float2(vr[lane + 32 * i]);
-                v[2 * i] = f.x, v[2 * i + 1] = f.y;
+            for (int e = 0; e < 4; e++) {
+                float2 f = __half22float2(h2[e]);
+                v[2 * e] = f.x, v[2 * e + 1] = f.y;
             }
 #pragma unroll
             for (int j = 0; j < GM; j++) {
                 if (j < G) {
                     float pj = s_sh[j * ATT_THREADS + k];
 #pragma unroll
-                    for (int i = 0; i < DPL; i++)
-                        o[j][i] += pj * v[i];
+                    for (int e = 0; e < 8; e++)
+                        o[j][e] += pj * v[e];
                 }
             }
         }
 #pragma unroll
-        for (int j = 0; j < GM; j++)
-            if (j < G)
+        for (int off = LPR; off < 32; off <<= 1)
 #pragma unroll
-                for (int i = 0; i < DPL / 2; i++) {
-                    int d = 2 * (lane + 32 * i);
-                    atomicAdd(&o_sh[j * HD + d], o[j][2 * i]);
-                    atomicAdd(&o_sh[j * HD + d + 1], o[j][2 * i + 1]);
-                }
+            for (int j = 0; j < GM; j++)
+                if (j < G)
+#pragma unroll
+                    for (int e = 0; e < 8; e++)
+                        o[j][e] += __shfl_xor_sync(0xffffffffu, o[j][e], off);
+        if (sub == 0)
+#pragma unroll
+            for (int j = 0; j < GM; j++)
+                if (j < G)
+#pragma unroll
+                    for (int e = 0; e < 8; e++)
+                        atomicAdd(&o_sh[j * HD + 8 * dl + e], o[j][e]);
         __syncthreads();
     }
     for (int j = 0; j < G; j++) {
@@ -408,23 +420,40 @@ bool attn_launch_hd(cudaStream_t st, dim3 grid, int G, const float *q, int nh, i
     return true;
 }
 
-/* Grid n_tok * nh: merges the chunks of one head. */
-__global__ void attn_combine_kernel(const float *part, int hd, int n_split, float *out) {
+/* Grid n_tok * nh, hd threads: merges the chunks of one head that hold
+ * positions (the others are skipped), and when out_q is given also writes
+ * the q8 blocks the next mat-vec reads (one warp per 32-dimension block),
+ * saving a separate conversion kernel. */
+__global__ void attn_combine_kernel(const float *__restrict__ part, int hd, int nh, int n_split,
+                                    int chunk, int n_ctx, const int32_t *pos, float *out,
+                                    int8_t *out_q, float2 *out_s) {
     size_t stride = (size_t)hd + 2;
     const float *p = part + (size_t)blockIdx.x * n_split * stride;
+    int len = min(pos[blockIdx.x / nh] + 1, n_ctx);
+    int n_act = min(n_split, (len + chunk - 1) / chunk);
     float M = -INFINITY;
-    for (int c = 0; c < n_split; c++)
+    for (int c = 0; c < n_act; c++)
         M = fmaxf(M, p[c * stride + hd]);
-    for (int d = threadIdx.x; d < hd; d += blockDim.x) {
-        float L = 0.0f, o = 0.0f;
-        for (int c = 0; c < n_split; c++) {
-            float l = p[c * stride + hd + 1];
-            if (l <= 0.0f) continue;
-            float e = __expf(p[c * stride + hd] - M);
-            L += l * e;
-            o += p[c * stride + d] * e;
-        }
-        out[(size_t)blockIdx.x * hd + d] = L > 0.0f ? o / L : 0.0f;
+    int d = threadIdx.x;
+    float L = 0.0f, o = 0.0f;
+#pragma unroll 4
+    for (int c = 0; c < n_act; c++) {
+        float l = p[c * stride + hd + 1];
+        float e = l > 0.0f ? __expf(p[c * stride + hd] - M) : 0.0f;
+        L += l * e;
+        o += e > 0.0f ? p[c * stride + d] * e : 0.0f;
+    }
+    float v = L > 0.0f ? o / L : 0.0f;
+    size_t i = (size_t)blockIdx.x * hd + d;
+    out[i] = v;
+    if (out_q) {
+        int lane = threadIdx.x & 31;
+        float amax = warp_max(fabsf(v));
+        float dq = amax / 127.0f;
+        int q = dq > 0.0f ? __float2int_rn(v / dq) : 0;
+        out_q[i] = (int8_t)q;
+        float sum = warp_sum((float)q);
+        if (lane == 0) out_s[i / 32] = make_float2(dq, dq * sum);
     }
 }
 
@@ -491,7 +520,7 @@ extern "C" void lmc_qkv_rope(cudaStream_t st, const float *qkv, int n_tok, int n
 extern "C" bool lmc_attention(cudaStream_t st, const float *q, int n_tok, int nh, int nkv, int hd,
                               const uint16_t *k_cache, const uint16_t *v_cache, int n_ctx,
                               const int32_t *pos, const int32_t *seq, int n_split, float *part,
-                              float *out) {
+                              float *out, int8_t *out_q, float *out_s) {
     int G = nh / nkv;
     dim3 grid(n_tok * nkv, n_split);
     const __half *kc = (const __half *)k_cache, *vc = (const __half *)v_cache;
@@ -509,8 +538,10 @@ extern "C" bool lmc_attention(cudaStream_t st, const float *q, int n_tok, int nh
     default:
         ok = false;
     }
-    int threads = hd < 128 ? 64 : 128;
-    if (ok) attn_combine_kernel<<<n_tok * nh, threads, 0, st>>>(part, hd, n_split, out);
+    int chunk = (n_ctx + n_split - 1) / n_split;
+    if (ok)
+        attn_combine_kernel<<<n_tok * nh, hd, 0, st>>>(part, hd, nh, n_split, chunk, n_ctx, pos,
+                                                       out, out_q, (float2 *)out_s);
     return ok;
 }
 
