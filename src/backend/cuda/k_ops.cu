@@ -37,6 +37,19 @@ __device__ float block_sum(float v, float *sh) {
     return t;
 }
 
+/* Max over the block, as block_sum. */
+__device__ float block_max(float v, float *sh) {
+    int lane = threadIdx.x & 31, w = threadIdx.x / 32, nw = blockDim.x / 32;
+    v = warp_max(v);
+    __syncthreads();
+    if (lane == 0) sh[w] = v;
+    __syncthreads();
+    float t = -INFINITY;
+    for (int i = 0; i < nw; i++)
+        t = fmaxf(t, sh[i]);
+    return t;
+}
+
 /* One block per token: optional RMSNorm, then the requested outputs. */
 __global__ void act_kernel(const float *__restrict__ x, int n, const float *__restrict__ w,
                            float eps, float *out_f, __half *out_h, int8_t *out_q, float2 *out_s) {
@@ -70,6 +83,74 @@ __global__ void act_kernel(const float *__restrict__ x, int n, const float *__re
             if (lane == 0) out_s[base / 32 + b] = make_float2(d, d * sum);
         }
     }
+}
+
+/* The same for n a multiple of 32 and at most 32 * 32 * K: 1024 threads, the
+ * warp w owning 32-element blocks w, w + 32, ... with one element per lane,
+ * all loads issued up front and the row kept in registers, so the kernel
+ * costs one memory round trip and one barrier instead of a serial loop. */
+template <int K>
+__global__ void __launch_bounds__(1024)
+    act_reg_kernel(const float *__restrict__ x, int n, const float *__restrict__ w, float eps,
+                   float *out_f, __half *out_h, int8_t *out_q, float2 *out_s) {
+    __shared__ float sh[32];
+    const int lane = threadIdx.x & 31, wp = threadIdx.x / 32, nb = n / 32;
+    const size_t base = (size_t)blockIdx.x * n;
+    float v[K], g[K];
+#pragma unroll
+    for (int k = 0; k < K; k++) {
+        int b = wp + 32 * k, i = 32 * b + lane;
+        v[k] = b < nb ? x[base + i] : 0.0f;
+        g[k] = w && b < nb ? w[i] : 1.0f;
+    }
+    float scale = 1.0f;
+    if (w) {
+        float ss = 0.0f;
+#pragma unroll
+        for (int k = 0; k < K; k++)
+            ss += v[k] * v[k];
+        scale = rsqrtf(block_sum(ss, sh) / (float)n + eps);
+    }
+#pragma unroll
+    for (int k = 0; k < K; k++) {
+        int b = wp + 32 * k, i = 32 * b + lane;
+        if (b >= nb) break; /* uniform per warp: the shuffles below stay full */
+        float y = v[k] * scale * g[k];
+        if (out_f) out_f[base + i] = y;
+        if (out_h) out_h[base + i] = __float2half_rn(y);
+        if (out_q) {
+            float amax = warp_max(fabsf(y));
+            float d = amax / 127.0f;
+            int q = d > 0.0f ? __float2int_rn(y / d) : 0;
+            out_q[base + i] = (int8_t)q;
+            float sum = warp_sum((float)q);
+            if (lane == 0) out_s[base / 32 + b] = make_float2(d, d * sum);
+        }
+    }
+}
+
+/* Launches the register kernel when n fits it, else the general one. */
+void act_launch(cudaStream_t st, const float *x, int n_tok, int n, const float *w, float eps,
+                float *out_f, __half *out_h, int8_t *out_q, float2 *out_s) {
+    int nb = n / 32, k = (nb + 31) / 32;
+    if (n % 32 == 0 && k <= 16) {
+#define LMC_ACT(K)                                                                                 \
+    act_reg_kernel<K><<<n_tok, 1024, 0, st>>>(x, n, w, eps, out_f, out_h, out_q, out_s)
+        if (k <= 1)
+            LMC_ACT(1);
+        else if (k <= 2)
+            LMC_ACT(2);
+        else if (k <= 4)
+            LMC_ACT(4);
+        else if (k <= 8)
+            LMC_ACT(8);
+        else
+            LMC_ACT(16);
+#undef LMC_ACT
+        return;
+    }
+    int threads = n >= 4096 ? 1024 : n >= 1024 ? 256 : 128;
+    act_kernel<<<n_tok, threads, 0, st>>>(x, n, w, eps, out_f, out_h, out_q, out_s);
 }
 
 template <int T, typename OUT>
@@ -231,7 +312,8 @@ __global__ void qkv_rope_kernel(const float *__restrict__ qkv, int nh, int nkv, 
     }
 }
 
-constexpr int ATT_THREADS = 128; /* also the tile of positions */
+constexpr int ATT_THREADS = 128;   /* also the tile of positions */
+constexpr int ATT_MAX_SPLIT = 256; /* chunks the combine step merges */
 constexpr int ATT_WARPS = ATT_THREADS / 32;
 
 /* Grid (n_tok * nkv, n_split). Block: the G (<= GM) query heads of one KV
@@ -272,7 +354,6 @@ __global__ void __launch_bounds__(ATT_THREADS)
         m_sh[tid] = -INFINITY;
         l_sh[tid] = 0.0f;
     }
-    __syncthreads();
     const size_t row = (size_t)nkv * HD; /* elements between positions */
     const __half *kb = kc + ((size_t)sq * n_ctx * nkv + g) * HD;
     const __half *vb = vc + ((size_t)sq * n_ctx * nkv + g) * HD;
@@ -283,12 +364,17 @@ __global__ void __launch_bounds__(ATT_THREADS)
 #pragma unroll
         for (int j = 0; j < GM; j++)
             acc[j] = 0.0f;
+        uint4 kv[HD / 8];
         if (pp < end) {
             const uint4 *kr = (const uint4 *)(kb + (size_t)pp * row);
-            uint4 kv[HD / 8];
 #pragma unroll
             for (int d8 = 0; d8 < HD / 8; d8++)
                 kv[d8] = __ldg(kr + d8);
+        }
+        /* The K loads are in flight before this barrier, which also
+         * publishes q_sh (first tile) and the previous tile's o_sh. */
+        __syncthreads();
+        if (pp < end) {
 #pragma unroll
             for (int d8 = 0; d8 < HD / 8; d8++) {
                 const __half2 *h2 = (const __half2 *)&kv[d8];
@@ -427,20 +513,37 @@ bool attn_launch_hd(cudaStream_t st, dim3 grid, int G, const float *q, int nh, i
 __global__ void attn_combine_kernel(const float *__restrict__ part, int hd, int nh, int n_split,
                                     int chunk, int n_ctx, const int32_t *pos, float *out,
                                     int8_t *out_q, float2 *out_s) {
+    __shared__ float wt[ATT_MAX_SPLIT], sh[32];
     size_t stride = (size_t)hd + 2;
     const float *p = part + (size_t)blockIdx.x * n_split * stride;
     int len = min(pos[blockIdx.x / nh] + 1, n_ctx);
     int n_act = min(n_split, (len + chunk - 1) / chunk);
-    float M = -INFINITY;
-    for (int c = 0; c < n_act; c++)
-        M = fmaxf(M, p[c * stride + hd]);
+    /* All chunk maxima and sums are loaded at once (one per thread), so the
+     * merge costs one memory round trip instead of one per chunk. */
+    float mc[ATT_MAX_SPLIT / 64], lc[ATT_MAX_SPLIT / 64], M = -INFINITY;
+#pragma unroll
+    for (int k = 0; k < ATT_MAX_SPLIT / 64; k++) {
+        int c = threadIdx.x + k * blockDim.x;
+        bool in = c < n_act;
+        mc[k] = in ? p[c * stride + hd] : -INFINITY;
+        lc[k] = in ? p[c * stride + hd + 1] : 0.0f;
+        M = fmaxf(M, mc[k]);
+    }
+    M = block_max(M, sh);
+    float Lp = 0.0f;
+#pragma unroll
+    for (int k = 0; k < ATT_MAX_SPLIT / 64; k++) {
+        int c = threadIdx.x + k * blockDim.x;
+        float e = lc[k] > 0.0f ? __expf(mc[k] - M) : 0.0f;
+        if (c < ATT_MAX_SPLIT) wt[c] = e;
+        Lp += lc[k] * e;
+    }
+    float L = block_sum(Lp, sh);
     int d = threadIdx.x;
-    float L = 0.0f, o = 0.0f;
-#pragma unroll 4
+    float o = 0.0f;
+#pragma unroll 8
     for (int c = 0; c < n_act; c++) {
-        float l = p[c * stride + hd + 1];
-        float e = l > 0.0f ? __expf(p[c * stride + hd] - M) : 0.0f;
-        L += l * e;
+        float e = wt[c];
         o += e > 0.0f ? p[c * stride + d] * e : 0.0f;
     }
     float v = L > 0.0f ? o / L : 0.0f;
@@ -471,23 +574,17 @@ __global__ void gather_kernel(const float *x, int n, const int32_t *idx, float *
         y[(size_t)blockIdx.x * n + i] = src[i];
 }
 
-int act_threads(int n) {
-    return n >= 4096 ? 1024 : n >= 1024 ? 256 : 128;
-}
-
 } // namespace
 
 extern "C" void lmc_norm_act(cudaStream_t st, const float *x, int n_tok, int n, const float *w,
                              float eps, float *out_f, uint16_t *out_h, int8_t *out_q,
                              float *out_s) {
-    act_kernel<<<n_tok, act_threads(n), 0, st>>>(x, n, w, eps, out_f, (__half *)out_h, out_q,
-                                                 (float2 *)out_s);
+    act_launch(st, x, n_tok, n, w, eps, out_f, (__half *)out_h, out_q, (float2 *)out_s);
 }
 
 extern "C" void lmc_convert_act(cudaStream_t st, const float *x, int n_tok, int n, uint16_t *out_h,
                                 int8_t *out_q, float *out_s) {
-    act_kernel<<<n_tok, act_threads(n), 0, st>>>(x, n, nullptr, 0.0f, nullptr, (__half *)out_h,
-                                                 out_q, (float2 *)out_s);
+    act_launch(st, x, n_tok, n, nullptr, 0.0f, nullptr, (__half *)out_h, out_q, (float2 *)out_s);
 }
 
 extern "C" bool lmc_dequant_f16(cudaStream_t st, uint32_t type, const void *w, int64_t rows,
@@ -522,6 +619,7 @@ extern "C" bool lmc_attention(cudaStream_t st, const float *q, int n_tok, int nh
                               const int32_t *pos, const int32_t *seq, int n_split, float *part,
                               float *out, int8_t *out_q, float *out_s) {
     int G = nh / nkv;
+    if (n_split < 1 || n_split > ATT_MAX_SPLIT) return false;
     dim3 grid(n_tok * nkv, n_split);
     const __half *kc = (const __half *)k_cache, *vc = (const __half *)v_cache;
     bool ok;
