@@ -422,54 +422,99 @@ __global__ void __launch_bounds__(ATT_THREADS)
             }
         }
         __syncthreads();
-        /* Mixing: LPR lanes cover one V row with 16-byte loads, so a warp
-         * reads RPW rows per step and every load of its share of the tile
-         * is independent (no serial latency chain); the row groups of a
-         * warp are summed with shuffles before the shared-memory merge. */
-        constexpr int LPR = HD / 8, RPW = 32 / LPR;
-        const int sub = lane / LPR, dl = lane % LPR;
-        int n_p = min(ATT_THREADS, end - p0);
-        float o[GM][8];
+        /* Decode (context split over many blocks) and prefill (one block
+         * walks the whole context) mix V differently: the wide loads win
+         * for a single short chunk, the narrow ones need no cross-lane
+         * reduction per tile, which prefill's many tiles per block pay for. */
+        if (n_split > 1) {
+            /* Mixing: LPR lanes cover one V row with 16-byte loads, so a warp
+             * reads RPW rows per step and every load of its share of the tile
+             * is independent (no serial latency chain); the row groups of a
+             * warp are summed with shuffles before the shared-memory merge. */
+            constexpr int LPR = HD / 8, RPW = 32 / LPR;
+            const int sub = lane / LPR, dl = lane % LPR;
+            int n_p = min(ATT_THREADS, end - p0);
+            float o[GM][8];
 #pragma unroll
-        for (int j = 0; j < GM; j++)
+            for (int j = 0; j < GM; j++)
 #pragma unroll
-            for (int e = 0; e < 8; e++)
-                o[j][e] = 0.0f;
+                for (int e = 0; e < 8; e++)
+                    o[j][e] = 0.0f;
 #pragma unroll 8
-        for (int k = w * RPW + sub; k < n_p; k += ATT_WARPS * RPW) {
-            uint4 vv = __ldg((const uint4 *)(vb + (size_t)(p0 + k) * row) + dl);
-            const __half2 *h2 = (const __half2 *)&vv;
-            float v[8];
+            for (int k = w * RPW + sub; k < n_p; k += ATT_WARPS * RPW) {
+                uint4 vv = __ldg((const uint4 *)(vb + (size_t)(p0 + k) * row) + dl);
+                const __half2 *h2 = (const __half2 *)&vv;
+                float v[8];
 #pragma unroll
-            for (int e = 0; e < 4; e++) {
-                float2 f = __half22float2(h2[e]);
-                v[2 * e] = f.x, v[2 * e + 1] = f.y;
-            }
+                for (int e = 0; e < 4; e++) {
+                    float2 f = __half22float2(h2[e]);
+                    v[2 * e] = f.x, v[2 * e + 1] = f.y;
+                }
 #pragma unroll
-            for (int j = 0; j < GM; j++) {
-                if (j < G) {
-                    float pj = s_sh[j * ATT_THREADS + k];
+                for (int j = 0; j < GM; j++) {
+                    if (j < G) {
+                        float pj = s_sh[j * ATT_THREADS + k];
 #pragma unroll
-                    for (int e = 0; e < 8; e++)
-                        o[j][e] += pj * v[e];
+                        for (int e = 0; e < 8; e++)
+                            o[j][e] += pj * v[e];
+                    }
                 }
             }
+#pragma unroll
+            for (int off = LPR; off < 32; off <<= 1)
+#pragma unroll
+                for (int j = 0; j < GM; j++)
+                    if (j < G)
+#pragma unroll
+                        for (int e = 0; e < 8; e++)
+                            o[j][e] += __shfl_xor_sync(0xffffffffu, o[j][e], off);
+            if (sub == 0)
+#pragma unroll
+                for (int j = 0; j < GM; j++)
+                    if (j < G)
+#pragma unroll
+                        for (int e = 0; e < 8; e++)
+                            atomicAdd(&o_sh[j * HD + 8 * dl + e], o[j][e]);
+        } else {
+            /* Each warp takes every ATT_WARPS-th position, each lane HD/32
+             * dimensions. */
+            constexpr int DPL = HD / 32;
+            int n_p = min(ATT_THREADS, end - p0);
+            float o[GM][DPL];
+#pragma unroll
+            for (int j = 0; j < GM; j++)
+#pragma unroll
+                for (int i = 0; i < DPL; i++)
+                    o[j][i] = 0.0f;
+#pragma unroll 4
+            for (int k = w; k < n_p; k += ATT_WARPS) {
+                const __half2 *vr = (const __half2 *)(vb + (size_t)(p0 + k) * row);
+                float v[DPL];
+#pragma unroll
+                for (int i = 0; i < DPL / 2; i++) {
+                    float2 f = __half22float2(vr[lane + 32 * i]);
+                    v[2 * i] = f.x, v[2 * i + 1] = f.y;
+                }
+#pragma unroll
+                for (int j = 0; j < GM; j++) {
+                    if (j < G) {
+                        float pj = s_sh[j * ATT_THREADS + k];
+#pragma unroll
+                        for (int i = 0; i < DPL; i++)
+                            o[j][i] += pj * v[i];
+                    }
+                }
+            }
+#pragma unroll
+            for (int j = 0; j < GM; j++)
+                if (j < G)
+#pragma unroll
+                    for (int i = 0; i < DPL / 2; i++) {
+                        int d = 2 * (lane + 32 * i);
+                        atomicAdd(&o_sh[j * HD + d], o[j][2 * i]);
+                        atomicAdd(&o_sh[j * HD + d + 1], o[j][2 * i + 1]);
+                    }
         }
-#pragma unroll
-        for (int off = LPR; off < 32; off <<= 1)
-#pragma unroll
-            for (int j = 0; j < GM; j++)
-                if (j < G)
-#pragma unroll
-                    for (int e = 0; e < 8; e++)
-                        o[j][e] += __shfl_xor_sync(0xffffffffu, o[j][e], off);
-        if (sub == 0)
-#pragma unroll
-            for (int j = 0; j < GM; j++)
-                if (j < G)
-#pragma unroll
-                    for (int e = 0; e < 8; e++)
-                        atomicAdd(&o_sh[j * HD + 8 * dl + e], o[j][e]);
         __syncthreads();
     }
     for (int j = 0; j < G; j++) {
