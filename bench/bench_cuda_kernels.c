@@ -83,7 +83,7 @@ static double bench_attention(int nh, int nkv, int hd, int n_ctx, int p) {
     uint16_t *kc, *vc;
     float *q, *part, *out;
     int32_t *d_ps;
-    int n_split = n_ctx / 128 < 1 ? 1 : n_ctx / 128;
+    int n_split = (n_ctx + 63) / 64;
     CK(cudaMalloc((void **)&kc, kvn * 2));
     CK(cudaMalloc((void **)&vc, kvn * 2));
     CK(cudaMemset(kc, 0x2a, kvn * 2)); /* 0x2a2a: a small positive half */
@@ -100,10 +100,12 @@ static double bench_attention(int nh, int nkv, int hd, int n_ctx, int p) {
     CK(cudaEventCreate(&e1));
     const int reps = 200;
     for (int i = 0; i < 10; i++)
-        lmc_attention(0, q, 1, nh, nkv, hd, kc, vc, n_ctx, d_ps, d_ps + 1, n_split, part, out);
+        lmc_attention(0, q, 1, nh, nkv, hd, kc, vc, n_ctx, d_ps, d_ps + 1, n_split, part, out, NULL,
+                      NULL);
     CK(cudaEventRecord(e0, 0));
     for (int i = 0; i < reps; i++)
-        lmc_attention(0, q, 1, nh, nkv, hd, kc, vc, n_ctx, d_ps, d_ps + 1, n_split, part, out);
+        lmc_attention(0, q, 1, nh, nkv, hd, kc, vc, n_ctx, d_ps, d_ps + 1, n_split, part, out, NULL,
+                      NULL);
     CK(cudaEventRecord(e1, 0));
     CK(cudaEventSynchronize(e1));
     CK(cudaGetLastError());

@@ -56,11 +56,13 @@ void lmc_qkv_rope(cudaStream_t st, const float *qkv, int n_tok, int nh, int nkv,
                   float *q_out, uint16_t *k_cache, uint16_t *v_cache, int n_ctx);
 
 /* Causal attention of each token's query heads over its sequence's cache
- * positions [0, pos[t]], split over n_split chunks of the context (partials
- * in part: n_tok*nh*n_split*(hd+2) floats), result out [n_tok][nh*hd]. */
+ * positions [0, pos[t]], split over n_split (1 to 256) chunks of the context (partials
+ * in part: n_tok*nh*n_split*(hd+2) floats), result out [n_tok][nh*hd]; with
+ * out_q non-NULL also its q8 blocks (out_q, out_s as lmc_convert_act). */
 bool lmc_attention(cudaStream_t st, const float *q, int n_tok, int nh, int nkv, int hd,
                    const uint16_t *k_cache, const uint16_t *v_cache, int n_ctx, const int32_t *pos,
-                   const int32_t *seq, int n_split, float *part, float *out);
+                   const int32_t *seq, int n_split, float *part, float *out, int8_t *out_q,
+                   float *out_s);
 /* Head shapes lmc_attention handles: head_dim 64, 128 or 256, and up to 8
  * query heads per KV head (16 when head_dim <= 128). */
 bool lmc_attention_supported(int nh, int nkv, int hd);

@@ -155,8 +155,10 @@ static void set_dims(lm_engine *e, const lm_model_desc *m, const lm_load_opts *o
     uint32_t ctx = o && o->n_ctx ? o->n_ctx : hp->n_ctx_train;
     e->n_ctx = (int)(ctx ? ctx : 4096);
     e->n_seq = o && o->n_seq_max > 0 ? o->n_seq_max : 1;
-    int split = e->n_ctx / 128;
-    e->dec_split = split < 1 ? 1 : split > 64 ? 64 : split;
+    /* Chunks of at most 64 positions: one tile per block, and enough blocks
+     * that a short context is spread over many SMs. */
+    int split = (e->n_ctx + 63) / 64;
+    e->dec_split = split < 1 ? 1 : split > 256 ? 256 : split;
 }
 
 static size_t mat_bytes(const lm_tensor *t) {

@@ -41,8 +41,7 @@ static bool run_small(lm_engine *e, int n) {
                      e->inv_freq, (int)e->hp.rope_layout, pos, seq, e->q, L->k_cache, L->v_cache,
                      e->n_ctx);
         ok &= lmc_attention(st, e->q, n, e->nh, e->nkv, e->hd, L->k_cache, L->v_cache, e->n_ctx,
-                            pos, seq, e->dec_split, e->part, e->att);
-        lmc_convert_act(st, e->att, n, Q, NULL, e->xq, e->xs);
+                            pos, seq, e->dec_split, e->part, e->att, e->xq, e->xs);
         ok &= mv(e, &L->wo, e->att, n, e->x, E, true);
         lmc_norm_act(st, e->x, n, E, L->ffn_norm, eps, e->xf, NULL, e->xq, e->xs);
         ok &= lmc_matvec_glu(st, L->gate.type, L->gate.w, L->up.w, E, F, e->xf, e->xq, e->xs, n,
@@ -100,7 +99,7 @@ static bool run_big(lm_engine *e, int n, int n_out, float *dst) {
                      e->inv_freq, (int)e->hp.rope_layout, pos, seq, e->q, L->k_cache, L->v_cache,
                      e->n_ctx);
         ok &= lmc_attention(st, e->q, n, e->nh, e->nkv, e->hd, L->k_cache, L->v_cache, e->n_ctx,
-                            pos, seq, 1, e->part, e->att);
+                            pos, seq, 1, e->part, e->att, NULL, NULL);
         lmc_convert_act(st, e->att, n, Q, e->xh, NULL, NULL);
         ok &= gemm(e, &L->wo, e->xh, n, e->x, E, 1.0f);
         lmc_norm_act(st, e->x, n, E, L->ffn_norm, eps, NULL, e->xh, NULL, NULL);

@@ -50,6 +50,10 @@ __global__ void __launch_bounds__(WARPS * 32)
     if (r0 >= rows) return;
     const int n_units = n_in / 32;
     float s[2][R][NT] = {};
+    /* Unrolled so that a lane's next weight loads are issued before the
+     * current ones return: short rows (n_in 2048: two units per lane) are
+     * latency-bound otherwise. */
+#pragma unroll 2
     for (int u = lane; u < n_units; u += 32) {
         int xv[NT][8];
         float xd[NT], xsd[NT];
@@ -117,6 +121,7 @@ __global__ void __launch_bounds__(WARPS * 32)
     const int r0 = (blockIdx.x * WARPS + threadIdx.x / 32) * R;
     if (r0 >= rows) return;
     float s[2][R][NT] = {};
+#pragma unroll 2
     for (int c = lane; c < n_in / 8; c += 32) {
         float xv[NT][8];
 #pragma unroll

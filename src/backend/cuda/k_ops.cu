@@ -37,6 +37,19 @@ __device__ float block_sum(float v, float *sh) {
     return t;
 }
 
+/* Max over the block, as block_sum. */
+__device__ float block_max(float v, float *sh) {
+    int lane = threadIdx.x & 31, w = threadIdx.x / 32, nw = blockDim.x / 32;
+    v = warp_max(v);
+    __syncthreads();
+    if (lane == 0) sh[w] = v;
+    __syncthreads();
+    float t = -INFINITY;
+    for (int i = 0; i < nw; i++)
+        t = fmaxf(t, sh[i]);
+    return t;
+}
+
 /* One block per token: optional RMSNorm, then the requested outputs. */
 __global__ void act_kernel(const float *__restrict__ x, int n, const float *__restrict__ w,
                            float eps, float *out_f, __half *out_h, int8_t *out_q, float2 *out_s) {
@@ -70,6 +83,74 @@ __global__ void act_kernel(const float *__restrict__ x, int n, const float *__re
             if (lane == 0) out_s[base / 32 + b] = make_float2(d, d * sum);
         }
     }
+}
+
+/* The same for n a multiple of 32 and at most 32 * 32 * K: 1024 threads, the
+ * warp w owning 32-element blocks w, w + 32, ... with one element per lane,
+ * all loads issued up front and the row kept in registers, so the kernel
+ * costs one memory round trip and one barrier instead of a serial loop. */
+template <int K>
+__global__ void __launch_bounds__(1024)
+    act_reg_kernel(const float *__restrict__ x, int n, const float *__restrict__ w, float eps,
+                   float *out_f, __half *out_h, int8_t *out_q, float2 *out_s) {
+    __shared__ float sh[32];
+    const int lane = threadIdx.x & 31, wp = threadIdx.x / 32, nb = n / 32;
+    const size_t base = (size_t)blockIdx.x * n;
+    float v[K], g[K];
+#pragma unroll
+    for (int k = 0; k < K; k++) {
+        int b = wp + 32 * k, i = 32 * b + lane;
+        v[k] = b < nb ? x[base + i] : 0.0f;
+        g[k] = w && b < nb ? w[i] : 1.0f;
+    }
+    float scale = 1.0f;
+    if (w) {
+        float ss = 0.0f;
+#pragma unroll
+        for (int k = 0; k < K; k++)
+            ss += v[k] * v[k];
+        scale = rsqrtf(block_sum(ss, sh) / (float)n + eps);
+    }
+#pragma unroll
+    for (int k = 0; k < K; k++) {
+        int b = wp + 32 * k, i = 32 * b + lane;
+        if (b >= nb) break; /* uniform per warp: the shuffles below stay full */
+        float y = v[k] * scale * g[k];
+        if (out_f) out_f[base + i] = y;
+        if (out_h) out_h[base + i] = __float2half_rn(y);
+        if (out_q) {
+            float amax = warp_max(fabsf(y));
+            float d = amax / 127.0f;
+            int q = d > 0.0f ? __float2int_rn(y / d) : 0;
+            out_q[base + i] = (int8_t)q;
+            float sum = warp_sum((float)q);
+            if (lane == 0) out_s[base / 32 + b] = make_float2(d, d * sum);
+        }
+    }
+}
+
+/* Launches the register kernel when n fits it, else the general one. */
+void act_launch(cudaStream_t st, const float *x, int n_tok, int n, const float *w, float eps,
+                float *out_f, __half *out_h, int8_t *out_q, float2 *out_s) {
+    int nb = n / 32, k = (nb + 31) / 32;
+    if (n % 32 == 0 && k <= 16) {
+#define LMC_ACT(K)                                                                                 \
+    act_reg_kernel<K><<<n_tok, 1024, 0, st>>>(x, n, w, eps, out_f, out_h, out_q, out_s)
+        if (k <= 1)
+            LMC_ACT(1);
+        else if (k <= 2)
+            LMC_ACT(2);
+        else if (k <= 4)
+            LMC_ACT(4);
+        else if (k <= 8)
+            LMC_ACT(8);
+        else
+            LMC_ACT(16);
+#undef LMC_ACT
+        return;
+    }
+    int threads = n >= 4096 ? 1024 : n >= 1024 ? 256 : 128;
+    act_kernel<<<n_tok, threads, 0, st>>>(x, n, w, eps, out_f, out_h, out_q, out_s);
 }
 
 template <int T, typename OUT>
@@ -231,7 +312,8 @@ __global__ void qkv_rope_kernel(const float *__restrict__ qkv, int nh, int nkv, 
     }
 }
 
-constexpr int ATT_THREADS = 128; /* also the tile of positions */
+constexpr int ATT_THREADS = 128;   /* also the tile of positions */
+constexpr int ATT_MAX_SPLIT = 256; /* chunks the combine step merges */
 constexpr int ATT_WARPS = ATT_THREADS / 32;
 
 /* Grid (n_tok * nkv, n_split). Block: the G (<= GM) query heads of one KV
@@ -248,7 +330,6 @@ __global__ void __launch_bounds__(ATT_THREADS)
                       const int32_t *seq, int n_split, float *part) {
     __shared__ float q_sh[GM * HD], o_sh[GM * HD], s_sh[GM * ATT_THREADS];
     __shared__ float m_sh[GM], l_sh[GM];
-    constexpr int DPL = HD / 32; /* dimensions per lane in the mixing step */
     const int G = nh / nkv;
     int t = blockIdx.x / nkv, g = blockIdx.x % nkv, c = blockIdx.y, tid = threadIdx.x;
     int len = pos[t] + 1, sq = seq[t];
@@ -273,7 +354,6 @@ __global__ void __launch_bounds__(ATT_THREADS)
         m_sh[tid] = -INFINITY;
         l_sh[tid] = 0.0f;
     }
-    __syncthreads();
     const size_t row = (size_t)nkv * HD; /* elements between positions */
     const __half *kb = kc + ((size_t)sq * n_ctx * nkv + g) * HD;
     const __half *vb = vc + ((size_t)sq * n_ctx * nkv + g) * HD;
@@ -284,12 +364,17 @@ __global__ void __launch_bounds__(ATT_THREADS)
 #pragma unroll
         for (int j = 0; j < GM; j++)
             acc[j] = 0.0f;
+        uint4 kv[HD / 8];
         if (pp < end) {
             const uint4 *kr = (const uint4 *)(kb + (size_t)pp * row);
-            uint4 kv[HD / 8];
 #pragma unroll
             for (int d8 = 0; d8 < HD / 8; d8++)
                 kv[d8] = __ldg(kr + d8);
+        }
+        /* The K loads are in flight before this barrier, which also
+         * publishes q_sh (first tile) and the previous tile's o_sh. */
+        __syncthreads();
+        if (pp < end) {
 #pragma unroll
             for (int d8 = 0; d8 < HD / 8; d8++) {
                 const __half2 *h2 = (const __half2 *)&kv[d8];
@@ -337,41 +422,99 @@ __global__ void __launch_bounds__(ATT_THREADS)
             }
         }
         __syncthreads();
-        int n_p = min(ATT_THREADS, end - p0);
-        float o[GM][DPL];
+        /* Decode (context split over many blocks) and prefill (one block
+         * walks the whole context) mix V differently: the wide loads win
+         * for a single short chunk, the narrow ones need no cross-lane
+         * reduction per tile, which prefill's many tiles per block pay for. */
+        if (n_split > 1) {
+            /* Mixing: LPR lanes cover one V row with 16-byte loads, so a warp
+             * reads RPW rows per step and every load of its share of the tile
+             * is independent (no serial latency chain); the row groups of a
+             * warp are summed with shuffles before the shared-memory merge. */
+            constexpr int LPR = HD / 8, RPW = 32 / LPR;
+            const int sub = lane / LPR, dl = lane % LPR;
+            int n_p = min(ATT_THREADS, end - p0);
+            float o[GM][8];
 #pragma unroll
-        for (int j = 0; j < GM; j++)
+            for (int j = 0; j < GM; j++)
 #pragma unroll
-            for (int i = 0; i < DPL; i++)
-                o[j][i] = 0.0f;
-#pragma unroll 4
-        for (int k = w; k < n_p; k += ATT_WARPS) {
-            const __half2 *vr = (const __half2 *)(vb + (size_t)(p0 + k) * row);
-            float v[DPL];
+                for (int e = 0; e < 8; e++)
+                    o[j][e] = 0.0f;
+#pragma unroll 8
+            for (int k = w * RPW + sub; k < n_p; k += ATT_WARPS * RPW) {
+                uint4 vv = __ldg((const uint4 *)(vb + (size_t)(p0 + k) * row) + dl);
+                const __half2 *h2 = (const __half2 *)&vv;
+                float v[8];
 #pragma unroll
-            for (int i = 0; i < DPL / 2; i++) {
-                float2 f = __half22float2(vr[lane + 32 * i]);
-                v[2 * i] = f.x, v[2 * i + 1] = f.y;
-            }
+                for (int e = 0; e < 4; e++) {
+                    float2 f = __half22float2(h2[e]);
+                    v[2 * e] = f.x, v[2 * e + 1] = f.y;
+                }
 #pragma unroll
-            for (int j = 0; j < GM; j++) {
-                if (j < G) {
-                    float pj = s_sh[j * ATT_THREADS + k];
+                for (int j = 0; j < GM; j++) {
+                    if (j < G) {
+                        float pj = s_sh[j * ATT_THREADS + k];
 #pragma unroll
-                    for (int i = 0; i < DPL; i++)
-                        o[j][i] += pj * v[i];
+                        for (int e = 0; e < 8; e++)
+                            o[j][e] += pj * v[e];
+                    }
                 }
             }
-        }
 #pragma unroll
-        for (int j = 0; j < GM; j++)
-            if (j < G)
+            for (int off = LPR; off < 32; off <<= 1)
+#pragma unroll
+                for (int j = 0; j < GM; j++)
+                    if (j < G)
+#pragma unroll
+                        for (int e = 0; e < 8; e++)
+                            o[j][e] += __shfl_xor_sync(0xffffffffu, o[j][e], off);
+            if (sub == 0)
+#pragma unroll
+                for (int j = 0; j < GM; j++)
+                    if (j < G)
+#pragma unroll
+                        for (int e = 0; e < 8; e++)
+                            atomicAdd(&o_sh[j * HD + 8 * dl + e], o[j][e]);
+        } else {
+            /* Each warp takes every ATT_WARPS-th position, each lane HD/32
+             * dimensions. */
+            constexpr int DPL = HD / 32;
+            int n_p = min(ATT_THREADS, end - p0);
+            float o[GM][DPL];
+#pragma unroll
+            for (int j = 0; j < GM; j++)
+#pragma unroll
+                for (int i = 0; i < DPL; i++)
+                    o[j][i] = 0.0f;
+#pragma unroll 4
+            for (int k = w; k < n_p; k += ATT_WARPS) {
+                const __half2 *vr = (const __half2 *)(vb + (size_t)(p0 + k) * row);
+                float v[DPL];
 #pragma unroll
                 for (int i = 0; i < DPL / 2; i++) {
-                    int d = 2 * (lane + 32 * i);
-                    atomicAdd(&o_sh[j * HD + d], o[j][2 * i]);
-                    atomicAdd(&o_sh[j * HD + d + 1], o[j][2 * i + 1]);
+                    float2 f = __half22float2(vr[lane + 32 * i]);
+                    v[2 * i] = f.x, v[2 * i + 1] = f.y;
                 }
+#pragma unroll
+                for (int j = 0; j < GM; j++) {
+                    if (j < G) {
+                        float pj = s_sh[j * ATT_THREADS + k];
+#pragma unroll
+                        for (int i = 0; i < DPL; i++)
+                            o[j][i] += pj * v[i];
+                    }
+                }
+            }
+#pragma unroll
+            for (int j = 0; j < GM; j++)
+                if (j < G)
+#pragma unroll
+                    for (int i = 0; i < DPL / 2; i++) {
+                        int d = 2 * (lane + 32 * i);
+                        atomicAdd(&o_sh[j * HD + d], o[j][2 * i]);
+                        atomicAdd(&o_sh[j * HD + d + 1], o[j][2 * i + 1]);
+                    }
+        }
         __syncthreads();
     }
     for (int j = 0; j < G; j++) {
@@ -408,23 +551,57 @@ bool attn_launch_hd(cudaStream_t st, dim3 grid, int G, const float *q, int nh, i
     return true;
 }
 
-/* Grid n_tok * nh: merges the chunks of one head. */
-__global__ void attn_combine_kernel(const float *part, int hd, int n_split, float *out) {
+/* Grid n_tok * nh, hd threads: merges the chunks of one head that hold
+ * positions (the others are skipped), and when out_q is given also writes
+ * the q8 blocks the next mat-vec reads (one warp per 32-dimension block),
+ * saving a separate conversion kernel. */
+__global__ void attn_combine_kernel(const float *__restrict__ part, int hd, int nh, int n_split,
+                                    int chunk, int n_ctx, const int32_t *pos, float *out,
+                                    int8_t *out_q, float2 *out_s) {
+    __shared__ float wt[ATT_MAX_SPLIT], sh[32];
     size_t stride = (size_t)hd + 2;
     const float *p = part + (size_t)blockIdx.x * n_split * stride;
-    float M = -INFINITY;
-    for (int c = 0; c < n_split; c++)
-        M = fmaxf(M, p[c * stride + hd]);
-    for (int d = threadIdx.x; d < hd; d += blockDim.x) {
-        float L = 0.0f, o = 0.0f;
-        for (int c = 0; c < n_split; c++) {
-            float l = p[c * stride + hd + 1];
-            if (l <= 0.0f) continue;
-            float e = __expf(p[c * stride + hd] - M);
-            L += l * e;
-            o += p[c * stride + d] * e;
-        }
-        out[(size_t)blockIdx.x * hd + d] = L > 0.0f ? o / L : 0.0f;
+    int len = min(pos[blockIdx.x / nh] + 1, n_ctx);
+    int n_act = min(n_split, (len + chunk - 1) / chunk);
+    /* All chunk maxima and sums are loaded at once (one per thread), so the
+     * merge costs one memory round trip instead of one per chunk. */
+    float mc[ATT_MAX_SPLIT / 64], lc[ATT_MAX_SPLIT / 64], M = -INFINITY;
+#pragma unroll
+    for (int k = 0; k < ATT_MAX_SPLIT / 64; k++) {
+        int c = threadIdx.x + k * blockDim.x;
+        bool in = c < n_act;
+        mc[k] = in ? p[c * stride + hd] : -INFINITY;
+        lc[k] = in ? p[c * stride + hd + 1] : 0.0f;
+        M = fmaxf(M, mc[k]);
+    }
+    M = block_max(M, sh);
+    float Lp = 0.0f;
+#pragma unroll
+    for (int k = 0; k < ATT_MAX_SPLIT / 64; k++) {
+        int c = threadIdx.x + k * blockDim.x;
+        float e = lc[k] > 0.0f ? __expf(mc[k] - M) : 0.0f;
+        if (c < ATT_MAX_SPLIT) wt[c] = e;
+        Lp += lc[k] * e;
+    }
+    float L = block_sum(Lp, sh);
+    int d = threadIdx.x;
+    float o = 0.0f;
+#pragma unroll 8
+    for (int c = 0; c < n_act; c++) {
+        float e = wt[c];
+        o += e > 0.0f ? p[c * stride + d] * e : 0.0f;
+    }
+    float v = L > 0.0f ? o / L : 0.0f;
+    size_t i = (size_t)blockIdx.x * hd + d;
+    out[i] = v;
+    if (out_q) {
+        int lane = threadIdx.x & 31;
+        float amax = warp_max(fabsf(v));
+        float dq = amax / 127.0f;
+        int q = dq > 0.0f ? __float2int_rn(v / dq) : 0;
+        out_q[i] = (int8_t)q;
+        float sum = warp_sum((float)q);
+        if (lane == 0) out_s[i / 32] = make_float2(dq, dq * sum);
     }
 }
 
@@ -442,23 +619,17 @@ __global__ void gather_kernel(const float *x, int n, const int32_t *idx, float *
         y[(size_t)blockIdx.x * n + i] = src[i];
 }
 
-int act_threads(int n) {
-    return n >= 4096 ? 1024 : n >= 1024 ? 256 : 128;
-}
-
 } // namespace
 
 extern "C" void lmc_norm_act(cudaStream_t st, const float *x, int n_tok, int n, const float *w,
                              float eps, float *out_f, uint16_t *out_h, int8_t *out_q,
                              float *out_s) {
-    act_kernel<<<n_tok, act_threads(n), 0, st>>>(x, n, w, eps, out_f, (__half *)out_h, out_q,
-                                                 (float2 *)out_s);
+    act_launch(st, x, n_tok, n, w, eps, out_f, (__half *)out_h, out_q, (float2 *)out_s);
 }
 
 extern "C" void lmc_convert_act(cudaStream_t st, const float *x, int n_tok, int n, uint16_t *out_h,
                                 int8_t *out_q, float *out_s) {
-    act_kernel<<<n_tok, act_threads(n), 0, st>>>(x, n, nullptr, 0.0f, nullptr, (__half *)out_h,
-                                                 out_q, (float2 *)out_s);
+    act_launch(st, x, n_tok, n, nullptr, 0.0f, nullptr, (__half *)out_h, out_q, (float2 *)out_s);
 }
 
 extern "C" bool lmc_dequant_f16(cudaStream_t st, uint32_t type, const void *w, int64_t rows,
@@ -491,8 +662,9 @@ extern "C" void lmc_qkv_rope(cudaStream_t st, const float *qkv, int n_tok, int n
 extern "C" bool lmc_attention(cudaStream_t st, const float *q, int n_tok, int nh, int nkv, int hd,
                               const uint16_t *k_cache, const uint16_t *v_cache, int n_ctx,
                               const int32_t *pos, const int32_t *seq, int n_split, float *part,
-                              float *out) {
+                              float *out, int8_t *out_q, float *out_s) {
     int G = nh / nkv;
+    if (n_split < 1 || n_split > ATT_MAX_SPLIT) return false;
     dim3 grid(n_tok * nkv, n_split);
     const __half *kc = (const __half *)k_cache, *vc = (const __half *)v_cache;
     bool ok;
@@ -509,8 +681,10 @@ extern "C" bool lmc_attention(cudaStream_t st, const float *q, int n_tok, int nh
     default:
         ok = false;
     }
-    int threads = hd < 128 ? 64 : 128;
-    if (ok) attn_combine_kernel<<<n_tok * nh, threads, 0, st>>>(part, hd, n_split, out);
+    int chunk = (n_ctx + n_split - 1) / n_split;
+    if (ok)
+        attn_combine_kernel<<<n_tok * nh, hd, 0, st>>>(part, hd, nh, n_split, chunk, n_ctx, pos,
+                                                       out, out_q, (float2 *)out_s);
     return ok;
 }
 
