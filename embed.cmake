@@ -2,8 +2,14 @@
 
 # The chat page: JavaScript libraries come from npm at build time and are
 # bundled with esbuild; nothing from node_modules is committed.
-find_program(LM_NPM npm REQUIRED)
+# LOCALM_WEB_BUNDLE names an app.js bundled elsewhere, for build machines
+# without npm (the GPU test machine).
+set(LOCALM_WEB_BUNDLE "" CACHE FILEPATH "a prebuilt web/app.js bundle (skips npm)")
 set(LM_WEB_OUT ${CMAKE_BINARY_DIR}/web)
+if(LOCALM_WEB_BUNDLE)
+  configure_file(${LOCALM_WEB_BUNDLE} ${LM_WEB_OUT}/app.js COPYONLY)
+else()
+find_program(LM_NPM npm REQUIRED)
 add_custom_command(OUTPUT ${LM_WEB_OUT}/app.js
   COMMAND ${LM_NPM} ci --no-audit --no-fund --loglevel=error
   COMMAND ${CMAKE_COMMAND} -E env npm_config_outdir=${LM_WEB_OUT} ${LM_NPM} run --silent build
@@ -11,6 +17,7 @@ add_custom_command(OUTPUT ${LM_WEB_OUT}/app.js
   DEPENDS ${CMAKE_SOURCE_DIR}/web/src/app.js ${CMAKE_SOURCE_DIR}/web/package.json
           ${CMAKE_SOURCE_DIR}/web/package-lock.json
   COMMENT "Bundling the chat page (npm ci + esbuild)")
+endif()
 lm_embed(lm_web_index_html ${CMAKE_SOURCE_DIR}/web/index.html)
 lm_embed(lm_web_style_css ${CMAKE_SOURCE_DIR}/web/style.css)
 lm_embed(lm_web_app_js ${LM_WEB_OUT}/app.js)
