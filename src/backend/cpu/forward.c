@@ -14,7 +14,6 @@
 #include "base/fault.h"
 #include "base/half.h"
 #include <math.h>
-#include <stdatomic.h>
 #include <string.h>
 
 /* Rows are handed out in multiples of this so threads do not share cache
@@ -27,42 +26,13 @@ typedef struct step_ctx {
     const int32_t *tokens;
     int n_rows;    /* tokens wanting logits in this step */
     float *logits; /* where this step's logit rows go */
-    /* Next row block to hand out in a many-token matmul stage; reset to 0
-     * before every dispatch. */
-    _Atomic int64_t next_block;
 } step_ctx;
-
-/* Rows per block handed out in many-token stages: a multiple of ROW_ALIGN,
- * large enough that one block is ~0.2 ms of work at 128 tokens. */
-#define DYN_BLOCK 64
 
 static void split_rows(int64_t n, int ith, int nth, int64_t *r0, int64_t *r1) {
     int64_t blocks = (n + ROW_ALIGN - 1) / ROW_ALIGN;
     int64_t b0 = blocks * ith / nth, b1 = blocks * (ith + 1) / nth;
     *r0 = b0 * ROW_ALIGN < n ? b0 * ROW_ALIGN : n;
     *r1 = b1 * ROW_ALIGN < n ? b1 * ROW_ALIGN : n;
-}
-
-/* This thread's next rows [r0, r1) of an n-row stage; false when none are
- * left. One-token stages are memory-bound and split statically (each thread
- * streams one contiguous range, *taken marks it handed out). Many-token
- * stages are compute-bound and take DYN_BLOCK-row blocks from a shared
- * counter: on a shared machine a thread that loses its core for a while
- * then simply takes fewer blocks, instead of every other thread waiting at
- * the end of the stage for its fixed half. */
-static bool take_rows(step_ctx *c, int n_tok, int64_t n, int ith, int nth, bool *taken,
-                      int64_t *r0, int64_t *r1) {
-    if (n_tok == 1) {
-        if (*taken) return false;
-        *taken = true;
-        split_rows(n, ith, nth, r0, r1);
-        return *r0 < *r1;
-    }
-    int64_t b = atomic_fetch_add_explicit(&c->next_block, 1, memory_order_relaxed);
-    if (b * DYN_BLOCK >= n) return false;
-    *r0 = b * DYN_BLOCK;
-    *r1 = *r0 + DYN_BLOCK < n ? *r0 + DYN_BLOCK : n;
-    return true;
 }
 
 /* ---- activation conversion (once per matmul input, per weight type) ---- */
@@ -122,36 +92,13 @@ static act_view local_view(lm_engine *e, const cpu_act *a, int ith, const float 
     return v;
 }
 
-/* Cache blocking for many-token steps: the kernel walks each 4-row tile
- * across every token, so with the whole batch at once a long input row (the
- * FFN down projection's 5632) makes the activations outgrow L2 and every row
- * tile re-reads them from L3. Instead a block of rows (kept in L2 after its
- * first pass from memory) meets the tokens a chunk at a time, each chunk's
- * activations and the row block together sized to fit L2. */
-#define BLOCK_L2_BYTES (384 * 1024)
-
 /* y rows [r0, r1) of w for every token of the step. */
 static void matmul_rows(const lm_tensor *w, const act_view *a, int64_t r0, int64_t r1, int n_tok,
                         float *y, size_t y_stride) {
     if (r0 >= r1) return;
     int s = act_slot(a->plan, w->type);
-    size_t as = a->plan->row_bytes[s], wb = (size_t)(w->nbytes / w->ne[1]);
-    int64_t n_in = (int64_t)w->ne[0];
-    int tok_chunk = n_tok, rows_blk = (int)(r1 - r0);
-    if (n_tok > 32 && (size_t)n_tok * as > BLOCK_L2_BYTES / 2) {
-        tok_chunk = (int)(BLOCK_L2_BYTES / 2 / as) & ~3;
-        if (tok_chunk < 16) tok_chunk = 16;
-        rows_blk = (int)(BLOCK_L2_BYTES / 2 / wb) & ~15;
-        if (rows_blk < 16) rows_blk = 16;
-    }
-    for (int64_t rb = r0; rb < r1; rb += rows_blk) {
-        int64_t re = r1 - rb < rows_blk ? r1 : rb + rows_blk;
-        for (int t = 0; t < n_tok; t += tok_chunk) {
-            int nt = n_tok - t < tok_chunk ? n_tok - t : tok_chunk;
-            lm_cpu_matmul(w->type, w->data, n_in, rb, re, a->buf[s] + (size_t)t * as, as, nt,
-                          y + (size_t)t * y_stride, y_stride);
-        }
-    }
+    lm_cpu_matmul(w->type, w->data, (int64_t)w->ne[0], r0, r1, a->buf[s], a->plan->row_bytes[s],
+                  n_tok, y, y_stride);
 }
 
 /* ---- stages ---- */
@@ -185,20 +132,17 @@ static void task_qkv(void *ctx, int ith, int nth) {
     lm_engine *e = c->e;
     const lm_layer *L = &e->m->layers[c->layer];
     int64_t total = e->q_dim + 2 * e->kv_dim, r0, r1;
+    split_rows(total, ith, nth, &r0, &r1);
     const lm_tensor *w[3] = {L->wq, L->wk, L->wv};
     float *y[3] = {e->q, e->k, e->v};
-    int64_t dims[3] = {e->q_dim, e->kv_dim, e->kv_dim};
+    int64_t dims[3] = {e->q_dim, e->kv_dim, e->kv_dim}, off = 0;
     act_view av = e->n_tok == 1 ? local_view(e, &e->act_xn, ith, e->x, e->hp.n_embd,
                                              e->layers[c->layer].attn_norm)
                                 : shared_view(&e->act_xn);
-    bool taken = false;
-    while (take_rows(c, e->n_tok, total, ith, nth, &taken, &r0, &r1)) {
-        int64_t off = 0;
-        for (int i = 0; i < 3; i++) {
-            int64_t a = r0 > off ? r0 - off : 0, b = r1 - off < dims[i] ? r1 - off : dims[i];
-            if (a < b) matmul_rows(w[i], &av, a, b, e->n_tok, y[i], (size_t)dims[i]);
-            off += dims[i];
-        }
+    for (int i = 0; i < 3; i++) {
+        int64_t a = r0 > off ? r0 - off : 0, b = r1 - off < dims[i] ? r1 - off : dims[i];
+        if (a < b) matmul_rows(w[i], &av, a, b, e->n_tok, y[i], (size_t)dims[i]);
+        off += dims[i];
     }
 }
 
@@ -274,18 +218,15 @@ static void task_rope_attend_group(void *ctx, int ith, int nth) {
     }
 }
 
-/* (token, head) items taken one at a time from the shared counter: causal
- * rows grow with the position and a thread may lose its core, so a dynamic
- * share keeps the threads finishing together. */
+/* (token, head) items interleaved across threads: causal rows grow with the
+ * position, so interleaving keeps the threads' shares even. */
 static void task_attention(void *ctx, int ith, int nth) {
     step_ctx *c = ctx;
     lm_engine *e = c->e;
     int nh = (int)e->hp.n_head, hd = (int)e->hp.head_dim;
     float *scores = e->scores + (size_t)ith * e->n_ctx;
-    (void)nth;
-    for (int64_t it; (it = atomic_fetch_add_explicit(&c->next_block, 1, memory_order_relaxed)) <
-                     (int64_t)e->n_tok * nh;) {
-        int t = (int)(it / nh), h = (int)(it % nh);
+    for (int it = ith; it < e->n_tok * nh; it += nth) {
+        int t = it / nh, h = it % nh;
         lm_cpu_attend_head(e, c->layer, e->tok_seq[t], e->tok_pos[t], h,
                            e->q + (size_t)t * e->q_dim + (size_t)h * hd,
                            e->att + (size_t)t * e->q_dim + (size_t)h * hd, scores);
@@ -300,26 +241,24 @@ static void task_convert_att(void *ctx, int ith, int nth) {
 }
 
 /* y = W a for this thread's rows, then x += y on those same rows. */
-static void residual_matmul(step_ctx *c, const lm_tensor *w, const cpu_act *a, const float *in,
+static void residual_matmul(lm_engine *e, const lm_tensor *w, const cpu_act *a, const float *in,
                             int64_t n_in, int ith, int nth) {
-    lm_engine *e = c->e;
     int64_t n = e->hp.n_embd, r0, r1;
+    split_rows(n, ith, nth, &r0, &r1);
+    if (r0 >= r1) return;
     act_view av = e->n_tok == 1 ? local_view(e, a, ith, in, n_in, NULL) : shared_view(a);
-    bool taken = false;
-    while (take_rows(c, e->n_tok, n, ith, nth, &taken, &r0, &r1)) {
-        matmul_rows(w, &av, r0, r1, e->n_tok, e->tmp, (size_t)n);
-        for (int t = 0; t < e->n_tok; t++) {
-            float *x = e->x + (size_t)t * n;
-            const float *y = e->tmp + (size_t)t * n;
-            for (int64_t r = r0; r < r1; r++)
-                x[r] += y[r];
-        }
+    matmul_rows(w, &av, r0, r1, e->n_tok, e->tmp, (size_t)n);
+    for (int t = 0; t < e->n_tok; t++) {
+        float *x = e->x + (size_t)t * n;
+        const float *y = e->tmp + (size_t)t * n;
+        for (int64_t r = r0; r < r1; r++)
+            x[r] += y[r];
     }
 }
 
 static void task_wo(void *ctx, int ith, int nth) {
     step_ctx *c = ctx;
-    residual_matmul(c, c->e->m->layers[c->layer].wo, &c->e->act_att, c->e->att, c->e->q_dim, ith,
+    residual_matmul(c->e, c->e->m->layers[c->layer].wo, &c->e->act_att, c->e->att, c->e->q_dim, ith,
                     nth);
 }
 
@@ -341,19 +280,18 @@ static void task_gate_up(void *ctx, int ith, int nth) {
     lm_engine *e = c->e;
     const lm_layer *L = &e->m->layers[c->layer];
     int64_t n = e->hp.n_ff, r0, r1;
+    split_rows(n, ith, nth, &r0, &r1);
+    if (r0 >= r1) return;
     act_view av = e->n_tok == 1 ? local_view(e, &e->act_xn, ith, e->x, e->hp.n_embd,
                                              e->layers[c->layer].ffn_norm)
                                 : shared_view(&e->act_xn);
-    bool taken = false;
-    while (take_rows(c, e->n_tok, n, ith, nth, &taken, &r0, &r1)) {
-        matmul_rows(L->ffn_gate, &av, r0, r1, e->n_tok, e->gate, (size_t)n);
-        matmul_rows(L->ffn_up, &av, r0, r1, e->n_tok, e->up, (size_t)n);
-        for (int t = 0; t < e->n_tok; t++) {
-            float *g = e->gate + (size_t)t * n;
-            const float *u = e->up + (size_t)t * n;
-            for (int64_t r = r0; r < r1; r++)
-                g[r] = g[r] / (1.0f + expf(-g[r])) * u[r];
-        }
+    matmul_rows(L->ffn_gate, &av, r0, r1, e->n_tok, e->gate, (size_t)n);
+    matmul_rows(L->ffn_up, &av, r0, r1, e->n_tok, e->up, (size_t)n);
+    for (int t = 0; t < e->n_tok; t++) {
+        float *g = e->gate + (size_t)t * n;
+        const float *u = e->up + (size_t)t * n;
+        for (int64_t r = r0; r < r1; r++)
+            g[r] = g[r] / (1.0f + expf(-g[r])) * u[r];
     }
 }
 
@@ -366,7 +304,7 @@ static void task_convert_h(void *ctx, int ith, int nth) {
 
 static void task_down(void *ctx, int ith, int nth) {
     step_ctx *c = ctx;
-    residual_matmul(c, c->e->m->layers[c->layer].ffn_down, &c->e->act_h, c->e->gate,
+    residual_matmul(c->e, c->e->m->layers[c->layer].ffn_down, &c->e->act_h, c->e->gate,
                     c->e->hp.n_ff, ith, nth);
 }
 
@@ -386,27 +324,21 @@ static void task_logits(void *ctx, int ith, int nth) {
     step_ctx *c = ctx;
     lm_engine *e = c->e;
     int64_t r0, r1;
+    split_rows(e->n_vocab, ith, nth, &r0, &r1);
     act_view av = c->n_rows == 1
                       ? local_view(e, &e->act_out, ith, e->x + (size_t)e->rows[0] * e->hp.n_embd,
                                    e->hp.n_embd, e->output_norm)
                       : shared_view(&e->act_out);
-    bool taken = false;
-    while (take_rows(c, c->n_rows, e->n_vocab, ith, nth, &taken, &r0, &r1))
-        matmul_rows(e->m->output, &av, r0, r1, c->n_rows, c->logits, (size_t)e->n_vocab);
+    matmul_rows(e->m->output, &av, r0, r1, c->n_rows, c->logits, (size_t)e->n_vocab);
 }
 
 /* ---- driver ---- */
-
-static void dispatch(lm_engine *e, lm_task_fn fn, step_ctx *c) {
-    atomic_store_explicit(&c->next_block, 0, memory_order_relaxed);
-    lm_threadpool_run(e->pool, fn, c);
-}
 
 static void run_step(lm_engine *e, const int32_t *tokens, const int8_t *flags, int n_tok,
                      bool last_only, bool is_last_step, float *logits, int *n_rows) {
     step_ctx c = {.e = e, .tokens = tokens};
     e->n_tok = n_tok;
-    dispatch(e, task_embed, &c);
+    lm_threadpool_run(e->pool, task_embed, &c);
     for (uint32_t l = 0; l < e->hp.n_layer; l++) {
         const lm_layer *L = &e->m->layers[l];
         c.layer = (int)l;
@@ -414,23 +346,23 @@ static void run_step(lm_engine *e, const int32_t *tokens, const int8_t *flags, i
         const lm_tensor *gu[2] = {L->ffn_gate, L->ffn_up};
         bool one = n_tok == 1;
         act_plan(&e->act_xn, qkv, 3, e->hp.n_embd);
-        if (!one) dispatch(e, task_attn_in, &c);
-        dispatch(e, task_qkv, &c);
+        if (!one) lm_threadpool_run(e->pool, task_attn_in, &c);
+        lm_threadpool_run(e->pool, task_qkv, &c);
         if (one) {
-            dispatch(e, task_rope_attend_group, &c);
+            lm_threadpool_run(e->pool, task_rope_attend_group, &c);
         } else {
-            dispatch(e, task_rope_store, &c);
-            dispatch(e, task_attention, &c);
+            lm_threadpool_run(e->pool, task_rope_store, &c);
+            lm_threadpool_run(e->pool, task_attention, &c);
         }
         act_plan(&e->act_att, &L->wo, 1, e->q_dim);
-        if (!one) dispatch(e, task_convert_att, &c);
-        dispatch(e, task_wo, &c);
+        if (!one) lm_threadpool_run(e->pool, task_convert_att, &c);
+        lm_threadpool_run(e->pool, task_wo, &c);
         act_plan(&e->act_xn, gu, 2, e->hp.n_embd);
-        if (!one) dispatch(e, task_ffn_in, &c);
-        dispatch(e, task_gate_up, &c);
+        if (!one) lm_threadpool_run(e->pool, task_ffn_in, &c);
+        lm_threadpool_run(e->pool, task_gate_up, &c);
         act_plan(&e->act_h, &L->ffn_down, 1, e->hp.n_ff);
-        if (!one) dispatch(e, task_convert_h, &c);
-        dispatch(e, task_down, &c);
+        if (!one) lm_threadpool_run(e->pool, task_convert_h, &c);
+        lm_threadpool_run(e->pool, task_down, &c);
     }
     int nr = 0;
     for (int t = 0; t < n_tok; t++)
@@ -440,8 +372,8 @@ static void run_step(lm_engine *e, const int32_t *tokens, const int8_t *flags, i
     c.n_rows = nr;
     c.logits = logits;
     act_plan(&e->act_out, &e->m->output, 1, e->hp.n_embd);
-    if (nr > 1) dispatch(e, task_out_in, &c);
-    dispatch(e, task_logits, &c);
+    if (nr > 1) lm_threadpool_run(e->pool, task_out_in, &c);
+    lm_threadpool_run(e->pool, task_logits, &c);
 }
 
 /* Checks ids, sequences and positions before anything is written: a token's
