@@ -144,9 +144,11 @@ static void ctrl_c_stops_and_prints_stats(void **state) {
     const char *model = lm_test_path("models/tiny-llama3-f16.gguf");
     const char *bin = getenv("LOCALM_BIN");
     char cmd[3000];
-    /* Interrupt a long generation once text is streaming. */
+    /* Interrupt a long generation once text is streaming. Tokens come 20 ms
+     * apart (a test hook) so that a fast machine does not finish first. */
     snprintf(cmd, sizeof cmd,
-             "'%s' run -m '%s' -p 'The jury said' -n 100000 --temp 0 >'%s/out' 2>'%s/err' & "
+             "LOCALM_FAULT=token_delay_ms:20 '%s' run -m '%s' -p 'The jury said' -n 100000 "
+             "--temp 0 >'%s/out' 2>'%s/err' & "
              "pid=$!; for i in $(seq 100); do [ -s '%s/out' ] && break; sleep 0.1; done; "
              "kill -INT $pid; wait $pid; echo $? >'%s/rc'",
              bin, model, g_home, g_home, g_home, g_home);

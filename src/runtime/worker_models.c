@@ -172,11 +172,15 @@ lm_status lm_worker_acquire(lm_worker *w, msg *m, lm_cached_model **entry, doubl
     st = lm_select_init(&l->sel, r->backend, hints, n_hints, err);
     l->explicit_backend = l->sel.strict;
     if (st == LM_OK) {
-        /* Make room before loading: the first candidate's kind of memory. */
+        /* Make room before loading: the first candidate's kind of memory.
+         * When even an empty cache is over budget, nothing fails here: that
+         * engine's check() declines against the same budget, with the
+         * numbers, and the next candidate is tried. */
         const char *first = l->sel.n_cand ? l->sel.cand[0]->name : "cpu";
         uint64_t wb = l->desc->weight_bytes;
-        st =
-            lm_model_cache_make_room(w->cache, is_cpu(first) ? wb : 0, is_cpu(first) ? 0 : wb, err);
+        lm_err room = {0};
+        (void)lm_model_cache_make_room(w->cache, is_cpu(first) ? wb : 0, is_cpu(first) ? 0 : wb,
+                                       &room);
     }
     progress_ctx pc = {m};
     l->sel.ram_budget = w->user_ram_budget;
