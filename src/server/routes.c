@@ -3,6 +3,7 @@
 #include "server/routes.h"
 #include "base/err.h"
 #include "catalog/catalog.h"
+#include "catalog/pull.h"
 #include <libgen.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -63,8 +64,18 @@ lm_routes_model *lm_routes_model_get(lm_server *s, const char *name, lm_api_erro
     if (!found) {
         char path[1024];
         lm_err err = {0};
-        if (lm_catalog_resolve(name, path, sizeof path, &err) == LM_OK) {
+        /* Catalog ids and hf:// references in the disk cache; file paths are
+         * not accepted from clients (only the default model is a path). */
+        bool remote = !strncmp(name, "hf://", 5) || !strncmp(name, "https://", 8) ||
+                      !strncmp(name, "http://", 7);
+        lm_status rs = remote ? lm_model_ref_resolve(name, false, NULL, NULL, path, sizeof path, &err)
+                              : lm_catalog_resolve(name, path, sizeof path, &err);
+        if (rs == LM_OK) {
             found = add_model(s, name, path, e);
+        } else if (remote) {
+            lm_api_fail(e, 404, "invalid_request_error", "model", "model_not_found",
+                        "%s is not downloaded: POST /v1/models/pull {\"model\":\"%s\"} first",
+                        name, name);
         } else {
             const lm_catalog_model *cm = NULL;
             const lm_catalog_file *cf = NULL;
