@@ -115,7 +115,12 @@ char *lm_manifest_to_json(const lm_manifest *m) {
     cJSON_AddStringToObject(o, "quant", m->quant);
     cJSON_AddStringToObject(o, "source", m->source);
     cJSON_AddStringToObject(o, "file", m->file);
-    cJSON_AddNumberToObject(o, "size", (double)m->size);
+    /* Written as an exact integer: cJSON prints doubles with 15 significant
+     * digits when that compares equal within an epsilon, which drops the last
+     * digit of sizes above 10^15 (found by fuzz_manifest). */
+    char num[32];
+    snprintf(num, sizeof num, "%llu", (unsigned long long)m->size);
+    cJSON_AddRawToObject(o, "size", num);
     cJSON_AddStringToObject(o, "sha256", m->sha256);
     cJSON_AddStringToObject(o, "date", m->date);
     char *s = cJSON_Print(o);
