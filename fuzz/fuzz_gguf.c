@@ -21,7 +21,8 @@ static void touch_value(const lm_gguf_value *v, int depth) {
     lm_gguf_iter it;
     lm_gguf_value e;
     lm_gguf_iter_init(&it, v);
-    for (int k = 0; k < 64 && lm_gguf_iter_next(&it, &e); k++) touch_value(&e, depth + 1);
+    for (int k = 0; k < 64 && lm_gguf_iter_next(&it, &e); k++)
+        touch_value(&e, depth + 1);
     if (v->count && !lm_gguf_array_at(v, v->count - 1, &e, NULL)) touch_value(&e, depth + 1);
 }
 

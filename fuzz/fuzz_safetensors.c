@@ -19,7 +19,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     }
     lm_st_index *ix;
     if (lm_st_index_parse((const char *)data, size, &ix, &err) == LM_OK) {
-        for (uint32_t i = 0; i < ix->n_entries; i++) g_sink += ix->files[ix->file_of[i]][0];
+        for (uint32_t i = 0; i < ix->n_entries; i++)
+            g_sink += ix->files[ix->file_of[i]][0];
         lm_st_index_free(ix);
     }
     return 0;

@@ -279,8 +279,7 @@ static lm_status read_tokenizer(lm_model_desc *m, const lm_gguf *g, lm_err *err)
     v.add_bos = v.add_eos = v.add_space_prefix = -1;
     spec_bufs b = {0};
     lm_status s = build_spec(m, g, &v, &b, err);
-    if (!s && v.kind != LM_VOCAB_NONE)
-        s = lm_tokenizer_from_spec(&v, &m->tokenizer, err);
+    if (!s && v.kind != LM_VOCAB_NONE) s = lm_tokenizer_from_spec(&v, &m->tokenizer, err);
     spec_bufs_free(&b);
     return s;
 }

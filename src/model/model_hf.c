@@ -296,7 +296,7 @@ lm_status lm_model_open_hf(const char *path, lm_model_desc *m, lm_err *err) {
     while (n > 1 && dir[n - 1] == '/')
         dir[--n] = 0;
     const char *base = strrchr(dir, '/');
-    snprintf(m->name, sizeof m->name, "%s", base ? base + 1 : dir);
+    snprintf(m->name, sizeof m->name, "%.127s", base ? base + 1 : dir);
     lm_hf_config c;
     lm_status s;
     if ((s = read_config(m, p, dir, &c, err)) || (s = load_weights(m, p, dir, err)) ||
