@@ -15,3 +15,6 @@ lm_embed(lm_web_index_html ${CMAKE_SOURCE_DIR}/web/index.html)
 lm_embed(lm_web_style_css ${CMAKE_SOURCE_DIR}/web/style.css)
 lm_embed(lm_web_app_js ${LM_WEB_OUT}/app.js)
 lm_embed(lm_catalog_json ${CMAKE_SOURCE_DIR}/catalog/models.json)
+
+# The demo model (tools/train-demo-model): LocalM's default, offline model.
+lm_embed(lm_demo_model_gguf ${CMAKE_SOURCE_DIR}/models/localm-demo.gguf)

@@ -312,7 +312,6 @@ lm_status lm_catalog_lookup(const char *ref, const lm_catalog_model **model,
 }
 
 /* Pull is a later issue; until `localm pull` is built in, say so. */
-#pragma weak lm_cmd_pull
 int lm_cmd_pull(int argc, char **argv);
 
 lm_status lm_catalog_resolve(const char *ref, char *path, size_t cap, lm_err *err) {
@@ -327,13 +326,8 @@ lm_status lm_catalog_resolve(const char *ref, char *path, size_t cap, lm_err *er
     if (n < 0 || (size_t)n >= cap) return lm_fail(err, LM_ERR_INVALID_ARG, "path too long");
     struct stat sb;
     if (stat(path, &sb) == 0) return LM_OK;
-    if (lm_cmd_pull)
-        return lm_fail(err, LM_ERR_NOT_FOUND, "%s (%s) is not downloaded; run `localm pull %s:%s`",
-                       m->id, f->quant, m->id, f->quant);
-    return lm_fail(err, LM_ERR_NOT_FOUND,
-                   "%s (%s) is not downloaded, and this build cannot download yet: fetch "
-                   "https://huggingface.co/%s/resolve/main/%s and save it as %s",
-                   m->id, f->quant, f->repo, f->file, path);
+    return lm_fail(err, LM_ERR_NOT_FOUND, "%s (%s) is not downloaded; run `localm pull %s:%s`",
+                   m->id, f->quant, m->id, f->quant);
 }
 
 int lm_catalog_hints(const char *ref, lm_select_hint *out, int max) {

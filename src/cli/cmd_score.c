@@ -13,9 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#pragma weak lm_model_open
-#pragma weak lm_model_free
-#pragma weak lm_tokenize
 
 static void usage(FILE *f) {
     fprintf(f, "usage: localm score -m MODEL (--ids 1,2,3 | --text STR) [--backend cpu]\n"
@@ -111,15 +108,11 @@ int lm_cmd_score(int argc, char **argv) {
     float *logits = NULL;
     size_t n = 0;
     int rc = 1;
-    if (!lm_model_open) {
-        lm_fail(&err, LM_ERR_UNSUPPORTED, "model files cannot be opened in this build");
-        goto done;
-    }
     if (lm_model_open(model, &m, &err) != LM_OK) goto done;
     if (ids_s) {
         if (parse_ids(ids_s, &ids, &n, &err) != LM_OK) goto done;
     } else {
-        if (!m->tokenizer || !lm_tokenize) {
+        if (!m->tokenizer) {
             lm_fail(&err, LM_ERR_TOKENIZER, "model %s has no tokenizer", model);
             goto done;
         }
@@ -189,7 +182,7 @@ int lm_cmd_score(int argc, char **argv) {
 done:
     if (rc) fprintf(stderr, "localm score: %s\n", lm_err_text(&err));
     if (e) be->unload(e);
-    if (m && lm_model_free) lm_model_free(m);
+    if (m) lm_model_free(m);
     free(ids);
     free(pos);
     free(flags);

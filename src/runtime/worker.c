@@ -11,15 +11,19 @@
 
 #include "model/tokenizer.h"
 
-/* Sampler and tokenizer live in other modules (weak until merged). */
-#pragma weak lm_sampler_free
-#pragma weak lm_detok_stream_free
-#pragma weak lm_sampler_params_default
-
 double lm_worker_now_ms(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+uint64_t lm_worker_bytes_per_token(const lm_model_desc *d) {
+    /* Decoding one token reads every weight once, except the embedding table
+     * (one row) unless it doubles as the output matrix. */
+    uint64_t b = d->weight_bytes;
+    if (d->tok_embd && d->output != d->tok_embd && d->tok_embd->nbytes <= b)
+        b -= d->tok_embd->nbytes;
+    return b;
 }
 
 void lm_worker_default_params(lm_worker_params *p) {
@@ -36,14 +40,7 @@ void lm_generate_params_default(lm_generate_params *p) {
     memset(p, 0, sizeof *p);
     lm_model_ref_default(&p->model);
     p->n_predict = 128;
-    if (lm_sampler_params_default) {
-        lm_sampler_params_default(&p->sampling);
-    } else {
-        /* The sampler module is absent: greedy is all the worker can do. */
-        p->sampling.temperature = 0;
-        p->sampling.repeat_penalty = 1.0f;
-        p->sampling.top_p = 1.0f;
-    }
+    lm_sampler_params_default(&p->sampling);
 }
 
 void lm_worker_emit_error(msg *m, lm_status st, const char *text) {
@@ -115,8 +112,8 @@ static uint64_t post(lm_worker *w, msg *m) {
 }
 
 static void gen_free(lm_worker *w, gen *g) {
-    if (g->sampler && lm_sampler_free) lm_sampler_free(g->sampler);
-    if (g->detok && lm_detok_stream_free) lm_detok_stream_free(g->detok);
+    lm_sampler_free(g->sampler);
+    if (g->detok) lm_detok_stream_free(g->detok);
     free(g->text);
     lm_worker_release(w, g->entry, &g->m->ref);
     msg_free(g->m);
@@ -146,7 +143,7 @@ static void emit_loaded(msg *m, lm_cached_model *entry, double load_ms) {
     e.backend = l->backend;
     e.fallback = l->fallback;
     e.timings.load_ms = load_ms;
-    e.model_bytes = l->desc->weight_bytes;
+    e.model_bytes = lm_worker_bytes_per_token(l->desc);
     e.n_vocab = l->n_vocab;
     m->fn(&e, m->user);
 }
@@ -229,12 +226,18 @@ static void handle(lm_worker *w, msg *m) {
     switch (m->kind) {
     case MSG_LOAD: do_load(w, m); return;
     case MSG_UNLOAD: do_unload(w, m); return;
-    case MSG_LIST: do_list(w, m); return;
+    case MSG_LIST: /* a listing shows what is loaded now: expire first */
+        lm_model_cache_expire(w->cache);
+        do_list(w, m);
+        return;
     case MSG_CANCEL:
         cancel(w, m->cancel_id);
         msg_free(m);
         return;
-    case MSG_POKE: msg_free(m); return;
+    case MSG_POKE:
+        lm_model_cache_expire(w->cache);
+        msg_free(m);
+        return;
     case MSG_GENERATE:
         if (w->n_pending == (int)(sizeof w->pending / sizeof w->pending[0])) {
             lm_worker_emit_error(m, LM_ERR_BUSY, "too many queued requests");

@@ -144,6 +144,9 @@ uint64_t lm_worker_unload(lm_worker *w, const lm_model_ref *r, lm_worker_event_f
                           void *user);
 uint64_t lm_worker_list(lm_worker *w, lm_worker_event_fn fn, void *user);
 
+/* Weight bytes one decoded token reads (the roofline's numerator). */
+uint64_t lm_worker_bytes_per_token(const lm_model_desc *d);
+
 /* Runs idle-expiry now (tests with an injected clock). */
 void lm_worker_poke(lm_worker *w);
 #endif

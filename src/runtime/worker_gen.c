@@ -6,22 +6,10 @@
 #include "model/model_desc.h"
 #include "model/tokenizer.h"
 #include "runtime/worker_impl.h"
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* Tokenizer and sampler come from other modules; weak until they are merged.
- * Without a sampler only greedy decoding is available (argmax below). */
-#pragma weak lm_tokenize
-#pragma weak lm_tokenizer_is_eog
-#pragma weak lm_detok_stream_create
-#pragma weak lm_detok_stream_push
-#pragma weak lm_detok_stream_flush
-#pragma weak lm_detok_stream_free
-#pragma weak lm_sampler_create
-#pragma weak lm_sampler_sample
-#pragma weak lm_sampler_free
 
 static void emit_token(gen *g, const char *text, size_t len, int32_t id, float logprob) {
     if (!g->m->fn) return;
@@ -71,7 +59,7 @@ lm_status lm_gen_start(lm_worker *w, gen *g, lm_err *err) {
     int32_t *toks = NULL;
     size_t n = 0;
     if (m->prompt) {
-        if (!l->desc->tokenizer || !lm_tokenize)
+        if (!l->desc->tokenizer)
             return lm_fail(err, LM_ERR_TOKENIZER, "the model has no usable tokenizer");
         lm_status st = lm_tokenize(l->desc->tokenizer, m->prompt, strlen(m->prompt), true, true,
                                    &toks, &n, err);
@@ -133,28 +121,11 @@ lm_status lm_gen_start(lm_worker *w, gen *g, lm_err *err) {
     g->slot = si;
     g->n_prompt = (int)n;
     g->first_forward = true;
-    if (m->sp.temperature > 0 || m->sp.repeat_penalty != 1.0f || m->sp.frequency_penalty != 0 ||
-        m->sp.presence_penalty != 0) {
-        if (!lm_sampler_create)
-            return lm_fail(err, LM_ERR_UNSUPPORTED, "this build has no sampler; use --temp 0");
-    }
-    if (lm_sampler_create) {
-        g->sampler = lm_sampler_create(&m->sp, l->n_vocab);
-        if (!g->sampler) return lm_fail(err, LM_ERR_NO_MEMORY, "could not create the sampler");
-    }
-    if (l->desc->tokenizer && lm_detok_stream_create)
+    g->sampler = lm_sampler_create(&m->sp, l->n_vocab);
+    if (!g->sampler) return lm_fail(err, LM_ERR_NO_MEMORY, "could not create the sampler");
+    if (l->desc->tokenizer)
         g->detok = lm_detok_stream_create(l->desc->tokenizer, true);
     return LM_OK;
-}
-
-static int32_t argmax(const float *x, int n, float *logprob) {
-    int best = 0;
-    for (int i = 1; i < n; i++)
-        if (x[i] > x[best]) best = i;
-    double sum = 0;
-    for (int i = 0; i < n; i++) sum += exp((double)x[i] - (double)x[best]);
-    *logprob = (float)-log(sum);
-    return best;
 }
 
 static bool text_append(gen *g, const char *s, size_t n) {
@@ -218,7 +189,7 @@ static void save_slot(lm_worker *w, gen *g) {
 void lm_gen_finish(lm_worker *w, gen *g, const char *reason) {
     /* Whatever the detokenizer or the stop-string check held back (nothing
      * after a stop string: the text ends where it begins). */
-    if (!g->stop_hit && g->detok && lm_detok_stream_flush) {
+    if (!g->stop_hit && g->detok) {
         const char *out = NULL;
         size_t n = lm_detok_stream_flush(g->detok, &out);
         if (n) text_append(g, out, n);
@@ -250,7 +221,7 @@ void lm_gen_finish(lm_worker *w, gen *g, const char *reason) {
         /* The first sampled token comes from the prefill's logits. */
         int decoded = g->n_generated > 1 ? g->n_generated - 1 : 0;
         e.timings.decode_tps = g->decode_ms > 0 ? decoded / (g->decode_ms / 1e3) : 0;
-        e.model_bytes = l ? l->desc->weight_bytes : 0;
+        e.model_bytes = l ? lm_worker_bytes_per_token(l->desc) : 0;
         e.n_vocab = l ? l->n_vocab : 0;
         g->m->fn(&e, g->m->user);
     }
@@ -304,14 +275,9 @@ bool lm_gen_step(lm_worker *w, gen *g) {
         return false;
     }
     float lp = 0;
-    int32_t tok;
     const int32_t *hist = s->toks + g->n_prompt;
-    if (g->sampler && lm_sampler_sample)
-        tok = lm_sampler_sample(g->sampler, l->logits, hist, g->n_generated, &lp);
-    else
-        tok = argmax(l->logits, lg.n_vocab, &lp);
-    if (!g->m->ignore_eog && l->desc->tokenizer && lm_tokenizer_is_eog &&
-        lm_tokenizer_is_eog(l->desc->tokenizer, tok)) {
+    int32_t tok = lm_sampler_sample(g->sampler, l->logits, hist, g->n_generated, &lp);
+    if (!g->m->ignore_eog && l->desc->tokenizer && lm_tokenizer_is_eog(l->desc->tokenizer, tok)) {
         lm_gen_finish(w, g, "stop");
         return false;
     }
@@ -323,7 +289,7 @@ bool lm_gen_step(lm_worker *w, gen *g) {
     g->n_generated++;
     const char *piece = NULL;
     size_t plen = 0;
-    if (g->detok && lm_detok_stream_push) plen = lm_detok_stream_push(g->detok, tok, &piece);
+    if (g->detok) plen = lm_detok_stream_push(g->detok, tok, &piece);
     if (plen && !text_append(g, piece, plen)) {
         lm_gen_fail(w, g, LM_ERR_NO_MEMORY, "out of memory");
         return false;
