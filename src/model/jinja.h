@@ -1,7 +1,19 @@
 /* jinja.h — a sandboxed Jinja2 template engine for chat templates: parses a
  * template once and renders it against a JSON context, matching Python Jinja2
  * 3.1 as Hugging Face configures it (trim_blocks, lstrip_blocks, loop
- * controls, tojson without ASCII escaping, raise_exception, strftime_now). */
+ * controls, tojson without ASCII escaping, raise_exception, strftime_now).
+ *
+ * Supported: text with {{ }}, {% %}, {# #}, -/+ whitespace control, raw; if /
+ * elif / else, for (else, `if` filtering, unpacking, loop.*), break/continue,
+ * set (namespace attributes, block set), macro, filter, with, block and
+ * Hugging Face's generation tag; Python expression semantics, Undefined as
+ * Jinja2's default; the common filters, tests and str/dict/list methods.
+ * Known differences from Jinja2 (each fails loudly or is cosmetic): integers
+ * are 64-bit (overflow is an error), JSON numbers without a fraction become
+ * ints (cJSON keeps no source text: 1.0 prints as 1), range() and methods
+ * print differently when printed as objects, \N{...} escapes, recursive
+ * loops, call blocks, include/extends/import and *args calls are not
+ * supported, and case mapping uses single-character rules plus ß. */
 #ifndef LM_MODEL_JINJA_H
 #define LM_MODEL_JINJA_H
 #include "localm.h"
