@@ -22,7 +22,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         if (lm_detokenize(t, ids, n, !special, &dec, NULL, &err) == LM_OK) free(dec);
         lm_detok_stream *s = lm_detok_stream_create(t, false);
         const char *p;
-        for (size_t i = 0; i < n; i++) lm_detok_stream_push(s, ids[i], &p);
+        for (size_t i = 0; i < n; i++)
+            lm_detok_stream_push(s, ids[i], &p);
         lm_detok_stream_push(s, -5, &p);
         lm_detok_stream_flush(s, &p);
         lm_detok_stream_free(s);

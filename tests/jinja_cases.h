@@ -409,4 +409,66 @@ static const struct { const char *tpl, *want; } k_jinja_cases[] = {
     {"{{ d|tojson(sort_keys=true) }} {{ {'b': 1, 'a': {'d': 1, 'c': 2}}|tojson(sort_keys=true) }}\n"
     "",
      "{\"a\": 1, \"b\": [1, 2], \"c\": {\"x\": \"y\"}} {\"a\": {\"c\": 2, \"d\": 1}, \"b\": 1}"},
+    {"{%- set ns = namespace(is_first=true, sys='') -%}\n"
+    "{%- for m in msgs -%}\n"
+    "  {%- if m['role'] == 'system' -%}{%- set ns.sys = m['content'] -%}{%- continue -%}{%- endif -%}\n"
+    "  {%- if m.tool_calls is defined and m.tool_calls -%}\n"
+    "    {%- for tc in m.tool_calls -%}\n"
+    "      {%- set call = tc.function if tc.function is defined else tc -%}\n"
+    "<call name=\"{{ call.name }}\">{{ call.arguments if call.arguments is string else call.arguments | tojson }}</call>\n"
+    "    {%- endfor -%}\n"
+    "  {%- else -%}\n"
+    "[{{ m.role | upper }}{{ ' (first)' if ns.is_first }}] {{ m.content }}\n"
+    "  {%- endif %}\n"
+    "  {%- set ns.is_first = false -%}\n"
+    "{% endfor -%}\n"
+    "system was: {{ ns.sys }}",
+     "[USER (first)] hi<call name=\"f\">{\"a\": 1}</call>system was: sys"},
+    {"{%- for m in msgs %}\n"
+    "{{- '<|im_start|>' + m.role + '\\n' }}\n"
+    "{%- if loop.index0 > 0 and msgs[loop.index0 - 1].role != m.role %}(switch){% endif %}\n"
+    "{{- m.content + '<|im_end|>\\n' }}\n"
+    "{%- endfor %}\n"
+    "{%- if true %}\n"
+    "    {{- '<|im_start|>assistant\\n' }}\n"
+    "{%- endif %}",
+     "<|im_start|>system\n"
+    "sys<|im_end|>\n"
+    "<|im_start|>user\n"
+    "(switch)hi<|im_end|>\n"
+    "<|im_start|>assistant\n"
+    "(switch)yo<|im_end|>\n"
+    "<|im_start|>assistant\n"
+    ""},
+    {"{{ msgs | map(attribute='role') | unique | list | tojson }} {{ msgs | selectattr('tool_calls', 'defined') | map(attribute='tool_calls') | first | tojson(indent=1) }}",
+     "[\"system\", \"user\", \"assistant\"] [\n"
+    " {\n"
+    "  \"function\": {\n"
+    "   \"name\": \"f\",\n"
+    "   \"arguments\": {\n"
+    "    \"a\": 1\n"
+    "   }\n"
+    "  }\n"
+    " }\n"
+    "]"},
+    {"{% set tools_json = [{'name': 'f', 'parameters': {'type': 'object', 'properties': {'q': {'type': 'string', 'description': '\303\274n\303\257 \"quoted\"'}}}}] %}{% for t in tools_json %}{{ t | tojson }}\n"
+    "{% endfor %}\n"
+    "",
+     "{\"name\": \"f\", \"parameters\": {\"type\": \"object\", \"properties\": {\"q\": {\"type\": \"string\", \"description\": \"\303\274n\303\257 \\\"quoted\\\"\"}}}}\n"
+    ""},
+    {"{{ \"%s-%d\"|format('a', 3) }} {{ \"%s\"|format(xs) }} {{ \"%(x)s!\"|format(x=5) }} {{ \"%5.2f|%-5s|%05d|%x|%r\"|format(3.14159, 'ab', 42, 255, 'q') }}",
+     "a-3 [1, 2, 3] 5!  3.14|ab   |00042|ff|'q'"},
+    {"{{ \"%s and %s\" % ('a', 'b') }} {{ \"%d%%\" % 50 }} {{ \"%s\" % none }} {{ \"%(a)s\" % d }} {{ \"%.1f\" % 2.25 }} {{ \"%e\" % 12345.678 }} {{ \"%g\" % 0.0001 }} {{ \"%c\" % 65 }}",
+     "a and b 50% None 1 2.2 1.234568e+04 0.0001 A"},
+    {"{{ \"%s %s\" % ('a',) }}",
+     NULL},
+    {"{{ \"%s\" % ('a', 'b') }}",
+     NULL},
+    {"{{ \"x\" % 1 }}",
+     NULL},
+    {"{{ \"%d\" % 'a' }}",
+     NULL},
+    {"{{ \"%.2s|%3s|%-3s|\" % ('h\303\251llo', '\303\251', '\303\251') }} {{ \"%i\" % 3.9 }} {{ \"%+d % d\" % (5, 5) }}\n"
+    "",
+     "h\303\251|  \303\251|\303\251  | 3 +5  5"},
 };

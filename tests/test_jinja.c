@@ -6,8 +6,9 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
-#include <cmocka.h>
+
 #include <cjson/cJSON.h>
+#include <cmocka.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -57,7 +58,9 @@ static void reference_chat_templates(void **state) {
         if (cJSON_IsTrue(cJSON_GetObjectItem(cs, "ok"))) {
             if (st != LM_OK) fail_msg("%s: %s", name, err.msg);
             const char *want = cJSON_GetObjectItem(cs, "text")->valuestring;
-            if (strcmp(out, want)) fail_msg("%s/%s:\n got: %s\nwant: %s", cJSON_GetObjectItem(cs, "template")->valuestring, name, out, want);
+            if (strcmp(out, want))
+                fail_msg("%s/%s:\n got: %s\nwant: %s",
+                         cJSON_GetObjectItem(cs, "template")->valuestring, name, out, want);
         } else {
             assert_int_equal(st, LM_ERR_TEMPLATE);
             assert_null(out);
@@ -76,7 +79,8 @@ static void reference_template_raises(void **state) {
     cJSON *refs = load_refs();
     if (!refs) skip();
     const cJSON *t = cJSON_GetObjectItem(cJSON_GetObjectItem(refs, "templates"), "gemma3");
-    cJSON *msgs = cJSON_Parse("[{\"role\":\"user\",\"content\":\"a\"},{\"role\":\"user\",\"content\":\"b\"}]");
+    cJSON *msgs = cJSON_Parse(
+        "[{\"role\":\"user\",\"content\":\"a\"},{\"role\":\"user\",\"content\":\"b\"}]");
     lm_chat_params p = lm_chat_default_params();
     p.template_src = cJSON_GetObjectItem(t, "template")->valuestring;
     p.messages = msgs;
@@ -84,7 +88,8 @@ static void reference_template_raises(void **state) {
     lm_err err = {0};
     assert_int_equal(lm_chat_render(&p, &out, NULL, NULL, &err), LM_ERR_TEMPLATE);
     assert_null(out);
-    assert_non_null(strstr(err.msg, "Conversation roles must alternate user/assistant/user/assistant/..."));
+    assert_non_null(
+        strstr(err.msg, "Conversation roles must alternate user/assistant/user/assistant/..."));
     assert_non_null(strstr(err.msg, "line "));
     cJSON_Delete(msgs);
     cJSON_Delete(refs);
@@ -104,7 +109,8 @@ static void jinja2_snippets(void **state) {
         if (st == LM_OK) st = lm_jinja_render(t, ctx, NULL, &out, NULL, &err);
         lm_jinja_free(t);
         if (want && (st != LM_OK || strcmp(out, want))) {
-            print_error("case %zu: %s\n  got: %s\n want: %s\n", i, tpl, st == LM_OK ? out : err.msg, want);
+            print_error("case %zu: %s\n  got: %s\n want: %s\n", i, tpl, st == LM_OK ? out : err.msg,
+                        want);
             failures++;
         } else if (!want && st != LM_ERR_TEMPLATE) {
             print_error("case %zu: %s\n  rendered %s but Jinja2 raises\n", i, tpl, out ? out : "?");
@@ -132,9 +138,11 @@ static void error_positions(void **state) {
     char *out = NULL;
     lm_err err = {0};
     /* Jinja2 reports this syntax error on line 3 */
-    assert_int_equal(render_str("{% if true %}\n\n{{ 1 + }}{% endif %}", NULL, &out, &err), LM_ERR_TEMPLATE);
+    assert_int_equal(render_str("{% if true %}\n\n{{ 1 + }}{% endif %}", NULL, &out, &err),
+                     LM_ERR_TEMPLATE);
     assert_int_equal(strncmp(err.msg, "line 3, column ", 15), 0);
-    assert_int_equal(render_str("ok\n{{ undefined_thing.attr }}", NULL, &out, &err), LM_ERR_TEMPLATE);
+    assert_int_equal(render_str("ok\n{{ undefined_thing.attr }}", NULL, &out, &err),
+                     LM_ERR_TEMPLATE);
     assert_int_equal(strncmp(err.msg, "line 2, column ", 15), 0);
     assert_non_null(strstr(err.msg, "'undefined_thing' is undefined"));
     assert_null(out);
@@ -146,28 +154,40 @@ static void limits_bound_rendering(void **state) {
     char *out = NULL;
     lm_err err = {0};
     lim.max_output = 1000;
-    assert_int_equal(render_str("{% for i in range(2000) %}x{% endfor %}", &lim, &out, &err), LM_ERR_TEMPLATE);
+    assert_int_equal(render_str("{% for i in range(2000) %}x{% endfor %}", &lim, &out, &err),
+                     LM_ERR_TEMPLATE);
     assert_non_null(strstr(err.msg, "output"));
+    assert_int_equal(strncmp(err.msg, "line 1, column ", 15), 0);
     lim = lm_jinja_default_limits();
     lim.max_steps = 10000;
-    assert_int_equal(render_str("{% for i in range(1000) %}{% for j in range(1000) %}{% endfor %}{% endfor %}",
-                                &lim, &out, &err), LM_ERR_TEMPLATE);
+    assert_int_equal(
+        render_str("{% for i in range(1000) %}{% for j in range(1000) %}{% endfor %}{% endfor %}",
+                   &lim, &out, &err),
+        LM_ERR_TEMPLATE);
     assert_non_null(strstr(err.msg, "steps"));
+    assert_int_equal(strncmp(err.msg, "line 1, column ", 15), 0);
     lim = lm_jinja_default_limits();
-    assert_int_equal(render_str("{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}", &lim, &out, &err),
-                     LM_ERR_TEMPLATE);
+    assert_int_equal(
+        render_str("{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}", &lim, &out, &err),
+        LM_ERR_TEMPLATE);
     assert_non_null(strstr(err.msg, "deep"));
     lim.max_memory = 1 << 20;
-    assert_int_equal(render_str("{% set ns = namespace(s='xxxxxxxxxxxxxxxx') %}{% for i in range(30) %}"
-                                "{% set ns.s = ns.s ~ ns.s %}{% endfor %}",
-                                &lim, &out, &err), LM_ERR_TEMPLATE);
+    assert_int_equal(
+        render_str("{% set ns = namespace(s='xxxxxxxxxxxxxxxx') %}{% for i in range(30) %}"
+                   "{% set ns.s = ns.s ~ ns.s %}{% endfor %}",
+                   &lim, &out, &err),
+        LM_ERR_TEMPLATE);
+    assert_non_null(strstr(err.msg, "memory"));
+    assert_int_equal(strncmp(err.msg, "line 1, column ", 15), 0);
     /* deep nesting in the source is refused, not a stack overflow */
     char deep[5000];
     size_t k = 0;
     k += (size_t)snprintf(deep, sizeof deep, "{{ ");
-    for (int i = 0; i < 1500; i++) deep[k++] = '(';
+    for (int i = 0; i < 1500; i++)
+        deep[k++] = '(';
     deep[k++] = '1';
-    for (int i = 0; i < 1500; i++) deep[k++] = ')';
+    for (int i = 0; i < 1500; i++)
+        deep[k++] = ')';
     snprintf(deep + k, sizeof deep - k, " }}");
     assert_int_equal(render_str(deep, NULL, &out, &err), LM_ERR_TEMPLATE);
     assert_null(out);
@@ -175,7 +195,8 @@ static void limits_bound_rendering(void **state) {
 
 static void builtin_chatml(void **state) {
     (void)state;
-    cJSON *msgs = cJSON_Parse("[{\"role\":\"system\",\"content\":\"S\"},{\"role\":\"user\",\"content\":\"Hi\"}]");
+    cJSON *msgs = cJSON_Parse(
+        "[{\"role\":\"system\",\"content\":\"S\"},{\"role\":\"user\",\"content\":\"Hi\"}]");
     lm_chat_params p = lm_chat_default_params();
     p.messages = msgs;
     p.add_generation_prompt = true;
@@ -216,7 +237,9 @@ static void cli_template(void **state) {
         char args[1024], *out = NULL;
         snprintf(args, sizeof args, "template --template %s --messages %s --eos '%s' %s", tpl, msgs,
                  cJSON_GetObjectItem(t, "eos_token")->valuestring,
-                 cJSON_IsTrue(cJSON_GetObjectItem(cs, "add_generation_prompt")) ? "--add-generation-prompt" : "");
+                 cJSON_IsTrue(cJSON_GetObjectItem(cs, "add_generation_prompt"))
+                     ? "--add-generation-prompt"
+                     : "");
         assert_int_equal(lm_test_run_cli(args, &out), 0);
         assert_string_equal(out, cJSON_GetObjectItem(cs, "text")->valuestring);
         free(out);
@@ -240,12 +263,60 @@ static void cli_template(void **state) {
     cJSON_Delete(refs);
 }
 
+/* `localm template -m MODEL`: the template and BOS/EOS texts come from the
+ * model files. The tiny models ship the reference Qwen 3 and Llama 3
+ * templates, so their refs.json texts are the expected output. */
+static void cli_template_from_model(void **state) {
+    (void)state;
+    cJSON *refs = load_refs();
+    if (!refs) skip();
+    static const char *const models[][2] = {
+        {"models/tiny-qwen2", "qwen3"},
+        {"models/tiny-qwen2-f16.gguf", "qwen3"},
+        {"models/tiny-llama3", "llama3"},
+        {"models/tiny-llama3-f16.gguf", "llama3"},
+    };
+    int checked = 0;
+    for (size_t m = 0; m < sizeof models / sizeof models[0]; m++) {
+        const cJSON *cs;
+        cJSON_ArrayForEach(cs, cJSON_GetObjectItem(refs, "cases")) {
+            if (strcmp(cJSON_GetObjectItem(cs, "template")->valuestring, models[m][1]) ||
+                !cJSON_IsTrue(cJSON_GetObjectItem(cs, "ok")))
+                continue;
+            char *msgs_text = cJSON_PrintUnformatted(cJSON_GetObjectItem(cs, "messages"));
+            char *msgs = write_temp(msgs_text);
+            char args[2048], *out = NULL;
+            snprintf(args, sizeof args, "template -m '%s' --messages %s %s",
+                     lm_test_path(models[m][0]), msgs,
+                     cJSON_IsTrue(cJSON_GetObjectItem(cs, "add_generation_prompt"))
+                         ? "--add-generation-prompt"
+                         : "");
+            int rc = lm_test_run_cli(args, &out);
+            if (rc != 0 || strcmp(out, cJSON_GetObjectItem(cs, "text")->valuestring))
+                fail_msg("%s / %s: rc %d\n got: %s\nwant: %s", models[m][0],
+                         cJSON_GetObjectItem(cs, "name")->valuestring, rc, out ? out : "",
+                         cJSON_GetObjectItem(cs, "text")->valuestring);
+            free(out);
+            unlink(msgs);
+            free(msgs);
+            free(msgs_text);
+            checked++;
+        }
+    }
+    assert_int_equal(checked, 16);
+    cJSON_Delete(refs);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(reference_chat_templates), cmocka_unit_test(reference_template_raises),
-        cmocka_unit_test(jinja2_snippets),          cmocka_unit_test(error_positions),
-        cmocka_unit_test(limits_bound_rendering),   cmocka_unit_test(builtin_chatml),
+        cmocka_unit_test(reference_chat_templates),
+        cmocka_unit_test(reference_template_raises),
+        cmocka_unit_test(jinja2_snippets),
+        cmocka_unit_test(error_positions),
+        cmocka_unit_test(limits_bound_rendering),
+        cmocka_unit_test(builtin_chatml),
         cmocka_unit_test(cli_template),
+        cmocka_unit_test(cli_template_from_model),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

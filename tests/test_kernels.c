@@ -233,7 +233,9 @@ static void threadpool_runs_each_part_once(void **state) {
         assert_non_null(p);
         assert_int_equal(lm_threadpool_size(p), n);
         pool_ctx c = {.expect_nth = n};
-        for (int it = 1; it <= 3000; it++) {
+        /* more threads than this test machine may have cores: fewer rounds */
+        int rounds = n <= 2 ? 3000 : 300;
+        for (int it = 1; it <= rounds; it++) {
             lm_threadpool_run(p, pool_task, &c);
             for (int i = 0; i < n; i++) assert_int_equal(atomic_load(&c.count[i]), it);
         }

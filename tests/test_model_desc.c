@@ -23,6 +23,7 @@
 #include "helpers/testdata.h"
 #include "helpers/tiny_gguf.h"
 #include "model/model_desc.h"
+#include "model/tokenizer.h"
 
 static void open_expect(const char *path, lm_status code, const char *needle) {
     lm_model_desc *m = NULL;
@@ -245,6 +246,33 @@ static void check_config_json(const lm_model_desc *m, const char *dir) {
     free(text);
 }
 
+/* The tokenizer built from the description reproduces the reference ids of
+ * every prompt in refs/NAME.json (BOS included exactly when the model adds it). */
+static void check_tokenizer(const lm_model_desc *m, const char *name) {
+    assert_non_null(m->tokenizer);
+    char rel[128];
+    snprintf(rel, sizeof rel, "refs/%s.json", name);
+    char *text = lm_test_read(lm_test_path(rel), NULL);
+    assert_non_null(text);
+    cJSON *r = cJSON_Parse(text);
+    const cJSON *p;
+    cJSON_ArrayForEach(p, cJSON_GetObjectItem(r, "prompts")) {
+        const char *prompt = cJSON_GetObjectItem(p, "prompt")->valuestring;
+        const cJSON *ids = cJSON_GetObjectItem(p, "ids");
+        int32_t *got;
+        size_t n;
+        lm_err e = {0};
+        if (lm_tokenize(m->tokenizer, prompt, strlen(prompt), true, true, &got, &n, &e))
+            fail_msg("%s: %s", m->path, e.msg);
+        assert_int_equal(n, (size_t)cJSON_GetArraySize(ids));
+        for (size_t i = 0; i < n; i++)
+            assert_int_equal(got[i], cJSON_GetArrayItem(ids, (int)i)->valueint);
+        free(got);
+    }
+    cJSON_Delete(r);
+    free(text);
+}
+
 static void reference_models_load(void **state) {
     (void)state;
     if (!lm_test_data_dir()) skip();
@@ -259,6 +287,7 @@ static void reference_models_load(void **state) {
         if (lm_model_open(lm_test_path(rel), &m, &e)) fail_msg("%s: %s", rel, e.msg);
         assert_string_equal(m->name, r->name);
         check_readme_hparams(m, r);
+        check_tokenizer(m, r->name);
         assert_int_equal(m->hp.rope_layout, LM_ROPE_ADJACENT * !strcmp(r->arch, "llama"));
         if (r->has_hf) {
             char d[128];
@@ -272,6 +301,7 @@ static void reference_models_load(void **state) {
         assert_int_equal(m->source, LM_SOURCE_HF);
         check_readme_hparams(m, r);
         check_config_json(m, lm_test_path(rel));
+        check_tokenizer(m, r->name);
         assert_int_equal(m->hp.rope_layout, LM_ROPE_HALF);
         lm_model_free(m);
     }
@@ -285,6 +315,7 @@ static void reference_models_load(void **state) {
                              : strstr(quant[i], "qwen2") ? &k_refs[1]
                                                          : &k_refs[2];
         check_readme_hparams(m, r);
+        check_tokenizer(m, r->name);
         lm_model_free(m);
     }
 }

@@ -6,7 +6,9 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+
 #include <cmocka.h>
+
 #include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,7 +17,6 @@
 #include "helpers/testdata.h"
 #include "model/model_desc.h"
 #include "model/tokenizer.h"
-
 
 static cJSON *load_json(const char *rel) {
     size_t n;
@@ -31,8 +32,11 @@ static bool utf8_complete(const char *s, size_t n) {
     const unsigned char *u = (const unsigned char *)s;
     for (size_t i = 0; i < n;) {
         unsigned c = u[i];
-        size_t k = c < 0x80 ? 1 : (c & 0xE0) == 0xC0 ? 2 : (c & 0xF0) == 0xE0 ? 3
-                 : (c & 0xF8) == 0xF0 ? 4 : 0;
+        size_t k = c < 0x80             ? 1
+                   : (c & 0xE0) == 0xC0 ? 2
+                   : (c & 0xF0) == 0xE0 ? 3
+                   : (c & 0xF8) == 0xF0 ? 4
+                                        : 0;
         if (!k || i + k > n) return false;
         for (size_t j = 1; j < k; j++)
             if ((u[i + j] & 0xC0) != 0x80) return false;
@@ -44,12 +48,15 @@ static bool utf8_complete(const char *s, size_t n) {
 static void check_ids(const int32_t *got, size_t n, const cJSON *want, const char *what) {
     size_t wn = (size_t)cJSON_GetArraySize(want);
     bool same = n == wn;
-    for (size_t i = 0; same && i < n; i++) same = got[i] == cJSON_GetArrayItem(want, (int)i)->valueint;
+    for (size_t i = 0; same && i < n; i++)
+        same = got[i] == cJSON_GetArrayItem(want, (int)i)->valueint;
     if (!same) {
         fprintf(stderr, "%s: ids differ\n  got :", what);
-        for (size_t i = 0; i < n; i++) fprintf(stderr, " %d", got[i]);
+        for (size_t i = 0; i < n; i++)
+            fprintf(stderr, " %d", got[i]);
         fprintf(stderr, "\n  want:");
-        for (size_t i = 0; i < wn; i++) fprintf(stderr, " %d", cJSON_GetArrayItem(want, (int)i)->valueint);
+        for (size_t i = 0; i < wn; i++)
+            fprintf(stderr, " %d", cJSON_GetArrayItem(want, (int)i)->valueint);
         fprintf(stderr, "\n");
     }
     assert_true(same);
@@ -192,7 +199,8 @@ static uint64_t rd_u(rd *r, size_t k) {
         r->bad = true;
         return 0;
     }
-    for (size_t i = 0; i < k; i++) v |= (uint64_t)r->p[r->off + i] << (8 * i);
+    for (size_t i = 0; i < k; i++)
+        v |= (uint64_t)r->p[r->off + i] << (8 * i);
     r->off += k;
     return v;
 }
@@ -216,11 +224,13 @@ static size_t type_size(uint32_t ty) {
 
 static void rd_skip(rd *r, uint32_t ty) {
     uint32_t l;
-    if (ty == 8) rd_str(r, &l);
+    if (ty == 8)
+        rd_str(r, &l);
     else if (ty == 9) {
         uint32_t et = (uint32_t)rd_u(r, 4);
         uint64_t cnt = rd_u(r, 8);
-        for (uint64_t i = 0; i < cnt && !r->bad; i++) rd_skip(r, et);
+        for (uint64_t i = 0; i < cnt && !r->bad; i++)
+            rd_skip(r, et);
     } else if (type_size(ty))
         rd_u(r, type_size(ty));
     else
@@ -250,7 +260,8 @@ static bool read_gguf_spec(const unsigned char *buf, size_t len, lm_vocab_spec *
             rd_skip(&r, ty);
             continue;
         }
-        if (ty == 8 && (key_is(k, kl, "tokenizer.ggml.model") || key_is(k, kl, "tokenizer.ggml.pre"))) {
+        if (ty == 8 &&
+            (key_is(k, kl, "tokenizer.ggml.model") || key_is(k, kl, "tokenizer.ggml.pre"))) {
             const char *v = rd_str(&r, &vl);
             char *dst = key_is(k, kl, "tokenizer.ggml.model") ? s->model : s->pre;
             snprintf(dst, 32, "%.*s", (int)vl, v ? v : "");
@@ -258,42 +269,61 @@ static bool read_gguf_spec(const unsigned char *buf, size_t len, lm_vocab_spec *
             uint32_t et = (uint32_t)rd_u(&r, 4);
             uint64_t cnt = rd_u(&r, 8);
             if (r.bad || cnt > len) return false;
-            bool toks = key_is(k, kl, "tokenizer.ggml.tokens"), mer = key_is(k, kl, "tokenizer.ggml.merges");
-            bool sc = key_is(k, kl, "tokenizer.ggml.scores"), tt = key_is(k, kl, "tokenizer.ggml.token_type");
+            bool toks = key_is(k, kl, "tokenizer.ggml.tokens"),
+                 mer = key_is(k, kl, "tokenizer.ggml.merges");
+            bool sc = key_is(k, kl, "tokenizer.ggml.scores"),
+                 tt = key_is(k, kl, "tokenizer.ggml.token_type");
             const char **strs = (toks || mer) ? calloc(cnt + 1, sizeof *strs) : NULL;
             uint32_t *lens = (toks || mer) ? calloc(cnt + 1, sizeof *lens) : NULL;
             float *f = sc ? calloc(cnt + 1, sizeof *f) : NULL;
             int32_t *ti = tt ? calloc(cnt + 1, sizeof *ti) : NULL;
             for (uint64_t j = 0; j < cnt && !r.bad; j++) {
-                if (strs && et == 8) strs[j] = rd_str(&r, &lens[j]);
+                if (strs && et == 8)
+                    strs[j] = rd_str(&r, &lens[j]);
                 else if (f && et == 6) {
                     uint32_t bits = (uint32_t)rd_u(&r, 4);
                     memcpy(&f[j], &bits, 4);
-                } else if (ti && et == 5) ti[j] = (int32_t)rd_u(&r, 4);
-                else rd_skip(&r, et);
+                } else if (ti && et == 5)
+                    ti[j] = (int32_t)rd_u(&r, 4);
+                else
+                    rd_skip(&r, et);
             }
-            if (toks) s->tokens = strs, s->token_lens = lens, s->n_tokens = (uint32_t)cnt;
-            else if (mer) s->merges = strs, s->merge_lens = lens, s->n_merges = (uint32_t)cnt;
-            else if (sc) s->scores = f;
-            else if (tt) s->types = ti;
+            if (toks)
+                s->tokens = strs, s->token_lens = lens, s->n_tokens = (uint32_t)cnt;
+            else if (mer)
+                s->merges = strs, s->merge_lens = lens, s->n_merges = (uint32_t)cnt;
+            else if (sc)
+                s->scores = f;
+            else if (tt)
+                s->types = ti;
         } else if (ty == 4 || ty == 5) {
             int32_t v = (int32_t)rd_u(&r, 4);
-            if (key_is(k, kl, "tokenizer.ggml.bos_token_id")) s->bos_id = v;
-            else if (key_is(k, kl, "tokenizer.ggml.eos_token_id")) s->eos_id = v;
-            else if (key_is(k, kl, "tokenizer.ggml.eot_token_id")) s->eot_id = v;
-            else if (key_is(k, kl, "tokenizer.ggml.eom_token_id")) s->eom_id = v;
-            else if (key_is(k, kl, "tokenizer.ggml.unknown_token_id")) s->unk_id = v;
-            else if (key_is(k, kl, "tokenizer.ggml.padding_token_id")) s->pad_id = v;
+            if (key_is(k, kl, "tokenizer.ggml.bos_token_id"))
+                s->bos_id = v;
+            else if (key_is(k, kl, "tokenizer.ggml.eos_token_id"))
+                s->eos_id = v;
+            else if (key_is(k, kl, "tokenizer.ggml.eot_token_id"))
+                s->eot_id = v;
+            else if (key_is(k, kl, "tokenizer.ggml.eom_token_id"))
+                s->eom_id = v;
+            else if (key_is(k, kl, "tokenizer.ggml.unknown_token_id"))
+                s->unk_id = v;
+            else if (key_is(k, kl, "tokenizer.ggml.padding_token_id"))
+                s->pad_id = v;
         } else if (ty == 7) {
             int8_t v = (int8_t)rd_u(&r, 1);
-            if (key_is(k, kl, "tokenizer.ggml.add_bos_token")) s->add_bos = v;
-            else if (key_is(k, kl, "tokenizer.ggml.add_eos_token")) s->add_eos = v;
-            else if (key_is(k, kl, "tokenizer.ggml.add_space_prefix")) s->add_space_prefix = v;
+            if (key_is(k, kl, "tokenizer.ggml.add_bos_token"))
+                s->add_bos = v;
+            else if (key_is(k, kl, "tokenizer.ggml.add_eos_token"))
+                s->add_eos = v;
+            else if (key_is(k, kl, "tokenizer.ggml.add_space_prefix"))
+                s->add_space_prefix = v;
         } else
             rd_skip(&r, ty);
     }
-    s->kind = !strcmp(s->model, "llama") ? LM_VOCAB_SPM : !strcmp(s->model, "gpt2") ? LM_VOCAB_BPE
-                                                                                    : LM_VOCAB_NONE;
+    s->kind = !strcmp(s->model, "llama")  ? LM_VOCAB_SPM
+              : !strcmp(s->model, "gpt2") ? LM_VOCAB_BPE
+                                          : LM_VOCAB_NONE;
     return !r.bad && s->n_tokens > 0;
 }
 
@@ -414,8 +444,9 @@ static void stream_holds_partial_utf8(void **state) {
     }
     lm_tokenizer *t = NULL;
     lm_err err = {0};
-    assert_int_equal(lm_tokenizer_from_file(lm_test_path("tokenizers/llama2/tokenizer.json.gz"),
-                                            &t, &err), LM_OK);
+    assert_int_equal(
+        lm_tokenizer_from_file(lm_test_path("tokenizers/llama2/tokenizer.json.gz"), &t, &err),
+        LM_OK);
     int32_t b[3] = {-1, -1, -1};
     const char *names[3] = {"<0xE6>", "<0x97>", "<0xA5>"}; /* U+65E5 */
     for (uint32_t id = 0; id < lm_tokenizer_vocab_size(t); id++) {
@@ -469,11 +500,12 @@ static void bad_json_is_reported(void **state) {
 static void gguf_pre_names(void **state) {
     (void)state;
     static const char *names[] = {
-        "default", "llama-bpe", "qwen2", "smollm", "gpt-2", "deepseek-llm", "deepseek-coder",
-        "falcon", "starcoder", "refact", "command-r", "olmo", "dbrx", "poro", "tekken",
-        "chatglm-bpe", "viking", "jais", "smaug-bpe", "bloom", "gpt3-finnish", "exaone",
-        "chameleon", "minerva-7b", "codeshell", "mpt", "stablelm2", "roberta-bpe", "gpt-4o",
-        "deepseek-v3", "no-such-pre"};
+        "default",        "llama-bpe", "qwen2",        "smollm",      "gpt-2",     "deepseek-llm",
+        "deepseek-coder", "falcon",    "starcoder",    "refact",      "command-r", "olmo",
+        "dbrx",           "poro",      "tekken",       "chatglm-bpe", "viking",    "jais",
+        "smaug-bpe",      "bloom",     "gpt3-finnish", "exaone",      "chameleon", "minerva-7b",
+        "codeshell",      "mpt",       "stablelm2",    "roberta-bpe", "gpt-4o",    "deepseek-v3",
+        "no-such-pre"};
     static char texts[256][4];
     const char *tokens[256];
     uint32_t lens[256];
@@ -485,16 +517,28 @@ static void gguf_pre_names(void **state) {
                 k += !((i >= 0x21 && i <= 0x7E) || (i >= 0xA1 && i <= 0xAC) || i >= 0xAE);
             cp = 0x100 + k;
         }
-        if (cp < 0x80) texts[b][0] = (char)cp, lens[b] = 1;
-        else texts[b][0] = (char)(0xC0 | (cp >> 6)), texts[b][1] = (char)(0x80 | (cp & 0x3F)), lens[b] = 2;
+        if (cp < 0x80)
+            texts[b][0] = (char)cp, lens[b] = 1;
+        else
+            texts[b][0] = (char)(0xC0 | (cp >> 6)), texts[b][1] = (char)(0x80 | (cp & 0x3F)),
+            lens[b] = 2;
         tokens[b] = texts[b];
     }
     const char *text = "Hello, World! It's 2024: naïve 日本語 😀  x\n\n\ty";
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
-        lm_vocab_spec s = {.kind = LM_VOCAB_BPE, .n_tokens = 256, .tokens = tokens,
-                           .token_lens = lens, .bos_id = -1, .eos_id = -1, .eot_id = -1,
-                           .eom_id = -1, .unk_id = -1, .pad_id = -1, .add_bos = -1,
-                           .add_eos = -1, .add_space_prefix = -1};
+        lm_vocab_spec s = {.kind = LM_VOCAB_BPE,
+                           .n_tokens = 256,
+                           .tokens = tokens,
+                           .token_lens = lens,
+                           .bos_id = -1,
+                           .eos_id = -1,
+                           .eot_id = -1,
+                           .eom_id = -1,
+                           .unk_id = -1,
+                           .pad_id = -1,
+                           .add_bos = -1,
+                           .add_eos = -1,
+                           .add_space_prefix = -1};
         snprintf(s.model, sizeof s.model, "gpt2");
         snprintf(s.pre, sizeof s.pre, "%s", names[i]);
         lm_tokenizer *t = NULL;
@@ -520,11 +564,16 @@ static void gguf_pre_names(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(refs_llama3),    cmocka_unit_test(refs_qwen3),
-        cmocka_unit_test(refs_llama2),    cmocka_unit_test(hf_tiny_llama3),
-        cmocka_unit_test(hf_tiny_qwen2),  cmocka_unit_test(gguf_models),
-        cmocka_unit_test(cli_tokenize),   cmocka_unit_test(gguf_spec_direct),
-        cmocka_unit_test(stream_holds_partial_utf8), cmocka_unit_test(bad_json_is_reported),
+        cmocka_unit_test(refs_llama3),
+        cmocka_unit_test(refs_qwen3),
+        cmocka_unit_test(refs_llama2),
+        cmocka_unit_test(hf_tiny_llama3),
+        cmocka_unit_test(hf_tiny_qwen2),
+        cmocka_unit_test(gguf_models),
+        cmocka_unit_test(cli_tokenize),
+        cmocka_unit_test(gguf_spec_direct),
+        cmocka_unit_test(stream_holds_partial_utf8),
+        cmocka_unit_test(bad_json_is_reported),
         cmocka_unit_test(gguf_pre_names),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

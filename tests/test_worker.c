@@ -72,6 +72,15 @@ static void wait_terminal(collector *c, int n) {
     pthread_mutex_unlock(&c->mu);
 }
 
+/* Records the id under the collector's lock, so that an event that arrives
+ * before the post returns is filed under the right request. */
+#define POST(c, k, call)                                                                          \
+    do {                                                                                          \
+        pthread_mutex_lock(&(c)->mu);                                                             \
+        (c)->ids[k] = (call);                                                                     \
+        pthread_mutex_unlock(&(c)->mu);                                                           \
+    } while (0)
+
 static collector *new_collector(lm_worker *w) {
     collector *c = calloc(1, sizeof *c);
     pthread_mutex_init(&c->mu, NULL);
@@ -139,7 +148,7 @@ static void greedy_matches_reference_and_reports_decisions(void **state) {
     collector *c = new_collector(w);
     lm_generate_params p;
     gen_params(&p, k_prompt, 5, 12);
-    c->ids[0] = lm_worker_generate(w, &p, on_event, c);
+    POST(c, 0, lm_worker_generate(w, &p, on_event, c));
     assert_true(c->ids[0] > 0);
     wait_terminal(c, 1);
     assert_int_equal(c->last[0].kind, LM_EV_DONE);
@@ -167,7 +176,7 @@ static void failover_mid_generation_continues_same_text(void **state) {
     collector *c = new_collector(w);
     lm_generate_params p;
     gen_params(&p, k_prompt, 5, 12);
-    c->ids[0] = lm_worker_generate(w, &p, on_event, c);
+    POST(c, 0, lm_worker_generate(w, &p, on_event, c));
     wait_terminal(c, 1);
     assert_int_equal(c->last[0].kind, LM_EV_DONE);
     int32_t ref[12];
@@ -194,7 +203,7 @@ static void load_failure_falls_through(void **state) {
     lm_model_ref r;
     lm_model_ref_default(&r);
     r.desc = &g_desc;
-    c->ids[0] = lm_worker_load(w, &r, on_event, c);
+    POST(c, 0, lm_worker_load(w, &r, on_event, c));
     wait_terminal(c, 1);
     assert_int_equal(c->last[0].kind, LM_EV_LOADED);
     assert_string_equal(c->backend[0], "wsecondary");
@@ -202,7 +211,7 @@ static void load_failure_falls_through(void **state) {
                                         "wprimary: failed — fake load error in wprimary");
     /* Strict choice of the broken engine: an error naming the reason. */
     r.backend = "wprimary";
-    c->ids[1] = lm_worker_load(w, &r, on_event, c);
+    POST(c, 1, lm_worker_load(w, &r, on_event, c));
     wait_terminal(c, 2);
     assert_int_equal(c->last[1].kind, LM_EV_ERROR);
     assert_non_null(strstr(c->message[1], "backend 'wprimary' (chosen by --backend) cannot run"));
@@ -220,7 +229,7 @@ static void cancel_stops_before_next_token(void **state) {
     c->cancel_after = 3;
     lm_generate_params p;
     gen_params(&p, k_prompt, 5, 200);
-    c->ids[0] = lm_worker_generate(w, &p, on_event, c);
+    POST(c, 0, lm_worker_generate(w, &p, on_event, c));
     wait_terminal(c, 1);
     assert_string_equal(c->finish[0], "cancelled");
     assert_int_equal(c->n_toks[0], 3);
@@ -238,7 +247,7 @@ static void session_reuses_kv_prefix(void **state) {
     gen_params(&p, k_prompt, 5, 4);
     p.session = 9;
     p.keep_kv = true;
-    c->ids[0] = lm_worker_generate(w, &p, on_event, c);
+    POST(c, 0, lm_worker_generate(w, &p, on_event, c));
     wait_terminal(c, 1);
     assert_int_equal(c->n_toks[0], 4);
     /* Turn 2: the whole first turn plus two new tokens. */
@@ -250,7 +259,7 @@ static void session_reuses_kv_prefix(void **state) {
     gen_params(&p, turn2, 11, 6);
     p.session = 9;
     p.keep_kv = true;
-    c->ids[1] = lm_worker_generate(w, &p, on_event, c);
+    POST(c, 1, lm_worker_generate(w, &p, on_event, c));
     wait_terminal(c, 2);
     assert_int_equal(c->last[1].kind, LM_EV_DONE);
     assert_int_equal(c->last[1].usage.prompt_tokens, 11);
@@ -315,30 +324,30 @@ static void keep_alive_and_unload(void **state) {
     lm_model_ref_default(&r);
     r.desc = &g_desc;
     r.keep_alive_ns = 2000000000ull; /* 2 s */
-    c->ids[0] = lm_worker_load(w, &r, on_event, c);
+    POST(c, 0, lm_worker_load(w, &r, on_event, c));
     wait_terminal(c, 1);
     assert_int_equal(fake_cfgs[1].live_engines, 1);
-    c->ids[1] = lm_worker_list(w, on_event, c);
+    POST(c, 1, lm_worker_list(w, on_event, c));
     wait_terminal(c, 2);
     assert_int_equal(c->n_models_listed, 1);
     __atomic_store_n(&g_now, 1000 + 1999999999ull, __ATOMIC_SEQ_CST);
-    c->ids[1] = lm_worker_list(w, on_event, c);
+    POST(c, 1, lm_worker_list(w, on_event, c));
     wait_terminal(c, 3);
     assert_int_equal(c->n_models_listed, 1); /* not yet */
     __atomic_store_n(&g_now, 1000 + 2000000000ull, __ATOMIC_SEQ_CST);
     lm_worker_poke(w);
-    c->ids[1] = lm_worker_list(w, on_event, c);
+    POST(c, 1, lm_worker_list(w, on_event, c));
     wait_terminal(c, 4);
     assert_int_equal(c->n_models_listed, 0);
     assert_int_equal(fake_cfgs[1].live_engines, 0);
     /* Load again, unload explicitly. */
-    c->ids[0] = lm_worker_load(w, &r, on_event, c);
+    POST(c, 0, lm_worker_load(w, &r, on_event, c));
     wait_terminal(c, 5);
-    c->ids[0] = lm_worker_unload(w, &r, on_event, c);
+    POST(c, 0, lm_worker_unload(w, &r, on_event, c));
     wait_terminal(c, 6);
     assert_int_equal(c->last[0].kind, LM_EV_UNLOADED);
     assert_int_equal(fake_cfgs[1].live_engines, 0);
-    c->ids[0] = lm_worker_unload(w, &r, on_event, c);
+    POST(c, 0, lm_worker_unload(w, &r, on_event, c));
     wait_terminal(c, 7);
     assert_int_equal(c->last[0].kind, LM_EV_ERROR);
     assert_int_equal(c->last[0].status, LM_ERR_NOT_FOUND);

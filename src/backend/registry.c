@@ -5,13 +5,23 @@
 #include <stdio.h>
 #include <string.h>
 
-/* The engines live on other branches of the tree (and CUDA only in CUDA
- * builds); weak references let this file link without them, and a NULL check
- * leaves a missing engine out of the list. The CUDA reference stays weak for
- * good: a CPU-only build has no lm_backend_cuda at all. */
-#pragma weak lm_backend_cuda
+/* An engine is referenced strongly when its source is in the tree (so that
+ * static linking pulls it in: a weak reference would not), and weakly
+ * otherwise, so a tree without it still links and simply lists it as absent.
+ * CUDA also needs a CUDA build; without it, cuda_missing.c says why. */
+#if __has_include("backend/cpu/engine_cpu.h")
+#include "backend/cpu/engine_cpu.h"
+#else
+#pragma weak lm_backend_cpu
 const lm_backend_ops *lm_backend_cpu(void);
+#endif
+#if defined(LOCALM_HAVE_CUDA) && __has_include("backend/cuda/engine_cuda.h")
+#include "backend/cuda/engine_cuda.h"
+#else
+#pragma weak lm_backend_cuda
 const lm_backend_ops *lm_backend_cuda(void);
+#endif
+const lm_backend_ops *lm_backend_cuda_missing(void); /* cuda_missing.c */
 
 static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
 static const lm_backend_ops *g_list[LM_REGISTRY_MAX];
@@ -21,10 +31,13 @@ static int g_init;
 static void init_locked(void) {
     if (g_init) return;
     g_init = 1;
-#ifdef LOCALM_HAVE_CUDA
-    if (lm_backend_cuda && lm_backend_cuda()) g_list[g_count++] = lm_backend_cuda();
-#endif
-    if (lm_backend_cpu()) g_list[g_count++] = lm_backend_cpu();
+    /* Without the CUDA engine, a "cuda" entry that declines says why. */
+    const lm_backend_ops *(*volatile cuda)(void) = lm_backend_cuda;
+    if (cuda && cuda()) g_list[g_count++] = cuda();
+    else g_list[g_count++] = lm_backend_cuda_missing();
+    /* Through a variable: with a strong reference the NULL test is moot. */
+    const lm_backend_ops *(*volatile cpu)(void) = lm_backend_cpu;
+    if (cpu && cpu()) g_list[g_count++] = cpu();
 }
 
 int lm_registry_count(void) {

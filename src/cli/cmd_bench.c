@@ -10,7 +10,6 @@
 #include "backend/registry.h"
 #include "cli/commands.h"
 #include "runtime/random_model.h"
-#include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -30,6 +29,17 @@ static void usage(FILE *f) {
                "                    [--backend cpu] [--json]\n"
                "  SHAPE: %s\n  TYPE: Q4_0, Q4_K_M, Q8_0, F16, ...\n",
             lm_random_shape_names());
+}
+
+static void print_json_string(const char *s) {
+    putchar('"');
+    for (; *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\') printf("\\%c", c);
+        else if (c < 0x20) printf("\\u%04x", c);
+        else putchar(c);
+    }
+    putchar('"');
 }
 
 static double now_s(void) {
@@ -242,37 +252,28 @@ int lm_cmd_bench(int argc, char **argv) {
     double roof = bw > 0 ? (bytes_tok / (bw * 1e9)) * tg : 0;
     double flops = prefill_flops(m, a.n_prompt) / a.n_prompt * pp;
     double peak = !strcmp(be->name, "cpu") ? cpu_peak_ops(threads, quantized(m)) : 0;
-    uint64_t rss = lm_sys_peak_rss();
+    uint64_t rss = lm_sys_peak_rss(), rss_anon, rss_file;
+    lm_sys_rss_split(&rss_anon, &rss_file);
     const char *type = a.type ? a.type : lm_type_name(m->layers[0].ffn_gate->type);
     if (a.json) {
-        cJSON *j = cJSON_CreateObject();
-        cJSON_AddStringToObject(j, "backend", be->name);
-        cJSON_AddStringToObject(j, "isa", lm_cpu_isa_name(lm_cpu_current_isa()));
-        cJSON_AddNumberToObject(j, "threads", threads);
-        cJSON_AddStringToObject(j, "model", a.shape ? a.shape : a.model);
-        cJSON_AddStringToObject(j, "type", type);
-        cJSON_AddNumberToObject(j, "model_bytes", (double)m->weight_bytes);
-        cJSON_AddNumberToObject(j, "n_prompt", a.n_prompt);
-        cJSON_AddNumberToObject(j, "n_gen", a.n_gen);
-        cJSON_AddNumberToObject(j, "reps", a.reps);
-        cJSON_AddNumberToObject(j, "prefill_tps", pp);
-        cJSON_AddNumberToObject(j, "prefill_tps_min", pp_lo);
-        cJSON_AddNumberToObject(j, "prefill_tps_max", pp_hi);
-        cJSON_AddNumberToObject(j, "decode_tps", tg);
-        cJSON_AddNumberToObject(j, "decode_tps_min", tg_lo);
-        cJSON_AddNumberToObject(j, "decode_tps_max", tg_hi);
-        cJSON_AddNumberToObject(j, "bandwidth_gbs", bw);
-        cJSON_AddNumberToObject(j, "decode_bytes_per_token", bytes_tok);
-        cJSON_AddNumberToObject(j, "decode_roofline_fraction", roof);
-        cJSON_AddNumberToObject(j, "prefill_gflops", flops / 1e9);
-        cJSON_AddNumberToObject(j, "peak_gops_estimate", peak / 1e9);
-        cJSON_AddNumberToObject(j, "prefill_peak_fraction", peak > 0 ? flops / peak : 0);
-        cJSON_AddNumberToObject(j, "peak_rss_bytes", (double)rss);
-        cJSON_AddNumberToObject(j, "build_or_open_s", t_build);
-        char *txt = cJSON_PrintUnformatted(j);
-        printf("%s\n", txt);
-        free(txt);
-        cJSON_Delete(j);
+        /* one flat object of numbers and plain strings: printed directly */
+        printf("{\"backend\":\"%s\",\"isa\":\"%s\",\"threads\":%d,\"model\":", be->name,
+               lm_cpu_isa_name(lm_cpu_current_isa()), threads);
+        print_json_string(a.shape ? a.shape : a.model);
+        printf(",\"type\":");
+        print_json_string(type);
+        printf(",\"model_bytes\":%llu,\"n_prompt\":%d,\"n_gen\":%d,\"reps\":%d,"
+               "\"prefill_tps\":%.4f,\"prefill_tps_min\":%.4f,\"prefill_tps_max\":%.4f,"
+               "\"decode_tps\":%.4f,\"decode_tps_min\":%.4f,\"decode_tps_max\":%.4f,"
+               "\"bandwidth_gbs\":%.3f,\"decode_bytes_per_token\":%.0f,"
+               "\"decode_roofline_fraction\":%.4f,\"prefill_gflops\":%.3f,"
+               "\"peak_gops_estimate\":%.1f,\"prefill_peak_fraction\":%.4f,"
+               "\"peak_rss_bytes\":%llu,\"rss_anon_bytes\":%llu,\"rss_file_bytes\":%llu,"
+               "\"n_ctx\":%u,\"build_or_open_s\":%.3f}\n",
+               (unsigned long long)m->weight_bytes, a.n_prompt, a.n_gen, a.reps, pp, pp_lo, pp_hi,
+               tg, tg_lo, tg_hi, bw, bytes_tok, roof, flops / 1e9, peak / 1e9,
+               peak > 0 ? flops / peak : 0, (unsigned long long)rss,
+               (unsigned long long)rss_anon, (unsigned long long)rss_file, o.n_ctx, t_build);
     } else {
         printf("model    %s (%s, %.2f GiB), backend %s, %d threads, %s\n",
                a.shape ? a.shape : a.model, type, m->weight_bytes / 1073741824.0, be->name,
@@ -284,7 +285,9 @@ int lm_cmd_bench(int argc, char **argv) {
         printf("decode   %d tokens: %.2f t/s (min %.2f, max %.2f) reading %.1f MB/token = "
                "%.2f of the measured read bandwidth %.1f GB/s\n",
                a.n_gen, tg, tg_lo, tg_hi, bytes_tok / 1e6, roof, bw);
-        printf("memory   peak RSS %.1f MiB\n", rss / 1048576.0);
+        printf("memory   peak RSS %.1f MiB (now: %.1f MiB anonymous, %.1f MiB mapped files), "
+               "context %u\n",
+               rss / 1048576.0, rss_anon / 1048576.0, rss_file / 1048576.0, o.n_ctx);
     }
     rc = 0;
 fail:

@@ -18,7 +18,6 @@
 #include <string.h>
 #include <time.h>
 
-#pragma weak lm_sampler_params_default
 
 static volatile sig_atomic_t g_interrupted;
 static void on_sigint(int sig) {
@@ -272,8 +271,9 @@ int lm_cmd_run(int argc, char **argv) {
     } else {
         if (*s.fallback) fprintf(stderr, "backend: %s (%s)\n", s.backend, s.fallback);
         else fprintf(stderr, "backend: %s\n", s.backend);
-        char loaded_on[32];
+        char loaded_on[32], loaded_why[1024];
         snprintf(loaded_on, sizeof loaded_on, "%s", s.backend);
+        snprintf(loaded_why, sizeof loaded_why, "%s", s.fallback);
         uint64_t id = lm_worker_generate(w, &gp, on_event, &s);
         wait_for(&s, 2, w, id);
         if (s.text_bytes && s.last_char != '\n') fputc('\n', stdout);
@@ -283,7 +283,7 @@ int lm_cmd_run(int argc, char **argv) {
             rc = 1;
         } else {
             /* The engine may have changed mid-generation (failover). */
-            if (strcmp(loaded_on, s.backend))
+            if (strcmp(loaded_on, s.backend) || strcmp(loaded_why, s.fallback))
                 fprintf(stderr, "backend: %s (%s)\n", s.backend, s.fallback);
             print_stats(&s);
             if (g_interrupted) rc = 130;

@@ -2,14 +2,14 @@
  * holds (architecture, hyper-parameters, tensors by type, tokenizer, template). */
 #include "base/err.h"
 #include "cli/commands.h"
+#include "cli/show_catalog.h"
 #include "model/model_desc.h"
 #include "model/tokenizer.h"
 #include <cjson/cJSON.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* The tokenizer module may not be linked in yet (it lands separately). */
+#include <sys/stat.h>
 
 static void usage(FILE *f) {
     fprintf(f, "usage: localm show MODEL [--json]\n\n"
@@ -148,6 +148,15 @@ int lm_cmd_show(int argc, char **argv) {
     }
     lm_err err = {0};
     lm_model_desc *m;
+    /* A catalog id: its catalog entry, then its file when downloaded. */
+    char cached[1400];
+    struct stat sb;
+    int cat = stat(path, &sb) == 0 ? -1 : lm_cli_show_catalog(path, json, cached, sizeof cached);
+    if (cat == 0) return 0;
+    if (cat == 1) {
+        if (json) return 0; /* one JSON object: the catalog entry names the path */
+        path = cached;
+    }
     if (lm_model_open(path, &m, &err)) {
         fprintf(stderr, "localm show: %s: %s\n", lm_status_name(err.code), lm_err_text(&err));
         return 1;

@@ -11,7 +11,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-
 #define MAX_JSON_BYTES (64u << 20)
 
 static void usage(FILE *f) {
@@ -116,6 +115,6 @@ done:
     free(tpl);
     cJSON_Delete(messages);
     cJSON_Delete(tools);
-    if (desc) lm_model_free(desc);
+    lm_model_free(desc);
     return rc;
 }

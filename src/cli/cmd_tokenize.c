@@ -8,9 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-
-/* The model reader may not be linked in yet: then -m accepts HF folders only. */
 
 typedef struct opts {
     const char *model, *tokenizer, *text, *ids;
@@ -38,20 +35,24 @@ static int parse(int argc, char **argv, opts *o) {
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char **dst = !strcmp(a, "-m") || !strcmp(a, "--model") ? &o->model
-                           : !strcmp(a, "--tokenizer")                ? &o->tokenizer
-                           : !strcmp(a, "--text")                     ? &o->text
-                           : !strcmp(a, "--ids")                      ? &o->ids
-                                                                      : NULL;
+                           : !strcmp(a, "--tokenizer")               ? &o->tokenizer
+                           : !strcmp(a, "--text")                    ? &o->text
+                           : !strcmp(a, "--ids")                     ? &o->ids
+                                                                     : NULL;
         if (dst) {
             if (i + 1 >= argc) {
                 fprintf(stderr, "localm %s: %s needs a value\n", argv[0], a);
                 return 2;
             }
             *dst = argv[++i];
-        } else if (!strcmp(a, "--no-special")) o->no_special = true;
-        else if (!strcmp(a, "--no-parse-special")) o->no_parse_special = true;
-        else if (!strcmp(a, "--skip-special")) o->skip_special = true;
-        else if (!strcmp(a, "--json")) o->json = true;
+        } else if (!strcmp(a, "--no-special"))
+            o->no_special = true;
+        else if (!strcmp(a, "--no-parse-special"))
+            o->no_parse_special = true;
+        else if (!strcmp(a, "--skip-special"))
+            o->skip_special = true;
+        else if (!strcmp(a, "--json"))
+            o->json = true;
         else if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             usage(stdout, argv[0]);
             return 1;
@@ -90,7 +91,7 @@ static bool open_source(const opts *o, source *s) {
 
 static void close_source(source *s) {
     lm_tokenizer_free(s->own);
-    if (s->model) lm_model_free(s->model);
+    lm_model_free(s->model);
 }
 
 static char *read_stdin(size_t *len) {
@@ -113,12 +114,18 @@ static char *read_stdin(size_t *len) {
 static void put_json_str(const char *s, size_t n) {
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)s[i];
-        if (c == '"' || c == '\\') printf("\\%c", c);
-        else if (c == '\n') printf("\\n");
-        else if (c == '\r') printf("\\r");
-        else if (c == '\t') printf("\\t");
-        else if (c < 0x20) printf("\\u%04x", c);
-        else putchar(c);
+        if (c == '"' || c == '\\')
+            printf("\\%c", c);
+        else if (c == '\n')
+            printf("\\n");
+        else if (c == '\r')
+            printf("\\r");
+        else if (c == '\t')
+            printf("\\t");
+        else if (c < 0x20)
+            printf("\\u%04x", c);
+        else
+            putchar(c);
     }
 }
 
@@ -131,22 +138,28 @@ int lm_cmd_tokenize(int argc, char **argv) {
     size_t len = 0;
     char *owned = NULL;
     const char *text = o.text;
-    if (text) len = strlen(text);
-    else text = owned = read_stdin(&len);
+    if (text)
+        len = strlen(text);
+    else
+        text = owned = read_stdin(&len);
     int32_t *ids = NULL;
     size_t n = 0;
     lm_err err = {0};
     lm_status st = LM_ERR_IO;
-    if (!text) lm_fail(&err, LM_ERR_IO, "cannot read standard input");
-    else st = lm_tokenize(s.t, text, len, !o.no_special, !o.no_parse_special, &ids, &n, &err);
+    if (!text)
+        lm_fail(&err, LM_ERR_IO, "cannot read standard input");
+    else
+        st = lm_tokenize(s.t, text, len, !o.no_special, !o.no_parse_special, &ids, &n, &err);
     if (st != LM_OK) {
         fprintf(stderr, "localm tokenize: %s: %s\n", lm_status_name(st), err.msg);
     } else if (o.json) {
         printf("{\"ids\":[");
-        for (size_t i = 0; i < n; i++) printf(i ? ",%d" : "%d", ids[i]);
+        for (size_t i = 0; i < n; i++)
+            printf(i ? ",%d" : "%d", ids[i]);
         printf("]}\n");
     } else {
-        for (size_t i = 0; i < n; i++) printf(i ? " %d" : "%d", ids[i]);
+        for (size_t i = 0; i < n; i++)
+            printf(i ? " %d" : "%d", ids[i]);
         printf("\n");
         for (size_t i = 0; i < n; i++) {
             size_t tl = 0;
@@ -184,7 +197,8 @@ int lm_cmd_detokenize(int argc, char **argv) {
         }
         ids[n++] = (int32_t)v;
         p = end;
-        while (*p == ',' || *p == ' ') p++;
+        while (*p == ',' || *p == ' ')
+            p++;
     }
     source s = {0};
     if (!ids || !open_source(&o, &s)) {

@@ -4,12 +4,15 @@
 #include <string.h>
 #include <unistd.h>
 
+bool lm_progress_use_color(bool tty, const char *no_color_env) {
+    return tty && !(no_color_env && *no_color_env);
+}
+
 void lm_progress_bar_init(lm_progress_bar *b, FILE *out) {
     memset(b, 0, sizeof *b);
     b->out = out;
     b->tty = isatty(fileno(out)) != 0;
-    const char *nc = getenv("NO_COLOR");
-    b->color = b->tty && !(nc && *nc);
+    b->color = lm_progress_use_color(b->tty, getenv("NO_COLOR"));
     b->width = 30;
     b->last_phase = -1;
     b->last_step = -1;

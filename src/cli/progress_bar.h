@@ -16,6 +16,9 @@ typedef struct lm_progress_bar {
     bool drawn;     /* a bar line is on screen (TTY) */
 } lm_progress_bar;
 
+/* Colour only on a terminal and only when NO_COLOR is unset or empty
+ * (no-color.org); no_color_env is getenv("NO_COLOR"). */
+bool lm_progress_use_color(bool tty, const char *no_color_env);
 /* Detects whether out is a terminal and whether NO_COLOR is set. */
 void lm_progress_bar_init(lm_progress_bar *b, FILE *out);
 void lm_progress_bar_update(lm_progress_bar *b, const lm_progress *p);

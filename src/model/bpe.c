@@ -7,7 +7,7 @@
 #include <string.h>
 
 typedef struct sym {
-    int32_t id; /* -1: not (yet) a vocabulary token (SPM only) */
+    int32_t id;          /* -1: not (yet) a vocabulary token (SPM only) */
     uint32_t start, len; /* len 0: merged away */
     int32_t prev, next;
 } sym;
@@ -133,9 +133,11 @@ static size_t initial_symbols(const lm_tokenizer *t, tk_bpe_scratch *s, const ch
             continue;
         }
         bool bytes_ok = t->byte_fallback;
-        for (size_t j = 0; bytes_ok && j < cl; j++) bytes_ok = t->byte_tok[u[i + j]] >= 0;
+        for (size_t j = 0; bytes_ok && j < cl; j++)
+            bytes_ok = t->byte_tok[u[i + j]] >= 0;
         if (bytes_ok) {
-            for (size_t j = 0; j < cl; j++) add_sym(s, &k, t->byte_tok[u[i + j]], i + j, 1);
+            for (size_t j = 0; j < cl; j++)
+                add_sym(s, &k, t->byte_tok[u[i + j]], i + j, 1);
         } else if (t->unk_id >= 0) {
             if (t->fuse_unk && k > 0 && s->syms[k - 1].id == t->unk_id &&
                 s->syms[k - 1].start + s->syms[k - 1].len == i)
@@ -189,9 +191,11 @@ lm_status tk_bpe_word(const lm_tokenizer *t, tk_bpe_scratch *s, const char *w, s
             /* SPM: a piece the vocabulary lacks falls back to bytes, else <unk> */
             const uint8_t *u = (const uint8_t *)w + y->start;
             bool bytes_ok = true;
-            for (uint32_t j = 0; j < y->len; j++) bytes_ok = bytes_ok && t->byte_tok[u[j]] >= 0;
+            for (uint32_t j = 0; j < y->len; j++)
+                bytes_ok = bytes_ok && t->byte_tok[u[j]] >= 0;
             if (bytes_ok)
-                for (uint32_t j = 0; ok && j < y->len; j++) ok = tk_ids_put(out, t->byte_tok[u[j]]);
+                for (uint32_t j = 0; ok && j < y->len; j++)
+                    ok = tk_ids_put(out, t->byte_tok[u[j]]);
             else if (t->unk_id >= 0)
                 ok = tk_ids_put(out, t->unk_id);
         }

@@ -32,7 +32,8 @@ lm_status lm_chat_render(const lm_chat_params *p, char **out, size_t *out_len, b
     if (p->tools && !cJSON_IsArray(p->tools) && !cJSON_IsNull(p->tools))
         return lm_fail(err, LM_ERR_INVALID_ARG, "chat template: tools must be a JSON array");
     if (p->extra && !cJSON_IsObject(p->extra))
-        return lm_fail(err, LM_ERR_INVALID_ARG, "chat template: extra variables must be a JSON object");
+        return lm_fail(err, LM_ERR_INVALID_ARG,
+                       "chat template: extra variables must be a JSON object");
     bool builtin = p->template_src == NULL;
     if (used_builtin) *used_builtin = builtin;
     const char *src = builtin ? k_chatml : p->template_src;
@@ -44,7 +45,8 @@ lm_status lm_chat_render(const lm_chat_params *p, char **out, size_t *out_len, b
     if (p->extra)
         for (const cJSON *e = p->extra->child; e && ok; e = e->next)
             ok = cJSON_AddItemReferenceToObject(ctx, e->string, (cJSON *)e);
-    const char *reserved[] = {"messages", "tools", "add_generation_prompt", "bos_token", "eos_token"};
+    const char *reserved[] = {"messages", "tools", "add_generation_prompt", "bos_token",
+                              "eos_token"};
     for (size_t i = 0; i < sizeof reserved / sizeof reserved[0]; i++)
         cJSON_DeleteItemFromObjectCaseSensitive(ctx, reserved[i]);
     ok = ok && cJSON_AddItemReferenceToObject(ctx, "messages", (cJSON *)p->messages);

@@ -11,9 +11,9 @@
 struct cJSON;
 
 typedef struct lm_chat_params {
-    const char *template_src;      /* NUL-terminated Jinja source; NULL: built-in ChatML */
-    const struct cJSON *messages;  /* JSON array of {role, content, ...} (required) */
-    const struct cJSON *tools;     /* JSON array of tool schemas, or NULL (renders as none) */
+    const char *template_src;     /* NUL-terminated Jinja source; NULL: built-in ChatML */
+    const struct cJSON *messages; /* JSON array of {role, content, ...} (required) */
+    const struct cJSON *tools;    /* JSON array of tool schemas, or NULL (renders as none) */
     bool add_generation_prompt;
     const char *bos_token;         /* NULL: "" */
     const char *eos_token;         /* NULL: "" */

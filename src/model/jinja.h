@@ -13,10 +13,10 @@ typedef struct lm_jinja_template lm_jinja_template;
 
 /* Bounds on one render; a render that exceeds one fails with LM_ERR_TEMPLATE. */
 typedef struct lm_jinja_limits {
-    size_t max_output;    /* bytes of rendered text */
-    size_t max_memory;    /* bytes of values allocated while rendering */
-    uint64_t max_steps;   /* loop iterations + macro calls + filter calls */
-    int max_depth;        /* nesting of macro calls and expression evaluation */
+    size_t max_output;  /* bytes of rendered text */
+    size_t max_memory;  /* bytes of values allocated while rendering */
+    uint64_t max_steps; /* loop iterations + macro calls + filter calls */
+    int max_depth;      /* nesting of macro calls and expression evaluation */
 } lm_jinja_limits;
 
 /* 4 MiB output, 256 MiB memory, 10 million steps, depth 200. */

@@ -75,9 +75,9 @@ static jv undef_attr(jctx *c, jv obj, const char *name, size_t len) {
 
 /* ---- attribute and item access (Jinja: attribute first for `.`, item first for []) */
 
-static const char *k_mutators[] = {"append", "extend", "insert", "pop", "remove", "clear",
-                                   "sort", "reverse", "update", "setdefault", "popitem",
-                                   "add", "discard", NULL};
+static const char *k_mutators[] = {"append",  "extend", "insert",  "pop",    "remove",
+                                   "clear",   "sort",   "reverse", "update", "setdefault",
+                                   "popitem", "add",    "discard", NULL};
 
 static jv loop_attr(jctx *c, jloop *l, const char *name, size_t len) {
     size_t n = l->items->n, i = l->index0;
@@ -91,10 +91,8 @@ static jv loop_attr(jctx *c, jloop *l, const char *name, size_t len) {
     if (IS("length")) return jv_int((int64_t)n);
     if (IS("depth")) return jv_int(l->depth);
     if (IS("depth0")) return jv_int(l->depth - 1);
-    if (IS("previtem"))
-        return i > 0 ? l->items->v[i - 1] : jv_undef("there is no previous item");
-    if (IS("nextitem"))
-        return i + 1 < n ? l->items->v[i + 1] : jv_undef("there is no next item");
+    if (IS("previtem")) return i > 0 ? l->items->v[i - 1] : jv_undef("there is no previous item");
+    if (IS("nextitem")) return i + 1 < n ? l->items->v[i + 1] : jv_undef("there is no next item");
     if (IS("cycle")) {
         jv f = {.k = JV_FUNC};
         f.u.fn = ja_alloc(c->ar, sizeof(jfunc));
@@ -167,13 +165,15 @@ jv jgetitem(jctx *c, jv obj, jv key) {
         if (index_of(c, key, (int64_t)ju_count(obj.u.s.p, obj.u.s.n), &i)) {
             size_t p = 0;
             uint32_t cp;
-            for (int64_t k = 0; k < i; k++) p = ju_next(obj.u.s.p, obj.u.s.n, p, &cp);
+            for (int64_t k = 0; k < i; k++)
+                p = ju_next(obj.u.s.p, obj.u.s.n, p, &cp);
             size_t e = ju_next(obj.u.s.p, obj.u.s.n, p, &cp);
             return jv_str(obj.u.s.p + p, e - p);
         }
         break;
     }
-    default: break;
+    default:
+        break;
     }
     if (key.k == JV_STR) {
         if (obj.k == JV_DICT) return undef_attr(c, obj, key.u.s.p, key.u.s.n);
@@ -199,7 +199,8 @@ static void slice_bounds(jctx *c, jv st, jv en, jv sp, int64_t n, int64_t *start
     int64_t r[2] = {*step < 0 ? hi : lo, *step < 0 ? lo : hi};
     for (int k = 0; k < 2; k++) {
         if (b[k].k == JV_NONE || b[k].k == JV_UNDEF) continue;
-        if (b[k].k != JV_INT && b[k].k != JV_BOOL) jfail(c, "slice indices must be integers or None");
+        if (b[k].k != JV_INT && b[k].k != JV_BOOL)
+            jfail(c, "slice indices must be integers or None");
         int64_t v = b[k].k == JV_BOOL ? b[k].u.b : b[k].u.i;
         if (v < 0) {
             v = v < -n ? lo : v + n;
@@ -232,7 +233,8 @@ static jv eval_slice(jctx *c, jv obj, jv st, jv en, jv sp) {
     }
     if (obj.k != JV_STR) return out;
     jbuf b = {0};
-    for (size_t i = 0; i < out.u.l->n; i++) jb_put(c->ar, &b, out.u.l->v[i].u.s.p, out.u.l->v[i].u.s.n);
+    for (size_t i = 0; i < out.u.l->n; i++)
+        jb_put(c->ar, &b, out.u.l->v[i].u.s.p, out.u.l->v[i].u.s.n);
     return jv_str(b.p ? b.p : "", b.n);
 }
 
@@ -241,8 +243,8 @@ static jv eval_slice(jctx *c, jv obj, jv st, jv en, jv sp) {
 static _Noreturn void bad_operands(jctx *c, const char *op, jv a, jv b) {
     if (a.k == JV_UNDEF) jv_fail_undef(c, a);
     if (b.k == JV_UNDEF) jv_fail_undef(c, b);
-    jfail(c, "unsupported operand type(s) for %s: '%s' and '%s'", op,
-          jv_type_name(a), jv_type_name(b));
+    jfail(c, "unsupported operand type(s) for %s: '%s' and '%s'", op, jv_type_name(a),
+          jv_type_name(b));
 }
 
 static int64_t as_int(jv v) {
@@ -256,7 +258,8 @@ static jv repeat(jctx *c, jv seq, int64_t times) {
         if (!lm_mul_size(seq.u.s.n, (size_t)times, &total) || total > c->lim.max_output)
             jfail(c, "string repetition result too large");
         jbuf b = {0};
-        for (int64_t i = 0; i < times; i++) jb_put(c->ar, &b, seq.u.s.p, seq.u.s.n);
+        for (int64_t i = 0; i < times; i++)
+            jb_put(c->ar, &b, seq.u.s.p, seq.u.s.n);
         return jv_str(b.p ? b.p : "", b.n);
     }
     size_t total;
@@ -265,7 +268,8 @@ static jv repeat(jctx *c, jv seq, int64_t times) {
     jv out = jv_list(c, total);
     out.tuple = seq.tuple;
     for (int64_t i = 0; i < times; i++)
-        for (size_t k = 0; k < seq.u.l->n; k++) jl_push(c, out.u.l, seq.u.l->v[k]);
+        for (size_t k = 0; k < seq.u.l->n; k++)
+            jl_push(c, out.u.l, seq.u.l->v[k]);
     return out;
 }
 
@@ -280,10 +284,13 @@ static jv arith(jctx *c, int op, jv a, jv b) {
     if (op == OP_ADD && a.k == JV_LIST && b.k == JV_LIST && a.tuple == b.tuple) {
         jv out = jv_list(c, a.u.l->n + b.u.l->n);
         out.tuple = a.tuple;
-        for (size_t i = 0; i < a.u.l->n; i++) jl_push(c, out.u.l, a.u.l->v[i]);
-        for (size_t i = 0; i < b.u.l->n; i++) jl_push(c, out.u.l, b.u.l->v[i]);
+        for (size_t i = 0; i < a.u.l->n; i++)
+            jl_push(c, out.u.l, a.u.l->v[i]);
+        for (size_t i = 0; i < b.u.l->n; i++)
+            jl_push(c, out.u.l, b.u.l->v[i]);
         return out;
     }
+    if (op == OP_MOD && a.k == JV_STR) return jps_percent(c, a, b);
     if (op == OP_MUL && (a.k == JV_STR || a.k == JV_LIST) && (b.k == JV_INT || b.k == JV_BOOL))
         return repeat(c, a, as_int(b));
     if (op == OP_MUL && (b.k == JV_STR || b.k == JV_LIST) && (a.k == JV_INT || a.k == JV_BOOL))
@@ -294,9 +301,15 @@ static jv arith(jctx *c, int op, jv a, jv b) {
         int64_t x = as_int(a), y = as_int(b), r = 0;
         bool ovf = false;
         switch (op) {
-        case OP_ADD: ovf = __builtin_add_overflow(x, y, &r); break;
-        case OP_SUB: ovf = __builtin_sub_overflow(x, y, &r); break;
-        case OP_MUL: ovf = __builtin_mul_overflow(x, y, &r); break;
+        case OP_ADD:
+            ovf = __builtin_add_overflow(x, y, &r);
+            break;
+        case OP_SUB:
+            ovf = __builtin_sub_overflow(x, y, &r);
+            break;
+        case OP_MUL:
+            ovf = __builtin_mul_overflow(x, y, &r);
+            break;
         case OP_DIV:
             if (y == 0) jfail(c, "division by zero");
             return jv_float((double)x / (double)y);
@@ -317,7 +330,10 @@ static jv arith(jctx *c, int op, jv a, jv b) {
             for (int64_t k = 0; k < y && !ovf; k++) {
                 ovf = __builtin_mul_overflow(r, x, &r);
                 if (r == 0 || r == 1) break;
-                if (r == -1) { r = (y % 2) ? (x == -1 ? -1 : r) : 1; break; }
+                if (r == -1) {
+                    r = (y % 2) ? (x == -1 ? -1 : r) : 1;
+                    break;
+                }
             }
             break;
         }
@@ -326,9 +342,12 @@ static jv arith(jctx *c, int op, jv a, jv b) {
     }
     double x = jv_num(a), y = jv_num(b);
     switch (op) {
-    case OP_ADD: return jv_float(x + y);
-    case OP_SUB: return jv_float(x - y);
-    case OP_MUL: return jv_float(x * y);
+    case OP_ADD:
+        return jv_float(x + y);
+    case OP_SUB:
+        return jv_float(x - y);
+    case OP_MUL:
+        return jv_float(x * y);
     case OP_DIV:
         if (y == 0) jfail(c, "float division by zero");
         return jv_float(x / y);
@@ -351,7 +370,8 @@ static jv arith(jctx *c, int op, jv a, jv b) {
 
 static bool contains(jctx *c, jv hay, jv needle) {
     switch (hay.k) {
-    case JV_UNDEF: return false;
+    case JV_UNDEF:
+        return false;
     case JV_STR:
         if (needle.k != JV_STR)
             jfail(c, "'in <string>' requires string as left operand, not %s", jv_type_name(needle));
@@ -365,20 +385,29 @@ static bool contains(jctx *c, jv hay, jv needle) {
         jv v;
         return jd_get(hay.u.d, needle, &v);
     }
-    default: jfail(c, "argument of type '%s' is not iterable", jv_type_name(hay));
+    default:
+        jfail(c, "argument of type '%s' is not iterable", jv_type_name(hay));
     }
 }
 
 static bool compare(jctx *c, int op, jv a, jv b) {
     switch (op) {
-    case OP_EQ: return jv_equal(a, b);
-    case OP_NE: return !jv_equal(a, b);
-    case OP_IN: return contains(c, b, a);
-    case OP_NOTIN: return !contains(c, b, a);
-    case OP_LT: return jv_compare(c, a, b) < 0;
-    case OP_LE: return jv_compare(c, a, b) <= 0;
-    case OP_GT: return jv_compare(c, a, b) > 0;
-    default: return jv_compare(c, a, b) >= 0;
+    case OP_EQ:
+        return jv_equal(a, b);
+    case OP_NE:
+        return !jv_equal(a, b);
+    case OP_IN:
+        return contains(c, b, a);
+    case OP_NOTIN:
+        return !contains(c, b, a);
+    case OP_LT:
+        return jv_compare(c, a, b) < 0;
+    case OP_LE:
+        return jv_compare(c, a, b) <= 0;
+    case OP_GT:
+        return jv_compare(c, a, b) > 0;
+    default:
+        return jv_compare(c, a, b) >= 0;
     }
 }
 
@@ -394,9 +423,11 @@ static argv_ eval_args(jctx *c, const jnode *n) {
     argv_ a = {0};
     a.n = n->n_args;
     if (n->n_args) a.pos = ja_alloc(c->ar, n->n_args * sizeof(jv));
-    for (size_t i = 0; i < n->n_args; i++) a.pos[i] = jeval(c, n->args[i]);
+    for (size_t i = 0; i < n->n_args; i++)
+        a.pos[i] = jeval(c, n->args[i]);
     if (n->n_kw) a.kw = ja_alloc(c->ar, n->n_kw * sizeof(jv));
-    for (size_t i = 0; i < n->n_kw; i++) a.kw[i] = jeval(c, n->kw_vals[i]);
+    for (size_t i = 0; i < n->n_kw; i++)
+        a.kw[i] = jeval(c, n->kw_vals[i]);
     c->at = n;
     return a;
 }
@@ -406,9 +437,12 @@ jv jcall_value(jctx *c, jv fn, jv *args, size_t n, const char **kwn, jv *kwv, si
     if (fn.k != JV_FUNC) jfail(c, "'%s' is not callable", jv_type_name(fn));
     jstep(c);
     switch (fn.u.fn->kind) {
-    case JF_GLOBAL: return jglobal_call(c, fn.u.fn->name, args, n, kwn, kwv, nkw);
-    case JF_MACRO: return jcall_macro(c, fn.u.fn, args, n, kwn, kwv, nkw);
-    case JF_METHOD: return jmethod_call(c, fn.u.fn->self, fn.u.fn->name, args, n, kwn, kwv, nkw);
+    case JF_GLOBAL:
+        return jglobal_call(c, fn.u.fn->name, args, n, kwn, kwv, nkw);
+    case JF_MACRO:
+        return jcall_macro(c, fn.u.fn, args, n, kwn, kwv, nkw);
+    case JF_METHOD:
+        return jmethod_call(c, fn.u.fn->self, fn.u.fn->name, args, n, kwn, kwv, nkw);
     default:
         if (n == 0) jfail(c, "no items for cycling given");
         return args[fn.u.fn->self.u.loop->index0 % n];
@@ -416,12 +450,16 @@ jv jcall_value(jctx *c, jv fn, jv *args, size_t n, const char **kwn, jv *kwv, si
 }
 
 static jv apply_filter(jctx *c, const jnode *f, jv base) {
+    if (++c->depth > c->lim.max_depth)
+        jfail(c, "filter chain too long (limit %d)", c->lim.max_depth);
     /* chains from filter blocks end in a NULL operand, which stands for `base` */
     jv v = !f->a ? base : f->a->kind == N_FILTER ? apply_filter(c, f->a, base) : jeval(c, f->a);
     c->at = f;
     argv_ a = eval_args(c, f);
     jstep(c);
-    return jfilter_call(c, f->name, v, a.pos, a.n, f->kw_names, a.kw, f->n_kw);
+    jv r = jfilter_call(c, f->name, v, a.pos, a.n, f->kw_names, a.kw, f->n_kw);
+    c->depth--;
+    return r;
 }
 
 /* ---- expressions */
@@ -429,7 +467,8 @@ static jv apply_filter(jctx *c, const jnode *f, jv base) {
 static jv eval_inner(jctx *c, const jnode *n) {
     jv a, b;
     switch (n->kind) {
-    case N_CONST: return n->value;
+    case N_CONST:
+        return n->value;
     case N_NAME:
         if (jscope_get(c->scope, n->name, &a)) return a;
         return jv_undef(hint(c, "'%s' is undefined", n->name));
@@ -437,7 +476,8 @@ static jv eval_inner(jctx *c, const jnode *n) {
     case N_TUPLE: {
         jv l = jv_list(c, n->n_args);
         l.tuple = n->kind == N_TUPLE;
-        for (size_t i = 0; i < n->n_args; i++) jl_push(c, l.u.l, jeval(c, n->args[i]));
+        for (size_t i = 0; i < n->n_args; i++)
+            jl_push(c, l.u.l, jeval(c, n->args[i]));
         return l;
     }
     case N_DICT: {
@@ -472,7 +512,8 @@ static jv eval_inner(jctx *c, const jnode *n) {
         argv_ args = eval_args(c, n);
         return jcall_value(c, a, args.pos, args.n, n->kw_names, args.kw, n->n_kw);
     }
-    case N_FILTER: return apply_filter(c, n, jv_undef(NULL));
+    case N_FILTER:
+        return apply_filter(c, n, jv_undef(NULL));
     case N_TEST: {
         a = jeval(c, n->a);
         argv_ args = eval_args(c, n);
@@ -484,12 +525,15 @@ static jv eval_inner(jctx *c, const jnode *n) {
         a = jeval(c, n->a);
         c->at = n;
         if (a.k == JV_UNDEF) jv_fail_undef(c, a);
-        if (!jv_is_num(a)) jfail(c, "bad operand type for unary %c: '%s'", n->kind == N_NEG ? '-' : '+', jv_type_name(a));
+        if (!jv_is_num(a))
+            jfail(c, "bad operand type for unary %c: '%s'", n->kind == N_NEG ? '-' : '+',
+                  jv_type_name(a));
         if (a.k == JV_FLOAT) return jv_float(n->kind == N_NEG ? -a.u.f : a.u.f);
         if (n->kind == N_POS) return jv_int(as_int(a));
         if (as_int(a) == INT64_MIN) jfail(c, "integer overflow in unary '-'");
         return jv_int(-as_int(a));
-    case N_NOT: return jv_bool(!jv_truthy(jeval(c, n->a)));
+    case N_NOT:
+        return jv_bool(!jv_truthy(jeval(c, n->a)));
     case N_AND:
         a = jeval(c, n->a);
         return jv_truthy(a) ? jeval(c, n->b) : a;
@@ -498,7 +542,9 @@ static jv eval_inner(jctx *c, const jnode *n) {
         return jv_truthy(a) ? a : jeval(c, n->b);
     case N_COND:
         if (jv_truthy(jeval(c, n->b))) return jeval(c, n->a);
-        return n->c ? jeval(c, n->c) : jv_undef("the inline if-expression evaluated to false and no else section was defined.");
+        return n->c ? jeval(c, n->c)
+                    : jv_undef("the inline if-expression evaluated to false and no else section "
+                               "was defined.");
     case N_BINOP:
         a = jeval(c, n->a);
         b = jeval(c, n->b);
@@ -519,14 +565,16 @@ static jv eval_inner(jctx *c, const jnode *n) {
             a = b;
         }
         return jv_bool(true);
-    default: jfail(c, "statement used as an expression");
+    default:
+        jfail(c, "statement used as an expression");
     }
 }
 
 jv jeval(jctx *c, const jnode *n) {
     const jnode *saved = c->at;
     c->at = n;
-    if (++c->depth > c->lim.max_depth) jfail(c, "template nested too deeply (limit %d)", c->lim.max_depth);
+    if (++c->depth > c->lim.max_depth)
+        jfail(c, "template nested too deeply (limit %d)", c->lim.max_depth);
     jv r = eval_inner(c, n);
     c->depth--;
     c->at = saved;
@@ -563,10 +611,12 @@ static void assign(jctx *c, jscope *s, const jnode *target, jv v) {
     }
     jv items = v.k == JV_LIST ? v : jv_iter_list(c, v);
     if (items.u.l->n != target->n_args)
-        jfail(c, items.u.l->n > target->n_args ? "too many values to unpack (expected %zu)"
-                                               : "not enough values to unpack (expected %zu)",
+        jfail(c,
+              items.u.l->n > target->n_args ? "too many values to unpack (expected %zu)"
+                                            : "not enough values to unpack (expected %zu)",
               target->n_args);
-    for (size_t i = 0; i < target->n_args; i++) assign(c, s, target->args[i], items.u.l->v[i]);
+    for (size_t i = 0; i < target->n_args; i++)
+        assign(c, s, target->args[i], items.u.l->v[i]);
 }
 
 static int exec_for(jctx *c, const jnode *n) {
@@ -645,7 +695,8 @@ jv jcall_macro(jctx *c, jfunc *f, jv *args, size_t n, const char **kwn, jv *kwv,
                               : jv_undef(hint(c, "parameter '%s' was not provided", pn));
         jscope_set(c, s, pn, v);
     }
-    if (++c->depth > c->lim.max_depth) jfail(c, "macro calls nested too deeply (limit %d)", c->lim.max_depth);
+    if (++c->depth > c->lim.max_depth)
+        jfail(c, "macro calls nested too deeply (limit %d)", c->lim.max_depth);
     jv out = capture(c, s, m->body, m->n_body);
     c->depth--;
     c->scope = saved;
@@ -656,7 +707,9 @@ jv jcall_macro(jctx *c, jfunc *f, jv *args, size_t n, const char **kwn, jv *kwv,
 static int exec_stmt(jctx *c, const jnode *n) {
     c->at = n;
     switch (n->kind) {
-    case S_TEXT: jb_put(c->ar, c->out, n->value.u.s.p, n->value.u.s.n); return FLOW_NORMAL;
+    case S_TEXT:
+        jb_put(c->ar, c->out, n->value.u.s.p, n->value.u.s.n);
+        return FLOW_NORMAL;
     case S_OUTPUT: {
         jv v = jeval(c, n->a);
         jv_write_str(c, c->out, v);
@@ -665,8 +718,11 @@ static int exec_stmt(jctx *c, const jnode *n) {
     case S_IF:
         if (jv_truthy(jeval(c, n->a))) return jexec_block(c, c->scope, n->body, n->n_body);
         return jexec_block(c, c->scope, n->orelse, n->n_orelse);
-    case S_FOR: return exec_for(c, n);
-    case S_SET: assign(c, c->scope, n->a, jeval(c, n->b)); return FLOW_NORMAL;
+    case S_FOR:
+        return exec_for(c, n);
+    case S_SET:
+        assign(c, c->scope, n->a, jeval(c, n->b));
+        return FLOW_NORMAL;
     case S_SETBLOCK: {
         jscope *s = c->scope;
         jv v = capture(c, s, n->body, n->n_body);
@@ -684,8 +740,10 @@ static int exec_stmt(jctx *c, const jnode *n) {
         jscope_set(c, c->scope, n->name, f);
         return FLOW_NORMAL;
     }
-    case S_BREAK: return FLOW_BREAK;
-    case S_CONTINUE: return FLOW_CONTINUE;
+    case S_BREAK:
+        return FLOW_BREAK;
+    case S_CONTINUE:
+        return FLOW_CONTINUE;
     case S_FILTERBLOCK: {
         jscope *s = c->scope;
         jv v = capture(c, s, n->body, n->n_body);
@@ -695,13 +753,16 @@ static int exec_stmt(jctx *c, const jnode *n) {
     }
     case S_WITH: {
         jscope *outer = c->scope, *s = jscope_new(c, outer);
-        for (size_t i = 0; i < n->n_args; i++) assign(c, s, n->args[i], jeval(c, n->kw_vals[i]));
+        for (size_t i = 0; i < n->n_args; i++)
+            assign(c, s, n->args[i], jeval(c, n->kw_vals[i]));
         int flow = jexec_block(c, s, n->body, n->n_body);
         c->scope = outer;
         return flow;
     }
-    case S_BLOCK: return jexec_block(c, c->scope, n->body, n->n_body);
-    default: jfail(c, "expression used as a statement");
+    case S_BLOCK:
+        return jexec_block(c, c->scope, n->body, n->n_body);
+    default:
+        jfail(c, "expression used as a statement");
     }
 }
 

@@ -10,11 +10,12 @@
 #include <utf8proc.h>
 
 static const char *const k_filters[] = {
-    "abs", "attr", "batch", "capitalize", "center", "count", "d", "default", "dictsort", "e",
-    "escape", "first", "float", "indent", "int", "items", "join", "last", "length", "list",
-    "lower", "map", "max", "min", "reject", "rejectattr", "replace", "reverse", "round", "safe",
-    "select", "selectattr", "sort", "string", "sum", "title", "tojson", "trim", "unique",
-    "upper", "wordcount", NULL};
+    "abs",        "attr",      "batch",      "capitalize", "center",  "count",  "d",      "default",
+    "dictsort",   "e",         "escape",     "first",      "float",   "format", "indent", "int",
+    "items",      "join",      "last",       "length",     "list",    "lower",  "map",    "max",
+    "min",        "reject",    "rejectattr", "replace",    "reverse", "round",  "safe",   "select",
+    "selectattr", "sort",      "string",     "sum",        "title",   "tojson", "trim",   "unique",
+    "upper",      "wordcount", NULL};
 
 bool jfilter_exists(const char *name) {
     for (int i = 0; k_filters[i]; i++)
@@ -44,8 +45,10 @@ static jv attr_get(jctx *c, jv item, jv attr) {
         bool digits = len > 0;
         int64_t idx = 0;
         for (size_t k = 0; k < len; k++) {
-            if (p[k] < '0' || p[k] > '9' || idx > 1000000000) digits = false;
-            else idx = idx * 10 + (p[k] - '0');
+            if (p[k] < '0' || p[k] > '9' || idx > 1000000000)
+                digits = false;
+            else
+                idx = idx * 10 + (p[k] - '0');
         }
         item = jgetitem(c, item, digits ? jv_int(idx) : jv_str(p, len));
         p = dot + 1;
@@ -94,8 +97,10 @@ static jv do_sort(jctx *c, jv seq, bool reverse, bool cs, jv attribute, bool dic
     jv out = jv_list(c, cnt), *keys = ja_alloc(c->ar, (cnt ? cnt : 1) * sizeof(jv));
     for (size_t i = 0; i < cnt; i++) {
         jv it = items.u.l->v[i], k = it;
-        if (dict_items_by_value) k = it.u.l->v[1];
-        else if (attribute.k != JV_UNDEF && attribute.k != JV_NONE) k = attr_get(c, it, attribute);
+        if (dict_items_by_value)
+            k = it.u.l->v[1];
+        else if (attribute.k != JV_UNDEF && attribute.k != JV_NONE)
+            k = attr_get(c, it, attribute);
         jl_push(c, out.u.l, it);
         keys[i] = fold(c, k, cs);
     }
@@ -136,8 +141,10 @@ static jv do_map(jctx *c, jv seq, jv *args, size_t n, const char **kwn, jv *kwv,
     jv items = jv_iter_list(c, seq), out = jv_list(c, items.u.l->n);
     jv attribute = jv_undef(NULL), def = jv_undef(NULL);
     for (size_t k = 0; k < nkw; k++) {
-        if (!strcmp(kwn[k], "attribute")) attribute = kwv[k];
-        else if (!strcmp(kwn[k], "default")) def = kwv[k];
+        if (!strcmp(kwn[k], "attribute"))
+            attribute = kwv[k];
+        else if (!strcmp(kwn[k], "default"))
+            def = kwv[k];
     }
     if (attribute.k != JV_UNDEF) {
         for (size_t i = 0; i < items.u.l->n; i++) {
@@ -155,14 +162,16 @@ static jv do_map(jctx *c, jv seq, jv *args, size_t n, const char **kwn, jv *kwv,
     if (!jfilter_exists(fname)) jfail(c, "no filter named '%s'", fname);
     for (size_t i = 0; i < items.u.l->n; i++) {
         jstep(c);
-        jl_push(c, out.u.l, jfilter_call(c, fname, items.u.l->v[i], args + 1, n - 1, kwn, kwv, nkw));
+        jl_push(c, out.u.l,
+                jfilter_call(c, fname, items.u.l->v[i], args + 1, n - 1, kwn, kwv, nkw));
     }
     return out;
 }
 
 static jv do_round(jctx *c, jv v, jv prec, jv method) {
     int64_t p = jv_as_index(c, prec, "round precision");
-    if (method.k == JV_STR && method.u.s.n && !(method.u.s.n == 6 && !memcmp(method.u.s.p, "common", 6))) {
+    if (method.k == JV_STR && method.u.s.n &&
+        !(method.u.s.n == 6 && !memcmp(method.u.s.p, "common", 6))) {
         bool ceil_ = method.u.s.n == 4 && !memcmp(method.u.s.p, "ceil", 4);
         bool floor_ = method.u.s.n == 5 && !memcmp(method.u.s.p, "floor", 5);
         if (!ceil_ && !floor_) jfail(c, "method must be common, ceil or floor");
@@ -204,10 +213,12 @@ static jv do_int(jctx *c, jv v, jv def, jv base) {
     char *end;
     errno = 0;
     long long r = strtoll(buf, &end, (int)(b >= 2 && b <= 36 ? b : 10));
-    while (*end == ' ' || *end == '\t' || *end == '\n') end++;
+    while (*end == ' ' || *end == '\t' || *end == '\n')
+        end++;
     if (end != buf && !*end && errno == 0) return jv_int(r);
     double d = strtod(buf, &end);
-    while (*end == ' ' || *end == '\t' || *end == '\n') end++;
+    while (*end == ' ' || *end == '\t' || *end == '\n')
+        end++;
     if (end == buf || *end || isnan(d)) return def;
     if (!isfinite(d) || fabs(d) >= 9.2e18) jfail(c, "cannot convert float to integer");
     return jv_int((int64_t)d);
@@ -222,7 +233,8 @@ static jv do_float(jv v, jv def) {
     buf[v.u.s.n] = 0;
     char *end;
     double d = strtod(buf, &end);
-    while (*end == ' ' || *end == '\t' || *end == '\n') end++;
+    while (*end == ' ' || *end == '\t' || *end == '\n')
+        end++;
     if (end == buf || *end) return def;
     return jv_float(d);
 }
@@ -239,7 +251,8 @@ static jv do_indent(jctx *c, jv s, jv width, bool first, bool blank) {
     if (width.k == JV_STR)
         jb_put(c->ar, &ind, width.u.s.p, width.u.s.n);
     else
-        for (int64_t i = jv_as_index(c, width, "width"); i > 0; i--) jb_putc(c->ar, &ind, ' ');
+        for (int64_t i = jv_as_index(c, width, "width"); i > 0; i--)
+            jb_putc(c->ar, &ind, ' ');
     jbuf src = {0};
     jb_put(c->ar, &src, s.u.s.p, s.u.s.n);
     jb_putc(c->ar, &src, '\n'); /* Jinja appends a newline before splitlines() */
@@ -281,6 +294,21 @@ jv jfilter_call(jctx *c, const char *name, jv v, jv *args, size_t n, const char 
         return v;
     }
     if (IS("safe")) return v;
+    if (IS("format")) { /* value % (kwargs or args) */
+        if (n && nkw) jfail(c, "can't handle positional and keyword arguments at the same time");
+        jv a;
+        if (nkw) {
+            a = jv_dict(c);
+            for (size_t k = 0; k < nkw; k++)
+                jd_set(c, a.u.d, jv_cstr(kwn[k]), kwv[k]);
+        } else {
+            a = jv_list(c, n);
+            a.tuple = 1;
+            for (size_t k = 0; k < n; k++)
+                jl_push(c, a.u.l, args[k]);
+        }
+        return jps_percent(c, sstr(c, v), a);
+    }
     if (IS("string")) return sstr(c, v);
     if (IS("trim")) return jps_strip(c, sstr(c, v), ARG(0, "chars", none), 3);
     if (IS("upper")) return jps_case(c, sstr(c, v), 1);
@@ -317,18 +345,21 @@ jv jfilter_call(jctx *c, const char *name, jv v, jv *args, size_t n, const char 
     if (IS("first") || IS("last")) {
         jv items = jv_iter_list(c, v);
         if (!items.u.l->n)
-            return jv_undef(IS("first") ? "No first item, sequence was empty." : "No last item, sequence was empty.");
+            return jv_undef(IS("first") ? "No first item, sequence was empty."
+                                        : "No last item, sequence was empty.");
         return items.u.l->v[IS("first") ? 0 : items.u.l->n - 1];
     }
     if (IS("list")) {
         jv items = jv_iter_list(c, v), out = jv_list(c, items.u.l->n);
-        for (size_t i = 0; i < items.u.l->n; i++) jl_push(c, out.u.l, items.u.l->v[i]);
+        for (size_t i = 0; i < items.u.l->n; i++)
+            jl_push(c, out.u.l, items.u.l->v[i]);
         return out;
     }
     if (IS("items")) return dict_items(c, v);
     if (IS("replace")) {
         jv cnt = ARG(2, "count", none);
-        return jps_replace(c, sstr(c, v), sstr(c, ARG(0, "old", undef)), sstr(c, ARG(1, "new", undef)),
+        return jps_replace(c, sstr(c, v), sstr(c, ARG(0, "old", undef)),
+                           sstr(c, ARG(1, "new", undef)),
                            cnt.k == JV_NONE ? -1 : jv_as_index(c, cnt, "count"));
     }
     if (IS("int")) return do_int(c, v, ARG(0, "default", jv_int(0)), ARG(1, "base", jv_int(10)));
@@ -362,7 +393,8 @@ jv jfilter_call(jctx *c, const char *name, jv v, jv *args, size_t n, const char 
             jv it = items.u.l->v[i];
             jv k = fold(c, attribute.k == JV_NONE ? it : attr_get(c, it, attribute), cs);
             bool dup = false;
-            for (size_t j = 0; j < seen.u.l->n && !dup; j++) dup = jv_equal(seen.u.l->v[j], k);
+            for (size_t j = 0; j < seen.u.l->n && !dup; j++)
+                dup = jv_equal(seen.u.l->v[j], k);
             if (!dup) {
                 jl_push(c, seen.u.l, k);
                 jl_push(c, out.u.l, it);
@@ -372,10 +404,12 @@ jv jfilter_call(jctx *c, const char *name, jv v, jv *args, size_t n, const char 
     }
     if (IS("reverse")) {
         jv items = jv_iter_list(c, v), out = jv_list(c, items.u.l->n);
-        for (size_t i = items.u.l->n; i-- > 0;) jl_push(c, out.u.l, items.u.l->v[i]);
+        for (size_t i = items.u.l->n; i-- > 0;)
+            jl_push(c, out.u.l, items.u.l->v[i]);
         if (v.k != JV_STR) return out;
         jbuf b = {0};
-        for (size_t i = 0; i < out.u.l->n; i++) jb_put(c->ar, &b, out.u.l->v[i].u.s.p, out.u.l->v[i].u.s.n);
+        for (size_t i = 0; i < out.u.l->n; i++)
+            jb_put(c->ar, &b, out.u.l->v[i].u.s.p, out.u.l->v[i].u.s.n);
         return jv_str(b.p ? b.p : "", b.n);
     }
     if (IS("sort")) {
@@ -388,21 +422,29 @@ jv jfilter_call(jctx *c, const char *name, jv v, jv *args, size_t n, const char 
         jv by = ARG(1, "by", jv_cstr("key"));
         bool by_value = by.k == JV_STR && by.u.s.n == 5 && !memcmp(by.u.s.p, "value", 5);
         jv items = dict_items(c, v);
-        return do_sort(c, items, jv_truthy(ARG(2, "reverse", F)), jv_truthy(ARG(0, "case_sensitive", F)),
-                       by_value ? none : jv_int(0), by_value);
+        return do_sort(c, items, jv_truthy(ARG(2, "reverse", F)),
+                       jv_truthy(ARG(0, "case_sensitive", F)), by_value ? none : jv_int(0),
+                       by_value);
     }
-    if (IS("round")) return do_round(c, v, ARG(0, "precision", jv_int(0)), ARG(1, "method", jv_cstr("common")));
+    if (IS("round"))
+        return do_round(c, v, ARG(0, "precision", jv_int(0)), ARG(1, "method", jv_cstr("common")));
     if (IS("escape") || IS("e")) {
         jv s = sstr(c, v);
         jbuf b = {0};
         for (size_t i = 0; i < s.u.s.n; i++) {
             char ch = s.u.s.p[i];
-            if (ch == '&') jb_puts(c->ar, &b, "&amp;");
-            else if (ch == '<') jb_puts(c->ar, &b, "&lt;");
-            else if (ch == '>') jb_puts(c->ar, &b, "&gt;");
-            else if (ch == '"') jb_puts(c->ar, &b, "&#34;");
-            else if (ch == '\'') jb_puts(c->ar, &b, "&#39;");
-            else jb_putc(c->ar, &b, ch);
+            if (ch == '&')
+                jb_puts(c->ar, &b, "&amp;");
+            else if (ch == '<')
+                jb_puts(c->ar, &b, "&lt;");
+            else if (ch == '>')
+                jb_puts(c->ar, &b, "&gt;");
+            else if (ch == '"')
+                jb_puts(c->ar, &b, "&#34;");
+            else if (ch == '\'')
+                jb_puts(c->ar, &b, "&#39;");
+            else
+                jb_putc(c->ar, &b, ch);
         }
         return jv_str(b.p ? b.p : "", b.n);
     }
@@ -430,9 +472,11 @@ jv jfilter_call(jctx *c, const char *name, jv v, jv *args, size_t n, const char 
         if (w > (int64_t)c->lim.max_output) jfail(c, "center width too large");
         int64_t pad = w - len, left = pad / 2 + (pad & w & 1); /* CPython's split */
         jbuf b = {0};
-        for (int64_t i = 0; i < left; i++) jb_putc(c->ar, &b, ' ');
+        for (int64_t i = 0; i < left; i++)
+            jb_putc(c->ar, &b, ' ');
         jb_put(c->ar, &b, s.u.s.p, s.u.s.n);
-        for (int64_t i = 0; i < pad - left; i++) jb_putc(c->ar, &b, ' ');
+        for (int64_t i = 0; i < pad - left; i++)
+            jb_putc(c->ar, &b, ' ');
         return jv_str(b.p, b.n);
     }
     if (IS("max") || IS("min")) {
@@ -445,13 +489,16 @@ jv jfilter_call(jctx *c, const char *name, jv v, jv *args, size_t n, const char 
         jv attribute = ARG(0, "attribute", none), total = ARG(1, "start", jv_int(0));
         jv items = jv_iter_list(c, v);
         for (size_t i = 0; i < items.u.l->n; i++) {
-            jv it = attribute.k == JV_NONE ? items.u.l->v[i] : attr_get(c, items.u.l->v[i], attribute);
-            if (!jv_is_num(it) || !jv_is_num(total)) jfail(c, "sum needs numbers, got %s", jv_type_name(it));
+            jv it =
+                attribute.k == JV_NONE ? items.u.l->v[i] : attr_get(c, items.u.l->v[i], attribute);
+            if (!jv_is_num(it) || !jv_is_num(total))
+                jfail(c, "sum needs numbers, got %s", jv_type_name(it));
             if (it.k == JV_FLOAT || total.k == JV_FLOAT) {
                 total = jv_float(jv_num(total) + jv_num(it));
             } else {
                 int64_t r;
-                if (__builtin_add_overflow((int64_t)jv_num(total), it.k == JV_BOOL ? it.u.b : it.u.i, &r))
+                if (__builtin_add_overflow((int64_t)jv_num(total),
+                                           it.k == JV_BOOL ? it.u.b : it.u.i, &r))
                     jfail(c, "integer overflow in sum");
                 total = jv_int(r);
             }
@@ -472,7 +519,8 @@ jv jfilter_call(jctx *c, const char *name, jv v, jv *args, size_t n, const char 
         }
         if (cur.u.l->n) {
             if (fill.k != JV_NONE)
-                while ((int64_t)cur.u.l->n < size) jl_push(c, cur.u.l, fill);
+                while ((int64_t)cur.u.l->n < size)
+                    jl_push(c, cur.u.l, fill);
             jl_push(c, out.u.l, cur);
         }
         return out;

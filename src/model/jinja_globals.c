@@ -6,8 +6,8 @@
 
 #define MAX_RANGE 100000 /* Jinja's sandbox refuses larger ranges */
 
-static const char *const k_globals[] = {"range", "namespace", "dict", "raise_exception",
-                                        "strftime_now", NULL};
+static const char *const k_globals[] = {"range",           "namespace",    "dict",
+                                        "raise_exception", "strftime_now", NULL};
 
 void jglobals_install(jctx *c, jscope *s) {
     for (int i = 0; k_globals[i]; i++) {
@@ -22,7 +22,8 @@ void jglobals_install(jctx *c, jscope *s) {
 static jv make_range(jctx *c, jv *args, size_t n) {
     if (n < 1 || n > 3) jfail(c, "range expected 1 to 3 arguments, got %zu", n);
     int64_t a[3];
-    for (size_t i = 0; i < n; i++) a[i] = jv_as_index(c, args[i], "range() argument");
+    for (size_t i = 0; i < n; i++)
+        a[i] = jv_as_index(c, args[i], "range() argument");
     int64_t start = n == 1 ? 0 : a[0], stop = n == 1 ? a[0] : a[1], step = n == 3 ? a[2] : 1;
     if (step == 0) jfail(c, "range() arg 3 must not be zero");
     /* count of items, computed without overflow in long double */
@@ -32,7 +33,8 @@ static jv make_range(jctx *c, jv *args, size_t n) {
         jfail(c, "Range too big. The sandbox blocks ranges larger than MAX_RANGE (%d).", MAX_RANGE);
     int64_t count = cnt > 0 ? (int64_t)cnt : 0;
     jv l = jv_list(c, (size_t)count);
-    for (int64_t i = 0; i < count; i++) jl_push(c, l.u.l, jv_int(start + i * step));
+    for (int64_t i = 0; i < count; i++)
+        jl_push(c, l.u.l, jv_int(start + i * step));
     return l;
 }
 
@@ -50,7 +52,8 @@ jv jglobal_call(jctx *c, const char *name, jv *args, size_t n, const char **kwn,
             for (size_t i = 0; i < args[0].u.d->n; i++)
                 jd_set(c, d.u.d, args[0].u.d->key[i], args[0].u.d->val[i]);
         }
-        for (size_t k = 0; k < nkw; k++) jd_set(c, d.u.d, jv_cstr(kwn[k]), kwv[k]);
+        for (size_t k = 0; k < nkw; k++)
+            jd_set(c, d.u.d, jv_cstr(kwn[k]), kwv[k]);
         if (name[0] == 'n') d.k = JV_NS;
         return d;
     }

@@ -102,27 +102,70 @@ struct jfunc {
 
 /* ---- syntax tree: one generic node shape (fields used per kind, see parser). */
 typedef enum jnode_kind {
-    N_CONST, N_NAME, N_LIST, N_TUPLE, N_DICT, N_GETATTR, N_GETITEM, N_SLICE, N_CALL,
-    N_FILTER, N_TEST, N_NEG, N_POS, N_NOT, N_BINOP, N_AND, N_OR, N_CMP, N_COND,
-    S_TEXT, S_OUTPUT, S_IF, S_FOR, S_SET, S_SETBLOCK, S_MACRO, S_BREAK, S_CONTINUE,
-    S_FILTERBLOCK, S_WITH, S_BLOCK,
+    N_CONST,
+    N_NAME,
+    N_LIST,
+    N_TUPLE,
+    N_DICT,
+    N_GETATTR,
+    N_GETITEM,
+    N_SLICE,
+    N_CALL,
+    N_FILTER,
+    N_TEST,
+    N_NEG,
+    N_POS,
+    N_NOT,
+    N_BINOP,
+    N_AND,
+    N_OR,
+    N_CMP,
+    N_COND,
+    S_TEXT,
+    S_OUTPUT,
+    S_IF,
+    S_FOR,
+    S_SET,
+    S_SETBLOCK,
+    S_MACRO,
+    S_BREAK,
+    S_CONTINUE,
+    S_FILTERBLOCK,
+    S_WITH,
+    S_BLOCK,
 } jnode_kind;
 
 /* Binary and comparison operators (N_BINOP / N_CMP op field). */
-enum { OP_ADD = 1, OP_SUB, OP_MUL, OP_DIV, OP_FLOORDIV, OP_MOD, OP_POW, OP_CONCAT,
-       OP_EQ, OP_NE, OP_LT, OP_LE, OP_GT, OP_GE, OP_IN, OP_NOTIN };
+enum {
+    OP_ADD = 1,
+    OP_SUB,
+    OP_MUL,
+    OP_DIV,
+    OP_FLOORDIV,
+    OP_MOD,
+    OP_POW,
+    OP_CONCAT,
+    OP_EQ,
+    OP_NE,
+    OP_LT,
+    OP_LE,
+    OP_GT,
+    OP_GE,
+    OP_IN,
+    OP_NOTIN
+};
 
 typedef struct jnode {
     uint8_t kind;
-    uint8_t neg;   /* N_TEST: `is not` */
+    uint8_t neg; /* N_TEST: `is not` */
     int line, col;
-    jv value;      /* N_CONST, S_TEXT */
+    jv value;         /* N_CONST, S_TEXT */
     const char *name; /* N_NAME, N_GETATTR attr, N_FILTER / N_TEST / S_MACRO name */
     int op;           /* N_BINOP */
     struct jnode *a, *b, *c, *d;
     struct jnode **args; /* items, call args, dict keys+values alternating, macro params */
     size_t n_args;
-    int *ops;            /* N_CMP: n_args operators for args[0..] after a */
+    int *ops; /* N_CMP: n_args operators for args[0..] after a */
     const char **kw_names;
     struct jnode **kw_vals; /* keyword args; S_MACRO: defaults per param (NULL = none) */
     size_t n_kw;
@@ -138,7 +181,17 @@ struct lm_jinja_template {
 /* ---- lexer: the template as a flat token list (text runs and tag contents),
  * whitespace control already applied to the text runs. */
 typedef enum jtok_kind {
-    T_TEXT, T_VBEGIN, T_VEND, T_BBEGIN, T_BEND, T_NAME, T_STR, T_INT, T_FLOAT, T_OP, T_EOF
+    T_TEXT,
+    T_VBEGIN,
+    T_VEND,
+    T_BBEGIN,
+    T_BEND,
+    T_NAME,
+    T_STR,
+    T_INT,
+    T_FLOAT,
+    T_OP,
+    T_EOF
 } jtok_kind;
 typedef struct jtok {
     uint8_t kind;
@@ -197,7 +250,7 @@ bool jv_equal(jv a, jv b);
 int jv_compare(jctx *c, jv a, jv b); /* <0, 0, >0; fails on unorderable types */
 bool jv_is_num(jv v);                /* int, float or bool */
 double jv_num(jv v);
-const char *jv_type_name(jv v); /* "dict object", "None", ... as in Jinja messages */
+const char *jv_type_name(jv v);             /* "dict object", "None", ... as in Jinja messages */
 void jv_write_str(jctx *c, jbuf *b, jv v);  /* str(v) */
 void jv_write_repr(jctx *c, jbuf *b, jv v); /* repr(v) */
 jv jv_to_str(jctx *c, jv v);                /* str(v) as a string value */
@@ -242,6 +295,7 @@ jv jps_strip(jctx *c, jv s, jv chars, int which); /* which: 1 left, 2 right, 3 b
 jv jps_case(jctx *c, jv s, int mode);             /* 0 lower, 1 upper, 2 capitalize, 3 title */
 jv jps_replace(jctx *c, jv s, jv old, jv new_, int64_t count);
 jv jps_split(jctx *c, jv s, jv sep, int64_t maxsplit, bool from_right);
+jv jps_percent(jctx *c, jv fmt, jv args); /* Python's fmt % args */
 
 /* json */
 jv jjson_to_value(jctx *c, const struct cJSON *j, int depth);

@@ -21,7 +21,8 @@ jv jjson_to_value(jctx *c, const cJSON *j, int depth) {
     if (cJSON_IsString(j)) return jv_str(j->valuestring, strlen(j->valuestring));
     if (cJSON_IsArray(j)) {
         jv l = jv_list(c, 0);
-        for (const cJSON *e = j->child; e; e = e->next) jl_push(c, l.u.l, jjson_to_value(c, e, depth + 1));
+        for (const cJSON *e = j->child; e; e = e->next)
+            jl_push(c, l.u.l, jjson_to_value(c, e, depth + 1));
         return l;
     }
     if (cJSON_IsObject(j)) {
@@ -41,13 +42,27 @@ static void dump_string(jctx *c, jbuf *b, const char *p, size_t n) {
         const char *esc = NULL;
         char tmp[8];
         switch (ch) {
-        case '"': esc = "\\\""; break;
-        case '\\': esc = "\\\\"; break;
-        case '\n': esc = "\\n"; break;
-        case '\r': esc = "\\r"; break;
-        case '\t': esc = "\\t"; break;
-        case '\b': esc = "\\b"; break;
-        case '\f': esc = "\\f"; break;
+        case '"':
+            esc = "\\\"";
+            break;
+        case '\\':
+            esc = "\\\\";
+            break;
+        case '\n':
+            esc = "\\n";
+            break;
+        case '\r':
+            esc = "\\r";
+            break;
+        case '\t':
+            esc = "\\t";
+            break;
+        case '\b':
+            esc = "\\b";
+            break;
+        case '\f':
+            esc = "\\f";
+            break;
         default:
             if (ch < 0x20) {
                 snprintf(tmp, sizeof tmp, "\\u%04x", ch);
@@ -69,27 +84,35 @@ static void newline_indent(jctx *c, jbuf *b, jv indent, int level) {
         if (indent.k == JV_STR)
             jb_put(c->ar, b, indent.u.s.p, indent.u.s.n);
         else
-            for (int64_t k = 0; k < indent.u.i; k++) jb_putc(c->ar, b, ' ');
+            for (int64_t k = 0; k < indent.u.i; k++)
+                jb_putc(c->ar, b, ' ');
     }
 }
 
 static void dump_key(jctx *c, jbuf *b, jv k) {
     char tmp[32];
     switch (k.k) {
-    case JV_STR: dump_string(c, b, k.u.s.p, k.u.s.n); return;
+    case JV_STR:
+        dump_string(c, b, k.u.s.p, k.u.s.n);
+        return;
     case JV_INT:
         snprintf(tmp, sizeof tmp, "\"%" PRId64 "\"", k.u.i);
         jb_puts(c->ar, b, tmp);
         return;
-    case JV_BOOL: jb_puts(c->ar, b, k.u.b ? "\"true\"" : "\"false\""); return;
-    case JV_NONE: jb_puts(c->ar, b, "\"null\""); return;
+    case JV_BOOL:
+        jb_puts(c->ar, b, k.u.b ? "\"true\"" : "\"false\"");
+        return;
+    case JV_NONE:
+        jb_puts(c->ar, b, "\"null\"");
+        return;
     case JV_FLOAT: {
         jbuf t = {0};
         jv_write_float(c, &t, k.u.f);
         dump_string(c, b, t.p, t.n);
         return;
     }
-    default: jfail(c, "keys must be str, int, float, bool or None, not %s", jv_type_name(k));
+    default:
+        jfail(c, "keys must be str, int, float, bool or None, not %s", jv_type_name(k));
     }
 }
 
@@ -113,8 +136,12 @@ void jjson_dump(jctx *c, jbuf *b, jv v, jv indent, bool sort_keys, int level) {
     if (level > 100) jfail(c, "value nested too deeply for tojson");
     char tmp[32];
     switch (v.k) {
-    case JV_NONE: jb_puts(c->ar, b, "null"); return;
-    case JV_BOOL: jb_puts(c->ar, b, v.u.b ? "true" : "false"); return;
+    case JV_NONE:
+        jb_puts(c->ar, b, "null");
+        return;
+    case JV_BOOL:
+        jb_puts(c->ar, b, v.u.b ? "true" : "false");
+        return;
     case JV_INT:
         snprintf(tmp, sizeof tmp, "%" PRId64, v.u.i);
         jb_puts(c->ar, b, tmp);
@@ -127,7 +154,9 @@ void jjson_dump(jctx *c, jbuf *b, jv v, jv indent, bool sort_keys, int level) {
         else
             jv_write_float(c, b, v.u.f);
         return;
-    case JV_STR: dump_string(c, b, v.u.s.p, v.u.s.n); return;
+    case JV_STR:
+        dump_string(c, b, v.u.s.p, v.u.s.n);
+        return;
     case JV_LIST:
         if (v.u.l->n == 0) {
             jb_puts(c->ar, b, "[]");
@@ -159,7 +188,9 @@ void jjson_dump(jctx *c, jbuf *b, jv v, jv indent, bool sort_keys, int level) {
         if (pretty) newline_indent(c, b, indent, level);
         jb_putc(c->ar, b, '}');
         return;
-    case JV_UNDEF: jfail(c, "Object of type Undefined is not JSON serializable");
-    default: jfail(c, "Object of type %s is not JSON serializable", jv_type_name(v));
+    case JV_UNDEF:
+        jfail(c, "Object of type Undefined is not JSON serializable");
+    default:
+        jfail(c, "Object of type %s is not JSON serializable", jv_type_name(v));
     }
 }

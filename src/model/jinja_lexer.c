@@ -65,10 +65,12 @@ static bool is_ws(char c) {
  * `tag` ('{', '%', '#') with sign ('-', '+' or 0). */
 static void emit_text(lexer *L, size_t b, size_t e, char tag, char sign, bool line_starting) {
     if (sign == '-') {
-        while (e > b && is_ws(L->s[e - 1])) e--;
+        while (e > b && is_ws(L->s[e - 1]))
+            e--;
     } else if (sign != '+' && tag != '{') { /* lstrip_blocks */
         size_t l = e;
-        while (l > b && L->s[l - 1] != '\n') l--;
+        while (l > b && L->s[l - 1] != '\n')
+            l--;
         if (l > b || line_starting) {
             bool all_ws = l < e;
             for (size_t i = l; i < e; i++)
@@ -128,17 +130,38 @@ static void lex_string_body(lexer *L, size_t b, size_t e, jtok *t) {
         char c = s[i + 1];
         i += 2;
         switch (c) {
-        case '\n': break; /* line continuation */
-        case '\\': jb_putc(L->a, &out, '\\'); break;
-        case '\'': jb_putc(L->a, &out, '\''); break;
-        case '"': jb_putc(L->a, &out, '"'); break;
-        case 'a': jb_putc(L->a, &out, '\a'); break;
-        case 'b': jb_putc(L->a, &out, '\b'); break;
-        case 'f': jb_putc(L->a, &out, '\f'); break;
-        case 'n': jb_putc(L->a, &out, '\n'); break;
-        case 'r': jb_putc(L->a, &out, '\r'); break;
-        case 't': jb_putc(L->a, &out, '\t'); break;
-        case 'v': jb_putc(L->a, &out, '\v'); break;
+        case '\n':
+            break; /* line continuation */
+        case '\\':
+            jb_putc(L->a, &out, '\\');
+            break;
+        case '\'':
+            jb_putc(L->a, &out, '\'');
+            break;
+        case '"':
+            jb_putc(L->a, &out, '"');
+            break;
+        case 'a':
+            jb_putc(L->a, &out, '\a');
+            break;
+        case 'b':
+            jb_putc(L->a, &out, '\b');
+            break;
+        case 'f':
+            jb_putc(L->a, &out, '\f');
+            break;
+        case 'n':
+            jb_putc(L->a, &out, '\n');
+            break;
+        case 'r':
+            jb_putc(L->a, &out, '\r');
+            break;
+        case 't':
+            jb_putc(L->a, &out, '\t');
+            break;
+        case 'v':
+            jb_putc(L->a, &out, '\v');
+            break;
         case 'x':
         case 'u':
         case 'U': {
@@ -214,15 +237,16 @@ static void lex_number(lexer *L) {
     L->pos = e;
 }
 
-static const char *const k_ops[] = {"**", "//", "==", "!=", "<=", ">=", "+", "-", "/", "*", "%",
-                                    "~",  "[",  "]",  "(",  ")",  "{",  "}", "<", ">", "=", ".",
-                                    ":",  "|",  ",",  ";"};
+static const char *const k_ops[] = {"**", "//", "==", "!=", "<=", ">=", "+", "-", "/",
+                                    "*",  "%",  "~",  "[",  "]",  "(",  ")", "{", "}",
+                                    "<",  ">",  "=",  ".",  ":",  "|",  ",", ";"};
 
 /* Lexes the inside of a {{ }} or {% %} tag up to and including its end. */
 static void lex_tag(lexer *L, bool block, bool *line_starting) {
     int depth = 0;
     for (;;) {
-        while (L->pos < L->n && is_ws(L->s[L->pos])) L->pos++;
+        while (L->pos < L->n && is_ws(L->s[L->pos]))
+            L->pos++;
         if (L->pos >= L->n) lfail(L, L->pos, "unexpected end of template inside a tag");
         size_t p = L->pos;
         const char *close = block ? "%}" : "}}";
@@ -230,7 +254,8 @@ static void lex_tag(lexer *L, bool block, bool *line_starting) {
             if (starts(L, p, "-") && starts(L, p + 1, close)) {
                 emit(L, block ? T_BEND : T_VEND, p, L->s + p, 3);
                 L->pos = p + 3;
-                while (L->pos < L->n && is_ws(L->s[L->pos])) L->pos++;
+                while (L->pos < L->n && is_ws(L->s[L->pos]))
+                    L->pos++;
                 *line_starting = L->pos > p + 3 && L->s[L->pos - 1] == '\n';
                 return;
             }
@@ -256,15 +281,16 @@ static void lex_tag(lexer *L, bool block, bool *line_starting) {
             lex_number(L);
         } else if (c == '_' || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) {
             size_t e = p + 1;
-            while (e < L->n && (L->s[e] == '_' || (L->s[e] >= 'a' && L->s[e] <= 'z') ||
-                                (L->s[e] >= 'A' && L->s[e] <= 'Z') ||
-                                (L->s[e] >= '0' && L->s[e] <= '9')))
+            while (e < L->n &&
+                   (L->s[e] == '_' || (L->s[e] >= 'a' && L->s[e] <= 'z') ||
+                    (L->s[e] >= 'A' && L->s[e] <= 'Z') || (L->s[e] >= '0' && L->s[e] <= '9')))
                 e++;
             emit(L, T_NAME, p, L->s + p, e - p);
             L->pos = e;
         } else if (c == '\'' || c == '"') {
             size_t e = p + 1;
-            while (e < L->n && L->s[e] != c) e += (L->s[e] == '\\') ? 2 : 1;
+            while (e < L->n && L->s[e] != c)
+                e += (L->s[e] == '\\') ? 2 : 1;
             if (e >= L->n) lfail(L, p, "unterminated string literal");
             jtok *t = emit(L, T_STR, p, NULL, 0);
             lex_string_body(L, p + 1, e, t);
@@ -288,13 +314,16 @@ static void lex_tag(lexer *L, bool block, bool *line_starting) {
  * index after the tag end (and trims) or 0. */
 static size_t raw_begin(lexer *L, size_t pos) {
     size_t i = pos;
-    while (i < L->n && is_ws(L->s[i])) i++;
+    while (i < L->n && is_ws(L->s[i]))
+        i++;
     if (!starts(L, i, "raw")) return 0;
     i += 3;
-    while (i < L->n && is_ws(L->s[i])) i++;
+    while (i < L->n && is_ws(L->s[i]))
+        i++;
     if (starts(L, i, "-%}")) {
         i += 3;
-        while (i < L->n && is_ws(L->s[i])) i++;
+        while (i < L->n && is_ws(L->s[i]))
+            i++;
         return i;
     }
     if (starts(L, i, "%}")) return i + 2 + (starts(L, i + 2, "\n") ? 1 : 0);
@@ -307,14 +336,17 @@ static void lex_raw(lexer *L, size_t body, bool *line_starting) {
         size_t j = i + 2;
         char sign = 0;
         if (j < L->n && (L->s[j] == '-' || L->s[j] == '+')) sign = L->s[j++];
-        while (j < L->n && is_ws(L->s[j])) j++;
+        while (j < L->n && is_ws(L->s[j]))
+            j++;
         if (!starts(L, j, "endraw")) continue;
         j += 6;
-        while (j < L->n && is_ws(L->s[j])) j++;
+        while (j < L->n && is_ws(L->s[j]))
+            j++;
         size_t end;
         if (starts(L, j, "-%}")) {
             end = j + 3;
-            while (end < L->n && is_ws(L->s[end])) end++;
+            while (end < L->n && is_ws(L->s[end]))
+                end++;
         } else if (starts(L, j, "%}")) {
             end = j + 2 + (starts(L, j + 2, "\n") ? 1 : 0);
         } else {
@@ -371,13 +403,15 @@ jtok *jlex(jarena *a, jenv *env, const char *src, size_t len, size_t *n_out) {
         emit_text(&L, L.pos, k, tag, sign, line_starting);
         if (tag == '#') {
             size_t e = after;
-            while (e + 1 < L.n && !(L.s[e] == '#' && L.s[e + 1] == '}')) e++;
+            while (e + 1 < L.n && !(L.s[e] == '#' && L.s[e + 1] == '}'))
+                e++;
             if (e + 1 >= L.n) lfail(&L, k, "missing end of comment tag");
             char esign = e > after ? L.s[e - 1] : 0;
             L.pos = e + 2;
             line_starting = false;
             if (esign == '-') {
-                while (L.pos < L.n && is_ws(L.s[L.pos])) L.pos++;
+                while (L.pos < L.n && is_ws(L.s[L.pos]))
+                    L.pos++;
                 line_starting = L.pos > e + 2 && L.s[L.pos - 1] == '\n';
             } else if (esign != '+' && L.pos < L.n && L.s[L.pos] == '\n') {
                 L.pos++;

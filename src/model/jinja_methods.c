@@ -8,9 +8,9 @@
 #include <utf8proc.h>
 
 static const char *const k_str_methods[] = {
-    "startswith", "endswith", "split",   "rsplit",  "strip",   "lstrip",   "rstrip",
-    "upper",      "lower",    "capitalize", "title", "replace", "find",    "rfind",
-    "count",      "join",     "isdigit", "isalpha", "isalnum", "isspace",  "islower",
+    "startswith", "endswith", "split",      "rsplit",  "strip",   "lstrip",  "rstrip",
+    "upper",      "lower",    "capitalize", "title",   "replace", "find",    "rfind",
+    "count",      "join",     "isdigit",    "isalpha", "isalnum", "isspace", "islower",
     "isupper",    "format",   "splitlines", NULL};
 static const char *const k_dict_methods[] = {"get", "items", "keys", "values", "copy", NULL};
 static const char *const k_list_methods[] = {"index", "count", "copy", NULL};
@@ -24,7 +24,8 @@ static bool in_list(const char *const *l, const char *name) {
 bool jmethod_lookup(jv self, const char *name) {
     if (self.k == JV_STR) return in_list(k_str_methods, name);
     if (self.k == JV_DICT) return in_list(k_dict_methods, name);
-    if (self.k == JV_LIST) return in_list(k_list_methods, name) && !(self.tuple && !strcmp(name, "copy"));
+    if (self.k == JV_LIST)
+        return in_list(k_list_methods, name) && !(self.tuple && !strcmp(name, "copy"));
     return false;
 }
 
@@ -126,11 +127,13 @@ static jv str_format(jctx *c, jv fmt, jv *args, size_t n, const char **kwn, jv *
             i++;
         } else if (p[i] == '{') {
             size_t e = i + 1;
-            while (e < len && p[e] != '}') e++;
+            while (e < len && p[e] != '}')
+                e++;
             if (e >= len) jfail(c, "Single '{' encountered in format string");
             const char *f = p + i + 1;
             size_t fl = e - i - 1;
-            if (memchr(f, ':', fl) || memchr(f, '!', fl) || memchr(f, '.', fl) || memchr(f, '[', fl))
+            if (memchr(f, ':', fl) || memchr(f, '!', fl) || memchr(f, '.', fl) ||
+                memchr(f, '[', fl))
                 jfail(c, "format specs and field access in str.format are not supported");
             jv v;
             if (fl == 0 || (f[0] >= '0' && f[0] <= '9')) {
@@ -142,7 +145,8 @@ static jv str_format(jctx *c, jv fmt, jv *args, size_t n, const char **kwn, jv *
                         idx = idx * 10 + (size_t)(f[k] - '0');
                     }
                 }
-                if (idx >= n) jfail(c, "Replacement index %zu out of range for positional args tuple", idx);
+                if (idx >= n)
+                    jfail(c, "Replacement index %zu out of range for positional args tuple", idx);
                 v = args[idx];
             } else {
                 bool found = false;
@@ -234,7 +238,8 @@ static jv str_method(jctx *c, jv s, const char *m, jv *args, size_t n, const cha
         for (size_t i = 0; i < items.u.l->n; i++) {
             if (i) jb_put(c->ar, &b, s.u.s.p, s.u.s.n);
             jv it = items.u.l->v[i];
-            if (it.k != JV_STR) jfail(c, "sequence item %zu: expected str instance, %s found", i, jv_type_name(it));
+            if (it.k != JV_STR)
+                jfail(c, "sequence item %zu: expected str instance, %s found", i, jv_type_name(it));
             jb_put(c->ar, &b, it.u.s.p, it.u.s.n);
         }
         return jv_str(b.p ? b.p : "", b.n);
@@ -264,7 +269,8 @@ jv jmethod_call(jctx *c, jv self, const char *m, jv *args, size_t n, const char 
         }
         if (!strcmp(m, "copy")) {
             jv d = jv_dict(c);
-            for (size_t i = 0; i < self.u.d->n; i++) jd_set(c, d.u.d, self.u.d->key[i], self.u.d->val[i]);
+            for (size_t i = 0; i < self.u.d->n; i++)
+                jd_set(c, d.u.d, self.u.d->key[i], self.u.d->val[i]);
             return d;
         }
         jv out = jv_list(c, self.u.d->n);
@@ -286,7 +292,8 @@ jv jmethod_call(jctx *c, jv self, const char *m, jv *args, size_t n, const char 
     if (self.k == JV_LIST) {
         if (!strcmp(m, "copy")) {
             jv l = jv_list(c, self.u.l->n);
-            for (size_t i = 0; i < self.u.l->n; i++) jl_push(c, l.u.l, self.u.l->v[i]);
+            for (size_t i = 0; i < self.u.l->n; i++)
+                jl_push(c, l.u.l, self.u.l->v[i]);
             return l;
         }
         if (n < 1) jfail(c, "%s() takes exactly one argument (0 given)", m);

@@ -372,8 +372,11 @@ static jnode *parse_pow(parser *P) {
 static jnode *parse_math2(parser *P) {
     jnode *l = parse_pow(P);
     for (;;) {
-        int op = is_op(P, "*") ? OP_MUL : is_op(P, "/") ? OP_DIV : is_op(P, "//") ? OP_FLOORDIV
-                 : is_op(P, "%") ? OP_MOD : 0;
+        int op = is_op(P, "*")    ? OP_MUL
+                 : is_op(P, "/")  ? OP_DIV
+                 : is_op(P, "//") ? OP_FLOORDIV
+                 : is_op(P, "%")  ? OP_MOD
+                                  : 0;
         if (!op) return l;
         jtok *at = next(P);
         l = binop(P, at, op, l, parse_pow(P));
@@ -405,17 +408,23 @@ static jnode *parse_compare(parser *P) {
     nvec rhs = {0};
     int *ops = NULL;
     for (;;) {
-        int op = is_op(P, "==") ? OP_EQ : is_op(P, "!=") ? OP_NE : is_op(P, "<") ? OP_LT
-                 : is_op(P, "<=") ? OP_LE : is_op(P, ">") ? OP_GT : is_op(P, ">=") ? OP_GE
-                 : is_name(P, "in") ? OP_IN : 0;
-        if (!op && is_name(P, "not") && P->t[P->i + 1].kind == T_NAME &&
-            P->t[P->i + 1].n == 2 && !memcmp(P->t[P->i + 1].p, "in", 2)) {
+        int op = is_op(P, "==")     ? OP_EQ
+                 : is_op(P, "!=")   ? OP_NE
+                 : is_op(P, "<")    ? OP_LT
+                 : is_op(P, "<=")   ? OP_LE
+                 : is_op(P, ">")    ? OP_GT
+                 : is_op(P, ">=")   ? OP_GE
+                 : is_name(P, "in") ? OP_IN
+                                    : 0;
+        if (!op && is_name(P, "not") && P->t[P->i + 1].kind == T_NAME && P->t[P->i + 1].n == 2 &&
+            !memcmp(P->t[P->i + 1].p, "in", 2)) {
             next(P);
             op = OP_NOTIN;
         }
         if (!op) break;
         next(P);
-        if (rhs.n % 8 == 0) ops = ja_grow(P->a, ops, rhs.n * sizeof(int), (rhs.n + 8) * sizeof(int));
+        if (rhs.n % 8 == 0)
+            ops = ja_grow(P->a, ops, rhs.n * sizeof(int), (rhs.n + 8) * sizeof(int));
         ops[rhs.n] = op;
         nv_push(P, &rhs, parse_math1(P));
     }
@@ -616,7 +625,8 @@ static jnode *parse_set(parser *P, jtok *at) {
     }
     jnode *n = node(P, S_SETBLOCK, at);
     n->a = target;
-    while (is_op(P, "|")) n->b = parse_filter(P, n->b);
+    while (is_op(P, "|"))
+        n->b = parse_filter(P, n->b);
     expect_block_end(P);
     set_body(n, parse_body(P, "endset", "set"));
     next(P);
@@ -671,7 +681,8 @@ static jnode *parse_statement(parser *P) {
     if (IS("set")) return parse_set(P, at);
     if (IS("macro")) return parse_macro(P, at);
     if (IS("break") || IS("continue")) {
-        if (!P->loops) jthrow(P->env, at->line, at->col, "'%.*s' outside of a loop", (int)at->n, at->p);
+        if (!P->loops)
+            jthrow(P->env, at->line, at->col, "'%.*s' outside of a loop", (int)at->n, at->p);
         jnode *n = node(P, IS("break") ? S_BREAK : S_CONTINUE, at);
         expect_block_end(P);
         return n;
@@ -745,7 +756,9 @@ static nvec parse_body(parser *P, const char *ends, const char *what) {
     for (;;) {
         jtok *t = cur(P);
         if (t->kind == T_EOF) {
-            if (ends) jthrow(P->env, t->line, t->col, "unexpected end of template: '%s' not closed", what);
+            if (ends)
+                jthrow(P->env, t->line, t->col, "unexpected end of template: '%s' not closed",
+                       what);
             break;
         }
         if (t->kind == T_TEXT) {
@@ -763,8 +776,10 @@ static nvec parse_body(parser *P, const char *ends, const char *what) {
         } else if (t->kind == T_BBEGIN) {
             next(P);
             if (ends && name_in(cur(P), ends)) break;
-            if (name_in(cur(P), "endif endfor endset endmacro endfilter endwith endgeneration endblock elif else"))
-                jthrow(P->env, cur(P)->line, cur(P)->col, "unexpected '%.*s'", (int)cur(P)->n, cur(P)->p);
+            if (name_in(cur(P), "endif endfor endset endmacro endfilter endwith endgeneration "
+                                "endblock elif else"))
+                jthrow(P->env, cur(P)->line, cur(P)->col, "unexpected '%.*s'", (int)cur(P)->n,
+                       cur(P)->p);
             nv_push(P, &body, parse_statement(P));
         } else {
             pfail(P, "unexpected token%s", "");

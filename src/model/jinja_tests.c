@@ -6,10 +6,12 @@
 #include <utf8proc.h>
 
 static const char *const k_tests[] = {
-    "defined", "undefined", "none", "boolean", "false", "true", "integer", "float", "number",
-    "string", "mapping", "iterable", "sequence", "callable", "sameas", "escaped", "lower",
-    "upper", "even", "odd", "divisibleby", "eq", "equalto", "==", "ne", "!=", "lt", "lessthan",
-    "<", "le", "<=", "gt", "greaterthan", ">", "ge", ">=", "in", "filter", "test", NULL};
+    "defined", "undefined", "none",   "boolean", "false",       "true",     "integer",
+    "float",   "number",    "string", "mapping", "iterable",    "sequence", "callable",
+    "sameas",  "escaped",   "lower",  "upper",   "even",        "odd",      "divisibleby",
+    "eq",      "equalto",   "==",     "ne",      "!=",          "lt",       "lessthan",
+    "<",       "le",        "<=",     "gt",      "greaterthan", ">",        "ge",
+    ">=",      "in",        "filter", "test",    NULL};
 
 bool jtest_exists(const char *name) {
     for (int i = 0; k_tests[i]; i++)
@@ -100,7 +102,8 @@ bool jtest_call(jctx *c, const char *name, jv v, jv *args, size_t n) {
     if (IS("ne") || IS("!=")) return !jv_equal(v, arg0(c, args, n, name));
     if (IS("lt") || IS("lessthan") || IS("<")) return jv_compare(c, v, arg0(c, args, n, name)) < 0;
     if (IS("le") || IS("<=")) return jv_compare(c, v, arg0(c, args, n, name)) <= 0;
-    if (IS("gt") || IS("greaterthan") || IS(">")) return jv_compare(c, v, arg0(c, args, n, name)) > 0;
+    if (IS("gt") || IS("greaterthan") || IS(">"))
+        return jv_compare(c, v, arg0(c, args, n, name)) > 0;
     if (IS("ge") || IS(">=")) return jv_compare(c, v, arg0(c, args, n, name)) >= 0;
     if (IS("in")) {
         jv seq = arg0(c, args, n, name);

@@ -103,14 +103,22 @@ bool jd_get_str(const jdict *d, const char *key, jv *out) {
 bool jv_truthy(jv v) {
     switch (v.k) {
     case JV_UNDEF:
-    case JV_NONE: return false;
-    case JV_BOOL: return v.u.b;
-    case JV_INT: return v.u.i != 0;
-    case JV_FLOAT: return v.u.f != 0.0;
-    case JV_STR: return v.u.s.n != 0;
-    case JV_LIST: return v.u.l->n != 0;
-    case JV_DICT: return v.u.d->n != 0;
-    default: return true;
+    case JV_NONE:
+        return false;
+    case JV_BOOL:
+        return v.u.b;
+    case JV_INT:
+        return v.u.i != 0;
+    case JV_FLOAT:
+        return v.u.f != 0.0;
+    case JV_STR:
+        return v.u.s.n != 0;
+    case JV_LIST:
+        return v.u.l->n != 0;
+    case JV_DICT:
+        return v.u.d->n != 0;
+    default:
+        return true;
     }
 }
 
@@ -130,65 +138,110 @@ static bool num_equal(jv a, jv b) {
     return jv_num(a) == jv_num(b);
 }
 
-bool jv_equal(jv a, jv b) {
+/* Values nested deeper than this compare unequal rather than exhausting the
+ * stack (JSON input stops at 100 levels; only a template can build more). */
+#define MAX_COMPARE_DEPTH 200
+
+static bool equal_d(jv a, jv b, int depth) {
     if (jv_is_num(a) && jv_is_num(b)) return num_equal(a, b);
+    if (depth > MAX_COMPARE_DEPTH) return false;
     if (a.k != b.k) return false;
     switch (a.k) {
     case JV_UNDEF:
-    case JV_NONE: return true;
-    case JV_STR: return a.u.s.n == b.u.s.n && !memcmp(a.u.s.p, b.u.s.p, a.u.s.n);
+    case JV_NONE:
+        return true;
+    case JV_STR:
+        return a.u.s.n == b.u.s.n && !memcmp(a.u.s.p, b.u.s.p, a.u.s.n);
     case JV_LIST:
         if (a.tuple != b.tuple || a.u.l->n != b.u.l->n) return false;
         for (size_t i = 0; i < a.u.l->n; i++)
-            if (!jv_equal(a.u.l->v[i], b.u.l->v[i])) return false;
+            if (!equal_d(a.u.l->v[i], b.u.l->v[i], depth + 1)) return false;
         return true;
     case JV_DICT:
         if (a.u.d->n != b.u.d->n) return false;
         for (size_t i = 0; i < a.u.d->n; i++) {
             jv o;
-            if (!jd_get(b.u.d, a.u.d->key[i], &o) || !jv_equal(a.u.d->val[i], o)) return false;
+            if (!jd_get(b.u.d, a.u.d->key[i], &o) || !equal_d(a.u.d->val[i], o, depth + 1))
+                return false;
         }
         return true;
-    case JV_NS: return a.u.d == b.u.d;
-    case JV_FUNC: return a.u.fn == b.u.fn;
-    case JV_LOOP: return a.u.loop == b.u.loop;
-    default: return false;
+    case JV_NS:
+        return a.u.d == b.u.d;
+    case JV_FUNC:
+        return a.u.fn == b.u.fn;
+    case JV_LOOP:
+        return a.u.loop == b.u.loop;
+    default:
+        return false;
     }
+}
+
+bool jv_equal(jv a, jv b) {
+    return equal_d(a, b, 0);
 }
 
 static const char *py_type(jv v) {
     switch (v.k) {
-    case JV_UNDEF: return "Undefined";
-    case JV_NONE: return "NoneType";
-    case JV_BOOL: return "bool";
-    case JV_INT: return "int";
-    case JV_FLOAT: return "float";
-    case JV_STR: return "str";
-    case JV_LIST: return v.tuple ? "tuple" : "list";
-    case JV_DICT: return "dict";
-    case JV_NS: return "Namespace";
-    case JV_FUNC: return "function";
-    default: return "LoopContext";
+    case JV_UNDEF:
+        return "Undefined";
+    case JV_NONE:
+        return "NoneType";
+    case JV_BOOL:
+        return "bool";
+    case JV_INT:
+        return "int";
+    case JV_FLOAT:
+        return "float";
+    case JV_STR:
+        return "str";
+    case JV_LIST:
+        return v.tuple ? "tuple" : "list";
+    case JV_DICT:
+        return "dict";
+    case JV_NS:
+        return "Namespace";
+    case JV_FUNC:
+        return "function";
+    default:
+        return "LoopContext";
     }
 }
 
 const char *jv_type_name(jv v) {
     switch (v.k) {
-    case JV_NONE: return "None";
-    case JV_BOOL: return "bool object";
-    case JV_INT: return "int object";
-    case JV_FLOAT: return "float object";
-    case JV_STR: return "str object";
-    case JV_LIST: return v.tuple ? "tuple object" : "list object";
-    case JV_DICT: return "dict object";
-    case JV_NS: return "jinja2.utils.Namespace object";
-    case JV_FUNC: return "function object";
-    case JV_LOOP: return "jinja2.runtime.LoopContext object";
-    default: return "jinja2.runtime.Undefined object";
+    case JV_NONE:
+        return "None";
+    case JV_BOOL:
+        return "bool object";
+    case JV_INT:
+        return "int object";
+    case JV_FLOAT:
+        return "float object";
+    case JV_STR:
+        return "str object";
+    case JV_LIST:
+        return v.tuple ? "tuple object" : "list object";
+    case JV_DICT:
+        return "dict object";
+    case JV_NS:
+        return "jinja2.utils.Namespace object";
+    case JV_FUNC:
+        return "function object";
+    case JV_LOOP:
+        return "jinja2.runtime.LoopContext object";
+    default:
+        return "jinja2.runtime.Undefined object";
     }
 }
 
+static int compare_d(jctx *c, jv a, jv b, int depth);
+
 int jv_compare(jctx *c, jv a, jv b) {
+    return compare_d(c, a, b, 0);
+}
+
+static int compare_d(jctx *c, jv a, jv b, int depth) {
+    if (depth > MAX_COMPARE_DEPTH) jfail(c, "values nested too deeply to compare");
     if (a.k == JV_UNDEF) jv_fail_undef(c, a);
     if (b.k == JV_UNDEF) jv_fail_undef(c, b);
     if (jv_is_num(a) && jv_is_num(b)) {
@@ -209,7 +262,7 @@ int jv_compare(jctx *c, jv a, jv b) {
         size_t n = a.u.l->n < b.u.l->n ? a.u.l->n : b.u.l->n;
         for (size_t i = 0; i < n; i++) {
             if (jv_equal(a.u.l->v[i], b.u.l->v[i])) continue;
-            return jv_compare(c, a.u.l->v[i], b.u.l->v[i]);
+            return compare_d(c, a.u.l->v[i], b.u.l->v[i], depth + 1);
         }
         return a.u.l->n < b.u.l->n ? -1 : a.u.l->n > b.u.l->n;
     }
@@ -245,7 +298,8 @@ size_t ju_next(const char *p, size_t n, size_t i, uint32_t *cp) {
 size_t ju_count(const char *p, size_t n) {
     size_t k = 0;
     uint32_t cp;
-    for (size_t i = 0; i < n; k++) i = ju_next(p, n, i, &cp);
+    for (size_t i = 0; i < n; k++)
+        i = ju_next(p, n, i, &cp);
     return k;
 }
 
@@ -290,7 +344,8 @@ void jv_write_float(jctx *c, jbuf *b, double f) {
     for (; *q && *q != 'e'; q++)
         if (*q != '.') digits[nd++] = *q;
     int exp10 = atoi(q + 1);
-    while (nd > 1 && digits[nd - 1] == '0') nd--;
+    while (nd > 1 && digits[nd - 1] == '0')
+        nd--;
     char out[64];
     size_t k = 0;
     if (neg) out[k++] = '-';
@@ -298,20 +353,25 @@ void jv_write_float(jctx *c, jbuf *b, double f) {
         out[k++] = digits[0];
         if (nd > 1) {
             out[k++] = '.';
-            for (size_t i = 1; i < nd; i++) out[k++] = digits[i];
+            for (size_t i = 1; i < nd; i++)
+                out[k++] = digits[i];
         }
         k += (size_t)snprintf(out + k, sizeof out - k, "e%c%02d", exp10 < 0 ? '-' : '+',
                               exp10 < 0 ? -exp10 : exp10);
     } else if (exp10 < 0) {
         out[k++] = '0';
         out[k++] = '.';
-        for (int i = 0; i < -exp10 - 1; i++) out[k++] = '0';
-        for (size_t i = 0; i < nd; i++) out[k++] = digits[i];
+        for (int i = 0; i < -exp10 - 1; i++)
+            out[k++] = '0';
+        for (size_t i = 0; i < nd; i++)
+            out[k++] = digits[i];
     } else {
-        for (int i = 0; i <= exp10; i++) out[k++] = (size_t)i < nd ? digits[i] : '0';
+        for (int i = 0; i <= exp10; i++)
+            out[k++] = (size_t)i < nd ? digits[i] : '0';
         out[k++] = '.';
         if ((size_t)exp10 + 1 < nd)
-            for (size_t i = (size_t)exp10 + 1; i < nd; i++) out[k++] = digits[i];
+            for (size_t i = (size_t)exp10 + 1; i < nd; i++)
+                out[k++] = digits[i];
         else
             out[k++] = '0';
     }
@@ -372,13 +432,19 @@ static void write_value(jctx *c, jbuf *b, jv v, bool repr, int depth) {
     case JV_UNDEF:
         if (repr) jb_puts(c->ar, b, "Undefined");
         break;
-    case JV_NONE: jb_puts(c->ar, b, "None"); break;
-    case JV_BOOL: jb_puts(c->ar, b, v.u.b ? "True" : "False"); break;
+    case JV_NONE:
+        jb_puts(c->ar, b, "None");
+        break;
+    case JV_BOOL:
+        jb_puts(c->ar, b, v.u.b ? "True" : "False");
+        break;
     case JV_INT:
         snprintf(tmp, sizeof tmp, "%" PRId64, v.u.i);
         jb_puts(c->ar, b, tmp);
         break;
-    case JV_FLOAT: jv_write_float(c, b, v.u.f); break;
+    case JV_FLOAT:
+        jv_write_float(c, b, v.u.f);
+        break;
     case JV_STR:
         if (repr)
             write_str_repr(c, b, v.u.s.p, v.u.s.n);
@@ -440,11 +506,14 @@ jv jv_to_str(jctx *c, jv v) {
 
 jv jv_iter_list(jctx *c, jv v) {
     switch (v.k) {
-    case JV_UNDEF: return jv_list(c, 0);
-    case JV_LIST: return v;
+    case JV_UNDEF:
+        return jv_list(c, 0);
+    case JV_LIST:
+        return v;
     case JV_DICT: {
         jv l = jv_list(c, v.u.d->n);
-        for (size_t i = 0; i < v.u.d->n; i++) jl_push(c, l.u.l, v.u.d->key[i]);
+        for (size_t i = 0; i < v.u.d->n; i++)
+            jl_push(c, l.u.l, v.u.d->key[i]);
         return l;
     }
     case JV_STR: {
@@ -457,17 +526,24 @@ jv jv_iter_list(jctx *c, jv v) {
         }
         return l;
     }
-    default: jfail(c, "'%s' object is not iterable", py_type(v));
+    default:
+        jfail(c, "'%s' object is not iterable", py_type(v));
     }
 }
 
 int64_t jv_length(jctx *c, jv v) {
     switch (v.k) {
-    case JV_UNDEF: return 0;
-    case JV_STR: return (int64_t)ju_count(v.u.s.p, v.u.s.n);
-    case JV_LIST: return (int64_t)v.u.l->n;
-    case JV_DICT: return (int64_t)v.u.d->n;
-    case JV_LOOP: return (int64_t)v.u.loop->items->n;
-    default: jfail(c, "object of type '%s' has no len()", py_type(v));
+    case JV_UNDEF:
+        return 0;
+    case JV_STR:
+        return (int64_t)ju_count(v.u.s.p, v.u.s.n);
+    case JV_LIST:
+        return (int64_t)v.u.l->n;
+    case JV_DICT:
+        return (int64_t)v.u.d->n;
+    case JV_LOOP:
+        return (int64_t)v.u.loop->items->n;
+    default:
+        jfail(c, "object of type '%s' has no len()", py_type(v));
     }
 }

@@ -10,8 +10,6 @@
 #include <string.h>
 #include <sys/stat.h>
 
-/* The tokenizer module may not be linked in yet (it lands separately). */
-
 static const char *const k_arch_names[] = {
     [LM_ARCH_UNKNOWN] = "unknown", [LM_ARCH_LLAMA] = "llama", [LM_ARCH_MISTRAL] = "mistral",
     [LM_ARCH_QWEN2] = "qwen2",     [LM_ARCH_QWEN3] = "qwen3",
@@ -58,7 +56,7 @@ lm_status lm_model_open(const char *path, lm_model_desc **out, lm_err *err) {
 
 void lm_model_free(lm_model_desc *m) {
     if (!m) return;
-    if (m->tokenizer) lm_tokenizer_free(m->tokenizer);
+    lm_tokenizer_free(m->tokenizer);
     free(m->chat_template);
     free(m->bos_text);
     free(m->eos_text);

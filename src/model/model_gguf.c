@@ -10,8 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The tokenizer module may not be linked in yet (it lands separately). */
-
 typedef struct gguf_priv {
     lm_mapfile map;
     lm_gguf *g;

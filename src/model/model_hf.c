@@ -14,8 +14,6 @@
 #include <string.h>
 #include <sys/stat.h>
 
-/* The tokenizer module may not be linked in yet (it lands separately). */
-
 #define MAX_JSON_BYTES (64u << 20)
 
 typedef struct hf_priv {

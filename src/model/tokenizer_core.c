@@ -15,7 +15,8 @@ lm_tokenizer *tk_alloc(uint32_t n_vocab) {
     t->len = calloc(n_vocab ? n_vocab : 1, sizeof *t->len);
     t->attr = calloc(n_vocab ? n_vocab : 1, 1);
     t->bos_id = t->eos_id = t->unk_id = -1;
-    for (int i = 0; i < 256; i++) t->byte_tok[i] = -1;
+    for (int i = 0; i < 256; i++)
+        t->byte_tok[i] = -1;
     pthread_mutex_init(&t->cache_mu, NULL);
     if (!t->text || !t->len || !t->attr) {
         lm_tokenizer_free(t);
@@ -27,7 +28,8 @@ lm_tokenizer *tk_alloc(uint32_t n_vocab) {
 /* FNV-1a, then a final mix so low bits are usable as a table index. */
 uint64_t tk_hash(const char *s, size_t n) {
     uint64_t h = 1469598103934665603ull;
-    for (size_t i = 0; i < n; i++) h = (h ^ (uint8_t)s[i]) * 1099511628211ull;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (uint8_t)s[i]) * 1099511628211ull;
     h ^= h >> 29;
     h *= 0xbf58476d1ce4e5b9ull;
     h ^= h >> 32;
@@ -36,7 +38,8 @@ uint64_t tk_hash(const char *s, size_t n) {
 
 static uint32_t pow2_above(uint64_t n) {
     uint32_t c = 16;
-    while (c < n * 2 && c < (1u << 30)) c <<= 1;
+    while (c < n * 2 && c < (1u << 30))
+        c <<= 1;
     return c;
 }
 
@@ -131,7 +134,8 @@ static int32_t next_cp(const uint8_t *s, size_t n, size_t *k) {
     *k = l;
     if (l == 1) return s[0];
     uint32_t cp = s[0] & (0x7F >> l);
-    for (size_t i = 1; i < l; i++) cp = (cp << 6) | (s[i] & 0x3F);
+    for (size_t i = 1; i < l; i++)
+        cp = (cp << 6) | (s[i] & 0x3F);
     return (int32_t)cp;
 }
 
@@ -140,8 +144,10 @@ static int parse_byte_token(const char *s, size_t n) {
     int v = 0;
     for (int i = 3; i < 5; i++) {
         char c = s[i];
-        int d = c >= '0' && c <= '9' ? c - '0' : c >= 'A' && c <= 'F' ? c - 'A' + 10
-                : c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+        int d = c >= '0' && c <= '9'   ? c - '0'
+                : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                                       : -1;
         if (d < 0) return -1;
         v = v * 16 + d;
     }
@@ -189,7 +195,8 @@ static int cmp_added(const void *a, const void *b) {
 lm_status tk_finish(lm_tokenizer *t, lm_err *err) {
     uint32_t n = t->n_vocab;
     size_t total = 0;
-    for (uint32_t i = 0; i < n; i++) total += t->len[i] + 1;
+    for (uint32_t i = 0; i < n; i++)
+        total += t->len[i] + 1;
     t->enc = calloc(n ? n : 1, sizeof *t->enc);
     t->enc_len = calloc(n ? n : 1, sizeof *t->enc_len);
     t->dec = calloc(n ? n : 1, sizeof *t->dec);
@@ -241,7 +248,8 @@ lm_status tk_finish(lm_tokenizer *t, lm_err *err) {
     for (uint32_t i = 0; i < n; i++)
         skip[i] = (t->attr[i] & TK_ATTR_UNUSED) ||
                   ((t->attr[i] & TK_ATTR_ADDED) && !(t->attr[i] & TK_ATTR_INVOCAB));
-    lm_status st = tk_strmap_build(&t->vocab, n, (const char *const *)t->enc, t->enc_len, skip, err);
+    lm_status st =
+        tk_strmap_build(&t->vocab, n, (const char *const *)t->enc, t->enc_len, skip, err);
     free(skip);
     if (st != LM_OK) return st;
     for (int b = 0; b < 256; b++) {
@@ -267,7 +275,8 @@ lm_status tk_finish(lm_tokenizer *t, lm_err *err) {
     qsort(t->added, t->n_added, sizeof *t->added, cmp_added);
     size_t j = 0;
     for (int b = 0; b <= 256; b++) {
-        while (j < t->n_added && (uint8_t)t->added[j].text[0] < b) j++;
+        while (j < t->n_added && (uint8_t)t->added[j].text[0] < b)
+            j++;
         t->added_first[b] = (uint32_t)j;
     }
     t->added_first[256] = (uint32_t)t->n_added;
@@ -357,7 +366,8 @@ const char *lm_tokenizer_token_text(const lm_tokenizer *t, int32_t id, size_t *l
 bool tk_buf_put(tk_buf *b, const void *p, size_t n) {
     if (b->n + n + 1 > b->cap) {
         size_t c = b->cap ? b->cap : 64;
-        while (c < b->n + n + 1) c *= 2;
+        while (c < b->n + n + 1)
+            c *= 2;
         char *q = realloc(b->p, c);
         if (!q) return false;
         b->p = q;

@@ -16,7 +16,8 @@ static size_t invalid_len(const uint8_t *s, size_t n, bool *truncated) {
     size_t k;
     uint8_t lo = 0x80, hi = 0xBF;
     *truncated = false;
-    if (c >= 0xC2 && c <= 0xDF) k = 2;
+    if (c >= 0xC2 && c <= 0xDF)
+        k = 2;
     else if (c >= 0xE0 && c <= 0xEF) {
         k = 3;
         if (c == 0xE0) lo = 0xA0;
@@ -33,7 +34,8 @@ static size_t invalid_len(const uint8_t *s, size_t n, bool *truncated) {
     }
     if (s[1] < lo || s[1] > hi) return 1;
     size_t i = 2;
-    while (i < k && i < n && (s[i] & 0xC0) == 0x80) i++;
+    while (i < k && i < n && (s[i] & 0xC0) == 0x80)
+        i++;
     if (i == n && i < k) *truncated = true;
     return i;
 }
@@ -75,8 +77,10 @@ lm_status lm_detokenize(const lm_tokenizer *t, const int32_t *ids, size_t n, boo
         int32_t id = i < n ? ids[i] : -1;
         if (i < n && (id < 0 || (uint32_t)id >= t->n_vocab || !t->dec[id])) {
             free(raw.p);
-            return lm_fail(err, LM_ERR_INVALID_ARG, "lm_detokenize: id %d at %zu is not in the "
-                           "vocabulary (%u tokens)", (int)id, i, t->n_vocab);
+            return lm_fail(err, LM_ERR_INVALID_ARG,
+                           "lm_detokenize: id %d at %zu is not in the "
+                           "vocabulary (%u tokens)",
+                           (int)id, i, t->n_vocab);
         }
         bool is_byte = i < n && t->decoder.byte_fallback_runs && (t->attr[id] & TK_ATTR_BYTE);
         if (run_len && !is_byte) {
@@ -84,10 +88,12 @@ lm_status lm_detokenize(const lm_tokenizer *t, const int32_t *ids, size_t n, boo
              * becomes one U+FFFD per token */
             const uint8_t *u = (const uint8_t *)raw.p + run_start;
             size_t j = 0, k;
-            while (j < run_len && (k = tk_utf8_valid_char(u + j, run_len - j))) j += k;
+            while (j < run_len && (k = tk_utf8_valid_char(u + j, run_len - j)))
+                j += k;
             if (j < run_len) {
                 raw.n = run_start;
-                for (size_t r = 0; ok && r < run_len; r++) ok = tk_buf_put(&raw, REPLACEMENT, 3);
+                for (size_t r = 0; ok && r < run_len; r++)
+                    ok = tk_buf_put(&raw, REPLACEMENT, 3);
             }
             run_len = 0;
         }
@@ -113,8 +119,8 @@ lm_status lm_detokenize(const lm_tokenizer *t, const int32_t *ids, size_t n, boo
 struct lm_detok_stream {
     const lm_tokenizer *t;
     bool skip_special;
-    bool started;  /* some byte has been seen (the leading-space rule is spent) */
-    tk_buf held;   /* bytes of an unfinished character */
+    bool started; /* some byte has been seen (the leading-space rule is spent) */
+    tk_buf held;  /* bytes of an unfinished character */
     tk_buf out;
 };
 

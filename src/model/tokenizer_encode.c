@@ -27,7 +27,8 @@ static lm_status encode_segment(enc_ctx *c, const char *s, size_t n, bool first)
         if (tk_cache_get(t, w, wl, &c->out)) continue;
         size_t before = c->out.n;
         st = tk_bpe_word(t, c->bpe, w, wl, &c->out, c->err);
-        if (st == LM_OK) tk_cache_put(t, w, wl, c->out.v + before, c->out.n - before);
+        if (st == LM_OK && c->out.n > before)
+            tk_cache_put(t, w, wl, c->out.v + before, c->out.n - before);
     }
     return st;
 }
@@ -37,21 +38,20 @@ static bool is_space(uint8_t c) {
 }
 
 static bool is_word_byte(uint8_t c) {
-    return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-           c == '_' || c >= 0x80;
+    return (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || c == '_' ||
+           c >= 0x80;
 }
 
 /* The added token that starts at text[pos] (longest first), or NULL. */
-static const tk_added *match_added(const lm_tokenizer *t, const char *text, size_t len,
-                                   size_t pos, bool parse_special) {
+static const tk_added *match_added(const lm_tokenizer *t, const char *text, size_t len, size_t pos,
+                                   bool parse_special) {
     uint8_t b = (uint8_t)text[pos];
     for (uint32_t i = t->added_first[b]; i < t->added_first[b + 1]; i++) {
         const tk_added *a = &t->added[i];
         if (a->special && !parse_special) continue;
         if (a->len > len - pos || memcmp(text + pos, a->text, a->len)) continue;
-        if (a->single_word &&
-            ((pos > 0 && is_word_byte((uint8_t)text[pos - 1])) ||
-             (pos + a->len < len && is_word_byte((uint8_t)text[pos + a->len]))))
+        if (a->single_word && ((pos > 0 && is_word_byte((uint8_t)text[pos - 1])) ||
+                               (pos + a->len < len && is_word_byte((uint8_t)text[pos + a->len]))))
             continue;
         return a;
     }
@@ -82,12 +82,14 @@ lm_status lm_tokenize(const lm_tokenizer *t, const char *text, size_t len, bool 
         }
         size_t end = pos;
         if (a->lstrip)
-            while (end > seg && is_space((uint8_t)text[end - 1])) end--;
+            while (end > seg && is_space((uint8_t)text[end - 1]))
+                end--;
         st = encode_segment(&c, text + seg, end - seg, seg == 0);
         if (st == LM_OK && !tk_ids_put(&c.out, a->id)) st = lm_fail(err, LM_ERR_NO_MEMORY, "ids");
         pos += a->len;
         if (a->rstrip)
-            while (pos < len && is_space((uint8_t)text[pos])) pos++;
+            while (pos < len && is_space((uint8_t)text[pos]))
+                pos++;
         seg = pos;
     }
     if (st == LM_OK) st = encode_segment(&c, text + seg, len - seg, seg == 0);

@@ -12,8 +12,9 @@
 
 static lm_status read_all(const char *path, char **buf, size_t *len, lm_err *err) {
     FILE *f = fopen(path, "rb");
-    if (!f) return lm_fail(err, errno == ENOENT ? LM_ERR_NOT_FOUND : LM_ERR_IO, "%s: %s", path,
-                           strerror(errno));
+    if (!f)
+        return lm_fail(err, errno == ENOENT ? LM_ERR_NOT_FOUND : LM_ERR_IO, "%s: %s", path,
+                       strerror(errno));
     size_t cap = 1 << 16, n = 0, r;
     char *b = malloc(cap);
     while (b && (r = fread(b + n, 1, cap - n, f)) > 0) {

@@ -72,9 +72,12 @@ static lm_status build(lm_tokenizer *t, const lm_vocab_spec *s, lm_err *err) {
         t->len[i] = s->token_lens[i];
         off += s->token_lens[i] + 1;
         int32_t ty = s->types ? s->types[i] : LM_TOKEN_NORMAL;
-        if (ty == LM_TOKEN_CONTROL) t->attr[i] |= TK_ATTR_ADDED | TK_ATTR_SPECIAL;
-        else if (ty == LM_TOKEN_USER_DEFINED) t->attr[i] |= TK_ATTR_ADDED;
-        else if (ty == LM_TOKEN_UNUSED) t->attr[i] |= TK_ATTR_UNUSED | TK_ATTR_SPECIAL;
+        if (ty == LM_TOKEN_CONTROL)
+            t->attr[i] |= TK_ATTR_ADDED | TK_ATTR_SPECIAL;
+        else if (ty == LM_TOKEN_USER_DEFINED)
+            t->attr[i] |= TK_ATTR_ADDED;
+        else if (ty == LM_TOKEN_UNUSED)
+            t->attr[i] |= TK_ATTR_UNUSED | TK_ATTR_SPECIAL;
         if (ty == LM_TOKEN_CONTROL || ty == LM_TOKEN_USER_DEFINED) n_added++;
     }
     t->added = calloc(n_added ? n_added : 1, sizeof *t->added);
@@ -102,8 +105,8 @@ static lm_status build(lm_tokenizer *t, const lm_vocab_spec *s, lm_err *err) {
     } else {
         t->model = TK_BYTE_BPE;
         tk_strmap map = {0};
-        lm_status st = tk_strmap_build(&map, t->n_vocab, (const char *const *)t->text, t->len,
-                                       NULL, err);
+        lm_status st =
+            tk_strmap_build(&map, t->n_vocab, (const char *const *)t->text, t->len, NULL, err);
         if (st == LM_OK) st = load_merges(t, s, &map, err);
         free(map.slots);
         if (st == LM_OK) st = set_pre(t, s->pre[0] ? s->pre : "default", err);
@@ -123,8 +126,9 @@ static lm_status build(lm_tokenizer *t, const lm_vocab_spec *s, lm_err *err) {
                      valid_id(s, s->eom_id) ? s->eom_id : -1};
     for (size_t i = 0; i < 3; i++)
         if (tk_add_eog(t, eog[i]) != LM_OK) return lm_fail(err, LM_ERR_NO_MEMORY, "eog");
-    static const char *const eog_texts[] = {"<|eot_id|>", "<|eom_id|>", "<|im_end|>", "<|end|>",
-                                            "<|endoftext|>", "<end_of_turn>", "<|return|>"};
+    static const char *const eog_texts[] = {"<|eot_id|>", "<|eom_id|>",    "<|im_end|>",
+                                            "<|end|>",    "<|endoftext|>", "<end_of_turn>",
+                                            "<|return|>"};
     for (uint32_t i = 0; i < s->n_tokens; i++) {
         if (!(t->attr[i] & TK_ATTR_ADDED)) continue;
         for (size_t k = 0; k < sizeof eog_texts / sizeof eog_texts[0]; k++)

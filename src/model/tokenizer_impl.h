@@ -21,7 +21,7 @@ typedef enum tk_model {
 
 /* Open-addressing map from byte strings to token ids (keys live in `keys`). */
 typedef struct tk_strmap {
-    uint32_t cap; /* power of two */
+    uint32_t cap;    /* power of two */
     uint32_t *slots; /* id + 1, 0 = empty */
     const char *const *keys;
     const uint32_t *key_lens;
@@ -49,11 +49,11 @@ typedef enum tk_norm_kind {
 
 typedef struct tk_norm {
     tk_norm_kind kind;
-    char *a;   /* prepend text / replace pattern (literal) */
+    char *a; /* prepend text / replace pattern (literal) */
     size_t a_len;
-    char *b;   /* replace content */
+    char *b; /* replace content */
     size_t b_len;
-    pcre2_code *re; /* replace with a regex pattern */
+    pcre2_code *re;   /* replace with a regex pattern */
     bool left, right; /* strip */
 } tk_norm;
 
@@ -67,17 +67,17 @@ typedef enum tk_split_behavior {
 } tk_split_behavior;
 
 typedef enum tk_pre_kind {
-    TK_PRE_SPLIT,      /* regex or literal */
-    TK_PRE_BYTELEVEL,  /* optional prefix space + GPT-2 regex; byte map is done by the model */
-    TK_PRE_METASPACE,  /* ' ' -> U+2581, optional prefix, optional split */
-    TK_PRE_DIGITS,     /* digits apart from the rest (individually or in runs) */
+    TK_PRE_SPLIT,     /* regex or literal */
+    TK_PRE_BYTELEVEL, /* optional prefix space + GPT-2 regex; byte map is done by the model */
+    TK_PRE_METASPACE, /* ' ' -> U+2581, optional prefix, optional split */
+    TK_PRE_DIGITS,    /* digits apart from the rest (individually or in runs) */
     TK_PRE_WHITESPACE_SPLIT,
 } tk_pre_kind;
 
 typedef struct tk_pre {
     tk_pre_kind kind;
-    pcre2_code *re;        /* split regex (NULL for a literal) */
-    char *literal;         /* split literal */
+    pcre2_code *re; /* split regex (NULL for a literal) */
+    char *literal;  /* split literal */
     size_t literal_len;
     tk_split_behavior behavior;
     bool invert;
@@ -107,18 +107,18 @@ typedef struct tk_decoder {
 struct lm_tokenizer {
     tk_model model;
     uint32_t n_vocab;
-    char *arena;      /* all token texts, NUL-separated */
-    char **text;      /* stored text per id (NULL for holes in the id space) */
+    char *arena; /* all token texts, NUL-separated */
+    char **text; /* stored text per id (NULL for holes in the id space) */
     uint32_t *len;
-    char *enc_arena;  /* per id: the bytes the token stands for when encoding */
-    char **enc;       /* byte-level: raw bytes; otherwise == text */
+    char *enc_arena; /* per id: the bytes the token stands for when encoding */
+    char **enc;      /* byte-level: raw bytes; otherwise == text */
     uint32_t *enc_len;
-    char *dec_arena;  /* per id: the bytes a decode emits */
+    char *dec_arena; /* per id: the bytes a decode emits */
     char **dec;
     uint32_t *dec_len;
-    float *scores;    /* SPM */
-    uint8_t *attr;    /* TK_ATTR_* per id */
-    tk_strmap vocab;  /* enc form -> id (model tokens only) */
+    float *scores;   /* SPM */
+    uint8_t *attr;   /* TK_ATTR_* per id */
+    tk_strmap vocab; /* enc form -> id (model tokens only) */
     tk_pairmap merges;
     int32_t byte_tok[256]; /* byte-level: byte -> id; byte fallback: <0xNN> -> id; -1 absent */
     bool byte_fallback;
@@ -130,7 +130,7 @@ struct lm_tokenizer {
     size_t n_norms;
     tk_pre *pres;
     size_t n_pres;
-    bool spm_escape;       /* GGUF SPM: ' ' -> U+2581 (and prefix when add_space_prefix) */
+    bool spm_escape; /* GGUF SPM: ' ' -> U+2581 (and prefix when add_space_prefix) */
     bool spm_prefix;
     tk_decoder decoder;
 
@@ -152,9 +152,10 @@ struct lm_tokenizer {
 };
 
 enum {
-    TK_ATTR_SPECIAL = 1, /* control token: skipped by skip_special, matched only when parse_special */
-    TK_ATTR_ADDED = 2,   /* matched whole in the text */
-    TK_ATTR_BYTE = 4,    /* <0xNN> */
+    TK_ATTR_SPECIAL =
+        1,             /* control token: skipped by skip_special, matched only when parse_special */
+    TK_ATTR_ADDED = 2, /* matched whole in the text */
+    TK_ATTR_BYTE = 4,  /* <0xNN> */
     TK_ATTR_UNUSED = 8,
     TK_ATTR_INVOCAB = 16, /* an added token that the model's own vocabulary also lists */
 };
@@ -163,8 +164,8 @@ enum {
 lm_tokenizer *tk_alloc(uint32_t n_vocab);
 uint64_t tk_hash(const char *s, size_t n);
 /* skip: NULL, or one byte per key, non-zero to leave that key out. */
-lm_status tk_strmap_build(tk_strmap *m, uint32_t n, const char *const *keys,
-                          const uint32_t *lens, const uint8_t *skip, lm_err *err);
+lm_status tk_strmap_build(tk_strmap *m, uint32_t n, const char *const *keys, const uint32_t *lens,
+                          const uint8_t *skip, lm_err *err);
 int32_t tk_strmap_get(const tk_strmap *m, const char *s, size_t n);
 lm_status tk_pairmap_init(tk_pairmap *m, uint32_t n, lm_err *err);
 bool tk_pairmap_put(tk_pairmap *m, int32_t a, int32_t b, uint32_t rank, int32_t merged);
@@ -177,7 +178,7 @@ lm_status tk_add_eog(lm_tokenizer *t, int32_t id);
 uint32_t tk_byte_to_cp(uint8_t b);
 int tk_cp_to_byte(uint32_t cp); /* -1 when cp is not one of the 256 */
 /* UTF-8 helpers */
-size_t tk_utf8_len(uint8_t lead);   /* sequence length a lead byte announces (1 for invalid) */
+size_t tk_utf8_len(uint8_t lead); /* sequence length a lead byte announces (1 for invalid) */
 size_t tk_utf8_encode(uint32_t cp, char out[4]);
 /* Length of the valid UTF-8 character at s (0 when invalid or truncated). */
 size_t tk_utf8_valid_char(const uint8_t *s, size_t n);

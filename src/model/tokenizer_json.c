@@ -64,8 +64,10 @@ static lm_status load_vocab(loader *L, const cJSON *vocab, const cJSON *added) {
     const cJSON *e;
     cJSON_ArrayForEach(e, vocab) {
         if (!cJSON_IsNumber(e) || e->valuedouble < 0 || e->valuedouble > 1e9)
-            return lm_fail(L->err, LM_ERR_TOKENIZER, "tokenizer.json: vocab entry \"%.40s\" has "
-                           "no valid id", e->string ? e->string : "");
+            return lm_fail(L->err, LM_ERR_TOKENIZER,
+                           "tokenizer.json: vocab entry \"%.40s\" has "
+                           "no valid id",
+                           e->string ? e->string : "");
         if ((uint64_t)e->valueint > max_id) max_id = (uint64_t)e->valueint;
         bytes += strlen(e->string) + 1;
         entries++;
@@ -74,7 +76,8 @@ static lm_status load_vocab(loader *L, const cJSON *vocab, const cJSON *added) {
         const cJSON *id = cJSON_GetObjectItemCaseSensitive(e, "id");
         const char *c = str_of(e, "content");
         if (!cJSON_IsNumber(id) || id->valuedouble < 0 || id->valuedouble > 1e9 || !c)
-            return lm_fail(L->err, LM_ERR_TOKENIZER, "tokenizer.json: added token without id "
+            return lm_fail(L->err, LM_ERR_TOKENIZER,
+                           "tokenizer.json: added token without id "
                            "or content");
         if ((uint64_t)id->valueint > max_id) max_id = (uint64_t)id->valueint;
         bytes += strlen(c) + 1;
@@ -82,9 +85,10 @@ static lm_status load_vocab(loader *L, const cJSON *vocab, const cJSON *added) {
     }
     if (entries == 0) return lm_fail(L->err, LM_ERR_TOKENIZER, "tokenizer.json: empty vocabulary");
     if (max_id >= entries * 4 + MAX_ID_SLACK)
-        return lm_fail(L->err, LM_ERR_TOKENIZER, "tokenizer.json: token id %llu is far beyond "
-                       "the %llu tokens listed", (unsigned long long)max_id,
-                       (unsigned long long)entries);
+        return lm_fail(L->err, LM_ERR_TOKENIZER,
+                       "tokenizer.json: token id %llu is far beyond "
+                       "the %llu tokens listed",
+                       (unsigned long long)max_id, (unsigned long long)entries);
     lm_tokenizer *t = tk_alloc((uint32_t)max_id + 1);
     if (!t) return oom(L);
     L->t = t;
@@ -144,8 +148,10 @@ static lm_status load_merges(loader *L, const cJSON *merges) {
             const char *sp = strchr(a, ' ');
             if (!sp) {
                 free(buf);
-                return lm_fail(L->err, LM_ERR_TOKENIZER, "tokenizer.json: merge %u \"%.40s\" "
-                               "has no space", rank, a);
+                return lm_fail(L->err, LM_ERR_TOKENIZER,
+                               "tokenizer.json: merge %u \"%.40s\" "
+                               "has no space",
+                               rank, a);
             }
             al = (size_t)(sp - a);
             b = sp + 1;
@@ -159,8 +165,10 @@ static lm_status load_merges(loader *L, const cJSON *merges) {
             bl = strlen(b);
         } else {
             free(buf);
-            return lm_fail(L->err, LM_ERR_TOKENIZER, "tokenizer.json: merge %u is neither "
-                           "\"a b\" nor [a, b]", rank);
+            return lm_fail(L->err, LM_ERR_TOKENIZER,
+                           "tokenizer.json: merge %u is neither "
+                           "\"a b\" nor [a, b]",
+                           rank);
         }
         if (al + bl + 1 > cap) {
             cap = (al + bl + 1) * 2;
@@ -198,7 +206,8 @@ static lm_status add_norm(loader *L, tk_norm nm) {
 static lm_status load_normalizer(loader *L, const cJSON *n, int depth) {
     if (!n || cJSON_IsNull(n)) return LM_OK;
     const char *type = str_of(n, "type");
-    if (!type || depth > 8) return lm_fail(L->err, LM_ERR_TOKENIZER, "tokenizer.json: bad normalizer");
+    if (!type || depth > 8)
+        return lm_fail(L->err, LM_ERR_TOKENIZER, "tokenizer.json: bad normalizer");
     if (!strcmp(type, "Sequence")) {
         const cJSON *e;
         cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(n, "normalizers")) {
@@ -208,11 +217,16 @@ static lm_status load_normalizer(loader *L, const cJSON *n, int depth) {
         return LM_OK;
     }
     tk_norm nm = {0};
-    if (!strcmp(type, "NFC")) nm.kind = TK_NORM_NFC;
-    else if (!strcmp(type, "NFKC")) nm.kind = TK_NORM_NFKC;
-    else if (!strcmp(type, "NFD")) nm.kind = TK_NORM_NFD;
-    else if (!strcmp(type, "NFKD")) nm.kind = TK_NORM_NFKD;
-    else if (!strcmp(type, "Lowercase")) nm.kind = TK_NORM_LOWER;
+    if (!strcmp(type, "NFC"))
+        nm.kind = TK_NORM_NFC;
+    else if (!strcmp(type, "NFKC"))
+        nm.kind = TK_NORM_NFKC;
+    else if (!strcmp(type, "NFD"))
+        nm.kind = TK_NORM_NFD;
+    else if (!strcmp(type, "NFKD"))
+        nm.kind = TK_NORM_NFKD;
+    else if (!strcmp(type, "Lowercase"))
+        nm.kind = TK_NORM_LOWER;
     else if (!strcmp(type, "Strip")) {
         nm.kind = TK_NORM_STRIP;
         nm.left = bool_of(n, "strip_left", 1);
@@ -226,18 +240,22 @@ static lm_status load_normalizer(loader *L, const cJSON *n, int depth) {
         bool is_re;
         const char *p = pattern_of(n, &is_re), *c = str_of(n, "content");
         if (!p || !c)
-            return lm_fail(L->err, LM_ERR_TOKENIZER, "tokenizer.json: Replace needs pattern and "
+            return lm_fail(L->err, LM_ERR_TOKENIZER,
+                           "tokenizer.json: Replace needs pattern and "
                            "content");
         nm.kind = TK_NORM_REPLACE;
         nm.a = dup_str(p, &nm.a_len);
         nm.b = dup_str(c, &nm.b_len);
         lm_status st = add_norm(L, nm);
         if (st != LM_OK || !nm.a || !nm.b) return st != LM_OK ? st : oom(L);
-        if (is_re) return tk_compile_regex(p, strlen(p), &L->t->norms[L->t->n_norms - 1].re, L->err);
+        if (is_re)
+            return tk_compile_regex(p, strlen(p), &L->t->norms[L->t->n_norms - 1].re, L->err);
         return LM_OK;
     } else
-        return lm_fail(L->err, LM_ERR_UNSUPPORTED, "tokenizer.json: normalizer %.40s is not "
-                       "supported", type);
+        return lm_fail(L->err, LM_ERR_UNSUPPORTED,
+                       "tokenizer.json: normalizer %.40s is not "
+                       "supported",
+                       type);
     return add_norm(L, nm);
 }
 
@@ -253,16 +271,19 @@ static lm_status add_pre(loader *L, tk_pre p) {
     t->pres[t->n_pres++] = p;
     size_t dl = strlen(L->desc_pre);
     snprintf(L->desc_pre + dl, sizeof L->desc_pre - dl, "%s%s", dl ? "+" : "",
-             p.kind == TK_PRE_SPLIT ? "Split" : p.kind == TK_PRE_BYTELEVEL ? "ByteLevel"
-             : p.kind == TK_PRE_METASPACE ? "Metaspace" : p.kind == TK_PRE_DIGITS ? "Digits"
-             : "Whitespace");
+             p.kind == TK_PRE_SPLIT       ? "Split"
+             : p.kind == TK_PRE_BYTELEVEL ? "ByteLevel"
+             : p.kind == TK_PRE_METASPACE ? "Metaspace"
+             : p.kind == TK_PRE_DIGITS    ? "Digits"
+                                          : "Whitespace");
     return LM_OK;
 }
 
 static lm_status load_pretok(loader *L, const cJSON *n, int depth, bool *bytelevel) {
     if (!n || cJSON_IsNull(n)) return LM_OK;
     const char *type = str_of(n, "type");
-    if (!type || depth > 8) return lm_fail(L->err, LM_ERR_TOKENIZER, "tokenizer.json: bad pre_tokenizer");
+    if (!type || depth > 8)
+        return lm_fail(L->err, LM_ERR_TOKENIZER, "tokenizer.json: bad pre_tokenizer");
     if (!strcmp(type, "Sequence")) {
         const cJSON *e;
         cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(n, "pretokenizers")) {
@@ -280,12 +301,18 @@ static lm_status load_pretok(loader *L, const cJSON *n, int depth, bool *bytelev
         p.kind = TK_PRE_SPLIT;
         p.invert = bool_of(n, "invert", 0);
         p.behavior = TK_SPLIT_ISOLATED;
-        if (beh && !strcmp(beh, "Removed")) p.behavior = TK_SPLIT_REMOVED;
-        else if (beh && !strcmp(beh, "MergedWithPrevious")) p.behavior = TK_SPLIT_MERGED_PREV;
-        else if (beh && !strcmp(beh, "MergedWithNext")) p.behavior = TK_SPLIT_MERGED_NEXT;
-        else if (beh && !strcmp(beh, "Contiguous")) p.behavior = TK_SPLIT_CONTIGUOUS;
-        if (is_re) st = tk_compile_regex(pat, strlen(pat), &p.re, L->err);
-        else if (!(p.literal = dup_str(pat, &p.literal_len))) st = oom(L);
+        if (beh && !strcmp(beh, "Removed"))
+            p.behavior = TK_SPLIT_REMOVED;
+        else if (beh && !strcmp(beh, "MergedWithPrevious"))
+            p.behavior = TK_SPLIT_MERGED_PREV;
+        else if (beh && !strcmp(beh, "MergedWithNext"))
+            p.behavior = TK_SPLIT_MERGED_NEXT;
+        else if (beh && !strcmp(beh, "Contiguous"))
+            p.behavior = TK_SPLIT_CONTIGUOUS;
+        if (is_re)
+            st = tk_compile_regex(pat, strlen(pat), &p.re, L->err);
+        else if (!(p.literal = dup_str(pat, &p.literal_len)))
+            st = oom(L);
     } else if (!strcmp(type, "ByteLevel")) {
         p.kind = TK_PRE_BYTELEVEL;
         p.add_prefix_space = bool_of(n, "add_prefix_space", 1);
@@ -315,8 +342,10 @@ static lm_status load_pretok(loader *L, const cJSON *n, int depth, bool *bytelev
         p.invert = true;
         st = tk_compile_regex("\\w+|[^\\w\\s]+", 12, &p.re, L->err);
     } else
-        return lm_fail(L->err, LM_ERR_UNSUPPORTED, "tokenizer.json: pre_tokenizer %.40s is not "
-                       "supported", type);
+        return lm_fail(L->err, LM_ERR_UNSUPPORTED,
+                       "tokenizer.json: pre_tokenizer %.40s is not "
+                       "supported",
+                       type);
     if (st != LM_OK) {
         free(p.literal);
         return st;
@@ -345,7 +374,8 @@ static lm_status load_decoder(loader *L, const cJSON *n, int depth, bool *bytele
         if (p && c && !is_re && !strcmp(p, "\xE2\x96\x81") && !strcmp(c, " "))
             d->meta_to_space = true;
         else
-            return lm_fail(L->err, LM_ERR_UNSUPPORTED, "tokenizer.json: decoder Replace other "
+            return lm_fail(L->err, LM_ERR_UNSUPPORTED,
+                           "tokenizer.json: decoder Replace other "
                            "than U+2581 -> ' ' is not supported");
     } else if (!strcmp(type, "Strip")) {
         const char *c = str_of(n, "content");
@@ -358,16 +388,20 @@ static lm_status load_decoder(loader *L, const cJSON *n, int depth, bool *bytele
         d->strip_first_space = bool_of(n, "add_prefix_space", 1);
         if (scheme) d->strip_first_space = strcmp(scheme, "never") != 0;
     } else if (strcmp(type, "Fuse") != 0) {
-        return lm_fail(L->err, LM_ERR_UNSUPPORTED, "tokenizer.json: decoder %.40s is not "
-                       "supported", type);
+        return lm_fail(L->err, LM_ERR_UNSUPPORTED,
+                       "tokenizer.json: decoder %.40s is not "
+                       "supported",
+                       type);
     }
     return LM_OK;
 }
 
 static lm_status put_id(loader *L, int32_t **v, size_t *n, int32_t id) {
     if (id < 0 || (uint32_t)id >= L->t->n_vocab)
-        return lm_fail(L->err, LM_ERR_TOKENIZER, "tokenizer.json: post_processor id %d is not a "
-                       "token", (int)id);
+        return lm_fail(L->err, LM_ERR_TOKENIZER,
+                       "tokenizer.json: post_processor id %d is not a "
+                       "token",
+                       (int)id);
     int32_t *nv = realloc(*v, (*n + 1) * sizeof *nv);
     if (!nv) return oom(L);
     *v = nv;
@@ -460,8 +494,8 @@ static lm_status load_config(loader *L, const cJSON *cfg) {
         if (st != LM_OK) return st;
     }
     static const char *const eog_texts[] = {
-        "<|eot_id|>", "<|eom_id|>", "<|im_end|>", "<|end|>", "<|endoftext|>", "<|end_of_text|>",
-        "</s>", "<end_of_turn>", "<|return|>", "<|call|>", "<eos>",
+        "<|eot_id|>", "<|eom_id|>",    "<|im_end|>", "<|end|>",  "<|endoftext|>", "<|end_of_text|>",
+        "</s>",       "<end_of_turn>", "<|return|>", "<|call|>", "<eos>",
     };
     if (tk_add_eog(t, t->eos_id) != LM_OK) return oom(L);
     for (size_t i = 0; i < sizeof eog_texts / sizeof eog_texts[0]; i++) {
@@ -477,8 +511,16 @@ static lm_status build(loader *L, const cJSON *root, const cJSON *cfg) {
     if (!cJSON_IsObject(model))
         return lm_fail(L->err, LM_ERR_TOKENIZER, "tokenizer.json: no model section");
     if (mtype && strcmp(mtype, "BPE") != 0)
-        return lm_fail(L->err, LM_ERR_UNSUPPORTED, "tokenizer.json: model type %.40s is not "
-                       "supported (only BPE)", mtype);
+        return lm_fail(L->err, LM_ERR_UNSUPPORTED,
+                       "tokenizer.json: model type %.40s is not "
+                       "supported (only BPE)",
+                       mtype);
+    const char *cont = str_of(model, "continuing_subword_prefix");
+    const char *suffix = str_of(model, "end_of_word_suffix");
+    if ((cont && *cont) || (suffix && *suffix))
+        return lm_fail(L->err, LM_ERR_UNSUPPORTED,
+                       "tokenizer.json: BPE with continuing_subword_prefix or "
+                       "end_of_word_suffix is not supported");
     const cJSON *added = cJSON_GetObjectItemCaseSensitive(root, "added_tokens");
     if (added && !cJSON_IsArray(added))
         return lm_fail(L->err, LM_ERR_TOKENIZER, "tokenizer.json: added_tokens is not an array");
@@ -490,7 +532,8 @@ static lm_status build(loader *L, const cJSON *root, const cJSON *cfg) {
         return lm_fail(L->err, LM_ERR_TOKENIZER, "tokenizer.json: model.merges is not an array");
     st = load_merges(L, merges);
     bool bl_pre = false, bl_dec = false;
-    if (st == LM_OK) st = load_normalizer(L, cJSON_GetObjectItemCaseSensitive(root, "normalizer"), 0);
+    if (st == LM_OK)
+        st = load_normalizer(L, cJSON_GetObjectItemCaseSensitive(root, "normalizer"), 0);
     if (st == LM_OK)
         st = load_pretok(L, cJSON_GetObjectItemCaseSensitive(root, "pre_tokenizer"), 0, &bl_pre);
     if (st == LM_OK)
@@ -505,8 +548,8 @@ static lm_status build(loader *L, const cJSON *root, const cJSON *cfg) {
     t->unk_id = text_id(L, str_of(model, "unk_token"));
     snprintf(t->describe, sizeof t->describe, "%s (tokenizer.json, pre-tokenizer %s, %u tokens)",
              t->model == TK_BYTE_BPE ? "byte-level BPE"
-             : t->byte_fallback     ? "BPE with byte fallback"
-                                    : "BPE",
+             : t->byte_fallback      ? "BPE with byte fallback"
+                                     : "BPE",
              L->desc_pre[0] ? L->desc_pre : "none", t->n_vocab);
     return tk_finish(t, L->err);
 }

@@ -51,19 +51,28 @@ static lm_status unicode_norm(const tk_norm *nm, tk_buf *in, tk_buf *out, lm_err
     if (nm->kind != TK_NORM_LOWER && all_ascii(in->p, in->n)) return LM_OK;
     int opt = UTF8PROC_STABLE;
     switch (nm->kind) {
-    case TK_NORM_NFC: opt |= UTF8PROC_COMPOSE; break;
-    case TK_NORM_NFKC: opt |= UTF8PROC_COMPOSE | UTF8PROC_COMPAT; break;
-    case TK_NORM_NFD: opt |= UTF8PROC_DECOMPOSE; break;
-    case TK_NORM_NFKD: opt |= UTF8PROC_DECOMPOSE | UTF8PROC_COMPAT; break;
-    default: break;
+    case TK_NORM_NFC:
+        opt |= UTF8PROC_COMPOSE;
+        break;
+    case TK_NORM_NFKC:
+        opt |= UTF8PROC_COMPOSE | UTF8PROC_COMPAT;
+        break;
+    case TK_NORM_NFD:
+        opt |= UTF8PROC_DECOMPOSE;
+        break;
+    case TK_NORM_NFKD:
+        opt |= UTF8PROC_DECOMPOSE | UTF8PROC_COMPAT;
+        break;
+    default:
+        break;
     }
     out->n = 0;
     if (nm->kind == TK_NORM_LOWER) {
         size_t k;
         for (size_t i = 0; i < in->n; i += k) {
             utf8proc_int32_t cp;
-            utf8proc_ssize_t r = utf8proc_iterate((const uint8_t *)in->p + i,
-                                                  (utf8proc_ssize_t)(in->n - i), &cp);
+            utf8proc_ssize_t r =
+                utf8proc_iterate((const uint8_t *)in->p + i, (utf8proc_ssize_t)(in->n - i), &cp);
             char enc[4];
             if (r <= 0) {
                 k = 1;
@@ -150,8 +159,10 @@ lm_status tk_normalize(const lm_tokenizer *t, const char *s, size_t n, bool firs
             break;
         case TK_NORM_STRIP: {
             size_t a = 0, b = out->n;
-            while (nm->left && a < b && strchr(" \t\n\r\v\f", out->p[a])) a++;
-            while (nm->right && b > a && strchr(" \t\n\r\v\f", out->p[b - 1])) b--;
+            while (nm->left && a < b && strchr(" \t\n\r\v\f", out->p[a]))
+                a++;
+            while (nm->right && b > a && strchr(" \t\n\r\v\f", out->p[b - 1]))
+                b--;
             memmove(out->p, out->p + a, b - a);
             out->n = b - a;
             out->p[out->n] = 0;
@@ -196,7 +207,8 @@ static bool split_word(const tk_pre *p, const pcre2_code *re, pcre2_match_data *
         if (re) {
             found = next_match(re, md, s, n, pos, &ms, &me);
         } else {
-            const char *h = p->literal_len ? memmem(s + pos, n - pos, p->literal, p->literal_len) : 0;
+            const char *h =
+                p->literal_len ? memmem(s + pos, n - pos, p->literal, p->literal_len) : 0;
             found = h != NULL;
             if (found) {
                 ms = (size_t)(h - s);
@@ -204,7 +216,8 @@ static bool split_word(const tk_pre *p, const pcre2_code *re, pcre2_match_data *
             }
         }
         if (found && me == ms) { /* empty match: try one character further */
-            if (ms >= n) found = false;
+            if (ms >= n)
+                found = false;
             else {
                 size_t cl = tk_utf8_valid_char((const uint8_t *)s + ms, n - ms);
                 pos = ms + (cl ? cl : 1);
@@ -227,8 +240,11 @@ static bool split_word(const tk_pre *p, const pcre2_code *re, pcre2_match_data *
                 if (!delim && !tk_spans_put(out, off, len)) return false;
                 break;
             case TK_SPLIT_MERGED_PREV:
-                if (delim && out->n > first_out) out->v[out->n - 1].len += (uint32_t)len;
-                else if (!tk_spans_put(out, off, len)) return false;
+                /* a delimiter joins the piece before it, unless that was one too */
+                if (delim && !last_was_delim && out->n > first_out)
+                    out->v[out->n - 1].len += (uint32_t)len;
+                else if (!tk_spans_put(out, off, len))
+                    return false;
                 break;
             case TK_SPLIT_MERGED_NEXT:
                 if (delim) {
@@ -298,8 +314,8 @@ lm_status tk_pretokenize(const lm_tokenizer *t, tk_buf *work, bool first, tk_spa
     bool ok = true;
     for (size_t i = 0; ok && i < t->n_pres; i++) {
         const tk_pre *p = &t->pres[i];
-        bool needs_rewrite = (p->kind == TK_PRE_BYTELEVEL && p->add_prefix_space) ||
-                             p->kind == TK_PRE_METASPACE;
+        bool needs_rewrite =
+            (p->kind == TK_PRE_BYTELEVEL && p->add_prefix_space) || p->kind == TK_PRE_METASPACE;
         if (needs_rewrite && !(ok = rewrite(p, first, work, words, &tmp))) break;
         if (p->kind == TK_PRE_BYTELEVEL && !p->use_regex) continue;
         if (p->kind == TK_PRE_METASPACE && !p->split) continue;

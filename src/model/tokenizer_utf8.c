@@ -67,7 +67,8 @@ size_t tk_utf8_valid_char(const uint8_t *s, size_t n) {
     if (c < 0x80) return 1;
     size_t k;
     uint8_t lo = 0x80, hi = 0xBF;
-    if (c >= 0xC2 && c <= 0xDF) k = 2;
+    if (c >= 0xC2 && c <= 0xDF)
+        k = 2;
     else if (c >= 0xE0 && c <= 0xEF) {
         k = 3;
         if (c == 0xE0) lo = 0xA0;

@@ -11,8 +11,6 @@
 
 #include "model/tokenizer.h"
 
-/* Sampler and tokenizer live in other modules (weak until merged). */
-
 double lm_worker_now_ms(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -114,7 +112,7 @@ static uint64_t post(lm_worker *w, msg *m) {
 }
 
 static void gen_free(lm_worker *w, gen *g) {
-    if (g->sampler) lm_sampler_free(g->sampler);
+    lm_sampler_free(g->sampler);
     if (g->detok) lm_detok_stream_free(g->detok);
     free(g->text);
     lm_worker_release(w, g->entry, &g->m->ref);

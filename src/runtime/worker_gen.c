@@ -6,10 +6,10 @@
 #include "model/model_desc.h"
 #include "model/tokenizer.h"
 #include "runtime/worker_impl.h"
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
 
 static void emit_token(gen *g, const char *text, size_t len, int32_t id, float logprob) {
     if (!g->m->fn) return;
@@ -275,11 +275,9 @@ bool lm_gen_step(lm_worker *w, gen *g) {
         return false;
     }
     float lp = 0;
-    int32_t tok;
     const int32_t *hist = s->toks + g->n_prompt;
-    tok = lm_sampler_sample(g->sampler, l->logits, hist, g->n_generated, &lp);
-    if (!g->m->ignore_eog && l->desc->tokenizer &&
-        lm_tokenizer_is_eog(l->desc->tokenizer, tok)) {
+    int32_t tok = lm_sampler_sample(g->sampler, l->logits, hist, g->n_generated, &lp);
+    if (!g->m->ignore_eog && l->desc->tokenizer && lm_tokenizer_is_eog(l->desc->tokenizer, tok)) {
         lm_gen_finish(w, g, "stop");
         return false;
     }

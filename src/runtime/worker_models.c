@@ -3,6 +3,7 @@
  * a failed engine with the next candidate. */
 #include "base/err.h"
 #include "catalog/catalog.h"
+#include "catalog/pull.h"
 #include "runtime/worker_impl.h"
 #include <stdio.h>
 #include <stdlib.h>
@@ -45,22 +46,12 @@ static lm_status resolve(const owned_ref *r, char *path, size_t cap, lm_file_id 
         return LM_OK;
     }
     if (!r->model || !*r->model) return lm_fail(err, LM_ERR_INVALID_ARG, "no model given");
+    /* Paths, catalog ids and hf:// references; the worker never downloads
+     * (that is `localm pull`, or the front end's choice before loading). */
+    lm_status rs = lm_model_ref_resolve(r->model, false, NULL, NULL, path, cap, err);
+    if (rs != LM_OK) return rs;
     struct stat st;
-    if (stat(r->model, &st) == 0) {
-        snprintf(path, cap, "%s", r->model);
-    } else {
-        lm_err e = {0};
-        lm_status s = lm_catalog_resolve(r->model, path, cap, &e);
-        if (s != LM_OK) {
-            /* Not a file and not a downloaded catalog model: say both. */
-            if (strchr(r->model, '/') || strstr(r->model, ".gguf"))
-                return lm_fail(err, LM_ERR_NOT_FOUND, "%s: no such file or folder", r->model);
-            *err = e;
-            return s;
-        }
-        if (stat(path, &st) != 0)
-            return lm_fail(err, LM_ERR_NOT_FOUND, "%s: no such file", path);
-    }
+    if (stat(path, &st) != 0) return lm_fail(err, LM_ERR_NOT_FOUND, "%s: no such file", path);
     memset(fid, 0, sizeof *fid);
     fid->dev = (uint64_t)st.st_dev;
     fid->ino = (uint64_t)st.st_ino;
@@ -151,7 +142,6 @@ lm_status lm_worker_acquire(lm_worker *w, msg *m, lm_cached_model **entry, doubl
     const owned_ref *r = &m->ref;
     char path[1024];
     lm_file_id fid;
-    emit_phase(m, LM_PHASE_RESOLVE, 0, 0, r->model ? r->model : (r->desc ? r->desc->path : ""));
     lm_status st = resolve(r, path, sizeof path, &fid, err);
     if (st != LM_OK) return st;
     lm_cached_model *e = find(w, &fid, r);
@@ -161,6 +151,7 @@ lm_status lm_worker_acquire(lm_worker *w, msg *m, lm_cached_model **entry, doubl
         *entry = e;
         return LM_OK;
     }
+    emit_phase(m, LM_PHASE_RESOLVE, 0, 0, path);
     double t0 = lm_worker_now_ms();
     loaded *l = calloc(1, sizeof *l);
     if (!l) return lm_fail(err, LM_ERR_NO_MEMORY, "worker: out of memory");

@@ -64,6 +64,11 @@ struct lm_engine {
     float *scores;  /* [n_threads][n_ctx] attention scratch */
     float *acc;     /* [n_threads][head_dim] attention accumulator */
     cpu_act act_xn, act_att, act_h, act_out;
+    /* Per-thread copies for one-token steps, where each thread normalises and
+     * converts the single row itself instead of waiting at a barrier. */
+    float *t_x;        /* [n_threads][t_x_stride] */
+    uint8_t *t_act;    /* [n_threads][LM_CPU_ACT_SLOTS][t_act_stride] */
+    size_t t_x_stride, t_act_stride;
     int32_t *rows;     /* [n_batch] indices of tokens wanting logits */
     int32_t *seq_zero; /* [n_batch] sequence ids of a batch that gives none */
 

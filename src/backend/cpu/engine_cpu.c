@@ -216,6 +216,8 @@ static void cpu_unload(lm_engine *e) {
         for (int s = 0; s < LM_CPU_ACT_SLOTS; s++) free(acts[a]->buf[s]);
     free(e->rows);
     free(e->seq_zero);
+    free(e->t_x);
+    free(e->t_act);
     free(e);
 }
 
@@ -333,6 +335,19 @@ static lm_status cpu_load(const lm_model_desc *m, const lm_load_opts *o, lm_prog
         return lm_fail(err, LM_ERR_NO_MEMORY, "cpu: cannot start %d threads", e->n_threads);
     }
     e->n_threads = lm_threadpool_size(e->pool);
+    int64_t widest = hp->n_embd > hp->n_ff ? hp->n_embd : hp->n_ff;
+    if (e->q_dim > widest) widest = e->q_dim;
+    uint64_t act_w = max_act_bytes(m, hp->n_embd);
+    if (max_act_bytes(m, e->q_dim) > act_w) act_w = max_act_bytes(m, e->q_dim);
+    if (max_act_bytes(m, hp->n_ff) > act_w) act_w = max_act_bytes(m, hp->n_ff);
+    e->t_x_stride = ((size_t)widest + 15) & ~(size_t)15;
+    e->t_act_stride = ((size_t)act_w + 63) & ~(size_t)63;
+    e->t_x = malloc((size_t)e->n_threads * e->t_x_stride * sizeof(float));
+    e->t_act = malloc((size_t)e->n_threads * LM_CPU_ACT_SLOTS * e->t_act_stride);
+    if (!e->t_x || !e->t_act) {
+        cpu_unload(e);
+        return lm_fail(err, LM_ERR_NO_MEMORY, "cpu: per-thread scratch");
+    }
     *out = e;
     return LM_OK;
 }

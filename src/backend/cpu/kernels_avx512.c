@@ -48,6 +48,18 @@ void lm_cpu_avx512_quantize_act32(const float *x, lm_act_q8_32 *dst, int64_t nb)
     }
 }
 
+uint64_t lm_cpu_avx512_stream_sum(const uint64_t *p, size_t n) {
+    __m512i s[4] = {_mm512_setzero_si512(), _mm512_setzero_si512(), _mm512_setzero_si512(),
+                    _mm512_setzero_si512()};
+    size_t i = 0;
+    for (; i + 32 <= n; i += 32)
+        for (int k = 0; k < 4; k++) s[k] = _mm512_add_epi64(s[k], _mm512_loadu_si512(p + i + 8 * k));
+    uint64_t t = (uint64_t)_mm512_reduce_add_epi64(
+        _mm512_add_epi64(_mm512_add_epi64(s[0], s[1]), _mm512_add_epi64(s[2], s[3])));
+    for (; i < n; i++) t += p[i];
+    return t;
+}
+
 /* ---- 32-element block types ------------------------------------------- */
 
 /* Zero blocks stand in for the missing partner when a row has an odd
@@ -72,6 +84,16 @@ AI __m512i nibbles_pair(const uint8_t *q0, const uint8_t *q1) {
     __m512i z = _mm512_inserti64x4(_mm512_castsi256_si512(x), _mm256_srli_epi16(x, 4), 1);
     z = _mm512_and_si512(z, _mm512_set1_epi8(15));
     return _mm512_shuffle_i64x2(z, z, _MM_SHUFFLE(3, 1, 2, 0));
+}
+
+/* Rows of a tile are short (a Q4_0 row of 2048 is 18 cache lines), too short
+ * for the hardware prefetcher to lock on before each ends; so each row asks
+ * for the same bytes of the rows PF_TILES tiles further on. Prefetches never
+ * fault, so running past the matrix end is harmless. */
+enum { PF_TILES = 2 };
+AI void prefetch_ahead(const uint8_t *p, size_t rb, int R, int bytes) {
+    const uint8_t *q = p + (size_t)PF_TILES * (size_t)R * rb;
+    for (int o = 0; o < bytes; o += 64) _mm_prefetch((const char *)q + o, _MM_HINT_T0);
 }
 
 /* Per-type layout: block bytes, code offset, whether it has a min. */
@@ -143,6 +165,7 @@ AI void step32(int type, const uint8_t *w, size_t rb, int64_t b, int two, const 
     for (int r = 0; r < R; r++) {
         const uint8_t *p0 = w + (size_t)r * rb + (size_t)b * (size_t)bs;
         const uint8_t *p1 = two ? p0 + bs : k_zero_blk;
+        prefetch_ahead(p0, rb, R, 2 * bs);
         __m512 dw, mw = _mm512_setzero_ps();
         __m512i wv = unpack32(type, p0, p1, &dw, &mw);
         for (int t = 0; t < T; t++) {
@@ -241,6 +264,7 @@ AI void tile_k45(int type, const uint8_t *w, size_t rb, int64_t nb, const uint8_
         for (int t = 0; t < T; t++) a[t] = (const lm_act_q8_256 *)(act + (size_t)t * as) + b;
         for (int r = 0; r < R; r++) {
             const uint8_t *p = w + (size_t)r * rb + (size_t)b * (size_t)bs;
+            prefetch_ahead(p, rb, R, bs);
             __m256i s16 = k_scales16(p + 4);
             __m512i s512 = _mm512_castsi256_si512(s16);
             __m256i mdup = _mm256_permutexvar_epi16(mdup_idx, s16);
@@ -295,6 +319,7 @@ AI void tile_q6k(int type, const uint8_t *w, size_t rb, int64_t nb, const uint8_
         for (int t = 0; t < T; t++) a[t] = (const lm_act_q8_256 *)(act + (size_t)t * as) + b;
         for (int r = 0; r < R; r++) {
             const uint8_t *p = w + (size_t)r * rb + (size_t)b * 210;
+            prefetch_ahead(p, rb, R, 210);
             __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(p + 192)));
             __m512i s512 = _mm512_castsi256_si512(sc16);
             __m512i isum[TT];

@@ -106,4 +106,7 @@ void lm_cpu_avx512_table(lm_matmul_fn tab[], int n, int vnni);
 /* Activation conversion with SIMD (same bytes as the scalar conversion). */
 void lm_cpu_avx2_quantize_act32(const float *x, lm_act_q8_32 *dst, int64_t nb);
 void lm_cpu_avx512_quantize_act32(const float *x, lm_act_q8_32 *dst, int64_t nb);
+/* Sum of n 64-bit words with the widest loads (bandwidth measurement). */
+uint64_t lm_cpu_avx2_stream_sum(const uint64_t *p, size_t n);
+uint64_t lm_cpu_avx512_stream_sum(const uint64_t *p, size_t n);
 #endif

@@ -54,3 +54,11 @@ uint64_t lm_sys_peak_rss(void) {
     uint64_t v = 0;
     return proc_kb("/proc/self/status", "VmHWM", &v) ? v : 0;
 }
+
+void lm_sys_rss_split(uint64_t *anon, uint64_t *file) {
+    uint64_t a = 0, f = 0;
+    proc_kb("/proc/self/status", "RssAnon", &a);
+    proc_kb("/proc/self/status", "RssFile", &f);
+    if (anon) *anon = a;
+    if (file) *file = f;
+}

@@ -12,4 +12,7 @@ bool lm_sys_meminfo(uint64_t *total, uint64_t *available);
 void lm_sys_cpu_name(char *buf, size_t n);
 /* Peak resident set size of this process in bytes (VmHWM), 0 if unknown. */
 uint64_t lm_sys_peak_rss(void);
+/* Current resident bytes of anonymous memory (heap: copies would show here)
+ * and of mapped files (weights used in place from the mmap). */
+void lm_sys_rss_split(uint64_t *anon, uint64_t *file);
 #endif

@@ -129,7 +129,7 @@ void lm_threadpool_run(lm_threadpool *p, lm_task_fn fn, void *ctx) {
     }
     fn(ctx, 0, p->n);
     for (unsigned i = 0; atomic_load_explicit(&p->pending, memory_order_acquire) > 0; i++) {
-        if (i < 1u << 20)
+        if (i < 4096)
             cpu_relax();
         else
             sched_yield(); /* a worker was descheduled: stop competing with it */
