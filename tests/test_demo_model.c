@@ -46,7 +46,8 @@ static cJSON *load_refs(void) {
 static int32_t *json_ids(const cJSON *arr, int *n) {
     *n = cJSON_GetArraySize(arr);
     int32_t *v = malloc(sizeof(int32_t) * (size_t)(*n > 0 ? *n : 1));
-    for (int i = 0; i < *n; i++) v[i] = (int32_t)cJSON_GetArrayItem(arr, i)->valuedouble;
+    for (int i = 0; i < *n; i++)
+        v[i] = (int32_t)cJSON_GetArrayItem(arr, i)->valuedouble;
     return v;
 }
 
@@ -179,8 +180,8 @@ static void tokenizer_matches_the_recipe(void **state) {
         int32_t *ids = NULL;
         size_t n_ids = 0;
         lm_err err = {0};
-        assert_int_equal(lm_tokenize(m->tokenizer, text, strlen(text), true, true, &ids, &n_ids, &err),
-                         LM_OK);
+        assert_int_equal(
+            lm_tokenize(m->tokenizer, text, strlen(text), true, true, &ids, &n_ids, &err), LM_OK);
         if (n_ids != (size_t)n || memcmp(ids, want, sizeof(int32_t) * (size_t)n) != 0)
             fail_msg("tokenization of %s differs from the recipe's", text);
         free(ids);
@@ -244,7 +245,8 @@ static double token_nll(const float *row, int nv, int32_t target) {
     for (int k = 1; k < nv; k++)
         if (row[k] > mx) mx = row[k];
     double z = 0;
-    for (int k = 0; k < nv; k++) z += exp((double)(row[k] - mx));
+    for (int k = 0; k < nv; k++)
+        z += exp((double)(row[k] - mx));
     return mx + log(z) - row[target];
 }
 
@@ -307,7 +309,8 @@ static void prompt_logits_match_pytorch(void **state) {
         assert_int_equal(cJSON_GetArraySize(last), g.nv);
         double worst = 0;
         for (int k = 0; k < g.nv; k++) {
-            double d = fabs(cJSON_GetArrayItem(last, k)->valuedouble - lg[(size_t)(ni - 1) * g.nv + k]);
+            double d =
+                fabs(cJSON_GetArrayItem(last, k)->valuedouble - lg[(size_t)(ni - 1) * g.nv + k]);
             if (d > worst) worst = d;
         }
         assert_true(worst <= 1e-2);

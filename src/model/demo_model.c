@@ -42,7 +42,8 @@ static void hash_once(void) {
     if (EVP_Digest(lm_demo_model_gguf, lm_demo_model_gguf_len, md, &n, EVP_sha256(), NULL) != 1 ||
         n < 6)
         return;
-    for (int i = 0; i < 6; i++) snprintf(g_hex + 2 * i, 3, "%02x", md[i]);
+    for (int i = 0; i < 6; i++)
+        snprintf(g_hex + 2 * i, 3, "%02x", md[i]);
     g_hash_ok = 1;
 }
 
@@ -75,7 +76,8 @@ lm_status lm_demo_model_path(char *out, size_t cap, lm_err *err) {
         return lm_fail(err, LM_ERR_INVALID_ARG, "path buffer of %zu bytes is too small", cap);
 
     struct stat sb;
-    if (stat(out, &sb) == 0 && S_ISREG(sb.st_mode) && (uint64_t)sb.st_size == lm_demo_model_gguf_len)
+    if (stat(out, &sb) == 0 && S_ISREG(sb.st_mode) &&
+        (uint64_t)sb.st_size == lm_demo_model_gguf_len)
         return LM_OK;
 
     st = lm_disk_cache_mkdirs(dir, err);

@@ -85,6 +85,7 @@ def main():
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--lr", type=float, default=3e-3)
     ap.add_argument("--max-steps", type=int, default=0)
+    ap.add_argument("--dropout", type=float, default=0.1)
     ap.add_argument("--tiny", action="store_true", help="smoke test on the CPU")
     args = ap.parse_args()
     os.makedirs(args.out, exist_ok=True)
@@ -92,6 +93,7 @@ def main():
     dev = "cuda" if torch.cuda.is_available() else "cpu"
     torch.manual_seed(0)
     cfg = Config(dim=64, n_layers=2, n_heads=2, n_kv_heads=1, ffn=128, ctx=128) if args.tiny else Config()
+    cfg.dropout = args.dropout
     log(lf, f"torch {torch.__version__} device {dev}"
         f" {torch.cuda.get_device_name() if dev == 'cuda' else ''} cfg {cfg}")
 
