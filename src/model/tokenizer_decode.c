@@ -12,22 +12,10 @@
  * prefix of a well-formed sequence, at least one byte (as Rust's lossy
  * conversion does). Sets *truncated when the bytes could still complete. */
 static size_t invalid_len(const uint8_t *s, size_t n, bool *truncated) {
-    uint8_t c = s[0];
-    size_t k;
-    uint8_t lo = 0x80, hi = 0xBF;
+    uint8_t lo, hi;
     *truncated = false;
-    if (c >= 0xC2 && c <= 0xDF)
-        k = 2;
-    else if (c >= 0xE0 && c <= 0xEF) {
-        k = 3;
-        if (c == 0xE0) lo = 0xA0;
-        if (c == 0xED) hi = 0x9F;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        k = 4;
-        if (c == 0xF0) lo = 0x90;
-        if (c == 0xF4) hi = 0x8F;
-    } else
-        return 1;
+    size_t k = tk_utf8_lead(s[0], &lo, &hi);
+    if (k == 0) return 1;
     if (n < 2) {
         *truncated = true;
         return 1;

@@ -181,6 +181,9 @@ int tk_cp_to_byte(uint32_t cp); /* -1 when cp is not one of the 256 */
 size_t tk_utf8_len(uint8_t lead); /* sequence length a lead byte announces (1 for invalid) */
 size_t tk_utf8_encode(uint32_t cp, char out[4]);
 /* Length of the valid UTF-8 character at s (0 when invalid or truncated). */
+/* Bytes of a sequence led by c (0: c cannot lead one) and the allowed range
+ * of its second byte. */
+size_t tk_utf8_lead(uint8_t c, uint8_t *lo, uint8_t *hi);
 size_t tk_utf8_valid_char(const uint8_t *s, size_t n);
 
 /* tokenizer_pretok.c */

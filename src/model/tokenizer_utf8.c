@@ -59,27 +59,32 @@ size_t tk_utf8_encode(uint32_t cp, char out[4]) {
     return 4;
 }
 
-/* Follows the Unicode table of well-formed byte sequences (no overlongs, no
+/* From the Unicode table of well-formed byte sequences (no overlongs, no
  * surrogates, nothing past U+10FFFF). */
+size_t tk_utf8_lead(uint8_t c, uint8_t *lo, uint8_t *hi) {
+    *lo = 0x80;
+    *hi = 0xBF;
+    if (c >= 0xC2 && c <= 0xDF) return 2;
+    if (c >= 0xE0 && c <= 0xEF) {
+        if (c == 0xE0) *lo = 0xA0;
+        if (c == 0xED) *hi = 0x9F;
+        return 3;
+    }
+    if (c >= 0xF0 && c <= 0xF4) {
+        if (c == 0xF0) *lo = 0x90;
+        if (c == 0xF4) *hi = 0x8F;
+        return 4;
+    }
+    return 0;
+}
+
 size_t tk_utf8_valid_char(const uint8_t *s, size_t n) {
     if (n == 0) return 0;
     uint8_t c = s[0];
     if (c < 0x80) return 1;
-    size_t k;
-    uint8_t lo = 0x80, hi = 0xBF;
-    if (c >= 0xC2 && c <= 0xDF)
-        k = 2;
-    else if (c >= 0xE0 && c <= 0xEF) {
-        k = 3;
-        if (c == 0xE0) lo = 0xA0;
-        if (c == 0xED) hi = 0x9F;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        k = 4;
-        if (c == 0xF0) lo = 0x90;
-        if (c == 0xF4) hi = 0x8F;
-    } else
-        return 0;
-    if (n < k) return 0;
+    uint8_t lo, hi;
+    size_t k = tk_utf8_lead(c, &lo, &hi);
+    if (k == 0 || n < k) return 0;
     if (s[1] < lo || s[1] > hi) return 0;
     for (size_t i = 2; i < k; i++)
         if ((s[i] & 0xC0) != 0x80) return 0;
