@@ -151,8 +151,8 @@ static lm_status transfer(const lm_download_opts *o, const char *partial, lm_dow
                            o->url);
         if (code == 401 || code == 403)
             return lm_fail(err, LM_ERR_NETWORK,
-                           "%s: HTTP %ld (access denied; gated repositories need HF_TOKEN)",
-                           o->url, code);
+                           "%s: HTTP %ld (access denied; gated repositories need HF_TOKEN)", o->url,
+                           code);
         *retryable = code >= 500;
         return lm_fail(err, LM_ERR_NETWORK, "%s: HTTP %ld", o->url, code);
     }
@@ -169,8 +169,7 @@ static lm_status transfer(const lm_download_opts *o, const char *partial, lm_dow
                        o->stall_timeout_s ? o->stall_timeout_s : 30L, ebuf[0] ? ebuf : "timeout");
     *retryable = rc == CURLE_PARTIAL_FILE || rc == CURLE_RECV_ERROR || rc == CURLE_GOT_NOTHING ||
                  rc == CURLE_SEND_ERROR;
-    return lm_fail(err, LM_ERR_NETWORK, "%s: %s", o->url,
-                   ebuf[0] ? ebuf : curl_easy_strerror(rc));
+    return lm_fail(err, LM_ERR_NETWORK, "%s: %s", o->url, ebuf[0] ? ebuf : curl_easy_strerror(rc));
 }
 
 lm_status lm_download(const lm_download_opts *o, lm_download_result *res, lm_err *err) {

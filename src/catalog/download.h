@@ -22,7 +22,7 @@ typedef struct lm_download_opts {
 void lm_download_opts_default(lm_download_opts *o);
 
 typedef struct lm_download_result {
-    char sha256[65];   /* hex of the complete file */
+    char sha256[65]; /* hex of the complete file */
     uint64_t size;
     uint64_t resumed_from; /* bytes already present in DEST.partial */
     int already_present;   /* DEST existed and verified: nothing downloaded */

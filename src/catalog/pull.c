@@ -23,7 +23,7 @@ typedef struct pull_target {
     char id[128], quant[64];
     char source[768]; /* hf://... or the URL */
     char url[1024];
-    char file[256];   /* file name in the cache folder */
+    char file[256]; /* file name in the cache folder */
     const char *sha256;
     uint64_t size;
 } pull_target;
@@ -32,7 +32,8 @@ static const char *hf_endpoint(char *buf, size_t cap) {
     const char *e = getenv("LOCALM_HF_ENDPOINT");
     snprintf(buf, cap, "%s", e && *e ? e : "https://huggingface.co");
     size_t n = strlen(buf);
-    while (n && buf[n - 1] == '/') buf[--n] = 0;
+    while (n && buf[n - 1] == '/')
+        buf[--n] = 0;
     return buf;
 }
 
@@ -58,10 +59,9 @@ static lm_status hf_target(const char *ref, pull_target *t, lm_err *err) {
     const char *p = ref + 5; /* after hf:// */
     const char *s1 = strchr(p, '/');
     const char *s2 = s1 ? strchr(s1 + 1, '/') : NULL;
-    if (!s1 || !s2 || s1 == p || s2 == s1 + 1 || !s2[1] || strstr(p, "..") ||
-        strlen(ref) > 600)
-        return lm_fail(err, LM_ERR_INVALID_ARG,
-                       "'%s' is not of the form hf://OWNER/REPO/FILE.gguf", ref);
+    if (!s1 || !s2 || s1 == p || s2 == s1 + 1 || !s2[1] || strstr(p, "..") || strlen(ref) > 600)
+        return lm_fail(err, LM_ERR_INVALID_ARG, "'%s' is not of the form hf://OWNER/REPO/FILE.gguf",
+                       ref);
     char owner_repo[100], ep[512];
     safe_name(owner_repo, sizeof owner_repo, p, (size_t)(s2 - p));
     snprintf(t->id, sizeof t->id, "hf--%s", owner_repo);
@@ -121,8 +121,8 @@ static lm_status target_for(const char *ref, pull_target *t, lm_err *err) {
     return LM_OK;
 }
 
-static lm_status target_path(const pull_target *t, char *dir, size_t dcap, char *path,
-                             size_t pcap, lm_err *err) {
+static lm_status target_path(const pull_target *t, char *dir, size_t dcap, char *path, size_t pcap,
+                             lm_err *err) {
     lm_status st = lm_disk_cache_model_dir(t->id, t->quant, dir, dcap, err);
     if (st) return st;
     int n = snprintf(path, pcap, "%s/%s", dir, t->file);
@@ -130,8 +130,8 @@ static lm_status target_path(const pull_target *t, char *dir, size_t dcap, char 
     return LM_OK;
 }
 
-lm_status lm_pull(const char *ref, bool offline, lm_progress_fn fn, void *user,
-                  lm_pull_result *out, lm_err *err) {
+lm_status lm_pull(const char *ref, bool offline, lm_progress_fn fn, void *user, lm_pull_result *out,
+                  lm_err *err) {
     memset(out, 0, sizeof *out);
     pull_target t;
     char dir[1024];
@@ -191,8 +191,8 @@ lm_status lm_pull(const char *ref, bool offline, lm_progress_fn fn, void *user,
 lm_status lm_model_ref_resolve(const char *ref, bool download, lm_progress_fn fn, void *user,
                                char *path, size_t cap, lm_err *err) {
     struct stat sb;
-    bool remote = !strncmp(ref, "hf://", 5) || !strncmp(ref, "https://", 8) ||
-                  !strncmp(ref, "http://", 7);
+    bool remote =
+        !strncmp(ref, "hf://", 5) || !strncmp(ref, "https://", 8) || !strncmp(ref, "http://", 7);
     if (!remote && stat(ref, &sb) == 0) {
         snprintf(path, cap, "%s", ref);
         return LM_OK;

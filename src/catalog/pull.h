@@ -21,8 +21,8 @@ bool lm_offline(void);
 
 /* Downloads (or verifies) ref into the disk cache and records its manifest.
  * offline: never touch the network (succeeds only when already present). */
-lm_status lm_pull(const char *ref, bool offline, lm_progress_fn fn, void *user,
-                  lm_pull_result *out, lm_err *err);
+lm_status lm_pull(const char *ref, bool offline, lm_progress_fn fn, void *user, lm_pull_result *out,
+                  lm_err *err);
 
 /* A path (file or folder) is returned as is; a catalog id or hf:// reference
  * becomes its cached file, downloaded first when `download` is true and we

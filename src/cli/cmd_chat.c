@@ -6,9 +6,9 @@
 #include "base/err.h"
 #include "cli/commands.h"
 #include "cli/model_arg.h"
-#include "runtime/chat_prompt.h"
 #include "model/demo_model.h"
 #include "model/tokenizer.h"
+#include "runtime/chat_prompt.h"
 #include "runtime/worker.h"
 #include <cjson/cJSON.h>
 #include <editline/readline.h>
@@ -132,8 +132,8 @@ static char *render_fitting(chat *c) {
         }
         int32_t *ids = NULL;
         size_t n = 0;
-        if (c->desc->tokenizer &&
-            lm_tokenize(c->desc->tokenizer, text, strlen(text), true, true, &ids, &n, NULL) == LM_OK) {
+        if (c->desc->tokenizer && lm_tokenize(c->desc->tokenizer, text, strlen(text), true, true,
+                                              &ids, &n, NULL) == LM_OK) {
             free(ids);
             uint32_t room = c->n_predict > 0 ? (uint32_t)c->n_predict : c->n_ctx / 4;
             if (n + room <= c->n_ctx) return text;
@@ -227,18 +227,30 @@ int lm_cmd_chat(int argc, char **argv) {
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             usage(stdout);
             return 0;
-        } else if (!strcmp(a, "--system") && has) c.system = strdup(argv[++i]);
-        else if (!strcmp(a, "-n") && has) c.n_predict = atoi(argv[++i]);
-        else if (!strcmp(a, "--temp") && has) c.gp.sampling.temperature = (float)atof(argv[++i]);
-        else if (!strcmp(a, "--top-k") && has) c.gp.sampling.top_k = atoi(argv[++i]);
-        else if (!strcmp(a, "--top-p") && has) c.gp.sampling.top_p = (float)atof(argv[++i]);
-        else if (!strcmp(a, "--min-p") && has) c.gp.sampling.min_p = (float)atof(argv[++i]);
-        else if (!strcmp(a, "--seed") && has) c.gp.sampling.seed = strtoull(argv[++i], NULL, 10);
-        else if (!strcmp(a, "--threads") && has) n_threads = atoi(argv[++i]);
-        else if (!strcmp(a, "--ctx") && has) n_ctx = (unsigned)atoi(argv[++i]);
-        else if (!strcmp(a, "--backend") && has) backend = argv[++i];
-        else if (!strcmp(a, "-m") && has) model = argv[++i];
-        else if (a[0] != '-' && !model) model = a;
+        } else if (!strcmp(a, "--system") && has)
+            c.system = strdup(argv[++i]);
+        else if (!strcmp(a, "-n") && has)
+            c.n_predict = atoi(argv[++i]);
+        else if (!strcmp(a, "--temp") && has)
+            c.gp.sampling.temperature = (float)atof(argv[++i]);
+        else if (!strcmp(a, "--top-k") && has)
+            c.gp.sampling.top_k = atoi(argv[++i]);
+        else if (!strcmp(a, "--top-p") && has)
+            c.gp.sampling.top_p = (float)atof(argv[++i]);
+        else if (!strcmp(a, "--min-p") && has)
+            c.gp.sampling.min_p = (float)atof(argv[++i]);
+        else if (!strcmp(a, "--seed") && has)
+            c.gp.sampling.seed = strtoull(argv[++i], NULL, 10);
+        else if (!strcmp(a, "--threads") && has)
+            n_threads = atoi(argv[++i]);
+        else if (!strcmp(a, "--ctx") && has)
+            n_ctx = (unsigned)atoi(argv[++i]);
+        else if (!strcmp(a, "--backend") && has)
+            backend = argv[++i];
+        else if (!strcmp(a, "-m") && has)
+            model = argv[++i];
+        else if (a[0] != '-' && !model)
+            model = a;
         else {
             fprintf(stderr, "localm chat: unknown or incomplete option '%s'\n", a);
             usage(stderr);
@@ -315,7 +327,8 @@ int lm_cmd_chat(int argc, char **argv) {
                 free(line);
                 break;
             }
-            while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r')) line[--n] = 0;
+            while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+                line[--n] = 0;
         }
         if (!line[0]) {
             free(line);

@@ -24,7 +24,8 @@ static double now_s(void) {
 static void human(double b, char *out, size_t cap) {
     const char *u[] = {"B", "KB", "MB", "GB", "TB"};
     int i = 0;
-    while (b >= 1024 && i < 4) b /= 1024, i++;
+    while (b >= 1024 && i < 4)
+        b /= 1024, i++;
     snprintf(out, cap, i ? "%.1f %s" : "%.0f %s", b, u[i]);
 }
 
@@ -50,11 +51,12 @@ static int on_progress(const lm_progress *ev, void *user) {
         human((double)ev->done / el, rate, sizeof rate);
         int width = 30, fill = pct >= 0 ? pct * width / 100 : 0;
         char barbuf[64];
-        for (int i = 0; i < width; i++) barbuf[i] = i < fill ? '#' : '-';
+        for (int i = 0; i < width; i++)
+            barbuf[i] = i < fill ? '#' : '-';
         barbuf[width] = 0;
         double eta = ev->total && ev->done ? el * ((double)ev->total / (double)ev->done - 1) : 0;
-        fprintf(stderr, "\r%-8s [%s] %3d%% %s / %s  %s/s  ETA %.0fs   ",
-                lm_phase_name(ev->phase), barbuf, pct < 0 ? 0 : pct, done, total, rate, eta);
+        fprintf(stderr, "\r%-8s [%s] %3d%% %s / %s  %s/s  ETA %.0fs   ", lm_phase_name(ev->phase),
+                barbuf, pct < 0 ? 0 : pct, done, total, rate, eta);
         if (final) fputc('\n', stderr);
     } else if (pct >= 0 && (pct / 10 != b->last_pct / 10 || final)) {
         b->last_pct = pct;
@@ -76,8 +78,10 @@ int lm_cmd_pull(int argc, char **argv) {
                    "Environment: LOCALM_HOME (cache), HF_TOKEN (gated repositories),\n"
                    "LOCALM_HF_ENDPOINT (hub address), LOCALM_OFFLINE=1 (never download).\n");
             return 0;
-        } else if (!strcmp(argv[i], "--offline")) offline = true;
-        else if (argv[i][0] != '-' && !ref) ref = argv[i];
+        } else if (!strcmp(argv[i], "--offline"))
+            offline = true;
+        else if (argv[i][0] != '-' && !ref)
+            ref = argv[i];
         else {
             fprintf(stderr, "localm pull: unknown option '%s'\n", argv[i]);
             return 2;
@@ -97,8 +101,9 @@ int lm_cmd_pull(int argc, char **argv) {
     }
     char size[32];
     human((double)r.size, size, sizeof size);
-    printf("%s %s (%s, sha256 %s)\n", r.already_present ? "already present:" : "downloaded:",
-           r.path, size, r.sha256[0] ? r.sha256 : "unknown");
+    printf("%s %s (%s, sha256 %s)\n",
+           r.already_present ? "already present:" : "downloaded:", r.path, size,
+           r.sha256[0] ? r.sha256 : "unknown");
     return 0;
 }
 

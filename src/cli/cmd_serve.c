@@ -18,15 +18,16 @@ static void on_signal(int sig) {
 }
 
 static void usage(FILE *f) {
-    fprintf(f, "usage: localm serve [MODEL] [--host ADDR] [--port N] [--api-key KEY]\n"
-               "                    [--backend NAME] [--threads N] [--ctx N] [--keep-alive SECONDS]\n"
-               "                    [--max-body BYTES] [--max-queue N]\n\n"
-               "Serves the OpenAI-compatible API (/v1/chat/completions, /v1/completions,\n"
-               "/v1/models, /v1/models/load|unload|pull), /health, /metrics and the chat page\n"
-               "at /. MODEL (a .gguf file, a Hugging Face folder or a catalog id) is loaded at\n"
-               "start and answers requests that name no model; without it, the embedded demo\n"
-               "model is used. Listens on 127.0.0.1 unless --host says otherwise. The API key\n"
-               "may also come from LOCALM_API_KEY.\n");
+    fprintf(f,
+            "usage: localm serve [MODEL] [--host ADDR] [--port N] [--api-key KEY]\n"
+            "                    [--backend NAME] [--threads N] [--ctx N] [--keep-alive SECONDS]\n"
+            "                    [--max-body BYTES] [--max-queue N]\n\n"
+            "Serves the OpenAI-compatible API (/v1/chat/completions, /v1/completions,\n"
+            "/v1/models, /v1/models/load|unload|pull), /health, /metrics and the chat page\n"
+            "at /. MODEL (a .gguf file, a Hugging Face folder or a catalog id) is loaded at\n"
+            "start and answers requests that name no model; without it, the embedded demo\n"
+            "model is used. Listens on 127.0.0.1 unless --host says otherwise. The API key\n"
+            "may also come from LOCALM_API_KEY.\n");
 }
 
 int lm_cmd_serve(int argc, char **argv) {
@@ -40,17 +41,28 @@ int lm_cmd_serve(int argc, char **argv) {
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             usage(stdout);
             return 0;
-        } else if (!strcmp(a, "--host") && v) o.host = argv[++i];
-        else if (!strcmp(a, "--port") && v) o.port = atoi(argv[++i]);
-        else if (!strcmp(a, "--api-key") && v) o.api_key = argv[++i];
-        else if (!strcmp(a, "--backend") && v) o.backend = argv[++i];
-        else if (!strcmp(a, "--threads") && v) o.n_threads = atoi(argv[++i]);
-        else if (!strcmp(a, "--ctx") && v) o.n_ctx = (unsigned)atoi(argv[++i]);
-        else if (!strcmp(a, "--keep-alive") && v) o.keep_alive_s = atof(argv[++i]);
-        else if (!strcmp(a, "--max-body") && v) o.max_body = (size_t)atoll(argv[++i]);
-        else if (!strcmp(a, "--max-queue") && v) o.max_queue = atoi(argv[++i]);
-        else if (!strcmp(a, "-m") && v) o.model = argv[++i];
-        else if (a[0] != '-' && !o.model) o.model = a;
+        } else if (!strcmp(a, "--host") && v)
+            o.host = argv[++i];
+        else if (!strcmp(a, "--port") && v)
+            o.port = atoi(argv[++i]);
+        else if (!strcmp(a, "--api-key") && v)
+            o.api_key = argv[++i];
+        else if (!strcmp(a, "--backend") && v)
+            o.backend = argv[++i];
+        else if (!strcmp(a, "--threads") && v)
+            o.n_threads = atoi(argv[++i]);
+        else if (!strcmp(a, "--ctx") && v)
+            o.n_ctx = (unsigned)atoi(argv[++i]);
+        else if (!strcmp(a, "--keep-alive") && v)
+            o.keep_alive_s = atof(argv[++i]);
+        else if (!strcmp(a, "--max-body") && v)
+            o.max_body = (size_t)atoll(argv[++i]);
+        else if (!strcmp(a, "--max-queue") && v)
+            o.max_queue = atoi(argv[++i]);
+        else if (!strcmp(a, "-m") && v)
+            o.model = argv[++i];
+        else if (a[0] != '-' && !o.model)
+            o.model = a;
         else {
             fprintf(stderr, "localm serve: unknown or incomplete option '%s'\n", a);
             usage(stderr);
@@ -91,7 +103,8 @@ int lm_cmd_serve(int argc, char **argv) {
            lm_server_port(s));
     printf("OpenAI-compatible API: http://%s:%d/v1 (Ctrl-C stops)\n", o.host, lm_server_port(s));
     fflush(stdout);
-    while (!g_stop) pause();
+    while (!g_stop)
+        pause();
     fprintf(stderr, "\nstopping: finishing in-flight streams\n");
     lm_server_stop(s);
     return 0;

@@ -1,10 +1,10 @@
 /* model_arg.c — resolving the MODEL argument of the CLI commands. */
 #include "cli/model_arg.h"
 #include "catalog/pull.h"
-#include <string.h>
 #include "cli/progress_bar.h"
 #include "model/demo_model.h"
 #include <stdio.h>
+#include <string.h>
 
 static int draw(const lm_progress *ev, void *user) {
     lm_progress_bar_update(user, ev);

@@ -39,7 +39,8 @@ static void top_alternatives(gen *g, const float *logits, int n) {
     for (int i = 1; i < n; i++)
         if (logits[i] > mx) mx = logits[i];
     double sum = 0;
-    for (int i = 0; i < n; i++) sum += exp((double)(logits[i] - mx));
+    for (int i = 0; i < n; i++)
+        sum += exp((double)(logits[i] - mx));
     float lse = mx + (float)log(sum);
     g->n_top = 0;
     for (int i = 0; i < n; i++) {
@@ -53,7 +54,8 @@ static void top_alternatives(gen *g, const float *logits, int n) {
         g->top_lp[j] = logits[i];
         g->top_ids[j] = i;
     }
-    for (int i = 0; i < g->n_top; i++) g->top_lp[i] -= lse;
+    for (int i = 0; i < g->n_top; i++)
+        g->top_lp[i] -= lse;
 }
 
 static bool slot_reserve(seq_slot *s, int n) {

@@ -46,7 +46,8 @@ bool lm_channel_write(lm_channel *c, const char *data, size_t len) {
     if (c->head > 0 && c->head == c->len) c->head = c->len = 0;
     if (c->len + len > c->cap) {
         size_t ncap = c->cap ? c->cap : 4096;
-        while (ncap < c->len + len) ncap *= 2;
+        while (ncap < c->len + len)
+            ncap *= 2;
         char *nb = realloc(c->buf, ncap);
         if (!nb) {
             pthread_mutex_unlock(&c->mu);

@@ -20,10 +20,10 @@ typedef struct lm_http_request {
 typedef struct lm_http_response {
     int status;
     const char *content_type;
-    char *body;           /* malloc'd (owned) unless body_static */
+    char *body; /* malloc'd (owned) unless body_static */
     const char *body_static;
     size_t body_len;
-    lm_channel *stream;   /* non-NULL: stream the channel's bytes (SSE) instead */
+    lm_channel *stream; /* non-NULL: stream the channel's bytes (SSE) instead */
     int n_headers;
     char headers[LM_HTTP_MAX_HEADERS][2][256];
 } lm_http_response;

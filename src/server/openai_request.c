@@ -8,8 +8,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-bool lm_api_fail(lm_api_error *e, int status, const char *type, const char *param,
-                 const char *code, const char *fmt, ...) {
+bool lm_api_fail(lm_api_error *e, int status, const char *type, const char *param, const char *code,
+                 const char *fmt, ...) {
     e->http_status = status;
     snprintf(e->type, sizeof e->type, "%s", type);
     snprintf(e->param, sizeof e->param, "%s", param ? param : "");
@@ -25,10 +25,14 @@ char *lm_api_error_json(const lm_api_error *e) {
     cJSON *root = cJSON_CreateObject(), *err = cJSON_AddObjectToObject(root, "error");
     cJSON_AddStringToObject(err, "message", e->message);
     cJSON_AddStringToObject(err, "type", e->type);
-    if (e->param[0]) cJSON_AddStringToObject(err, "param", e->param);
-    else cJSON_AddNullToObject(err, "param");
-    if (e->code[0]) cJSON_AddStringToObject(err, "code", e->code);
-    else cJSON_AddNullToObject(err, "code");
+    if (e->param[0])
+        cJSON_AddStringToObject(err, "param", e->param);
+    else
+        cJSON_AddNullToObject(err, "param");
+    if (e->code[0])
+        cJSON_AddStringToObject(err, "code", e->code);
+    else
+        cJSON_AddNullToObject(err, "code");
     char *s = cJSON_PrintUnformatted(root);
     cJSON_Delete(root);
     return s;
@@ -38,18 +42,33 @@ char *lm_api_error_json(const lm_api_error *e) {
 
 /* Parameters that OpenAI clients may send and LocalM does not implement yet. */
 static const char *const k_unsupported[] = {
-    "response_format", "tools",        "tool_choice",  "functions", "function_call",
-    "logit_bias",      "audio",        "modalities",   "prediction", "parallel_tool_calls",
-    "best_of",         "suffix",       "echo",         NULL};
+    "response_format", "tools",  "tool_choice", "functions",  "function_call",
+    "logit_bias",      "audio",  "modalities",  "prediction", "parallel_tool_calls",
+    "best_of",         "suffix", "echo",        NULL};
 
 /* Parameters accepted but with no effect on a local engine. */
 static const char *const k_ignored[] = {"user", "store", "metadata", "service_tier", NULL};
 
-static const char *const k_known[] = {
-    "model",     "messages",          "prompt",           "stream",      "stream_options",
-    "max_tokens", "max_completion_tokens", "temperature", "top_p",       "top_k",
-    "min_p",     "frequency_penalty", "presence_penalty", "repeat_penalty", "seed",
-    "stop",      "logprobs",          "top_logprobs",     "n",           NULL};
+static const char *const k_known[] = {"model",
+                                      "messages",
+                                      "prompt",
+                                      "stream",
+                                      "stream_options",
+                                      "max_tokens",
+                                      "max_completion_tokens",
+                                      "temperature",
+                                      "top_p",
+                                      "top_k",
+                                      "min_p",
+                                      "frequency_penalty",
+                                      "presence_penalty",
+                                      "repeat_penalty",
+                                      "seed",
+                                      "stop",
+                                      "logprobs",
+                                      "top_logprobs",
+                                      "n",
+                                      NULL};
 
 static bool in_list(const char *const *list, const char *s) {
     for (; *list; list++)
@@ -102,12 +121,12 @@ static bool check_messages(const cJSON *msgs, lm_api_error *e) {
         snprintf(p, sizeof p, "messages[%d]", i);
         if (!cJSON_IsObject(m)) return BAD(p, "'%s' must be an object", p);
         const cJSON *role = cJSON_GetObjectItemCaseSensitive(m, "role");
-        if (!cJSON_IsString(role))
-            return BAD(p, "'%s.role' must be a string", p);
+        if (!cJSON_IsString(role)) return BAD(p, "'%s.role' must be a string", p);
         const char *r = role->valuestring;
         if (strcmp(r, "system") && strcmp(r, "user") && strcmp(r, "assistant") &&
             strcmp(r, "developer") && strcmp(r, "tool"))
-            return BAD(p, "'%s.role' must be system, developer, user, assistant or tool, got '%.40s'",
+            return BAD(p,
+                       "'%s.role' must be system, developer, user, assistant or tool, got '%.40s'",
                        p, r);
         const cJSON *content = cJSON_GetObjectItemCaseSensitive(m, "content");
         if (cJSON_IsArray(content)) {
@@ -117,8 +136,9 @@ static bool check_messages(const cJSON *msgs, lm_api_error *e) {
                 const cJSON *type = cJSON_GetObjectItemCaseSensitive(part, "type");
                 if (!cJSON_IsString(type) || strcmp(type->valuestring, "text") ||
                     !cJSON_IsString(cJSON_GetObjectItemCaseSensitive(part, "text")))
-                    return BAD(p, "'%s.content' parts must be {\"type\":\"text\",\"text\":...}; "
-                                  "images and audio are not supported",
+                    return BAD(p,
+                               "'%s.content' parts must be {\"type\":\"text\",\"text\":...}; "
+                               "images and audio are not supported",
                                p);
             }
         } else if (!cJSON_IsString(content) && !cJSON_IsNull(content)) {
@@ -138,8 +158,9 @@ bool lm_gen_request_parse(const char *body, size_t len, bool chat, lm_gen_reques
     out->chat = chat;
     const char *end = NULL;
     cJSON *root = cJSON_ParseWithLengthOpts(body, len, &end, 0);
-    if (!root) return BAD(NULL, "the request body is not valid JSON (near byte %ld)",
-                          end ? (long)(end - body) : 0L);
+    if (!root)
+        return BAD(NULL, "the request body is not valid JSON (near byte %ld)",
+                   end ? (long)(end - body) : 0L);
     out->root = root;
     if (!cJSON_IsObject(root)) return BAD(NULL, "the request body must be a JSON object");
     const cJSON *it;
@@ -178,8 +199,9 @@ bool lm_gen_request_parse(const char *body, size_t len, bool chat, lm_gen_reques
     }
     int n = 1;
     if (!get_int(root, "n", 1, 1e9, &n, NULL, e)) return false;
-    if (n != 1) return lm_api_fail(e, 400, "invalid_request_error", "n", "unsupported_parameter",
-                                   "only n = 1 is supported");
+    if (n != 1)
+        return lm_api_fail(e, 400, "invalid_request_error", "n", "unsupported_parameter",
+                           "only n = 1 is supported");
     if (!get_int(root, "max_tokens", 1, 2147483647.0, &out->max_tokens, NULL, e)) return false;
     if (!get_int(root, "max_completion_tokens", 1, 2147483647.0, &out->max_tokens, NULL, e))
         return false;
@@ -220,7 +242,8 @@ bool lm_gen_request_parse(const char *body, size_t len, bool chat, lm_gen_reques
             return BAD("stop", "'stop' may hold at most %d strings", LM_MAX_STOP);
         const cJSON *s;
         cJSON_ArrayForEach(s, stop) {
-            if (!cJSON_IsString(s)) return BAD("stop", "'stop' must be a string or an array of strings");
+            if (!cJSON_IsString(s))
+                return BAD("stop", "'stop' must be a string or an array of strings");
             if (s->valuestring[0]) out->stop[out->n_stop++] = s->valuestring;
         }
     } else if (stop && !cJSON_IsNull(stop)) {

@@ -18,13 +18,13 @@ static void model_id_from_path(const char *path, char *id, size_t cap) {
     b = b && b[1] ? b + 1 : path;
     snprintf(id, cap, "%s", b);
     size_t n = strlen(id);
-    while (n > 1 && id[n - 1] == '/') id[--n] = 0;
+    while (n > 1 && id[n - 1] == '/')
+        id[--n] = 0;
     if (n > 5 && !strcasecmp(id + n - 5, ".gguf")) id[n - 5] = 0;
 }
 
 /* Adds a model entry (mu held). */
-static lm_routes_model *add_model(lm_server *s, const char *id, const char *path,
-                                  lm_api_error *e) {
+static lm_routes_model *add_model(lm_server *s, const char *id, const char *path, lm_api_error *e) {
     struct lm_routes *r = s->routes;
     if (r->n_models >= LM_ROUTES_MAX_MODELS) {
         lm_api_fail(e, 503, "server_error", "model", "too_many_models",
@@ -34,8 +34,8 @@ static lm_routes_model *add_model(lm_server *s, const char *id, const char *path
     lm_err err = {0};
     lm_model_desc *d = NULL;
     if (lm_model_open(path, &d, &err) != LM_OK) {
-        lm_api_fail(e, 500, "server_error", "model", "model_unreadable", "cannot open %s: %s",
-                    path, lm_err_text(&err));
+        lm_api_fail(e, 500, "server_error", "model", "model_unreadable", "cannot open %s: %s", path,
+                    lm_err_text(&err));
         return NULL;
     }
     lm_routes_model *m = &r->models[r->n_models++];
@@ -51,7 +51,8 @@ lm_routes_model *lm_routes_model_get(lm_server *s, const char *name, lm_api_erro
     lm_routes_model *found = NULL;
     pthread_mutex_lock(&r->mu);
     if (!name || !name[0]) {
-        if (r->default_model >= 0) found = &r->models[r->default_model];
+        if (r->default_model >= 0)
+            found = &r->models[r->default_model];
         else
             lm_api_fail(e, 400, "invalid_request_error", "model", "model_required",
                         "'model' is required: this server was started without a default model");
@@ -68,14 +69,15 @@ lm_routes_model *lm_routes_model_get(lm_server *s, const char *name, lm_api_erro
          * not accepted from clients (only the default model is a path). */
         bool remote = !strncmp(name, "hf://", 5) || !strncmp(name, "https://", 8) ||
                       !strncmp(name, "http://", 7);
-        lm_status rs = remote ? lm_model_ref_resolve(name, false, NULL, NULL, path, sizeof path, &err)
-                              : lm_catalog_resolve(name, path, sizeof path, &err);
+        lm_status rs = remote
+                           ? lm_model_ref_resolve(name, false, NULL, NULL, path, sizeof path, &err)
+                           : lm_catalog_resolve(name, path, sizeof path, &err);
         if (rs == LM_OK) {
             found = add_model(s, name, path, e);
         } else if (remote) {
             lm_api_fail(e, 404, "invalid_request_error", "model", "model_not_found",
-                        "%s is not downloaded: POST /v1/models/pull {\"model\":\"%s\"} first",
-                        name, name);
+                        "%s is not downloaded: POST /v1/models/pull {\"model\":\"%s\"} first", name,
+                        name);
         } else {
             const lm_catalog_model *cm = NULL;
             const lm_catalog_file *cf = NULL;
@@ -87,8 +89,7 @@ lm_routes_model *lm_routes_model_get(lm_server *s, const char *name, lm_api_erro
                             name, name, name);
             else
                 lm_api_fail(e, 404, "invalid_request_error", "model", "model_not_found",
-                            "the model '%.200s' does not exist (GET /v1/models lists them)",
-                            name);
+                            "the model '%.200s' does not exist (GET /v1/models lists them)", name);
         }
     }
     pthread_mutex_unlock(&r->mu);
@@ -119,8 +120,10 @@ lm_status lm_routes_create(lm_server *s, lm_err *err) {
     if (s->opts.model) {
         char id[128];
         lm_api_error e;
-        if (s->opts.model_id) snprintf(id, sizeof id, "%s", s->opts.model_id);
-        else model_id_from_path(s->opts.model, id, sizeof id);
+        if (s->opts.model_id)
+            snprintf(id, sizeof id, "%s", s->opts.model_id);
+        else
+            model_id_from_path(s->opts.model, id, sizeof id);
         pthread_mutex_lock(&r->mu);
         lm_routes_model *m = add_model(s, id, s->opts.model, &e);
         pthread_mutex_unlock(&r->mu);
@@ -153,7 +156,8 @@ void lm_routes_free(lm_server *s) {
     struct lm_routes *r = s->routes;
     if (!r) return;
     lm_worker_free(r->worker);
-    for (int i = 0; i < r->n_models; i++) lm_model_free(r->models[i].desc);
+    for (int i = 0; i < r->n_models; i++)
+        lm_model_free(r->models[i].desc);
     pthread_mutex_destroy(&r->mu);
     free(r);
     s->routes = NULL;
@@ -167,7 +171,8 @@ static bool authorized(lm_server *s, const lm_http_request *req) {
     /* Constant-time comparison: the key must not leak through timing. */
     size_t n = strlen(s->opts.api_key), m = strlen(a);
     unsigned diff = (unsigned)(n ^ m);
-    for (size_t i = 0; i < n; i++) diff |= (unsigned char)s->opts.api_key[i] ^ (unsigned char)(i < m ? a[i] : 0);
+    for (size_t i = 0; i < n; i++)
+        diff |= (unsigned char)s->opts.api_key[i] ^ (unsigned char)(i < m ? a[i] : 0);
     return diff == 0;
 }
 
@@ -189,11 +194,11 @@ void lm_server_route(lm_server *s, const lm_http_request *req, lm_http_response 
     if (get && !strcmp(p, "/style.css"))
         return set_static(resp, "text/css; charset=utf-8", lm_web_style_css, lm_web_style_css_len);
     if (get && !strcmp(p, "/app.js"))
-        return set_static(resp, "text/javascript; charset=utf-8", lm_web_app_js,
-                          lm_web_app_js_len);
+        return set_static(resp, "text/javascript; charset=utf-8", lm_web_app_js, lm_web_app_js_len);
     if (get && !strcmp(p, "/health")) {
-        lm_http_set_json(resp, 200, strdup(atomic_load(&s->stopping) ? "{\"status\":\"stopping\"}"
-                                                                       : "{\"status\":\"ok\"}"));
+        lm_http_set_json(resp, 200,
+                         strdup(atomic_load(&s->stopping) ? "{\"status\":\"stopping\"}"
+                                                          : "{\"status\":\"ok\"}"));
         return;
     }
     if (get && !strcmp(p, "/metrics")) return lm_route_metrics(s, resp);
@@ -221,8 +226,8 @@ void lm_server_route(lm_server *s, const lm_http_request *req, lm_http_response 
     bool known = !strcmp(p, "/v1/models") || !strcmp(p, "/v1/chat/completions") ||
                  !strcmp(p, "/v1/completions") || !strncmp(p, "/v1/models/", 11);
     lm_api_fail(&e, known ? 405 : 404, "invalid_request_error", NULL,
-                known ? "method_not_allowed" : "not_found", "no route for %s %.200s",
-                req->method, p);
+                known ? "method_not_allowed" : "not_found", "no route for %s %.200s", req->method,
+                p);
     lm_http_set_error(resp, &e);
 }
 
@@ -230,13 +235,15 @@ void lm_route_metrics(lm_server *s, lm_http_response *resp) {
     struct lm_server_metrics *m = &s->metrics;
     int loaded = 0;
     pthread_mutex_lock(&s->routes->mu);
-    for (int i = 0; i < s->routes->n_models; i++) loaded += s->routes->models[i].loaded;
+    for (int i = 0; i < s->routes->n_models; i++)
+        loaded += s->routes->models[i].loaded;
     pthread_mutex_unlock(&s->routes->mu);
     char *buf = malloc(4096);
     if (!buf) return;
     int n = snprintf(
         buf, 4096,
-        "# HELP localm_requests_total HTTP requests received.\n# TYPE localm_requests_total counter\n"
+        "# HELP localm_requests_total HTTP requests received.\n# TYPE localm_requests_total "
+        "counter\n"
         "localm_requests_total %llu\n"
         "# HELP localm_requests_failed_total Requests answered with a 4xx or 5xx status.\n"
         "# TYPE localm_requests_failed_total counter\nlocalm_requests_failed_total %llu\n"

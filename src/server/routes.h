@@ -38,8 +38,7 @@ lm_status lm_routes_create(lm_server *s, lm_err *err);
 void lm_routes_shutdown(lm_server *s);
 void lm_routes_free(lm_server *s);
 
-void lm_route_generate(lm_server *s, const lm_http_request *req, bool chat,
-                       lm_http_response *resp);
+void lm_route_generate(lm_server *s, const lm_http_request *req, bool chat, lm_http_response *resp);
 void lm_route_models(lm_server *s, lm_http_response *resp);
 void lm_route_model_load(lm_server *s, const lm_http_request *req, lm_http_response *resp);
 void lm_route_model_unload(lm_server *s, const lm_http_request *req, lm_http_response *resp);

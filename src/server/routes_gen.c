@@ -14,7 +14,7 @@
 typedef struct gen_job {
     pthread_mutex_t mu;
     pthread_cond_t cv;
-    int refs;      /* handler + worker callback */
+    int refs; /* handler + worker callback */
     bool finished;
     lm_server *srv;
     lm_channel *ch; /* streaming only */
@@ -24,7 +24,7 @@ typedef struct gen_job {
     /* accumulated (non-streaming) */
     char *text;
     size_t len, cap;
-    cJSON *lp_content; /* logprobs entries */
+    cJSON *lp_content;             /* logprobs entries */
     const lm_tokenizer *tokenizer; /* decodes top_logprobs alternatives */
     /* terminal event */
     char backend[32], fallback[512], finish_reason[16];
@@ -49,7 +49,8 @@ static void job_unref(gen_job *j) {
 static void append_text(gen_job *j, const char *t, size_t n) {
     if (j->len + n + 1 > j->cap) {
         size_t nc = j->cap ? j->cap * 2 : 1024;
-        while (nc < j->len + n + 1) nc *= 2;
+        while (nc < j->len + n + 1)
+            nc *= 2;
         char *nb = realloc(j->text, nc);
         if (!nb) return;
         j->text = nb;
@@ -91,8 +92,9 @@ static cJSON *logprob_entry(const lm_tokenizer *tk, const lm_worker_event *ev) {
 static cJSON *response_head(const gen_job *j, bool chunk) {
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "id", j->id);
-    cJSON_AddStringToObject(o, "object", j->chat ? (chunk ? "chat.completion.chunk" : "chat.completion")
-                                                  : "text_completion");
+    cJSON_AddStringToObject(o, "object",
+                            j->chat ? (chunk ? "chat.completion.chunk" : "chat.completion")
+                                    : "text_completion");
     cJSON_AddNumberToObject(o, "created", (double)j->created);
     cJSON_AddStringToObject(o, "model", j->model);
     cJSON_AddStringToObject(o, "system_fingerprint", "localm-" LOCALM_VERSION);
@@ -163,8 +165,10 @@ static void stream_delta(gen_job *j, const char *text, size_t n, const cJSON *lp
     } else {
         cJSON_AddNullToObject(c, "logprobs");
     }
-    if (finish) cJSON_AddStringToObject(c, "finish_reason", finish);
-    else cJSON_AddNullToObject(c, "finish_reason");
+    if (finish)
+        cJSON_AddStringToObject(c, "finish_reason", finish);
+    else
+        cJSON_AddNullToObject(c, "finish_reason");
     if (j->include_usage) cJSON_AddNullToObject(o, "usage");
     send_event(j, o);
 }
@@ -250,9 +254,11 @@ static char *build_prompt(lm_routes_model *m, const lm_gen_request *r, lm_api_er
         if (cJSON_IsArray(content)) {
             size_t n = 0;
             cJSON *part;
-            cJSON_ArrayForEach(part, content) n += strlen(cJSON_GetObjectItem(part, "text")->valuestring);
+            cJSON_ArrayForEach(part, content) n +=
+                strlen(cJSON_GetObjectItem(part, "text")->valuestring);
             char *joined = calloc(1, n + 1);
-            cJSON_ArrayForEach(part, content) strcat(joined, cJSON_GetObjectItem(part, "text")->valuestring);
+            cJSON_ArrayForEach(part, content)
+                strcat(joined, cJSON_GetObjectItem(part, "text")->valuestring);
             cJSON_ReplaceItemInObjectCaseSensitive(msg, "content", cJSON_CreateString(joined));
             free(joined);
         } else if (cJSON_IsNull(content) || !content) {
@@ -276,7 +282,8 @@ static void new_id(char *buf, size_t cap, const char *prefix) {
     unsigned char r[12];
     if (getrandom(r, sizeof r, 0) != (ssize_t)sizeof r) memset(r, 7, sizeof r);
     int n = snprintf(buf, cap, "%s", prefix);
-    for (size_t i = 0; i < sizeof r && (size_t)n + 2 < cap; i++) n += snprintf(buf + n, cap - (size_t)n, "%02x", r[i]);
+    for (size_t i = 0; i < sizeof r && (size_t)n + 2 < cap; i++)
+        n += snprintf(buf + n, cap - (size_t)n, "%02x", r[i]);
 }
 
 void lm_route_generate(lm_server *s, const lm_http_request *req, bool chat,
@@ -295,7 +302,7 @@ void lm_route_generate(lm_server *s, const lm_http_request *req, bool chat,
     if (r.max_tokens > 0 && (uint32_t)r.max_tokens > n_ctx) {
         lm_api_fail(&e, 400, "invalid_request_error",
                     cJSON_GetObjectItem(r.root, "max_completion_tokens") ? "max_completion_tokens"
-                                                                          : "max_tokens",
+                                                                         : "max_tokens",
                     "context_length_exceeded",
                     "max_tokens (%d) is larger than the model's context length (%u tokens)",
                     r.max_tokens, n_ctx);
@@ -344,7 +351,8 @@ void lm_route_generate(lm_server *s, const lm_http_request *req, bool chat,
     if (j->ch) atomic_fetch_add(&s->metrics.streams_active, 1);
     if (!lm_worker_generate(s->routes->worker, &gp, on_event, j)) {
         atomic_fetch_sub(&s->metrics.queue_depth, 1);
-        lm_api_fail(&e, 503, "server_error", NULL, "unavailable", "the worker is not accepting requests");
+        lm_api_fail(&e, 503, "server_error", NULL, "unavailable",
+                    "the worker is not accepting requests");
         if (j->ch) {
             atomic_fetch_sub(&s->metrics.streams_active, 1);
             lm_channel_close(j->ch);
@@ -365,7 +373,8 @@ void lm_route_generate(lm_server *s, const lm_http_request *req, bool chat,
         return;
     }
     pthread_mutex_lock(&j->mu);
-    while (!j->finished) pthread_cond_wait(&j->cv, &j->mu);
+    while (!j->finished)
+        pthread_cond_wait(&j->cv, &j->mu);
     pthread_mutex_unlock(&j->mu);
     if (j->status != LM_OK) {
         lm_api_fail(&e, j->status == LM_ERR_CONTEXT_FULL ? 400 : 500,

@@ -23,11 +23,10 @@ static void on_load_event(const lm_worker_event *ev, void *user) {
     sync_wait *w = user;
     if (ev->kind == LM_EV_PROGRESS) {
         if (w->ch)
-            lm_channel_printf(w->ch,
-                              "data: {\"phase\":\"%s\",\"done\":%llu,\"total\":%llu,\"text\":\"%s\"}\n\n",
-                              lm_phase_name(ev->progress.phase),
-                              (unsigned long long)ev->progress.done,
-                              (unsigned long long)ev->progress.total, "");
+            lm_channel_printf(
+                w->ch, "data: {\"phase\":\"%s\",\"done\":%llu,\"total\":%llu,\"text\":\"%s\"}\n\n",
+                lm_phase_name(ev->progress.phase), (unsigned long long)ev->progress.done,
+                (unsigned long long)ev->progress.total, "");
         return;
     }
     pthread_mutex_lock(&w->mu);
@@ -46,7 +45,8 @@ static void on_load_event(const lm_worker_event *ev, void *user) {
 
 static void wait_done(sync_wait *w) {
     pthread_mutex_lock(&w->mu);
-    while (!w->done) pthread_cond_wait(&w->cv, &w->mu);
+    while (!w->done)
+        pthread_cond_wait(&w->cv, &w->mu);
     pthread_mutex_unlock(&w->mu);
     pthread_mutex_destroy(&w->mu);
     pthread_cond_destroy(&w->cv);
@@ -98,7 +98,8 @@ void lm_route_models(lm_server *s, lm_http_response *resp) {
         cJSON *o = model_entry(m->id);
         cJSON *x = cJSON_AddObjectToObject(o, "localm");
         cJSON_AddStringToObject(x, "name", m->desc->name[0] ? m->desc->name : m->id);
-        cJSON_AddStringToObject(x, "source", lm_catalog_find(lm_catalog_builtin(NULL), m->id) ? "catalog" : "local");
+        cJSON_AddStringToObject(
+            x, "source", lm_catalog_find(lm_catalog_builtin(NULL), m->id) ? "catalog" : "local");
         cJSON_AddStringToObject(x, "architecture", m->desc->hp.arch_name);
         cJSON_AddNumberToObject(x, "size_bytes", (double)m->desc->weight_bytes);
         cJSON_AddBoolToObject(x, "on_disk", 1);
@@ -118,7 +119,8 @@ void lm_route_models(lm_server *s, lm_http_response *resp) {
         const lm_catalog_model *cm = &cat->models[i];
         bool listed = false;
         cJSON *it;
-        cJSON_ArrayForEach(it, data) listed |= !strcmp(cJSON_GetObjectItem(it, "id")->valuestring, cm->id);
+        cJSON_ArrayForEach(it, data) listed |=
+            !strcmp(cJSON_GetObjectItem(it, "id")->valuestring, cm->id);
         if (listed) continue;
         cJSON *o = model_entry(cm->id);
         cJSON *x = cJSON_AddObjectToObject(o, "localm");
@@ -139,7 +141,8 @@ void lm_route_models(lm_server *s, lm_http_response *resp) {
             cJSON *be = cJSON_AddObjectToObject(b, cm->backends[k].name);
             cJSON_AddBoolToObject(be, "supported", cm->backends[k].supported);
             cJSON_AddNumberToObject(be, "priority", cm->backends[k].priority);
-            if (cm->backends[k].notes[0]) cJSON_AddStringToObject(be, "notes", cm->backends[k].notes);
+            if (cm->backends[k].notes[0])
+                cJSON_AddStringToObject(be, "notes", cm->backends[k].notes);
         }
         cJSON_AddItemToArray(data, o);
     }

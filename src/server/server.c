@@ -85,7 +85,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
             } else {
                 if (st->len + *upload_size + 1 > st->cap) {
                     size_t ncap = st->cap ? st->cap : 4096;
-                    while (ncap < st->len + *upload_size + 1) ncap *= 2;
+                    while (ncap < st->len + *upload_size + 1)
+                        ncap *= 2;
                     char *nb = realloc(st->body, ncap);
                     if (!nb) return MHD_NO;
                     st->body = nb;
@@ -158,9 +159,8 @@ lm_status lm_server_start(const lm_server_opts *o, lm_server **out, lm_err *err)
     }
     s->mhd = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION |
                                   MHD_USE_ERROR_LOG,
-                              (uint16_t)o->port, NULL, NULL, on_request, s,
-                              MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&sa,
-                              MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
+                              (uint16_t)o->port, NULL, NULL, on_request, s, MHD_OPTION_SOCK_ADDR,
+                              (struct sockaddr *)&sa, MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
                               MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)600, MHD_OPTION_END);
     if (!s->mhd) {
         lm_routes_free(s);

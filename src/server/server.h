@@ -6,17 +6,17 @@
 #include <stddef.h>
 
 typedef struct lm_server_opts {
-    const char *host;      /* "127.0.0.1" (default); "0.0.0.0" only when asked */
-    int port;              /* 8080; 0 = any free port */
-    const char *api_key;   /* NULL: no auth */
-    size_t max_body;       /* request body limit in bytes (default 1 MiB) */
-    int max_queue;         /* generation requests waiting at most (default 16) */
-    const char *model;     /* model loaded at start and used when a request names none */
-    const char *model_id;  /* what clients call it; NULL: the file or folder name */
-    int n_threads;         /* 0 = default */
-    unsigned n_ctx;        /* 0 = model default */
-    const char *backend;   /* forced backend or NULL */
-    double keep_alive_s;   /* idle unload; default 300 */
+    const char *host;     /* "127.0.0.1" (default); "0.0.0.0" only when asked */
+    int port;             /* 8080; 0 = any free port */
+    const char *api_key;  /* NULL: no auth */
+    size_t max_body;      /* request body limit in bytes (default 1 MiB) */
+    int max_queue;        /* generation requests waiting at most (default 16) */
+    const char *model;    /* model loaded at start and used when a request names none */
+    const char *model_id; /* what clients call it; NULL: the file or folder name */
+    int n_threads;        /* 0 = default */
+    unsigned n_ctx;       /* 0 = model default */
+    const char *backend;  /* forced backend or NULL */
+    double keep_alive_s;  /* idle unload; default 300 */
 } lm_server_opts;
 
 void lm_server_opts_default(lm_server_opts *o);

@@ -12,7 +12,7 @@ struct lm_server_metrics {
     atomic_uint_fast64_t requests_failed;
     atomic_uint_fast64_t prompt_tokens_total;
     atomic_uint_fast64_t completion_tokens_total;
-    atomic_int queue_depth;   /* generation requests waiting or running */
+    atomic_int queue_depth; /* generation requests waiting or running */
     atomic_int streams_active;
     _Atomic double last_decode_tps;
     _Atomic double last_prefill_tps;
