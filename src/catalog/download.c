@@ -50,7 +50,9 @@ static int on_progress(void *user, curl_off_t dltotal, curl_off_t dlnow, curl_of
     if (!x->o->progress) return 0;
     uint64_t total = x->o->expected_size;
     if (!total && dltotal > 0) total = x->base + (uint64_t)dltotal;
-    lm_progress ev = {LM_PHASE_DOWNLOAD, x->base + (uint64_t)dlnow, total, x->o->url};
+    const char *name = strrchr(x->o->dest, '/');
+    lm_progress ev = {LM_PHASE_DOWNLOAD, x->base + (uint64_t)dlnow, total,
+                      name ? name + 1 : x->o->dest};
     if (x->o->progress(&ev, x->o->user)) {
         x->cancelled = 1;
         return 1;

@@ -1,70 +1,14 @@
 /* cmd_pull.c — `localm pull REF` and `localm rm REF`: download a model into
- * the disk cache (with a progress bar on a terminal), or delete one. */
+ * the disk cache (with the shared progress bar: bytes, rate and ETA on a
+ * terminal), or delete one. */
+#include "backend/select.h"
 #include "base/err.h"
 #include "catalog/pull.h"
 #include "cli/commands.h"
+#include "cli/progress_bar.h"
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
-#include <unistd.h>
-
-typedef struct bar {
-    int tty;
-    double t0, last;
-    int last_pct;
-} bar;
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
-static void human(double b, char *out, size_t cap) {
-    const char *u[] = {"B", "KB", "MB", "GB", "TB"};
-    int i = 0;
-    while (b >= 1024 && i < 4)
-        b /= 1024, i++;
-    snprintf(out, cap, i ? "%.1f %s" : "%.0f %s", b, u[i]);
-}
-
-/* Bytes, rate and ETA on one redrawn line on a terminal; a plain line every
- * 10% otherwise (logs and pipes). */
-static int on_progress(const lm_progress *ev, void *user) {
-    bar *b = user;
-    double t = now_s();
-    if (ev->phase == LM_PHASE_RESOLVE) {
-        fprintf(stderr, "resolve: %s\n", ev->text ? ev->text : "");
-        b->t0 = t;
-        return 0;
-    }
-    int pct = ev->total ? (int)(100.0 * (double)ev->done / (double)ev->total) : -1;
-    bool final = ev->total && ev->done >= ev->total;
-    if (b->tty) {
-        if (t - b->last < 0.1 && !final) return 0;
-        b->last = t;
-        char done[32], total[32], rate[32];
-        human((double)ev->done, done, sizeof done);
-        human((double)ev->total, total, sizeof total);
-        double el = t - b->t0 > 1e-3 ? t - b->t0 : 1e-3;
-        human((double)ev->done / el, rate, sizeof rate);
-        int width = 30, fill = pct >= 0 ? pct * width / 100 : 0;
-        char barbuf[64];
-        for (int i = 0; i < width; i++)
-            barbuf[i] = i < fill ? '#' : '-';
-        barbuf[width] = 0;
-        double eta = ev->total && ev->done ? el * ((double)ev->total / (double)ev->done - 1) : 0;
-        fprintf(stderr, "\r%-8s [%s] %3d%% %s / %s  %s/s  ETA %.0fs   ", lm_phase_name(ev->phase),
-                barbuf, pct < 0 ? 0 : pct, done, total, rate, eta);
-        if (final) fputc('\n', stderr);
-    } else if (pct >= 0 && (pct / 10 != b->last_pct / 10 || final)) {
-        b->last_pct = pct;
-        fprintf(stderr, "%s: %d%% (%llu of %llu bytes)\n", lm_phase_name(ev->phase), pct,
-                (unsigned long long)ev->done, (unsigned long long)ev->total);
-    }
-    return 0;
-}
 
 int lm_cmd_pull(int argc, char **argv) {
     const char *ref = NULL;
@@ -91,16 +35,18 @@ int lm_cmd_pull(int argc, char **argv) {
         fprintf(stderr, "usage: localm pull REF [--offline]\n");
         return 2;
     }
-    bar b = {isatty(STDERR_FILENO), now_s(), 0, -10};
+    lm_progress_bar bar;
+    lm_progress_bar_init(&bar, stderr);
     lm_pull_result r;
     lm_err err = {0};
-    if (lm_pull(ref, offline, on_progress, &b, &r, &err) != LM_OK) {
-        if (b.tty) fputc('\n', stderr);
+    lm_status st = lm_pull(ref, offline, lm_progress_bar_fn, &bar, &r, &err);
+    lm_progress_bar_finish(&bar);
+    if (st != LM_OK) {
         fprintf(stderr, "localm pull: %s\n", lm_err_text(&err));
         return 1;
     }
     char size[32];
-    human((double)r.size, size, sizeof size);
+    lm_format_bytes(r.size, size, sizeof size);
     printf("%s %s (%s, sha256 %s)\n",
            r.already_present ? "already present:" : "downloaded:", r.path, size,
            r.sha256[0] ? r.sha256 : "unknown");

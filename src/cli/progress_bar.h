@@ -14,6 +14,7 @@ typedef struct lm_progress_bar {
     int last_phase; /* -1 before the first event */
     int last_step;  /* last 25% step printed in plain mode */
     bool drawn;     /* a bar line is on screen (TTY) */
+    double t0;      /* when the current phase started (seconds, monotonic) */
 } lm_progress_bar;
 
 /* Colour only on a terminal and only when NO_COLOR is unset or empty
@@ -22,6 +23,8 @@ bool lm_progress_use_color(bool tty, const char *no_color_env);
 /* Detects whether out is a terminal and whether NO_COLOR is set. */
 void lm_progress_bar_init(lm_progress_bar *b, FILE *out);
 void lm_progress_bar_update(lm_progress_bar *b, const lm_progress *p);
+/* An lm_progress_fn that draws into the lm_progress_bar passed as user. */
+int lm_progress_bar_fn(const lm_progress *p, void *bar);
 /* Ends the bar's line (TTY) so that later output starts on a fresh line. */
 void lm_progress_bar_finish(lm_progress_bar *b);
 

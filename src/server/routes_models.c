@@ -248,9 +248,11 @@ void lm_route_model_unload(lm_server *s, const lm_http_request *req, lm_http_res
     pthread_mutex_lock(&s->routes->mu);
     m->loaded = false;
     pthread_mutex_unlock(&s->routes->mu);
-    char *js = malloc(512);
-    snprintf(js, 512, "{\"status\":\"unloaded\",\"model\":\"%s\"}", m->id);
-    lm_http_set_json(resp, 200, js);
+    cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "status", "unloaded");
+    cJSON_AddStringToObject(o, "model", m->id); /* escaped: ids come from file names */
+    lm_http_set_json(resp, 200, cJSON_PrintUnformatted(o));
+    cJSON_Delete(o);
 }
 
 typedef struct pull_job {
