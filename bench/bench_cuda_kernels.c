@@ -83,7 +83,10 @@ static double bench_attention(int nh, int nkv, int hd, int n_ctx, int p) {
     uint16_t *kc, *vc;
     float *q, *part, *out;
     int32_t *d_ps;
-    int n_split = (n_ctx + 63) / 64;
+    int n_split = lmc_attention_dec_split(n_ctx);
+    int32_t *cnt;
+    CK(cudaMalloc((void **)&cnt, sizeof(int32_t) * nkv));
+    CK(cudaMemset(cnt, 0, sizeof(int32_t) * nkv));
     CK(cudaMalloc((void **)&kc, kvn * 2));
     CK(cudaMalloc((void **)&vc, kvn * 2));
     CK(cudaMemset(kc, 0x2a, kvn * 2)); /* 0x2a2a: a small positive half */
@@ -100,18 +103,19 @@ static double bench_attention(int nh, int nkv, int hd, int n_ctx, int p) {
     CK(cudaEventCreate(&e1));
     const int reps = 200;
     for (int i = 0; i < 10; i++)
-        lmc_attention(0, q, 1, nh, nkv, hd, kc, vc, n_ctx, d_ps, d_ps + 1, n_split, part, out, NULL,
-                      NULL);
+        lmc_attention(0, q, 1, nh, nkv, hd, kc, vc, n_ctx, d_ps, d_ps + 1, n_split, part, cnt, out,
+                      NULL, NULL);
     CK(cudaEventRecord(e0, 0));
     for (int i = 0; i < reps; i++)
-        lmc_attention(0, q, 1, nh, nkv, hd, kc, vc, n_ctx, d_ps, d_ps + 1, n_split, part, out, NULL,
-                      NULL);
+        lmc_attention(0, q, 1, nh, nkv, hd, kc, vc, n_ctx, d_ps, d_ps + 1, n_split, part, cnt, out,
+                      NULL, NULL);
     CK(cudaEventRecord(e1, 0));
     CK(cudaEventSynchronize(e1));
     CK(cudaGetLastError());
     float ms = 0;
     CK(cudaEventElapsedTime(&ms, e0, e1));
-    cudaFree(kc), cudaFree(vc), cudaFree(q), cudaFree(part), cudaFree(out), cudaFree(d_ps);
+    cudaFree(kc), cudaFree(vc), cudaFree(q), cudaFree(part), cudaFree(out), cudaFree(d_ps),
+        cudaFree(cnt);
     return ms * 1e3 / reps;
 }
 

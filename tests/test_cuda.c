@@ -22,6 +22,7 @@
 #include "backend/cuda/cuda_kernels.h"
 #include "backend/cuda/engine_cuda.h"
 #include "base/err.h"
+#include "base/half.h"
 #include "model/model_desc.h"
 #include <cjson/cJSON.h>
 #include <cuda_runtime_api.h>
@@ -110,6 +111,10 @@ static void kernels_match_cpu_reference(void **state) {
     CK(cudaMalloc((void **)&ds, sizeof(float) * n_in * max_tok / 16));
     CK(cudaMalloc((void **)&ddq, sizeof(float) * n_in * rows));
     CK(cudaMalloc((void **)&dq8, (size_t)n_in * max_tok));
+    int8_t *dgq;
+    float *dgs;
+    CK(cudaMalloc((void **)&dgq, 64));
+    CK(cudaMalloc((void **)&dgs, sizeof(float) * 4));
     CK(cudaMemcpy(dx, x, sizeof(float) * n_in * max_tok, cudaMemcpyHostToDevice));
     for (size_t k = 0; k < sizeof types / sizeof types[0]; k++) {
         uint32_t t = types[k];
@@ -138,7 +143,7 @@ static void kernels_match_cpu_reference(void **state) {
         /* mat-vec for 1, 3 and 8 tokens, against the scalar reference fed the
          * very activations the kernel saw (q8 blocks dequantised for quantised
          * types), and against the float activations with a looser bound */
-        double e_mv = 0, e_mvf = 0, e_glu = 0;
+        double e_mv = 0, e_mvf = 0, e_glu = 0, e_gq = 0;
         bool q8 = lmc_type_uses_q8(t);
         const int nts[3] = {1, 3, 8};
         for (int ni = 0; ni < 3; ni++) {
@@ -172,11 +177,37 @@ static void kernels_match_cpu_reference(void **state) {
                 yref[i] = yref[i] / (1.0f + expf(-yref[i])) * y2[i];
             e = rel_err(y, yref, (size_t)rows * nt);
             e_glu = e > e_glu ? e : e_glu;
+            /* the same SwiGLU straight into q8 blocks (first 32 rows, 1 or 2
+             * tokens): the dequantised blocks against the scalar reference */
+            int nq = nt < 2 ? nt : 2;
+            if (!q8) {
+                assert_false(lmc_matvec_glu_q8(0, t, dw, dw2, n_in, 32, dq8, ds, nq, dgq, dgs));
+                continue;
+            }
+            if (nt > 3) continue;
+            assert_true(lmc_matvec_glu_q8(0, t, dw, dw2, n_in, 32, dq8, ds, nq, dgq, dgs));
+            int8_t gq[64];
+            float gs[4], deq[64], r32[64];
+            CK(cudaMemcpy(gq, dgq, (size_t)32 * nq, cudaMemcpyDeviceToHost));
+            CK(cudaMemcpy(gs, dgs, sizeof(float) * 2 * nq, cudaMemcpyDeviceToHost));
+            for (int k = 0; k < nq; k++) {
+                int qsum = 0;
+                for (int i = 0; i < 32; i++) {
+                    deq[32 * k + i] = gq[32 * k + i] * gs[2 * k];
+                    r32[32 * k + i] = yref[(size_t)k * rows + i];
+                    qsum += gq[32 * k + i];
+                }
+                assert_true(fabsf(gs[2 * k + 1] - gs[2 * k] * (float)qsum) <=
+                            1e-5f * fabsf(gs[2 * k] * (float)qsum) + 1e-12f);
+            }
+            e = rel_err(deq, r32, (size_t)32 * nq);
+            e_gq = e > e_gq ? e : e_gq;
         }
         CK(cudaDeviceSynchronize());
         print_message("kernel %-5s dequant rel err %.2e | matvec vs ref(q8 act) %.2e, vs ref(f32 "
-                      "act) %.2e | swiglu %.2e\n",
-                      lm_type_name(t), e_dq, e_mv, e_mvf, e_glu);
+                      "act) %.2e | swiglu %.2e, to q8 %.2e\n",
+                      lm_type_name(t), e_dq, e_mv, e_mvf, e_glu, e_gq);
+        assert_true(e_gq < 1e-2);
         assert_true(e_dq < 1e-6);
         assert_true(e_mv < 2e-5);
         assert_true(e_glu < 5e-5);
@@ -185,9 +216,107 @@ static void kernels_match_cpu_reference(void **state) {
         free(w2);
     }
     cudaFree(dw), cudaFree(dw2), cudaFree(dx), cudaFree(dy), cudaFree(ds), cudaFree(ddq),
-        cudaFree(dq8);
+        cudaFree(dq8), cudaFree(dgq), cudaFree(dgs);
     free(src), free(dq), free(ref), free(x), free(xhat), free(y), free(yref), free(y2), free(hq),
         free(hs);
+}
+
+/* ---- attention against a plain CPU softmax ---------------------------------- */
+
+/* Two tokens of two sequences (one deep in the context, one near its start)
+ * through the one-kernel decode path, twice (its counters must reset), and
+ * through the single-chunk path, against a CPU reference over the same half
+ * K/V; the decode path's q8 output against its own float output. */
+static void attention_matches_cpu_reference(void **state) {
+    (void)state;
+    NEED_DEVICE();
+    const int shapes[][3] = {{32, 4, 64}, {32, 8, 128}, {8, 8, 64}, {16, 2, 256}, {32, 2, 128}};
+    const int n_ctx = 700, n_seq = 2, n_tok = 2;
+    const int32_t ps[6] = {650, 37, 0, 1, 0, 0}; /* pos[2], seq[2] */
+    for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
+        int nh = shapes[si][0], nkv = shapes[si][1], hd = shapes[si][2], G = nh / nkv;
+        size_t kvn = (size_t)n_seq * n_ctx * nkv * hd, qn = (size_t)n_tok * nh * hd;
+        uint16_t *hk = malloc(kvn * 2), *hv = malloc(kvn * 2);
+        float *hq = malloc(sizeof(float) * qn), *ref = malloc(sizeof(float) * qn);
+        float *got = malloc(sizeof(float) * qn), *sc = malloc(sizeof(float) * n_ctx);
+        for (size_t i = 0; i < kvn; i++)
+            hk[i] = lm_float_to_half(frand()), hv[i] = lm_float_to_half(frand());
+        for (size_t i = 0; i < qn; i++)
+            hq[i] = 2.0f * frand();
+        for (int t = 0; t < n_tok; t++)
+            for (int h = 0; h < nh; h++) {
+                int p = ps[t], s = ps[2 + t], g = h / G;
+                double mx = -INFINITY, z = 0;
+                for (int j = 0; j <= p; j++) {
+                    double d = 0;
+                    for (int i = 0; i < hd; i++)
+                        d += hq[((size_t)t * nh + h) * hd + i] *
+                             lm_half_to_float(hk[(((size_t)s * n_ctx + j) * nkv + g) * hd + i]);
+                    sc[j] = (float)(d / sqrt((double)hd));
+                    mx = sc[j] > mx ? sc[j] : mx;
+                }
+                for (int j = 0; j <= p; j++)
+                    z += exp(sc[j] - mx);
+                for (int i = 0; i < hd; i++) {
+                    double o = 0;
+                    for (int j = 0; j <= p; j++)
+                        o += exp(sc[j] - mx) / z *
+                             lm_half_to_float(hv[(((size_t)s * n_ctx + j) * nkv + g) * hd + i]);
+                    ref[((size_t)t * nh + h) * hd + i] = (float)o;
+                }
+            }
+        uint16_t *dk, *dv;
+        float *dqv, *dpart, *dout, *dxs;
+        int32_t *dps, *dcnt;
+        int8_t *dxq;
+        int split = lmc_attention_dec_split(n_ctx);
+        CK(cudaMalloc((void **)&dk, kvn * 2));
+        CK(cudaMalloc((void **)&dv, kvn * 2));
+        CK(cudaMalloc((void **)&dqv, sizeof(float) * qn));
+        CK(cudaMalloc((void **)&dout, sizeof(float) * qn));
+        CK(cudaMalloc((void **)&dxq, qn));
+        CK(cudaMalloc((void **)&dxs, sizeof(float) * qn / 16));
+        CK(cudaMalloc((void **)&dpart, sizeof(float) * n_tok * nh * (split + n_ctx) * (hd + 2)));
+        CK(cudaMalloc((void **)&dps, sizeof ps));
+        CK(cudaMalloc((void **)&dcnt, sizeof(int32_t) * n_tok * nkv));
+        CK(cudaMemset(dcnt, 0, sizeof(int32_t) * n_tok * nkv));
+        CK(cudaMemcpy(dk, hk, kvn * 2, cudaMemcpyHostToDevice));
+        CK(cudaMemcpy(dv, hv, kvn * 2, cudaMemcpyHostToDevice));
+        CK(cudaMemcpy(dqv, hq, sizeof(float) * qn, cudaMemcpyHostToDevice));
+        CK(cudaMemcpy(dps, ps, sizeof ps, cudaMemcpyHostToDevice));
+        double e_dec[2], e_one;
+        for (int rep = 0; rep < 2; rep++) {
+            CK(cudaMemset(dout, 0xff, sizeof(float) * qn));
+            assert_true(lmc_attention(0, dqv, n_tok, nh, nkv, hd, dk, dv, n_ctx, dps, dps + 2,
+                                      split, dpart, dcnt, dout, dxq, dxs));
+            CK(cudaMemcpy(got, dout, sizeof(float) * qn, cudaMemcpyDeviceToHost));
+            e_dec[rep] = rel_err(got, ref, qn);
+        }
+        int8_t *gq = malloc(qn);
+        float *gs = malloc(sizeof(float) * qn / 16), *deq = malloc(sizeof(float) * qn);
+        CK(cudaMemcpy(gq, dxq, qn, cudaMemcpyDeviceToHost));
+        CK(cudaMemcpy(gs, dxs, sizeof(float) * qn / 16, cudaMemcpyDeviceToHost));
+        for (size_t i = 0; i < qn; i++)
+            deq[i] = gq[i] * gs[(i / 32) * 2];
+        double e_q8 = rel_err(deq, got, qn);
+        CK(cudaMemset(dout, 0xff, sizeof(float) * qn));
+        assert_true(lmc_attention(0, dqv, n_tok, nh, nkv, hd, dk, dv, n_ctx, dps, dps + 2, 1, dpart,
+                                  NULL, dout, NULL, NULL));
+        CK(cudaMemcpy(got, dout, sizeof(float) * qn, cudaMemcpyDeviceToHost));
+        e_one = rel_err(got, ref, qn);
+        int32_t cnt[64];
+        CK(cudaMemcpy(cnt, dcnt, sizeof(int32_t) * n_tok * nkv, cudaMemcpyDeviceToHost));
+        for (int i = 0; i < n_tok * nkv; i++)
+            assert_int_equal(cnt[i], 0);
+        print_message("attention nh %d nkv %d hd %d: decode (%d chunks) rel err %.2e, again "
+                      "%.2e, q8 %.2e | one chunk %.2e\n",
+                      nh, nkv, hd, split, e_dec[0], e_dec[1], e_q8, e_one);
+        assert_true(e_dec[0] < 1e-4 && e_dec[1] < 1e-4 && e_one < 1e-4);
+        assert_true(e_q8 < 1e-2);
+        cudaFree(dk), cudaFree(dv), cudaFree(dqv), cudaFree(dout), cudaFree(dxq), cudaFree(dxs),
+            cudaFree(dpart), cudaFree(dps), cudaFree(dcnt);
+        free(hk), free(hv), free(hq), free(ref), free(got), free(sc), free(gq), free(gs), free(deq);
+    }
 }
 
 /* ---- reference models -------------------------------------------------------- */
@@ -498,6 +627,7 @@ int main(void) {
         cmocka_unit_test(probe_reports_devices_or_reason),
         cmocka_unit_test(fault_on_forward_is_reported),
         cmocka_unit_test(kernels_match_cpu_reference),
+        cmocka_unit_test(attention_matches_cpu_reference),
         cmocka_unit_test(small_vram_budget_declines),
         cmocka_unit_test(models_match_references),
     };

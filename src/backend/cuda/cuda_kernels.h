@@ -36,6 +36,13 @@ bool lmc_matvec_glu(cudaStream_t st, uint32_t type, const void *wg, const void *
                     int rows, const float *xf, const int8_t *xq, const float *xs, int n_tok,
                     float *y, int y_stride);
 
+/* The same for a quantised type, 1 or 2 tokens and rows a multiple of 32,
+ * writing the result as q8 blocks (yq int8[n_tok][rows], ys as out_s of
+ * lmc_norm_act) for the next mat-vec; false for other arguments. */
+bool lmc_matvec_glu_q8(cudaStream_t st, uint32_t type, const void *wg, const void *wu, int n_in,
+                       int rows, const int8_t *xq, const float *xs, int n_tok, int8_t *yq,
+                       float *ys);
+
 /* rows x n_in weights of any supported type -> half [rows][n_in]. */
 bool lmc_dequant_f16(cudaStream_t st, uint32_t type, const void *w, int64_t rows, int64_t n_in,
                      uint16_t *out);
@@ -58,11 +65,16 @@ void lmc_qkv_rope(cudaStream_t st, const float *qkv, int n_tok, int nh, int nkv,
 /* Causal attention of each token's query heads over its sequence's cache
  * positions [0, pos[t]], split over n_split (1 to 256) chunks of the context (partials
  * in part: n_tok*nh*n_split*(hd+2) floats), result out [n_tok][nh*hd]; with
- * out_q non-NULL also its q8 blocks (out_q, out_s as lmc_convert_act). */
+ * out_q non-NULL also its q8 blocks (out_q, out_s as lmc_convert_act). With
+ * n_split > 1, counters (n_tok*nkv ints, zero before the first call and left
+ * zero by every call) select the one-kernel decode path, whose last block per
+ * KV head merges the chunks. */
 bool lmc_attention(cudaStream_t st, const float *q, int n_tok, int nh, int nkv, int hd,
                    const uint16_t *k_cache, const uint16_t *v_cache, int n_ctx, const int32_t *pos,
-                   const int32_t *seq, int n_split, float *part, float *out, int8_t *out_q,
-                   float *out_s);
+                   const int32_t *seq, int n_split, float *part, int32_t *counters, float *out,
+                   int8_t *out_q, float *out_s);
+/* Chunks the decode attention splits a context of n_ctx positions into. */
+int lmc_attention_dec_split(int n_ctx);
 /* Head shapes lmc_attention handles: head_dim 64, 128 or 256, and up to 8
  * query heads per KV head (16 when head_dim <= 128). */
 bool lmc_attention_supported(int nh, int nkv, int hd);

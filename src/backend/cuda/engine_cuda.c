@@ -155,10 +155,7 @@ static void set_dims(lm_engine *e, const lm_model_desc *m, const lm_load_opts *o
     uint32_t ctx = o && o->n_ctx ? o->n_ctx : hp->n_ctx_train;
     e->n_ctx = (int)(ctx ? ctx : 4096);
     e->n_seq = o && o->n_seq_max > 0 ? o->n_seq_max : 1;
-    /* Chunks of at most 64 positions: one tile per block, and enough blocks
-     * that a short context is spread over many SMs. */
-    int split = (e->n_ctx + 63) / 64;
-    e->dec_split = split < 1 ? 1 : split > 256 ? 256 : split;
+    e->dec_split = lmc_attention_dec_split(e->n_ctx);
 }
 
 static size_t mat_bytes(const lm_tensor *t) {
@@ -240,6 +237,9 @@ static size_t scratch_walk(lm_engine *e, uint8_t *base) {
     LMC_PART(wh, uint16_t, wh_elems_for(e));
     LMC_PART(xq, int8_t, S * maxw);
     LMC_PART(xs, float, S *maxw / 16);
+    LMC_PART(xq2, int8_t, S * maxw);
+    LMC_PART(xs2, float, S *maxw / 16);
+    LMC_PART(att_cnt, int32_t, S * e->nkv);
     LMC_PART(d_in, int32_t, 4 * T);
 #undef LMC_PART
     if (base) e->wh_elems = wh_elems_for(e);
@@ -482,8 +482,10 @@ static lm_status cuda_load(const lm_model_desc *m, const lm_load_opts *o, lm_pro
         e->layers[i].k_cache = e->kv + (size_t)(2 * i) * per;
         e->layers[i].v_cache = e->kv + (size_t)(2 * i + 1) * per;
     }
-    /* Zeroed caches: positions never written still hold finite numbers. */
-    if ((rc = cudaMemset(e->kv, 0, e->kv_bytes))) {
+    /* Zeroed caches: positions never written still hold finite numbers; the
+     * attention counters start (and stay) at zero. */
+    if ((rc = cudaMemset(e->kv, 0, e->kv_bytes)) ||
+        (rc = cudaMemset(e->att_cnt, 0, sizeof(int32_t) * LMC_SMALL_TOK * e->nkv))) {
         s = cuda_fail(err, rc, "memset");
         goto fail;
     }

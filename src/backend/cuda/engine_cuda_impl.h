@@ -50,11 +50,12 @@ struct lm_engine {
     float *x, *xf, *xg, *qkv, *q, *att, *ffb, *logits, *part;
     uint16_t *xh, *wh; /* half activations; dequantised weight tile */
     size_t wh_elems;
-    int8_t *xq;
-    float *xs;
-    int32_t *d_in; /* tokens, pos, seq, idx: 4 x LMC_MAX_TOK */
-    int32_t *h_in; /* pinned mirror */
-    int *seq_len;  /* host: positions written per sequence */
+    int8_t *xq, *xq2; /* q8 activations; a second set for the fused SwiGLU output */
+    float *xs, *xs2;
+    int32_t *att_cnt; /* decode attention's per-(token, KV head) chunk counters */
+    int32_t *d_in;    /* tokens, pos, seq, idx: 4 x LMC_MAX_TOK */
+    int32_t *h_in;    /* pinned mirror */
+    int *seq_len;     /* host: positions written per sequence */
 
     cudaStream_t st;
     cublasHandle_t blas;

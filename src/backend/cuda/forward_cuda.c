@@ -41,13 +41,23 @@ static bool run_small(lm_engine *e, int n) {
                      e->inv_freq, (int)e->hp.rope_layout, pos, seq, e->q, L->k_cache, L->v_cache,
                      e->n_ctx);
         ok &= lmc_attention(st, e->q, n, e->nh, e->nkv, e->hd, L->k_cache, L->v_cache, e->n_ctx,
-                            pos, seq, e->dec_split, e->part, e->att, e->xq, e->xs);
+                            pos, seq, e->dec_split, e->part, e->att_cnt, e->att, e->xq, e->xs);
         ok &= mv(e, &L->wo, e->att, n, e->x, E, true);
         lmc_norm_act(st, e->x, n, E, L->ffn_norm, eps, e->xf, NULL, e->xq, e->xs);
-        ok &= lmc_matvec_glu(st, L->gate.type, L->gate.w, L->up.w, E, F, e->xf, e->xq, e->xs, n,
-                             e->ffb, F);
-        lmc_convert_act(st, e->ffb, n, F, NULL, e->xq, e->xs);
-        ok &= mv(e, &L->down, e->ffb, n, e->x, E, true);
+        if (n <= 2 && lmc_type_uses_q8(L->gate.type) && lmc_type_uses_q8(L->down.type) &&
+            L->gate.type == L->up.type && F % 32 == 0) {
+            /* the SwiGLU result goes to q8 blocks directly (second buffer: the
+             * first still holds the kernel's input) */
+            ok &= lmc_matvec_glu_q8(st, L->gate.type, L->gate.w, L->up.w, E, F, e->xq, e->xs, n,
+                                    e->xq2, e->xs2);
+            ok &= lmc_matvec(st, L->down.type, L->down.w, F, L->down.rows, NULL, e->xq2, e->xs2, n,
+                             e->x, E, true);
+        } else {
+            ok &= lmc_matvec_glu(st, L->gate.type, L->gate.w, L->up.w, E, F, e->xf, e->xq, e->xs, n,
+                                 e->ffb, F);
+            lmc_convert_act(st, e->ffb, n, F, NULL, e->xq, e->xs);
+            ok &= mv(e, &L->down, e->ffb, n, e->x, E, true);
+        }
     }
     lmc_norm_act(st, e->x, n, E, e->out_norm, eps, e->xf, NULL, e->xq, e->xs);
     ok &= mv(e, &e->out, e->xf, n, e->logits, e->n_vocab, false);
@@ -99,7 +109,7 @@ static bool run_big(lm_engine *e, int n, int n_out, float *dst) {
                      e->inv_freq, (int)e->hp.rope_layout, pos, seq, e->q, L->k_cache, L->v_cache,
                      e->n_ctx);
         ok &= lmc_attention(st, e->q, n, e->nh, e->nkv, e->hd, L->k_cache, L->v_cache, e->n_ctx,
-                            pos, seq, 1, e->part, e->att, NULL, NULL);
+                            pos, seq, 1, e->part, NULL, e->att, NULL, NULL);
         lmc_convert_act(st, e->att, n, Q, e->xh, NULL, NULL);
         ok &= gemm(e, &L->wo, e->xh, n, e->x, E, 1.0f);
         lmc_norm_act(st, e->x, n, E, L->ffn_norm, eps, NULL, e->xh, NULL, NULL);

@@ -4,6 +4,7 @@
  * float types 16-byte loads and float FMAs. Several tokens (NT) share each
  * weight load, so small batches cost about as much as one token. */
 #include "backend/cuda/cuda_kernels.h"
+#include "backend/cuda/launch.cuh"
 #include "backend/cuda/quant.cuh"
 
 using namespace lmc;
@@ -40,16 +41,14 @@ __device__ __forceinline__ void finish(float (&s)[2][R][NT], int r0, int rows, f
         }
 }
 
+/* s[0] (and s[1] for GLU) += the R rows from r0 against NT q8 activations;
+ * each lane sums its units, the caller reduces over the warp. */
 template <int T, int NT, int R, bool GLU>
-__global__ void __launch_bounds__(WARPS * 32)
-    mv_q8(const uint8_t *__restrict__ w, const uint8_t *__restrict__ w2, size_t row_bytes, int n_in,
-          int rows, const int8_t *__restrict__ xq, const float2 *__restrict__ xs, float *y,
-          int y_stride, bool acc) {
-    const int lane = threadIdx.x & 31;
-    const int r0 = (blockIdx.x * WARPS + threadIdx.x / 32) * R;
-    if (r0 >= rows) return;
+__device__ __forceinline__ void
+accum_q8(const uint8_t *__restrict__ w, const uint8_t *__restrict__ w2, size_t row_bytes, int n_in,
+         int r0, int rows, const int8_t *__restrict__ xq, const float2 *__restrict__ xs, int lane,
+         float (&s)[2][R][NT]) {
     const int n_units = n_in / 32;
-    float s[2][R][NT] = {};
     /* Unrolled so that a lane's next weight loads are issued before the
      * current ones return: short rows (n_in 2048: two units per lane) are
      * latency-bound otherwise. */
@@ -81,7 +80,63 @@ __global__ void __launch_bounds__(WARPS * 32)
             }
         }
     }
+}
+
+template <int T, int NT, int R, bool GLU>
+__global__ void __launch_bounds__(WARPS * 32)
+    mv_q8(const uint8_t *__restrict__ w, const uint8_t *__restrict__ w2, size_t row_bytes, int n_in,
+          int rows, const int8_t *__restrict__ xq, const float2 *__restrict__ xs, float *y,
+          int y_stride, bool acc) {
+    const int lane = threadIdx.x & 31;
+    const int r0 = (blockIdx.x * WARPS + threadIdx.x / 32) * R;
+    pdl_wait();
+    pdl_trigger();
+    if (r0 >= rows) return;
+    float s[2][R][NT] = {};
+    accum_q8<T, NT, R, GLU>(w, w2, row_bytes, n_in, r0, rows, xq, xs, lane, s);
     finish<NT, R, GLU>(s, r0, rows, y, y_stride, acc, lane);
+}
+
+/* SwiGLU mat-vec whose result goes straight into the q8 blocks the down
+ * projection reads (saving a float round trip and a conversion kernel): a
+ * block owns 32 consecutive rows, i.e. one q8 block per token, as 32 warps of
+ * one row (one token) or 16 warps of 2 rows (two tokens), so there are as
+ * many warps streaming weights as in the plain mat-vec. */
+template <int T, int NT>
+__global__ void __launch_bounds__(1024 / NT)
+    mv_glu_q8(const uint8_t *__restrict__ w, const uint8_t *__restrict__ w2, size_t row_bytes,
+              int n_in, int rows, const int8_t *__restrict__ xq, const float2 *__restrict__ xs,
+              int8_t *yq, float2 *ys) {
+    constexpr int R = NT;
+    __shared__ float sh[NT][32];
+    const int lane = threadIdx.x & 31, wp = threadIdx.x / 32;
+    const int rb = blockIdx.x * 32, r0 = rb + wp * R;
+    pdl_wait();
+    pdl_trigger();
+    float s[2][R][NT] = {};
+    accum_q8<T, NT, R, true>(w, w2, row_bytes, n_in, r0, rows, xq, xs, lane, s);
+#pragma unroll
+    for (int r = 0; r < R; r++)
+#pragma unroll
+        for (int t = 0; t < NT; t++) {
+            float a = warp_sum(s[0][r][t]), b = warp_sum(s[1][r][t]);
+            if (lane == 0) sh[t][wp * R + r] = silu(a) * b;
+        }
+    __syncthreads();
+    if (wp < NT) {
+        const int t = wp;
+        float v = sh[t][lane];
+        float amax = v < 0.0f ? -v : v;
+#pragma unroll
+        for (int o = 16; o > 0; o >>= 1)
+            amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, o));
+        float d = amax / 127.0f;
+        int q = d > 0.0f ? __float2int_rn(v / d) : 0;
+        size_t i = (size_t)t * rows + rb + lane;
+        yq[i] = (int8_t)q;
+        float sum = warp_sum((float)q);
+        if (lane == 0) ys[i / 32] = make_float2(d, d * sum);
+    }
 }
 
 /* 8 weights of a float-type row starting at element 8c. */
@@ -119,6 +174,8 @@ __global__ void __launch_bounds__(WARPS * 32)
          int rows, const float *__restrict__ x, float *y, int y_stride, bool acc) {
     const int lane = threadIdx.x & 31;
     const int r0 = (blockIdx.x * WARPS + threadIdx.x / 32) * R;
+    pdl_wait();
+    pdl_trigger();
     if (r0 >= rows) return;
     float s[2][R][NT] = {};
 #pragma unroll 2
@@ -171,12 +228,22 @@ template <int T, int NT, int R, bool GLU> void launch_t(cudaStream_t st, const m
     int rows_per_block = WARPS * R;
     dim3 grid((a.rows + rows_per_block - 1) / rows_per_block);
     if constexpr (T == LM_TYPE_F16 || T == LM_TYPE_BF16 || T == LM_TYPE_F32)
-        mv_f<T, NT, R, GLU><<<grid, WARPS * 32, 0, st>>>(a.w, a.w2, a.row_bytes, a.n_in, a.rows,
-                                                         a.xf, a.y, a.y_stride, a.acc);
+        launch(mv_f<T, NT, R, GLU>, grid, dim3(WARPS * 32), st, a.w, a.w2, a.row_bytes, a.n_in,
+               a.rows, a.xf, a.y, a.y_stride, a.acc);
     else
-        mv_q8<T, NT, R, GLU><<<grid, WARPS * 32, 0, st>>>(a.w, a.w2, a.row_bytes, a.n_in, a.rows,
-                                                          a.xq, (const float2 *)a.xs, a.y,
-                                                          a.y_stride, a.acc);
+        launch(mv_q8<T, NT, R, GLU>, grid, dim3(WARPS * 32), st, a.w, a.w2, a.row_bytes, a.n_in,
+               a.rows, a.xq, (const float2 *)a.xs, a.y, a.y_stride, a.acc);
+}
+
+template <int T>
+void launch_glu_q8(cudaStream_t st, const mv_args &a, int nt, int8_t *yq, float2 *ys) {
+    dim3 grid(a.rows / 32);
+    if (nt == 1)
+        launch(mv_glu_q8<T, 1>, grid, dim3(1024), st, a.w, a.w2, a.row_bytes, a.n_in, a.rows, a.xq,
+               (const float2 *)a.xs, yq, ys);
+    else
+        launch(mv_glu_q8<T, 2>, grid, dim3(512), st, a.w, a.w2, a.row_bytes, a.n_in, a.rows, a.xq,
+               (const float2 *)a.xs, yq, ys);
 }
 
 /* Two rows per warp halves activation reloads once there are enough rows to
@@ -318,4 +385,45 @@ extern "C" bool lmc_matvec_glu(cudaStream_t st, uint32_t type, const void *wg, c
         type, (const uint8_t *)wg, (const uint8_t *)wu, rb, n_in, rows, xf, xq, xs, y, y_stride,
         false};
     return run<true>(st, a, n_tok);
+}
+
+extern "C" bool lmc_matvec_glu_q8(cudaStream_t st, uint32_t type, const void *wg, const void *wu,
+                                  int n_in, int rows, const int8_t *xq, const float *xs, int n_tok,
+                                  int8_t *yq, float *ys) {
+    size_t rb = row_bytes_of(type, n_in);
+    if (!rb || n_in % 32 || rows % 32 || n_tok < 1 || n_tok > 2 || !lmc_type_uses_q8(type) ||
+        rb * 256 != row_bytes_of(type, 256 * n_in))
+        return false;
+    mv_args a = {
+        type, (const uint8_t *)wg, (const uint8_t *)wu, rb, n_in, rows, nullptr, xq, xs, nullptr, 0,
+        false};
+    float2 *s2 = (float2 *)ys;
+    switch (type) {
+    case LM_TYPE_Q4_0:
+        launch_glu_q8<LM_TYPE_Q4_0>(st, a, n_tok, yq, s2);
+        return true;
+    case LM_TYPE_Q4_1:
+        launch_glu_q8<LM_TYPE_Q4_1>(st, a, n_tok, yq, s2);
+        return true;
+    case LM_TYPE_Q5_0:
+        launch_glu_q8<LM_TYPE_Q5_0>(st, a, n_tok, yq, s2);
+        return true;
+    case LM_TYPE_Q5_1:
+        launch_glu_q8<LM_TYPE_Q5_1>(st, a, n_tok, yq, s2);
+        return true;
+    case LM_TYPE_Q8_0:
+        launch_glu_q8<LM_TYPE_Q8_0>(st, a, n_tok, yq, s2);
+        return true;
+    case LM_TYPE_Q4_K:
+        launch_glu_q8<LM_TYPE_Q4_K>(st, a, n_tok, yq, s2);
+        return true;
+    case LM_TYPE_Q5_K:
+        launch_glu_q8<LM_TYPE_Q5_K>(st, a, n_tok, yq, s2);
+        return true;
+    case LM_TYPE_Q6_K:
+        launch_glu_q8<LM_TYPE_Q6_K>(st, a, n_tok, yq, s2);
+        return true;
+    default:
+        return false;
+    }
 }

@@ -4,6 +4,7 @@
  * bias / q-k norm / RoPE / KV-cache store, split-K causal attention over the
  * F16 cache, and SwiGLU. */
 #include "backend/cuda/cuda_kernels.h"
+#include "backend/cuda/launch.cuh"
 #include "backend/cuda/quant.cuh"
 #include <math.h>
 
@@ -54,6 +55,8 @@ __device__ float block_max(float v, float *sh) {
 __global__ void act_kernel(const float *__restrict__ x, int n, const float *__restrict__ w,
                            float eps, float *out_f, __half *out_h, int8_t *out_q, float2 *out_s) {
     __shared__ float sh[32];
+    pdl_wait();
+    pdl_trigger();
     const float *xr = x + (size_t)blockIdx.x * n;
     float scale = 1.0f;
     if (w) {
@@ -97,6 +100,8 @@ __global__ void __launch_bounds__(1024)
     const int lane = threadIdx.x & 31, wp = threadIdx.x / 32, nb = n / 32;
     const size_t base = (size_t)blockIdx.x * n;
     float v[K], g[K];
+    pdl_wait();
+    pdl_trigger();
 #pragma unroll
     for (int k = 0; k < K; k++) {
         int b = wp + 32 * k, i = 32 * b + lane;
@@ -129,13 +134,39 @@ __global__ void __launch_bounds__(1024)
     }
 }
 
+/* Conversion without a norm (no reduction over the row): one warp per
+ * 32-element block, as many blocks as the row needs, so long rows (the FFN's
+ * 14336) are not walked by a single block. */
+__global__ void __launch_bounds__(256) convert_kernel(const float *__restrict__ x, int n,
+                                                      __half *out_h, int8_t *out_q, float2 *out_s) {
+    pdl_wait();
+    pdl_trigger();
+    const int lane = threadIdx.x & 31, b = blockIdx.x * 8 + threadIdx.x / 32;
+    if (b >= n / 32) return;
+    const size_t base = (size_t)blockIdx.y * n, i = base + 32 * (size_t)b + lane;
+    float y = x[i];
+    if (out_h) out_h[i] = __float2half_rn(y);
+    if (out_q) {
+        float amax = warp_max(fabsf(y));
+        float d = amax / 127.0f;
+        int q = d > 0.0f ? __float2int_rn(y / d) : 0;
+        out_q[i] = (int8_t)q;
+        float sum = warp_sum((float)q);
+        if (lane == 0) out_s[base / 32 + b] = make_float2(d, d * sum);
+    }
+}
+
 /* Launches the register kernel when n fits it, else the general one. */
 void act_launch(cudaStream_t st, const float *x, int n_tok, int n, const float *w, float eps,
                 float *out_f, __half *out_h, int8_t *out_q, float2 *out_s) {
     int nb = n / 32, k = (nb + 31) / 32;
+    if (!w && !out_f && n % 32 == 0) {
+        launch(convert_kernel, dim3((nb + 7) / 8, n_tok), dim3(256), st, x, n, out_h, out_q, out_s);
+        return;
+    }
     if (n % 32 == 0 && k <= 16) {
 #define LMC_ACT(K)                                                                                 \
-    act_reg_kernel<K><<<n_tok, 1024, 0, st>>>(x, n, w, eps, out_f, out_h, out_q, out_s)
+    launch(act_reg_kernel<K>, dim3(n_tok), dim3(1024), st, x, n, w, eps, out_f, out_h, out_q, out_s)
         if (k <= 1)
             LMC_ACT(1);
         else if (k <= 2)
@@ -150,12 +181,14 @@ void act_launch(cudaStream_t st, const float *x, int n_tok, int n, const float *
         return;
     }
     int threads = n >= 4096 ? 1024 : n >= 1024 ? 256 : 128;
-    act_kernel<<<n_tok, threads, 0, st>>>(x, n, w, eps, out_f, out_h, out_q, out_s);
+    launch(act_kernel, dim3(n_tok), dim3(threads), st, x, n, w, eps, out_f, out_h, out_q, out_s);
 }
 
 template <int T, typename OUT>
 __global__ void dequant_kernel(const uint8_t *__restrict__ w, size_t row_bytes, int64_t rows,
                                int64_t n_in, const int32_t *ids, OUT *out) {
+    pdl_wait();
+    pdl_trigger();
     int64_t upr = n_in / 32;
     int64_t idx = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
     if (idx >= rows * upr) return;
@@ -220,7 +253,7 @@ bool dequant(cudaStream_t st, uint32_t type, const void *w, int64_t rows, int64_
     int64_t n = rows * (n_in / 32);
     dim3 grid((unsigned)((n + 127) / 128));
     const uint8_t *p = (const uint8_t *)w;
-#define LMC_DQ(T) dequant_kernel<T, OUT><<<grid, 128, 0, st>>>(p, rb, rows, n_in, ids, out)
+#define LMC_DQ(T) launch(dequant_kernel<T, OUT>, grid, dim3(128), st, p, rb, rows, n_in, ids, out)
     switch (type) {
     case LM_TYPE_Q4_0:
         LMC_DQ(LM_TYPE_Q4_0);
@@ -269,6 +302,8 @@ __global__ void qkv_rope_kernel(const float *__restrict__ qkv, int nh, int nkv, 
                                 const int32_t *seq, float *q_out, __half *kc, __half *vc,
                                 int n_ctx) {
     __shared__ float sh[32];
+    pdl_wait();
+    pdl_trigger();
     int t = blockIdx.x, h = blockIdx.y, i = threadIdx.x, half = hd / 2;
     int width = (nh + 2 * nkv) * hd;
     int i0 = layout ? 2 * i : i, i1 = layout ? 2 * i + 1 : i + half;
@@ -422,60 +457,7 @@ __global__ void __launch_bounds__(ATT_THREADS)
             }
         }
         __syncthreads();
-        /* Decode (context split over many blocks) and prefill (one block
-         * walks the whole context) mix V differently: the wide loads win
-         * for a single short chunk, the narrow ones need no cross-lane
-         * reduction per tile, which prefill's many tiles per block pay for. */
-        if (n_split > 1) {
-            /* Mixing: LPR lanes cover one V row with 16-byte loads, so a warp
-             * reads RPW rows per step and every load of its share of the tile
-             * is independent (no serial latency chain); the row groups of a
-             * warp are summed with shuffles before the shared-memory merge. */
-            constexpr int LPR = HD / 8, RPW = 32 / LPR;
-            const int sub = lane / LPR, dl = lane % LPR;
-            int n_p = min(ATT_THREADS, end - p0);
-            float o[GM][8];
-#pragma unroll
-            for (int j = 0; j < GM; j++)
-#pragma unroll
-                for (int e = 0; e < 8; e++)
-                    o[j][e] = 0.0f;
-#pragma unroll 8
-            for (int k = w * RPW + sub; k < n_p; k += ATT_WARPS * RPW) {
-                uint4 vv = __ldg((const uint4 *)(vb + (size_t)(p0 + k) * row) + dl);
-                const __half2 *h2 = (const __half2 *)&vv;
-                float v[8];
-#pragma unroll
-                for (int e = 0; e < 4; e++) {
-                    float2 f = __half22float2(h2[e]);
-                    v[2 * e] = f.x, v[2 * e + 1] = f.y;
-                }
-#pragma unroll
-                for (int j = 0; j < GM; j++) {
-                    if (j < G) {
-                        float pj = s_sh[j * ATT_THREADS + k];
-#pragma unroll
-                        for (int e = 0; e < 8; e++)
-                            o[j][e] += pj * v[e];
-                    }
-                }
-            }
-#pragma unroll
-            for (int off = LPR; off < 32; off <<= 1)
-#pragma unroll
-                for (int j = 0; j < GM; j++)
-                    if (j < G)
-#pragma unroll
-                        for (int e = 0; e < 8; e++)
-                            o[j][e] += __shfl_xor_sync(0xffffffffu, o[j][e], off);
-            if (sub == 0)
-#pragma unroll
-                for (int j = 0; j < GM; j++)
-                    if (j < G)
-#pragma unroll
-                        for (int e = 0; e < 8; e++)
-                            atomicAdd(&o_sh[j * HD + 8 * dl + e], o[j][e]);
-        } else {
+        {
             /* Each warp takes every ATT_WARPS-th position, each lane HD/32
              * dimensions. */
             constexpr int DPL = HD / 32;
@@ -526,6 +508,195 @@ __global__ void __launch_bounds__(ATT_THREADS)
             dst[HD + 1] = l_sh[j];
         }
     }
+}
+
+constexpr int DEC_CHUNK = 64; /* positions a decode block takes (two tiles of 32) */
+
+/* Writes one head's output (v[DPL] per lane, lane-major dimensions) to out
+ * and, with out_q, its q8 blocks; buf is HD floats of the warp's shared memory. */
+template <int HD>
+__device__ __forceinline__ void dec_store_head(const float *v, float *buf, size_t at, float *out,
+                                               int8_t *out_q, float2 *out_s, int lane) {
+    constexpr int DPL = HD / 32;
+#pragma unroll
+    for (int i = 0; i < DPL; i++)
+        out[at + lane * DPL + i] = v[i];
+    if (!out_q) return;
+    __syncwarp();
+#pragma unroll
+    for (int i = 0; i < DPL; i++)
+        buf[lane * DPL + i] = v[i];
+    __syncwarp();
+#pragma unroll
+    for (int gi = 0; gi < HD / 32; gi++) {
+        float y = buf[gi * 32 + lane];
+        float amax = warp_max(fabsf(y));
+        float d = amax / 127.0f;
+        int qv = d > 0.0f ? __float2int_rn(y / d) : 0;
+        size_t i = at + gi * 32 + lane;
+        out_q[i] = (int8_t)qv;
+        float sum = warp_sum((float)qv);
+        if (lane == 0) out_s[i / 32] = make_float2(d, d * sum);
+    }
+}
+
+/* Decode attention, grid (n_tok * nkv, n_split), one warp per query head of
+ * the KV head's group (blockDim = 32 * G, so the group's warps share the K/V
+ * rows through L1). A warp walks its chunk in tiles of 32 positions: one
+ * position per lane for the score (K row by 16-byte loads, q broadcast from
+ * shared memory), then HD/32 dimensions per lane for the V mix with the
+ * probabilities passed by shuffles; online softmax in registers, no block
+ * barrier in the loop, so a block's critical path is a few memory round
+ * trips. A context that fits one chunk is written directly; otherwise each
+ * block leaves its partial in part and the last block of the (token, KV
+ * head) to finish, found with a counter, merges the chunks, so there is no
+ * second kernel. */
+template <int HD>
+__global__ void __launch_bounds__(512)
+    attn_dec_kernel(const float *__restrict__ q, int nh, int nkv, const __half *__restrict__ kc,
+                    const __half *__restrict__ vc, int n_ctx, const int32_t *pos,
+                    const int32_t *seq, int n_split, float *part, int *cnt, float *out,
+                    int8_t *out_q, float2 *out_s) {
+    constexpr int DPL = HD / 32;
+    __shared__ __align__(16) float q_sh[16 * HD];
+    __shared__ int is_last;
+    pdl_wait();
+    pdl_trigger();
+    const int G = blockDim.x / 32;
+    const int t = blockIdx.x / nkv, g = blockIdx.x % nkv, c = blockIdx.y;
+    const int lane = threadIdx.x & 31, j = threadIdx.x / 32, h = g * G + j;
+    const int len = min(pos[t] + 1, n_ctx), sq = seq[t];
+    const int chunk = (n_ctx + n_split - 1) / n_split;
+    const int n_act = (len + chunk - 1) / chunk;
+    const int start = c * chunk, end = min(start + chunk, len);
+    if (start >= end) return; /* past the position: not counted */
+    float *qs = q_sh + j * HD;
+    const float *qh = q + ((size_t)t * nh + h) * HD;
+    const float scale = rsqrtf((float)HD);
+    for (int d = lane; d < HD; d += 32)
+        qs[d] = qh[d] * scale;
+    __syncwarp();
+    const size_t row = (size_t)nkv * HD;
+    const __half *kb = kc + ((size_t)sq * n_ctx * nkv + g) * HD;
+    const __half *vb = vc + ((size_t)sq * n_ctx * nkv + g) * HD;
+    float m = -INFINITY, l = 0.0f, o[DPL];
+#pragma unroll
+    for (int i = 0; i < DPL; i++)
+        o[i] = 0.0f;
+    for (int p0 = start; p0 < end; p0 += 32) {
+        const int p = p0 + lane;
+        const bool in = p < end;
+        float s = 0.0f;
+        /* K row in pieces of at most 128 bytes, all loads of a piece in flight */
+        constexpr int KP = HD / 8 < 8 ? HD / 8 : 8;
+#pragma unroll
+        for (int d0 = 0; d0 < HD / 8; d0 += KP) {
+            uint4 kv[KP];
+            const uint4 *kr = (const uint4 *)(kb + (size_t)(in ? p : start) * row) + d0;
+#pragma unroll
+            for (int i = 0; i < KP; i++)
+                kv[i] = __ldg(kr + i);
+#pragma unroll
+            for (int i = 0; i < KP; i++) {
+                const __half2 *h2 = (const __half2 *)&kv[i];
+                const float4 *qq = (const float4 *)(qs + 8 * (d0 + i));
+                float4 a = qq[0], b = qq[1];
+                float2 k0 = __half22float2(h2[0]), k1 = __half22float2(h2[1]);
+                float2 k2 = __half22float2(h2[2]), k3 = __half22float2(h2[3]);
+                s += a.x * k0.x + a.y * k0.y + a.z * k1.x + a.w * k1.y + b.x * k2.x + b.y * k2.y +
+                     b.z * k3.x + b.w * k3.y;
+            }
+        }
+        const float sj = in ? s : -INFINITY;
+        const float mn = fmaxf(m, warp_max(sj)); /* finite: lane 0 is in range */
+        const float a = __expf(m - mn);
+        const float pr = in ? __expf(sj - mn) : 0.0f;
+        l = l * a + warp_sum(pr);
+        m = mn;
+#pragma unroll
+        for (int i = 0; i < DPL; i++)
+            o[i] *= a;
+        const int n_p = min(32, end - p0);
+        const __half *vr = vb + (size_t)p0 * row + lane * DPL;
+#pragma unroll 8
+        for (int k = 0; k < n_p; k++) {
+            float v[DPL];
+            const __half *vp = vr + (size_t)k * row;
+            if constexpr (DPL == 2) {
+                float2 f = __half22float2(__ldg((const __half2 *)vp));
+                v[0] = f.x, v[1] = f.y;
+            } else if constexpr (DPL == 4) {
+                uint2 u = __ldg((const uint2 *)vp);
+                float2 f0 = __half22float2(*(const __half2 *)&u.x);
+                float2 f1 = __half22float2(*(const __half2 *)&u.y);
+                v[0] = f0.x, v[1] = f0.y, v[2] = f1.x, v[3] = f1.y;
+            } else {
+                uint4 u = __ldg((const uint4 *)vp);
+                const __half2 *h2 = (const __half2 *)&u;
+#pragma unroll
+                for (int e = 0; e < 4; e++) {
+                    float2 f = __half22float2(h2[e]);
+                    v[2 * e] = f.x, v[2 * e + 1] = f.y;
+                }
+            }
+            const float pk = __shfl_sync(0xffffffffu, pr, k);
+#pragma unroll
+            for (int i = 0; i < DPL; i++)
+                o[i] += pk * v[i];
+        }
+    }
+    const size_t at = ((size_t)t * nh + h) * HD;
+    if (n_act == 1) { /* the whole context was this chunk */
+        float inv = 1.0f / l;
+#pragma unroll
+        for (int i = 0; i < DPL; i++)
+            o[i] *= inv;
+        dec_store_head<HD>(o, qs, at, out, out_q, out_s, lane);
+        return;
+    }
+    const size_t stride = (size_t)HD + 2;
+    const float *ph = part + ((size_t)t * nh + h) * n_split * stride;
+    float *dst = (float *)ph + (size_t)c * stride;
+#pragma unroll
+    for (int i = 0; i < DPL; i++)
+        dst[lane * DPL + i] = o[i];
+    if (lane == 0) dst[HD] = m, dst[HD + 1] = l;
+    /* publish the partial, then count this chunk in */
+    __threadfence();
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        int prev = atomicAdd(&cnt[blockIdx.x], 1);
+        is_last = prev == n_act - 1;
+        if (is_last) cnt[blockIdx.x] = 0; /* ready for the next step */
+    }
+    __syncthreads();
+    if (!is_last) return;
+    __threadfence();
+    /* merge: chunk k weighs exp(m_k - M) / L */
+    float M = -INFINITY;
+    for (int k = lane; k < n_act; k += 32)
+        M = fmaxf(M, __ldcg(ph + k * stride + HD));
+    M = warp_max(M);
+    float L = 0.0f;
+    for (int k = lane; k < n_act; k += 32)
+        L += __ldcg(ph + k * stride + HD + 1) * __expf(__ldcg(ph + k * stride + HD) - M);
+    L = warp_sum(L);
+#pragma unroll
+    for (int i = 0; i < DPL; i++)
+        o[i] = 0.0f;
+#pragma unroll 4
+    for (int k = 0; k < n_act; k++) {
+        const float *pk = ph + k * stride;
+        float wk = __expf(__ldcg(pk + HD) - M);
+#pragma unroll
+        for (int i = 0; i < DPL; i++)
+            o[i] += wk * __ldcg(pk + lane * DPL + i);
+    }
+    float inv = L > 0.0f ? 1.0f / L : 0.0f;
+#pragma unroll
+    for (int i = 0; i < DPL; i++)
+        o[i] *= inv;
+    dec_store_head<HD>(o, qs, at, out, out_q, out_s, lane);
 }
 
 template <int HD>
@@ -654,20 +825,42 @@ extern "C" void lmc_qkv_rope(cudaStream_t st, const float *qkv, int n_tok, int n
                              int n_ctx) {
     int threads = ((hd / 2 + 31) / 32) * 32;
     dim3 grid(n_tok, nh + 2 * nkv);
-    qkv_rope_kernel<<<grid, threads, 0, st>>>(qkv, nh, nkv, hd, bias, q_norm, k_norm, eps, inv_freq,
-                                              layout, pos, seq, q_out, (__half *)k_cache,
-                                              (__half *)v_cache, n_ctx);
+    launch(qkv_rope_kernel, grid, dim3(threads), st, qkv, nh, nkv, hd, bias, q_norm, k_norm, eps,
+           inv_freq, layout, pos, seq, q_out, (__half *)k_cache, (__half *)v_cache, n_ctx);
 }
 
 extern "C" bool lmc_attention(cudaStream_t st, const float *q, int n_tok, int nh, int nkv, int hd,
                               const uint16_t *k_cache, const uint16_t *v_cache, int n_ctx,
                               const int32_t *pos, const int32_t *seq, int n_split, float *part,
-                              float *out, int8_t *out_q, float *out_s) {
+                              int32_t *counters, float *out, int8_t *out_q, float *out_s) {
     int G = nh / nkv;
     if (n_split < 1 || n_split > ATT_MAX_SPLIT) return false;
     dim3 grid(n_tok * nkv, n_split);
     const __half *kc = (const __half *)k_cache, *vc = (const __half *)v_cache;
     bool ok;
+    if (n_split > 1 && counters) {
+        int *cn = (int *)counters;
+        float2 *os = (float2 *)out_s;
+        if (G < 1 || G > 16 || (hd > 128 && G > 8)) return false;
+        dim3 block(32 * G);
+#define LMC_DEC(HD)                                                                                \
+    launch(attn_dec_kernel<HD>, grid, block, st, q, nh, nkv, kc, vc, n_ctx, pos, seq, n_split,     \
+           part, cn, out, out_q, os)
+        switch (hd) {
+        case 64:
+            LMC_DEC(64);
+            return true;
+        case 128:
+            LMC_DEC(128);
+            return true;
+        case 256:
+            LMC_DEC(256);
+            return true;
+        default:
+            return false;
+        }
+#undef LMC_DEC
+    }
     switch (hd) {
     case 64:
         ok = attn_launch_hd<64>(st, grid, G, q, nh, nkv, kc, vc, n_ctx, pos, seq, n_split, part);
@@ -703,4 +896,9 @@ extern "C" void lmc_swiglu_f16(cudaStream_t st, const float *gu, int n_tok, int 
 extern "C" void lmc_gather_rows(cudaStream_t st, const float *x, int n, const int32_t *idx,
                                 int n_idx, float *y) {
     gather_kernel<<<n_idx, 256, 0, st>>>(x, n, idx, y);
+}
+
+extern "C" int lmc_attention_dec_split(int n_ctx) {
+    int split = (n_ctx + DEC_CHUNK - 1) / DEC_CHUNK;
+    return split < 2 ? 2 : split > ATT_MAX_SPLIT ? ATT_MAX_SPLIT : split;
 }

@@ -24,6 +24,22 @@ __device__ __forceinline__ uint32_t ld_u32_a2(const uint8_t *p) {
 __device__ __forceinline__ uint32_t ld_u32_a4(const uint8_t *p) {
     return __ldg((const unsigned int *)p);
 }
+/* N consecutive 32-bit words from a 2-byte aligned p: N (or N + 1) aligned
+ * 32-bit loads funnel-shifted into place, instead of 2N 16-bit loads (the
+ * load count, not the bytes, limits the mat-vec on these blocks). Touches
+ * only the 4-byte words overlapping [p, p + 4N). */
+template <int N> __device__ __forceinline__ void ld_words_a2(const uint8_t *p, uint32_t (&out)[N]) {
+    const unsigned int *base = (const unsigned int *)((uintptr_t)p & ~(uintptr_t)3);
+    const int sh = (int)((uintptr_t)p & 2) * 8;
+    uint32_t w[N + 1];
+#pragma unroll
+    for (int i = 0; i < N; i++)
+        w[i] = __ldg(base + i);
+    w[N] = sh ? __ldg(base + N) : 0u;
+#pragma unroll
+    for (int i = 0; i < N; i++)
+        out[i] = __funnelshift_r(w[i], w[i + 1], sh);
+}
 
 /* 6-bit scale and min of sub-block j of a Q4_K / Q5_K super-block. */
 __device__ __forceinline__ void k_scale_min(const uint8_t *sc, int j, int *s, int *m) {
@@ -183,10 +199,12 @@ __device__ __forceinline__ float dot_unit<LM_TYPE_Q4_0>(const uint8_t *row, int 
                                                         float xd, float xsd) {
     const uint8_t *b = row + 18 * u;
     float d = ld_half(b);
+    uint32_t qs[4];
+    ld_words_a2<4>(b + 2, qs);
     int s = 0;
 #pragma unroll
     for (int i = 0; i < 4; i++) {
-        uint32_t v = ld_u32_a2(b + 2 + 4 * i);
+        uint32_t v = qs[i];
         s = __dp4a((int)(v & 0x0F0F0F0Fu), xq[i], s);
         s = __dp4a((int)((v >> 4) & 0x0F0F0F0Fu), xq[i + 4], s);
     }
@@ -246,10 +264,12 @@ __device__ __forceinline__ float dot_unit<LM_TYPE_Q8_0>(const uint8_t *row, int 
     (void)xsd;
     const uint8_t *b = row + 34 * u;
     float d = ld_half(b);
+    uint32_t qs[8];
+    ld_words_a2<8>(b + 2, qs);
     int s = 0;
 #pragma unroll
     for (int i = 0; i < 8; i++)
-        s = __dp4a((int)ld_u32_a2(b + 2 + 4 * i), xq[i], s);
+        s = __dp4a((int)qs[i], xq[i], s);
     return d * xd * (float)s;
 }
 template <>
@@ -298,11 +318,14 @@ __device__ __forceinline__ float dot_unit<LM_TYPE_Q6_K>(const uint8_t *row, int 
     const uint8_t *qh = b + 128 + 32 * h;
     const int8_t *sc = (const int8_t *)(b + 192) + 8 * h + 2 * k;
     int shl = 4 * (k >> 1), shh = 2 * k;
+    uint32_t wl[8], wh[8];
+    ld_words_a2<8>(ql, wl);
+    ld_words_a2<8>(qh, wh);
     int sa = 0, sb = 0;
 #pragma unroll
     for (int i = 0; i < 8; i++) {
-        uint32_t lo = (ld_u32_a2(ql + 4 * i) >> shl) & 0x0F0F0F0Fu;
-        uint32_t hi = ((ld_u32_a2(qh + 4 * i) >> shh) & 0x03030303u) << 4;
+        uint32_t lo = (wl[i] >> shl) & 0x0F0F0F0Fu;
+        uint32_t hi = ((wh[i] >> shh) & 0x03030303u) << 4;
         int q = (int)__vsub4(lo | hi, 0x20202020u);
         if (i < 4)
             sa = __dp4a(q, xq[i], sa);

@@ -1,0 +1,57 @@
+/* launch.cuh — kernel launches with programmatic dependent launch (PDL): the
+ * next kernel of the decode step is let onto the GPU while the previous one
+ * finishes and waits in pdl_wait() for the previous kernel's results, so its
+ * launch latency overlaps the previous kernel's tail instead of adding to it. LOCALM_CUDA_PDL=0
+ * turns it off (plain stream order) for comparison. */
+#ifndef LM_BACKEND_CUDA_LAUNCH_CUH
+#define LM_BACKEND_CUDA_LAUNCH_CUH
+#include <cuda_runtime.h>
+#include <stdlib.h>
+#include <utility>
+
+namespace lmc {
+
+inline bool pdl_enabled() {
+    static const bool on = [] {
+        const char *v = getenv("LOCALM_CUDA_PDL");
+        return !(v && v[0] == '0');
+    }();
+    return on;
+}
+
+/* Every kernel launched this way calls pdl_wait() before it reads anything a
+ * previous kernel wrote or writes anything at all, so stream order holds
+ * transitively: a kernel cannot finish before its predecessor has. */
+template <typename... K, typename... A>
+inline void launch(void (*kernel)(K...), dim3 grid, dim3 block, cudaStream_t st, A &&...args) {
+    cudaLaunchAttribute at[1];
+    at[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
+    at[0].val.programmaticStreamSerializationAllowed = 1;
+    cudaLaunchConfig_t cfg = {};
+    cfg.gridDim = grid;
+    cfg.blockDim = block;
+    cfg.dynamicSmemBytes = 0;
+    cfg.stream = st;
+    cfg.attrs = at;
+    cfg.numAttrs = pdl_enabled() ? 1 : 0;
+    cudaLaunchKernelEx(&cfg, kernel, std::forward<A>(args)...);
+}
+
+/* Waits until the previous kernel in the stream has completed and its writes
+ * are visible (a no-op when launched without PDL). */
+__device__ __forceinline__ void pdl_wait() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
+}
+
+/* Lets the next kernel launch once every block of this one has called it (or
+ * exited); it still waits in pdl_wait() for this kernel's results. */
+__device__ __forceinline__ void pdl_trigger() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+    asm volatile("griddepcontrol.launch_dependents;" :::);
+#endif
+}
+
+} // namespace lmc
+#endif
