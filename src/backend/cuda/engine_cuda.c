@@ -387,6 +387,7 @@ static lm_status upload_all(uploader *u, const lm_model_desc *m) {
             (s = up_mat(u, L->ffn_down, true, &D->down)))
             return s;
         D->wqkv = fuse(&D->wq, &D->wk, &D->wv);
+        if (!D->wqkv.w) D->wqk = fuse(&D->wq, &D->wk, NULL);
         D->wgu = fuse(&D->gate, &D->up, NULL);
         /* attn_norm | ffn_norm | bq bk bv | q_norm | k_norm */
         size_t nvec = 2 * E + Q + 2 * K + 2 * hd;

@@ -26,6 +26,7 @@ typedef struct lmc_layer {
     const float *q_norm, *k_norm;      /* [hd] or NULL */
     lmc_mat wq, wk, wv, wo, gate, up, down;
     lmc_mat wqkv; /* wq|wk|wv as one matrix when they are contiguous and of one type */
+    lmc_mat wqk;  /* else wq|wk, likewise (Q4_K_M files often store wv as Q6_K) */
     lmc_mat wgu;  /* gate|up likewise */
     uint16_t *k_cache, *v_cache; /* half [n_seq][n_ctx][nkv][hd] */
 } lmc_layer;

@@ -33,6 +33,9 @@ static bool run_small(lm_engine *e, int n) {
         lmc_norm_act(st, e->x, n, E, L->attn_norm, eps, e->xf, NULL, e->xq, e->xs);
         if (L->wqkv.w)
             ok &= mv(e, &L->wqkv, e->xf, n, e->qkv, e->qkv_dim, false);
+        else if (L->wqk.w)
+            ok &= mv(e, &L->wqk, e->xf, n, e->qkv, e->qkv_dim, false) &&
+                  mv(e, &L->wv, e->xf, n, e->qkv + Q + K, e->qkv_dim, false);
         else
             ok &= mv(e, &L->wq, e->xf, n, e->qkv, e->qkv_dim, false) &&
                   mv(e, &L->wk, e->xf, n, e->qkv + Q, e->qkv_dim, false) &&
@@ -101,6 +104,9 @@ static bool run_big(lm_engine *e, int n, int n_out, float *dst) {
         lmc_norm_act(st, e->x, n, E, L->attn_norm, eps, NULL, e->xh, NULL, NULL);
         if (L->wqkv.w)
             ok &= gemm(e, &L->wqkv, e->xh, n, e->qkv, e->qkv_dim, 0.0f);
+        else if (L->wqk.w)
+            ok &= gemm(e, &L->wqk, e->xh, n, e->qkv, e->qkv_dim, 0.0f) &&
+                  gemm(e, &L->wv, e->xh, n, e->qkv + Q + K, e->qkv_dim, 0.0f);
         else
             ok &= gemm(e, &L->wq, e->xh, n, e->qkv, e->qkv_dim, 0.0f) &&
                   gemm(e, &L->wk, e->xh, n, e->qkv + Q, e->qkv_dim, 0.0f) &&

@@ -99,15 +99,13 @@ __global__ void __launch_bounds__(WARPS * 32)
 
 /* SwiGLU mat-vec whose result goes straight into the q8 blocks the down
  * projection reads (saving a float round trip and a conversion kernel): a
- * block owns 32 consecutive rows, i.e. one q8 block per token, as 32 warps of
- * one row (one token) or 16 warps of 2 rows (two tokens), so there are as
- * many warps streaming weights as in the plain mat-vec. */
-template <int T, int NT>
-__global__ void __launch_bounds__(1024 / NT)
+ * block owns 32 consecutive rows, i.e. one q8 block per token, as 32 / R
+ * warps of R rows. */
+template <int T, int NT, int R>
+__global__ void __launch_bounds__(1024 / R)
     mv_glu_q8(const uint8_t *__restrict__ w, const uint8_t *__restrict__ w2, size_t row_bytes,
               int n_in, int rows, const int8_t *__restrict__ xq, const float2 *__restrict__ xs,
               int8_t *yq, float2 *ys) {
-    constexpr int R = NT;
     __shared__ float sh[NT][32];
     const int lane = threadIdx.x & 31, wp = threadIdx.x / 32;
     const int rb = blockIdx.x * 32, r0 = rb + wp * R;
@@ -238,16 +236,18 @@ template <int T, int NT, int R, bool GLU> void launch_t(cudaStream_t st, const m
 template <int T>
 void launch_glu_q8(cudaStream_t st, const mv_args &a, int nt, int8_t *yq, float2 *ys) {
     dim3 grid(a.rows / 32);
-    if (nt == 1)
-        launch(mv_glu_q8<T, 1>, grid, dim3(1024), st, a.w, a.w2, a.row_bytes, a.n_in, a.rows, a.xq,
-               (const float2 *)a.xs, yq, ys);
+#define LMC_GQ(NT, R)                                                                              \
+    launch(mv_glu_q8<T, NT, R>, grid, dim3(1024 / R), st, a.w, a.w2, a.row_bytes, a.n_in, a.rows,  \
+           a.xq, (const float2 *)a.xs, yq, ys)
+    /* two rows per warp: 512-thread blocks, two per SM, so the grid of
+     * rows / 32 blocks runs in fewer waves than with 1024-thread blocks */
+    if (nt == 2)
+        LMC_GQ(2, 2);
     else
-        launch(mv_glu_q8<T, 2>, grid, dim3(512), st, a.w, a.w2, a.row_bytes, a.n_in, a.rows, a.xq,
-               (const float2 *)a.xs, yq, ys);
+        LMC_GQ(1, 2);
+#undef LMC_GQ
 }
 
-/* Two rows per warp halves activation reloads once there are enough rows to
- * keep every SM busy; otherwise one row per warp gives more warps. */
 template <int T, bool GLU> void launch_nt(cudaStream_t st, const mv_args &a, int nt) {
     switch (nt) {
     case 1:
