@@ -41,6 +41,16 @@ template <int N> __device__ __forceinline__ void ld_words_a2(const uint8_t *p, u
         out[i] = __funnelshift_r(w[i], w[i + 1], sh);
 }
 
+/* Byte l of words loaded as above (l a compile-time constant once unrolled). */
+__device__ __forceinline__ int byte_of(const uint32_t *w, int l) {
+    return (int)((w[l >> 2] >> (8 * (l & 3))) & 0xFFu);
+}
+/* 32 bytes at a 16-byte aligned p as 8 words (two 16-byte loads). */
+__device__ __forceinline__ void ld_words_a16(const uint8_t *p, uint32_t (&w)[8]) {
+    uint4 a = __ldg((const uint4 *)p), c = __ldg((const uint4 *)p + 1);
+    w[0] = a.x, w[1] = a.y, w[2] = a.z, w[3] = a.w, w[4] = c.x, w[5] = c.y, w[6] = c.z, w[7] = c.w;
+}
+
 /* 6-bit scale and min of sub-block j of a Q4_K / Q5_K super-block. */
 __device__ __forceinline__ void k_scale_min(const uint8_t *sc, int j, int *s, int *m) {
     if (j < 4) {
@@ -79,8 +89,11 @@ template <>
 __device__ __forceinline__ void dequant_unit<LM_TYPE_Q4_0>(const uint8_t *row, int u, float *o) {
     const uint8_t *b = row + 18 * u;
     float d = ld_half(b);
+    uint32_t w[4];
+    ld_words_a2<4>(b + 2, w);
+#pragma unroll
     for (int l = 0; l < 16; l++) {
-        int q = b[2 + l];
+        int q = byte_of(w, l);
         o[l] = d * (float)((q & 15) - 8);
         o[l + 16] = d * (float)((q >> 4) - 8);
     }
@@ -89,8 +102,13 @@ template <>
 __device__ __forceinline__ void dequant_unit<LM_TYPE_Q4_1>(const uint8_t *row, int u, float *o) {
     const uint8_t *b = row + 20 * u;
     float d = ld_half(b), m = ld_half(b + 2);
+    uint32_t w[4];
+#pragma unroll
+    for (int i = 0; i < 4; i++)
+        w[i] = ld_u32_a4(b + 4 + 4 * i);
+#pragma unroll
     for (int l = 0; l < 16; l++) {
-        int q = b[4 + l];
+        int q = byte_of(w, l);
         o[l] = d * (float)(q & 15) + m;
         o[l + 16] = d * (float)(q >> 4) + m;
     }
@@ -100,8 +118,11 @@ __device__ __forceinline__ void dequant_unit<LM_TYPE_Q5_0>(const uint8_t *row, i
     const uint8_t *b = row + 22 * u;
     float d = ld_half(b);
     uint32_t qh = ld_u32_a2(b + 2);
+    uint32_t w[4];
+    ld_words_a2<4>(b + 6, w);
+#pragma unroll
     for (int l = 0; l < 16; l++) {
-        int q = b[6 + l];
+        int q = byte_of(w, l);
         int lo = (q & 15) | (int)(((qh >> l) & 1u) << 4);
         int hi = (q >> 4) | (int)(((qh >> (l + 16)) & 1u) << 4);
         o[l] = d * (float)(lo - 16);
@@ -113,8 +134,13 @@ __device__ __forceinline__ void dequant_unit<LM_TYPE_Q5_1>(const uint8_t *row, i
     const uint8_t *b = row + 24 * u;
     float d = ld_half(b), m = ld_half(b + 2);
     uint32_t qh = ld_u32_a4(b + 4);
+    uint32_t w[4];
+#pragma unroll
+    for (int i = 0; i < 4; i++)
+        w[i] = ld_u32_a4(b + 8 + 4 * i);
+#pragma unroll
     for (int l = 0; l < 16; l++) {
-        int q = b[8 + l];
+        int q = byte_of(w, l);
         int lo = (q & 15) | (int)(((qh >> l) & 1u) << 4);
         int hi = (q >> 4) | (int)(((qh >> (l + 16)) & 1u) << 4);
         o[l] = d * (float)lo + m;
@@ -125,8 +151,11 @@ template <>
 __device__ __forceinline__ void dequant_unit<LM_TYPE_Q8_0>(const uint8_t *row, int u, float *o) {
     const uint8_t *b = row + 34 * u;
     float d = ld_half(b);
+    uint32_t w[8];
+    ld_words_a2<8>(b + 2, w);
+#pragma unroll
     for (int l = 0; l < 32; l++)
-        o[l] = d * (float)(int8_t)b[2 + l];
+        o[l] = d * (float)(int8_t)byte_of(w, l);
 }
 template <>
 __device__ __forceinline__ void dequant_unit<LM_TYPE_Q4_K>(const uint8_t *row, int u, float *o) {
@@ -134,11 +163,13 @@ __device__ __forceinline__ void dequant_unit<LM_TYPE_Q4_K>(const uint8_t *row, i
     int j = u & 7, sc, mn;
     float d = ld_half(b), dmin = ld_half(b + 2);
     k_scale_min(b + 4, j, &sc, &mn);
-    const uint8_t *qs = b + 16 + 32 * (j >> 1);
+    uint32_t w[8];
+    ld_words_a16(b + 16 + 32 * (j >> 1), w);
     int sh = 4 * (j & 1);
     float ds = d * (float)sc, dm = dmin * (float)mn;
+#pragma unroll
     for (int l = 0; l < 32; l++)
-        o[l] = ds * (float)((qs[l] >> sh) & 15) - dm;
+        o[l] = ds * (float)((byte_of(w, l) >> sh) & 15) - dm;
 }
 template <>
 __device__ __forceinline__ void dequant_unit<LM_TYPE_Q5_K>(const uint8_t *row, int u, float *o) {
@@ -146,12 +177,14 @@ __device__ __forceinline__ void dequant_unit<LM_TYPE_Q5_K>(const uint8_t *row, i
     int j = u & 7, sc, mn;
     float d = ld_half(b), dmin = ld_half(b + 2);
     k_scale_min(b + 4, j, &sc, &mn);
-    const uint8_t *qh = b + 16;
-    const uint8_t *qs = b + 48 + 32 * (j >> 1);
+    uint32_t wh[8], w[8];
+    ld_words_a16(b + 16, wh);
+    ld_words_a16(b + 48 + 32 * (j >> 1), w);
     int sh = 4 * (j & 1);
     float ds = d * (float)sc, dm = dmin * (float)mn;
+#pragma unroll
     for (int l = 0; l < 32; l++) {
-        int q = ((qs[l] >> sh) & 15) | (((qh[l] >> j) & 1) << 4);
+        int q = ((byte_of(w, l) >> sh) & 15) | (((byte_of(wh, l) >> j) & 1) << 4);
         o[l] = ds * (float)q - dm;
     }
 }
@@ -164,8 +197,12 @@ __device__ __forceinline__ void dequant_unit<LM_TYPE_Q6_K>(const uint8_t *row, i
     const int8_t *sc = (const int8_t *)(b + 192) + 8 * h + 2 * k;
     float d = ld_half(b + 208);
     int shl = 4 * (k >> 1), shh = 2 * k;
+    uint32_t wl[8], wh[8];
+    ld_words_a2<8>(ql, wl);
+    ld_words_a2<8>(qh, wh);
+#pragma unroll
     for (int l = 0; l < 32; l++) {
-        int q = ((ql[l] >> shl) & 15) | (((qh[l] >> shh) & 3) << 4);
+        int q = ((byte_of(wl, l) >> shl) & 15) | (((byte_of(wh, l) >> shh) & 3) << 4);
         o[l] = d * (float)sc[l >> 4] * (float)(q - 32);
     }
 }
