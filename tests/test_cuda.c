@@ -221,6 +221,68 @@ static void kernels_match_cpu_reference(void **state) {
         free(hs);
 }
 
+/* ---- two mat-vecs of different types in one launch -------------------------- */
+
+static void matvec_pair_matches_reference(void **state) {
+    (void)state;
+    NEED_DEVICE();
+    const uint32_t pairs[][2] = {{LM_TYPE_Q4_K, LM_TYPE_Q6_K}, {LM_TYPE_Q5_K, LM_TYPE_Q6_K}};
+    const int n_in = 768, r1 = 70, r2 = 37, ys = r1 + r2;
+    float *src = malloc(sizeof(float) * n_in), *x = malloc(sizeof(float) * n_in * 2);
+    float *xhat = malloc(sizeof(float) * n_in * 2), *hs = malloc(sizeof(float) * n_in * 2 / 16);
+    float *y = malloc(sizeof(float) * ys * 2), *ref = malloc(sizeof(float) * ys * 2);
+    int8_t *hq = malloc((size_t)n_in * 2);
+    uint8_t *w1 = malloc((size_t)n_in * r1), *w2 = malloc((size_t)n_in * r2);
+    for (int i = 0; i < n_in * 2; i++)
+        x[i] = frand();
+    float *dx, *dy, *ds;
+    int8_t *dq;
+    void *dw1, *dw2;
+    CK(cudaMalloc((void **)&dx, sizeof(float) * n_in * 2));
+    CK(cudaMalloc((void **)&dy, sizeof(float) * ys * 2));
+    CK(cudaMalloc((void **)&ds, sizeof(float) * n_in * 2 / 16));
+    CK(cudaMalloc((void **)&dq, (size_t)n_in * 2));
+    CK(cudaMalloc(&dw1, (size_t)n_in * r1));
+    CK(cudaMalloc(&dw2, (size_t)n_in * r2));
+    CK(cudaMemcpy(dx, x, sizeof(float) * n_in * 2, cudaMemcpyHostToDevice));
+    lmc_convert_act(0, dx, 2, n_in, NULL, dq, ds);
+    CK(cudaMemcpy(hq, dq, (size_t)n_in * 2, cudaMemcpyDeviceToHost));
+    CK(cudaMemcpy(hs, ds, sizeof(float) * n_in * 2 / 16, cudaMemcpyDeviceToHost));
+    for (int i = 0; i < n_in * 2; i++)
+        xhat[i] = hq[i] * hs[(i / 32) * 2];
+    for (size_t k = 0; k < sizeof pairs / sizeof pairs[0]; k++) {
+        uint64_t rb1 = 0, rb2 = 0;
+        assert_true(lm_type_row_bytes(pairs[k][0], n_in, &rb1));
+        assert_true(lm_type_row_bytes(pairs[k][1], n_in, &rb2));
+        for (int r = 0; r < r1 + r2; r++) {
+            for (int i = 0; i < n_in; i++)
+                src[i] = frand();
+            if (r < r1)
+                assert_true(lm_cpu_quantize_row(pairs[k][0], src, w1 + r * rb1, n_in));
+            else
+                assert_true(lm_cpu_quantize_row(pairs[k][1], src, w2 + (r - r1) * rb2, n_in));
+        }
+        CK(cudaMemcpy(dw1, w1, rb1 * r1, cudaMemcpyHostToDevice));
+        CK(cudaMemcpy(dw2, w2, rb2 * r2, cudaMemcpyHostToDevice));
+        for (int nt = 1; nt <= 2; nt++) {
+            CK(cudaMemset(dy, 0xff, sizeof(float) * ys * 2));
+            assert_true(lmc_matvec_pair(0, pairs[k][0], dw1, r1, dy, pairs[k][1], dw2, r2, dy + r1,
+                                        n_in, dq, ds, nt, ys));
+            CK(cudaMemcpy(y, dy, sizeof(float) * ys * nt, cudaMemcpyDeviceToHost));
+            lm_cpu_matmul_ref(pairs[k][0], w1, n_in, 0, r1, xhat, n_in, nt, ref, ys);
+            lm_cpu_matmul_ref(pairs[k][1], w2, n_in, 0, r2, xhat, n_in, nt, ref + r1, ys);
+            double e = rel_err(y, ref, (size_t)ys * nt);
+            print_message("pair %s+%s, %d token(s): rel err %.2e\n", lm_type_name(pairs[k][0]),
+                          lm_type_name(pairs[k][1]), nt, e);
+            assert_true(e < 2e-5);
+        }
+    }
+    assert_false(lmc_matvec_pair(0, LM_TYPE_Q8_0, dw1, r1, dy, LM_TYPE_F16, dw2, r2, dy + r1, n_in,
+                                 dq, ds, 1, ys));
+    cudaFree(dx), cudaFree(dy), cudaFree(ds), cudaFree(dq), cudaFree(dw1), cudaFree(dw2);
+    free(src), free(x), free(xhat), free(hs), free(y), free(ref), free(hq), free(w1), free(w2);
+}
+
 /* ---- attention against a plain CPU softmax ---------------------------------- */
 
 /* Two tokens of two sequences (one deep in the context, one near its start)
@@ -628,6 +690,7 @@ int main(void) {
         cmocka_unit_test(fault_on_forward_is_reported),
         cmocka_unit_test(kernels_match_cpu_reference),
         cmocka_unit_test(attention_matches_cpu_reference),
+        cmocka_unit_test(matvec_pair_matches_reference),
         cmocka_unit_test(small_vram_budget_declines),
         cmocka_unit_test(models_match_references),
     };

@@ -43,6 +43,13 @@ bool lmc_matvec_glu_q8(cudaStream_t st, uint32_t type, const void *wg, const voi
                        int rows, const int8_t *xq, const float *xs, int n_tok, int8_t *yq,
                        float *ys);
 
+/* y1 = W1 x and y2 = W2 x (rows of y_stride floats) in one launch for 1 or 2
+ * tokens of q8 input, for the type pairs K-quant files mix (Q4_K/Q6_K,
+ * Q5_K/Q6_K, Q4_K/Q5_K); false for others (the caller launches two). */
+bool lmc_matvec_pair(cudaStream_t st, uint32_t t1, const void *w1, int rows1, float *y1,
+                     uint32_t t2, const void *w2, int rows2, float *y2, int n_in, const int8_t *xq,
+                     const float *xs, int n_tok, int y_stride);
+
 /* rows x n_in weights of any supported type -> half [rows][n_in]. */
 bool lmc_dequant_f16(cudaStream_t st, uint32_t type, const void *w, int64_t rows, int64_t n_in,
                      uint16_t *out);

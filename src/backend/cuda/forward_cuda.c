@@ -33,10 +33,14 @@ static bool run_small(lm_engine *e, int n) {
         lmc_norm_act(st, e->x, n, E, L->attn_norm, eps, e->xf, NULL, e->xq, e->xs);
         if (L->wqkv.w)
             ok &= mv(e, &L->wqkv, e->xf, n, e->qkv, e->qkv_dim, false);
-        else if (L->wqk.w)
-            ok &= mv(e, &L->wqk, e->xf, n, e->qkv, e->qkv_dim, false) &&
-                  mv(e, &L->wv, e->xf, n, e->qkv + Q + K, e->qkv_dim, false);
-        else
+        else if (L->wqk.w) {
+            /* wq|wk and wv in one launch where the type pair has a kernel */
+            if (!lmc_matvec_pair(st, L->wqk.type, L->wqk.w, L->wqk.rows, e->qkv, L->wv.type,
+                                 L->wv.w, L->wv.rows, e->qkv + Q + K, E, e->xq, e->xs, n,
+                                 e->qkv_dim))
+                ok &= mv(e, &L->wqk, e->xf, n, e->qkv, e->qkv_dim, false) &&
+                      mv(e, &L->wv, e->xf, n, e->qkv + Q + K, e->qkv_dim, false);
+        } else
             ok &= mv(e, &L->wq, e->xf, n, e->qkv, e->qkv_dim, false) &&
                   mv(e, &L->wk, e->xf, n, e->qkv + Q, e->qkv_dim, false) &&
                   mv(e, &L->wv, e->xf, n, e->qkv + Q + K, e->qkv_dim, false);

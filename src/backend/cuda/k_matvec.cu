@@ -97,6 +97,32 @@ __global__ void __launch_bounds__(WARPS * 32)
     finish<NT, R, GLU>(s, r0, rows, y, y_stride, acc, lane);
 }
 
+/* Two mat-vecs on the same q8 input in one launch (wq|wk and a wv of another
+ * type, as Q4_K_M files have them): blocks [0, nb1) take matrix 1, the rest
+ * matrix 2, so one launch (and its latency) is saved per layer. */
+template <int T1, int T2, int NT>
+__global__ void __launch_bounds__(WARPS * 32)
+    mv_q8_pair(const uint8_t *__restrict__ w1, size_t rb1, int rows1, float *y1,
+               const uint8_t *__restrict__ w2, size_t rb2, int rows2, float *y2, int n_in,
+               const int8_t *__restrict__ xq, const float2 *__restrict__ xs, int y_stride) {
+    const int lane = threadIdx.x & 31;
+    const int nb1 = (rows1 + WARPS - 1) / WARPS;
+    const bool first = (int)blockIdx.x < nb1;
+    const int r0 = ((first ? blockIdx.x : blockIdx.x - nb1) * WARPS + threadIdx.x / 32);
+    pdl_wait();
+    pdl_trigger();
+    float s[2][1][NT] = {};
+    if (first) {
+        if (r0 >= rows1) return;
+        accum_q8<T1, NT, 1, false>(w1, nullptr, rb1, n_in, r0, rows1, xq, xs, lane, s);
+        finish<NT, 1, false>(s, r0, rows1, y1, y_stride, false, lane);
+    } else {
+        if (r0 >= rows2) return;
+        accum_q8<T2, NT, 1, false>(w2, nullptr, rb2, n_in, r0, rows2, xq, xs, lane, s);
+        finish<NT, 1, false>(s, r0, rows2, y2, y_stride, false, lane);
+    }
+}
+
 /* SwiGLU mat-vec whose result goes straight into the q8 blocks the down
  * projection reads (saving a float round trip and a conversion kernel): a
  * block owns 32 consecutive rows, i.e. one q8 block per token, as 32 / R
@@ -426,4 +452,37 @@ extern "C" bool lmc_matvec_glu_q8(cudaStream_t st, uint32_t type, const void *wg
     default:
         return false;
     }
+}
+
+namespace {
+template <int T1, int T2, int NT>
+void launch_pair(cudaStream_t st, const void *w1, size_t rb1, int rows1, float *y1, const void *w2,
+                 size_t rb2, int rows2, float *y2, int n_in, const int8_t *xq, const float *xs,
+                 int y_stride) {
+    dim3 grid((rows1 + WARPS - 1) / WARPS + (rows2 + WARPS - 1) / WARPS);
+    launch(mv_q8_pair<T1, T2, NT>, grid, dim3(WARPS * 32), st, (const uint8_t *)w1, rb1, rows1, y1,
+           (const uint8_t *)w2, rb2, rows2, y2, n_in, xq, (const float2 *)xs, y_stride);
+}
+} // namespace
+
+extern "C" bool lmc_matvec_pair(cudaStream_t st, uint32_t t1, const void *w1, int rows1, float *y1,
+                                uint32_t t2, const void *w2, int rows2, float *y2, int n_in,
+                                const int8_t *xq, const float *xs, int n_tok, int y_stride) {
+    size_t rb1 = row_bytes_of(t1, n_in), rb2 = row_bytes_of(t2, n_in);
+    if (!rb1 || !rb2 || n_in % 256 || (n_tok != 1 && n_tok != 2)) return false;
+#define LMC_PAIR(A, B)                                                                             \
+    if (t1 == A && t2 == B) {                                                                      \
+        if (n_tok == 1)                                                                            \
+            launch_pair<A, B, 1>(st, w1, rb1, rows1, y1, w2, rb2, rows2, y2, n_in, xq, xs,         \
+                                 y_stride);                                                        \
+        else                                                                                       \
+            launch_pair<A, B, 2>(st, w1, rb1, rows1, y1, w2, rb2, rows2, y2, n_in, xq, xs,         \
+                                 y_stride);                                                        \
+        return true;                                                                               \
+    }
+    LMC_PAIR(LM_TYPE_Q4_K, LM_TYPE_Q6_K)
+    LMC_PAIR(LM_TYPE_Q5_K, LM_TYPE_Q6_K)
+    LMC_PAIR(LM_TYPE_Q4_K, LM_TYPE_Q5_K)
+#undef LMC_PAIR
+    return false;
 }
