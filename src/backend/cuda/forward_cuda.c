@@ -193,7 +193,7 @@ static lm_status device_error(lm_engine *e, lm_err *err, const char *what) {
 lm_status lmc_forward(lm_engine *e, const lm_batch *b, lm_logits *out, lm_err *err) {
     if (e->failed) return lm_fail(err, LM_ERR_BACKEND, "cuda: the device failed earlier");
     if (lm_fault_hit("forward"))
-        return lm_fail(err, LM_ERR_FAULT_INJECTED, "cuda: injected fault in forward");
+        return lm_fail(err, LM_ERR_FAULT_INJECTED, "cuda: forward: fault injected by LOCALM_FAULT");
     if (!b || b->n_tokens <= 0 || !b->tokens || !b->pos || !out || !out->data)
         return lm_fail(err, LM_ERR_INVALID_ARG, "cuda: empty batch or no logits buffer");
     int n_out = 0;
