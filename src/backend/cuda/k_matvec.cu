@@ -6,6 +6,7 @@
 #include "backend/cuda/cuda_kernels.h"
 #include "backend/cuda/launch.cuh"
 #include "backend/cuda/quant.cuh"
+#include <type_traits>
 
 using namespace lmc;
 
@@ -294,44 +295,39 @@ template <int T, bool GLU> void launch_nt(cudaStream_t st, const mv_args &a, int
     }
 }
 
-template <bool GLU> bool dispatch(cudaStream_t st, const mv_args &a, int nt) {
-    switch (a.type) {
-    case LM_TYPE_Q4_0:
-        launch_nt<LM_TYPE_Q4_0, GLU>(st, a, nt);
+/* Calls f(std::integral_constant<int, T>()) for weight type T: the one
+ * switch from a run-time type to the kernel templates. With q8_only, the
+ * float types are refused like unknown ones. */
+template <typename F> bool with_type(uint32_t type, bool q8_only, F &&f) {
+#define LMC_T(T)                                                                                   \
+    case T:                                                                                        \
+        f(std::integral_constant<int, T>());                                                       \
         return true;
-    case LM_TYPE_Q4_1:
-        launch_nt<LM_TYPE_Q4_1, GLU>(st, a, nt);
-        return true;
-    case LM_TYPE_Q5_0:
-        launch_nt<LM_TYPE_Q5_0, GLU>(st, a, nt);
-        return true;
-    case LM_TYPE_Q5_1:
-        launch_nt<LM_TYPE_Q5_1, GLU>(st, a, nt);
-        return true;
-    case LM_TYPE_Q8_0:
-        launch_nt<LM_TYPE_Q8_0, GLU>(st, a, nt);
-        return true;
-    case LM_TYPE_Q4_K:
-        launch_nt<LM_TYPE_Q4_K, GLU>(st, a, nt);
-        return true;
-    case LM_TYPE_Q5_K:
-        launch_nt<LM_TYPE_Q5_K, GLU>(st, a, nt);
-        return true;
-    case LM_TYPE_Q6_K:
-        launch_nt<LM_TYPE_Q6_K, GLU>(st, a, nt);
-        return true;
-    case LM_TYPE_F16:
-        launch_nt<LM_TYPE_F16, GLU>(st, a, nt);
-        return true;
-    case LM_TYPE_BF16:
-        launch_nt<LM_TYPE_BF16, GLU>(st, a, nt);
-        return true;
-    case LM_TYPE_F32:
-        launch_nt<LM_TYPE_F32, GLU>(st, a, nt);
-        return true;
+    switch (type) {
+        LMC_T(LM_TYPE_Q4_0)
+        LMC_T(LM_TYPE_Q4_1)
+        LMC_T(LM_TYPE_Q5_0)
+        LMC_T(LM_TYPE_Q5_1)
+        LMC_T(LM_TYPE_Q8_0)
+        LMC_T(LM_TYPE_Q4_K)
+        LMC_T(LM_TYPE_Q5_K)
+        LMC_T(LM_TYPE_Q6_K)
+    default:
+        break;
+    }
+    if (q8_only) return false;
+    switch (type) {
+        LMC_T(LM_TYPE_F16)
+        LMC_T(LM_TYPE_BF16)
+        LMC_T(LM_TYPE_F32)
     default:
         return false;
     }
+#undef LMC_T
+}
+
+template <bool GLU> bool dispatch(cudaStream_t st, const mv_args &a, int nt) {
+    return with_type(a.type, false, [&](auto t) { launch_nt<decltype(t)::value, GLU>(st, a, nt); });
 }
 
 size_t row_bytes_of(uint32_t type, int n_in) {
@@ -424,34 +420,8 @@ extern "C" bool lmc_matvec_glu_q8(cudaStream_t st, uint32_t type, const void *wg
         type, (const uint8_t *)wg, (const uint8_t *)wu, rb, n_in, rows, nullptr, xq, xs, nullptr, 0,
         false};
     float2 *s2 = (float2 *)ys;
-    switch (type) {
-    case LM_TYPE_Q4_0:
-        launch_glu_q8<LM_TYPE_Q4_0>(st, a, n_tok, yq, s2);
-        return true;
-    case LM_TYPE_Q4_1:
-        launch_glu_q8<LM_TYPE_Q4_1>(st, a, n_tok, yq, s2);
-        return true;
-    case LM_TYPE_Q5_0:
-        launch_glu_q8<LM_TYPE_Q5_0>(st, a, n_tok, yq, s2);
-        return true;
-    case LM_TYPE_Q5_1:
-        launch_glu_q8<LM_TYPE_Q5_1>(st, a, n_tok, yq, s2);
-        return true;
-    case LM_TYPE_Q8_0:
-        launch_glu_q8<LM_TYPE_Q8_0>(st, a, n_tok, yq, s2);
-        return true;
-    case LM_TYPE_Q4_K:
-        launch_glu_q8<LM_TYPE_Q4_K>(st, a, n_tok, yq, s2);
-        return true;
-    case LM_TYPE_Q5_K:
-        launch_glu_q8<LM_TYPE_Q5_K>(st, a, n_tok, yq, s2);
-        return true;
-    case LM_TYPE_Q6_K:
-        launch_glu_q8<LM_TYPE_Q6_K>(st, a, n_tok, yq, s2);
-        return true;
-    default:
-        return false;
-    }
+    return with_type(type, true,
+                     [&](auto t) { launch_glu_q8<decltype(t)::value>(st, a, n_tok, yq, s2); });
 }
 
 namespace {
