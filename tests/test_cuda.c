@@ -370,9 +370,61 @@ static void attention_matches_cpu_reference(void **state) {
         CK(cudaMemcpy(cnt, dcnt, sizeof(int32_t) * n_tok * nkv, cudaMemcpyDeviceToHost));
         for (int i = 0; i < n_tok * nkv; i++)
             assert_int_equal(cnt[i], 0);
+        /* one token with q/k/v prepared inside the attention kernel, against
+         * lmc_qkv_rope + lmc_attention: output and the stored K/V rows */
+        int nq = (nh + 2 * nkv) * hd, layout = (int)(si % 2);
+        float *hr = malloc(sizeof(float) * (size_t)nq * 2 + sizeof(float) * 2 * hd);
+        float *hinv = malloc(sizeof(float) * hd / 2);
+        for (int i = 0; i < 2 * nq + 2 * hd; i++)
+            hr[i] = frand();
+        for (int i = 0; i < hd / 2; i++)
+            hinv[i] = powf(10000.0f, -2.0f * (float)i / (float)hd);
+        float *dqkv, *dinv, *dqo, *dout2;
+        uint16_t *dk2, *dv2;
+        CK(cudaMalloc((void **)&dqkv, sizeof(float) * ((size_t)nq * 2 + 2 * hd)));
+        CK(cudaMalloc((void **)&dinv, sizeof(float) * hd / 2));
+        CK(cudaMalloc((void **)&dqo, sizeof(float) * nh * hd));
+        CK(cudaMalloc((void **)&dout2, sizeof(float) * nh * hd));
+        CK(cudaMalloc((void **)&dk2, kvn * 2));
+        CK(cudaMalloc((void **)&dv2, kvn * 2));
+        CK(cudaMemcpy(dqkv, hr, sizeof(float) * ((size_t)nq * 2 + 2 * hd), cudaMemcpyHostToDevice));
+        CK(cudaMemcpy(dinv, hinv, sizeof(float) * hd / 2, cudaMemcpyHostToDevice));
+        CK(cudaMemcpy(dk2, dk, kvn * 2, cudaMemcpyDeviceToDevice));
+        CK(cudaMemcpy(dv2, dv, kvn * 2, cudaMemcpyDeviceToDevice));
+        const float *bias = si % 3 ? dqkv + nq : NULL; /* biases on some shapes */
+        const float *qnw = si % 2 ? dqkv + 2 * nq : NULL,
+                    *knw = qnw ? qnw + hd : NULL; /* q/k norms */
+        lmc_qkv_rope(0, dqkv, 1, nh, nkv, hd, bias, qnw, knw, 1e-6f, dinv, layout, dps, dps + 2,
+                     dqo, dk, dv, n_ctx);
+        assert_true(lmc_attention(0, dqo, 1, nh, nkv, hd, dk, dv, n_ctx, dps, dps + 2, split, dpart,
+                                  dcnt, dout, NULL, NULL));
+        assert_true(lmc_attention_rope1(0, dqkv, nh, nkv, hd, bias, qnw, knw, 1e-6f, dinv, layout,
+                                        dk2, dv2, n_ctx, dps, dps + 2, split, dpart, dcnt, dout2,
+                                        dxq, dxs));
+        float *o1 = malloc(sizeof(float) * nh * hd), *o2 = malloc(sizeof(float) * nh * hd);
+        CK(cudaMemcpy(o1, dout, sizeof(float) * nh * hd, cudaMemcpyDeviceToHost));
+        CK(cudaMemcpy(o2, dout2, sizeof(float) * nh * hd, cudaMemcpyDeviceToHost));
+        double e_fused = rel_err(o2, o1, (size_t)nh * hd);
+        size_t row = ((size_t)0 * n_ctx + (size_t)ps[0]) * nkv * hd; /* seq 0, its position */
+        uint16_t *r1 = malloc((size_t)nkv * hd * 2 * 2), *r2 = r1 + (size_t)nkv * hd;
+        double e_kv = 0;
+        for (int w = 0; w < 2; w++) {
+            CK(cudaMemcpy(r1, (w ? dv : dk) + row, (size_t)nkv * hd * 2, cudaMemcpyDeviceToHost));
+            CK(cudaMemcpy(r2, (w ? dv2 : dk2) + row, (size_t)nkv * hd * 2, cudaMemcpyDeviceToHost));
+            for (int i = 0; i < nkv * hd; i++) {
+                double a = lm_half_to_float(r1[i]), b = lm_half_to_float(r2[i]);
+                double e = fabs(a - b) / (fabs(a) + 1e-3);
+                e_kv = e > e_kv ? e : e_kv;
+            }
+        }
         print_message("attention nh %d nkv %d hd %d: decode (%d chunks) rel err %.2e, again "
-                      "%.2e, q8 %.2e | one chunk %.2e\n",
-                      nh, nkv, hd, split, e_dec[0], e_dec[1], e_q8, e_one);
+                      "%.2e, q8 %.2e | one chunk %.2e | q/k/v prepared inside %.2e, K/V rows "
+                      "%.2e\n",
+                      nh, nkv, hd, split, e_dec[0], e_dec[1], e_q8, e_one, e_fused, e_kv);
+        assert_true(e_fused < 1e-5 && e_kv < 2e-3);
+        cudaFree(dqkv), cudaFree(dinv), cudaFree(dqo), cudaFree(dout2), cudaFree(dk2),
+            cudaFree(dv2);
+        free(hr), free(hinv), free(o1), free(o2), free(r1);
         assert_true(e_dec[0] < 1e-4 && e_dec[1] < 1e-4 && e_one < 1e-4);
         assert_true(e_q8 < 1e-2);
         cudaFree(dk), cudaFree(dv), cudaFree(dqv), cudaFree(dout), cudaFree(dxq), cudaFree(dxs),

@@ -80,6 +80,14 @@ bool lmc_attention(cudaStream_t st, const float *q, int n_tok, int nh, int nkv, 
                    const uint16_t *k_cache, const uint16_t *v_cache, int n_ctx, const int32_t *pos,
                    const int32_t *seq, int n_split, float *part, int32_t *counters, float *out,
                    int8_t *out_q, float *out_s);
+/* lmc_qkv_rope then lmc_attention (decode path, n_split > 1) for one token in
+ * one kernel: the attention prepares q itself, and the block whose chunk
+ * holds the position stores k and v; qkv as for lmc_qkv_rope. */
+bool lmc_attention_rope1(cudaStream_t st, const float *qkv, int nh, int nkv, int hd,
+                         const float *bias, const float *q_norm, const float *k_norm, float eps,
+                         const float *inv_freq, int layout, uint16_t *k_cache, uint16_t *v_cache,
+                         int n_ctx, const int32_t *pos, const int32_t *seq, int n_split,
+                         float *part, int32_t *counters, float *out, int8_t *out_q, float *out_s);
 /* Chunks the decode attention splits a context of n_ctx positions into. */
 int lmc_attention_dec_split(int n_ctx);
 /* Head shapes lmc_attention handles: head_dim 64, 128 or 256, and up to 8

@@ -44,11 +44,18 @@ static bool run_small(lm_engine *e, int n) {
             ok &= mv(e, &L->wq, e->xf, n, e->qkv, e->qkv_dim, false) &&
                   mv(e, &L->wk, e->xf, n, e->qkv + Q, e->qkv_dim, false) &&
                   mv(e, &L->wv, e->xf, n, e->qkv + Q + K, e->qkv_dim, false);
-        lmc_qkv_rope(st, e->qkv, n, e->nh, e->nkv, e->hd, L->bqkv, L->q_norm, L->k_norm, eps,
-                     e->inv_freq, (int)e->hp.rope_layout, pos, seq, e->q, L->k_cache, L->v_cache,
-                     e->n_ctx);
-        ok &= lmc_attention(st, e->q, n, e->nh, e->nkv, e->hd, L->k_cache, L->v_cache, e->n_ctx,
-                            pos, seq, e->dec_split, e->part, e->att_cnt, e->att, e->xq, e->xs);
+        if (n == 1) { /* one kernel prepares q, k, v and attends */
+            ok &= lmc_attention_rope1(st, e->qkv, e->nh, e->nkv, e->hd, L->bqkv, L->q_norm,
+                                      L->k_norm, eps, e->inv_freq, (int)e->hp.rope_layout,
+                                      L->k_cache, L->v_cache, e->n_ctx, pos, seq, e->dec_split,
+                                      e->part, e->att_cnt, e->att, e->xq, e->xs);
+        } else {
+            lmc_qkv_rope(st, e->qkv, n, e->nh, e->nkv, e->hd, L->bqkv, L->q_norm, L->k_norm, eps,
+                         e->inv_freq, (int)e->hp.rope_layout, pos, seq, e->q, L->k_cache,
+                         L->v_cache, e->n_ctx);
+            ok &= lmc_attention(st, e->q, n, e->nh, e->nkv, e->hd, L->k_cache, L->v_cache, e->n_ctx,
+                                pos, seq, e->dec_split, e->part, e->att_cnt, e->att, e->xq, e->xs);
+        }
         ok &= mv(e, &L->wo, e->att, n, e->x, E, true);
         lmc_norm_act(st, e->x, n, E, L->ffn_norm, eps, e->xf, NULL, e->xq, e->xs);
         if (n <= 2 && lmc_type_uses_q8(L->gate.type) && lmc_type_uses_q8(L->down.type) &&

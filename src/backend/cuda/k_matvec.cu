@@ -91,10 +91,12 @@ __global__ void __launch_bounds__(WARPS * 32)
     const int lane = threadIdx.x & 31;
     const int r0 = (blockIdx.x * WARPS + threadIdx.x / 32) * R;
     pdl_wait();
-    pdl_trigger();
     if (r0 >= rows) return;
     float s[2][R][NT] = {};
     accum_q8<T, NT, R, GLU>(w, w2, row_bytes, n_in, r0, rows, xq, xs, lane, s);
+    /* the next kernel may launch once every block is past its weight stream:
+     * triggered earlier, its waiting blocks slowed the large mat-vecs */
+    pdl_trigger();
     finish<NT, R, GLU>(s, r0, rows, y, y_stride, acc, lane);
 }
 
@@ -111,15 +113,16 @@ __global__ void __launch_bounds__(WARPS * 32)
     const bool first = (int)blockIdx.x < nb1;
     const int r0 = ((first ? blockIdx.x : blockIdx.x - nb1) * WARPS + threadIdx.x / 32);
     pdl_wait();
-    pdl_trigger();
     float s[2][1][NT] = {};
     if (first) {
         if (r0 >= rows1) return;
         accum_q8<T1, NT, 1, false>(w1, nullptr, rb1, n_in, r0, rows1, xq, xs, lane, s);
+        pdl_trigger();
         finish<NT, 1, false>(s, r0, rows1, y1, y_stride, false, lane);
     } else {
         if (r0 >= rows2) return;
         accum_q8<T2, NT, 1, false>(w2, nullptr, rb2, n_in, r0, rows2, xq, xs, lane, s);
+        pdl_trigger();
         finish<NT, 1, false>(s, r0, rows2, y2, y_stride, false, lane);
     }
 }
@@ -137,9 +140,9 @@ __global__ void __launch_bounds__(1024 / R)
     const int lane = threadIdx.x & 31, wp = threadIdx.x / 32;
     const int rb = blockIdx.x * 32, r0 = rb + wp * R;
     pdl_wait();
-    pdl_trigger();
     float s[2][R][NT] = {};
     accum_q8<T, NT, R, true>(w, w2, row_bytes, n_in, r0, rows, xq, xs, lane, s);
+    pdl_trigger();
 #pragma unroll
     for (int r = 0; r < R; r++)
 #pragma unroll
@@ -200,7 +203,6 @@ __global__ void __launch_bounds__(WARPS * 32)
     const int lane = threadIdx.x & 31;
     const int r0 = (blockIdx.x * WARPS + threadIdx.x / 32) * R;
     pdl_wait();
-    pdl_trigger();
     if (r0 >= rows) return;
     float s[2][R][NT] = {};
 #pragma unroll 2
@@ -233,6 +235,7 @@ __global__ void __launch_bounds__(WARPS * 32)
             }
         }
     }
+    pdl_trigger();
     finish<NT, R, GLU>(s, r0, rows, y, y_stride, acc, lane);
 }
 
@@ -420,8 +423,11 @@ extern "C" bool lmc_matvec_glu_q8(cudaStream_t st, uint32_t type, const void *wg
         type, (const uint8_t *)wg, (const uint8_t *)wu, rb, n_in, rows, nullptr, xq, xs, nullptr, 0,
         false};
     float2 *s2 = (float2 *)ys;
-    return with_type(type, true,
-                     [&](auto t) { launch_glu_q8<decltype(t)::value>(st, a, n_tok, yq, s2); });
+    return with_type(type, true, [&](auto t) {
+        constexpr int T = decltype(t)::value;
+        if constexpr (T != LM_TYPE_F16 && T != LM_TYPE_BF16 && T != LM_TYPE_F32)
+            launch_glu_q8<T>(st, a, n_tok, yq, s2);
+    });
 }
 
 namespace {

@@ -540,6 +540,64 @@ __device__ __forceinline__ void dec_store_head(const float *v, float *buf, size_
     }
 }
 
+/* What the decode attention needs to prepare a single token's q, k and v
+ * itself (qkv non-NULL): the raw projections [(nh + 2 nkv) * hd], their
+ * biases, the q/k RMSNorm weights (or NULL) and RoPE; it then also stores
+ * k and v into the caches, so no separate kernel runs before it. */
+struct rope_args {
+    const float *qkv, *bias, *q_norm, *k_norm, *inv_freq;
+    float eps;
+    int layout;
+};
+
+/* One warp prepares one head vector as lmc_qkv_rope does: src (+ bias), RMS
+ * normalised with nw when given, rotated for position p when rotate, times
+ * scale, into dst (HD floats, shared memory). */
+template <int HD>
+__device__ __forceinline__ void warp_prep_head(const float *src, const float *bias, const float *nw,
+                                               float eps, const float *inv_freq, int layout, int p,
+                                               bool rotate, float scale, float *dst, int lane) {
+    constexpr int PPL = HD / 64; /* rotary pairs per lane */
+    float x0[PPL], x1[PPL];
+    int i0[PPL], i1[PPL];
+    float ss = 0.0f;
+#pragma unroll
+    for (int k = 0; k < PPL; k++) {
+        int i = lane + 32 * k;
+        i0[k] = layout ? 2 * i : i;
+        i1[k] = layout ? 2 * i + 1 : i + HD / 2;
+        x0[k] = src[i0[k]] + (bias ? bias[i0[k]] : 0.0f);
+        x1[k] = src[i1[k]] + (bias ? bias[i1[k]] : 0.0f);
+        ss += x0[k] * x0[k] + x1[k] * x1[k];
+    }
+    float sc = nw ? rsqrtf(warp_sum(ss) / (float)HD + eps) : 1.0f;
+#pragma unroll
+    for (int k = 0; k < PPL; k++) {
+        float a = x0[k], b = x1[k];
+        if (nw) a *= sc * nw[i0[k]], b *= sc * nw[i1[k]];
+        if (rotate) {
+            float sn, cs;
+            sincosf((float)p * inv_freq[lane + 32 * k], &sn, &cs);
+            float y0 = a * cs - b * sn, y1 = a * sn + b * cs;
+            a = y0, b = y1;
+        }
+        dst[i0[k]] = a * scale;
+        dst[i1[k]] = b * scale;
+    }
+}
+
+/* Rounds a prepared K or V row to the cache's half precision, stores it at
+ * its cache row, and keeps the rounded values in dst for this kernel. */
+template <int HD>
+__device__ __forceinline__ void warp_store_row(float *dst, __half *row, int lane) {
+    __syncwarp();
+    for (int d = lane; d < HD; d += 32) {
+        __half hv = __float2half_rn(dst[d]);
+        row[d] = hv;
+        dst[d] = __half2float(hv);
+    }
+}
+
 /* Decode attention, grid (n_tok * nkv, n_split), one warp per query head of
  * the KV head's group (blockDim = 32 * G, so the group's warps share the K/V
  * rows through L1). A warp walks its chunk in tiles of 32 positions: one
@@ -553,15 +611,14 @@ __device__ __forceinline__ void dec_store_head(const float *v, float *buf, size_
  * second kernel. */
 template <int HD>
 __global__ void __launch_bounds__(512)
-    attn_dec_kernel(const float *__restrict__ q, int nh, int nkv, const __half *__restrict__ kc,
-                    const __half *__restrict__ vc, int n_ctx, const int32_t *pos,
-                    const int32_t *seq, int n_split, float *part, int *cnt, float *out,
-                    int8_t *out_q, float2 *out_s) {
+    attn_dec_kernel(const float *__restrict__ q, rope_args ra, int nh, int nkv, __half *kc,
+                    __half *vc, int n_ctx, const int32_t *pos, const int32_t *seq, int n_split,
+                    float *part, int *cnt, float *out, int8_t *out_q, float2 *out_s) {
     constexpr int DPL = HD / 32;
     __shared__ __align__(16) float q_sh[16 * HD];
+    __shared__ __align__(16) float kv_sh[2][HD]; /* the current position's k, v */
     __shared__ int is_last;
     pdl_wait();
-    pdl_trigger();
     const int G = blockDim.x / 32;
     const int t = blockIdx.x / nkv, g = blockIdx.x % nkv, c = blockIdx.y;
     const int lane = threadIdx.x & 31, j = threadIdx.x / 32, h = g * G + j;
@@ -571,14 +628,38 @@ __global__ void __launch_bounds__(512)
     const int start = c * chunk, end = min(start + chunk, len);
     if (start >= end) return; /* past the position: not counted */
     float *qs = q_sh + j * HD;
-    const float *qh = q + ((size_t)t * nh + h) * HD;
     const float scale = rsqrtf((float)HD);
-    for (int d = lane; d < HD; d += 32)
-        qs[d] = qh[d] * scale;
-    __syncwarp();
     const size_t row = (size_t)nkv * HD;
-    const __half *kb = kc + ((size_t)sq * n_ctx * nkv + g) * HD;
-    const __half *vb = vc + ((size_t)sq * n_ctx * nkv + g) * HD;
+    __half *kb = kc + ((size_t)sq * n_ctx * nkv + g) * HD;
+    __half *vb = vc + ((size_t)sq * n_ctx * nkv + g) * HD;
+    const int cur = len - 1;
+    /* own: this block prepares and stores the current position's k and v
+     * (its chunk holds the position) and reads them from shared memory */
+    const bool own = ra.qkv && cur >= start && cur < end;
+    if (ra.qkv) {
+        const float *b = ra.bias;
+        warp_prep_head<HD>(ra.qkv + (size_t)h * HD, b ? b + (size_t)h * HD : nullptr, ra.q_norm,
+                           ra.eps, ra.inv_freq, ra.layout, cur, true, scale, qs, lane);
+        if (own) { /* uniform per block: the barrier below is safe */
+            const size_t ko = (size_t)(nh + g) * HD, vo = (size_t)(nh + nkv + g) * HD;
+            if (j == 0) {
+                warp_prep_head<HD>(ra.qkv + ko, b ? b + ko : nullptr, ra.k_norm, ra.eps,
+                                   ra.inv_freq, ra.layout, cur, true, 1.0f, kv_sh[0], lane);
+                warp_store_row<HD>(kv_sh[0], kb + (size_t)cur * row, lane);
+            }
+            if (j == (G > 1 ? 1 : 0)) {
+                warp_prep_head<HD>(ra.qkv + vo, b ? b + vo : nullptr, nullptr, ra.eps, ra.inv_freq,
+                                   ra.layout, cur, false, 1.0f, kv_sh[1], lane);
+                warp_store_row<HD>(kv_sh[1], vb + (size_t)cur * row, lane);
+            }
+            __syncthreads();
+        }
+    } else {
+        const float *qh = q + ((size_t)t * nh + h) * HD;
+        for (int d = lane; d < HD; d += 32)
+            qs[d] = qh[d] * scale;
+    }
+    __syncwarp();
     float m = -INFINITY, l = 0.0f, o[DPL];
 #pragma unroll
     for (int i = 0; i < DPL; i++)
@@ -606,6 +687,11 @@ __global__ void __launch_bounds__(512)
                 s += a.x * k0.x + a.y * k0.y + a.z * k1.x + a.w * k1.y + b.x * k2.x + b.y * k2.y +
                      b.z * k3.x + b.w * k3.y;
             }
+        }
+        if (own && p == cur) { /* this row was written by this kernel: use the shared copy */
+            s = 0.0f;
+            for (int d = 0; d < HD; d++)
+                s += qs[d] * kv_sh[0][d];
         }
         const float sj = in ? s : -INFINITY;
         const float mn = fmaxf(m, warp_max(sj)); /* finite: lane 0 is in range */
@@ -639,12 +725,17 @@ __global__ void __launch_bounds__(512)
                     v[2 * e] = f.x, v[2 * e + 1] = f.y;
                 }
             }
+            if (own && p0 + k == cur)
+#pragma unroll
+                for (int i = 0; i < DPL; i++)
+                    v[i] = kv_sh[1][lane * DPL + i];
             const float pk = __shfl_sync(0xffffffffu, pr, k);
 #pragma unroll
             for (int i = 0; i < DPL; i++)
                 o[i] += pk * v[i];
         }
     }
+    pdl_trigger(); /* past the K/V stream: the next kernel may launch */
     const size_t at = ((size_t)t * nh + h) * HD;
     if (n_act == 1) { /* the whole context was this chunk */
         float inv = 1.0f / l;
@@ -790,6 +881,36 @@ __global__ void gather_kernel(const float *x, int n, const int32_t *idx, float *
         y[(size_t)blockIdx.x * n + i] = src[i];
 }
 
+/* Launches the decode attention (n_split > 1) for n_tok tokens. */
+bool dec_launch(cudaStream_t st, const float *q, rope_args ra, int n_tok, int nh, int nkv, int hd,
+                __half *kc, __half *vc, int n_ctx, const int32_t *pos, const int32_t *seq,
+                int n_split, float *part, int32_t *counters, float *out, int8_t *out_q,
+                float *out_s) {
+    int G = nh / nkv;
+    if (n_split < 2 || n_split > ATT_MAX_SPLIT || G < 1 || G > 16 || (hd > 128 && G > 8))
+        return false;
+    dim3 grid(n_tok * nkv, n_split), block(32 * G);
+    int *cn = (int *)counters;
+    float2 *os = (float2 *)out_s;
+#define LMC_DEC(HD)                                                                                \
+    launch(attn_dec_kernel<HD>, grid, block, st, q, ra, nh, nkv, kc, vc, n_ctx, pos, seq, n_split, \
+           part, cn, out, out_q, os)
+    switch (hd) {
+    case 64:
+        LMC_DEC(64);
+        return true;
+    case 128:
+        LMC_DEC(128);
+        return true;
+    case 256:
+        LMC_DEC(256);
+        return true;
+    default:
+        return false;
+    }
+#undef LMC_DEC
+}
+
 } // namespace
 
 extern "C" void lmc_norm_act(cudaStream_t st, const float *x, int n_tok, int n, const float *w,
@@ -839,27 +960,10 @@ extern "C" bool lmc_attention(cudaStream_t st, const float *q, int n_tok, int nh
     const __half *kc = (const __half *)k_cache, *vc = (const __half *)v_cache;
     bool ok;
     if (n_split > 1 && counters) {
-        int *cn = (int *)counters;
-        float2 *os = (float2 *)out_s;
-        if (G < 1 || G > 16 || (hd > 128 && G > 8)) return false;
-        dim3 block(32 * G);
-#define LMC_DEC(HD)                                                                                \
-    launch(attn_dec_kernel<HD>, grid, block, st, q, nh, nkv, kc, vc, n_ctx, pos, seq, n_split,     \
-           part, cn, out, out_q, os)
-        switch (hd) {
-        case 64:
-            LMC_DEC(64);
-            return true;
-        case 128:
-            LMC_DEC(128);
-            return true;
-        case 256:
-            LMC_DEC(256);
-            return true;
-        default:
-            return false;
-        }
-#undef LMC_DEC
+        rope_args none = {};
+        /* the caches are only written when rope_args carries qkv */
+        return dec_launch(st, q, none, n_tok, nh, nkv, hd, (__half *)k_cache, (__half *)v_cache,
+                          n_ctx, pos, seq, n_split, part, counters, out, out_q, out_s);
     }
     switch (hd) {
     case 64:
@@ -901,4 +1005,16 @@ extern "C" void lmc_gather_rows(cudaStream_t st, const float *x, int n, const in
 extern "C" int lmc_attention_dec_split(int n_ctx) {
     int split = (n_ctx + DEC_CHUNK - 1) / DEC_CHUNK;
     return split < 2 ? 2 : split > ATT_MAX_SPLIT ? ATT_MAX_SPLIT : split;
+}
+
+extern "C" bool lmc_attention_rope1(cudaStream_t st, const float *qkv, int nh, int nkv, int hd,
+                                    const float *bias, const float *q_norm, const float *k_norm,
+                                    float eps, const float *inv_freq, int layout, uint16_t *k_cache,
+                                    uint16_t *v_cache, int n_ctx, const int32_t *pos,
+                                    const int32_t *seq, int n_split, float *part, int32_t *counters,
+                                    float *out, int8_t *out_q, float *out_s) {
+    if (!qkv || !counters) return false;
+    rope_args ra = {qkv, bias, q_norm, k_norm, inv_freq, eps, layout};
+    return dec_launch(st, nullptr, ra, 1, nh, nkv, hd, (__half *)k_cache, (__half *)v_cache, n_ctx,
+                      pos, seq, n_split, part, counters, out, out_q, out_s);
 }

@@ -11,10 +11,15 @@
 
 namespace lmc {
 
+/* On unless LOCALM_CUDA_PDL=0, for devices that have it (compute 9.0+). */
 inline bool pdl_enabled() {
     static const bool on = [] {
         const char *v = getenv("LOCALM_CUDA_PDL");
-        return !(v && v[0] == '0');
+        int dev = 0, major = 0;
+        if (cudaGetDevice(&dev) != cudaSuccess ||
+            cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) != cudaSuccess)
+            return false;
+        return !(v && v[0] == '0') && major >= 9;
     }();
     return on;
 }
