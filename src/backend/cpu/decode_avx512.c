@@ -14,6 +14,12 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+/* The stream loops (k < R) must be unrolled so the accumulators stay in
+ * registers; GCC at -O2 leaves them rolled. */
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("O3")
+#endif
+
 #define DEC_TARGET                                                                                 \
     __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,avx512vbmi,f16c")))
 #define AI static inline __attribute__((always_inline)) DEC_TARGET
@@ -25,6 +31,12 @@
 #endif
 /* Longest row (elements) whose arranged activation is kept on the stack. */
 enum { MAX_IN = 16384 };
+/* Rows read at once, each from its own quarter of the thread's rows: one
+ * linear stream per row, several streams for the prefetchers to run ahead
+ * on, and each arranged activation load shared by all of them. */
+#ifndef NS
+#define NS 4
+#endif
 
 /* One 64-byte step of weights: codes (u8), the lanes' bias (minus the code
  * offset times the activation sum of each lane's block) and activation
@@ -96,23 +108,39 @@ AI __m512 q4_quad(__m512i v0, __m512i v1, __m512i iq, __m512i id, const q4_step 
     return _mm512_fmadd_ps(_mm512_cvtepi32_ps(i), _mm512_mul_ps(dw, s->d), acc);
 }
 
+/* R rows at once, rows r, r + stride, ...: each a separate stream. */
+AI void q4_0_rows(const uint8_t *w, size_t rb, int64_t nq, int64_t r, int64_t stride, const int R,
+                  const q4_step *s, float *y) {
+    const __m512i iq0 = q4_qs_idx(0), id0 = q4_d_idx(0), iq1 = q4_qs_idx(8), id1 = q4_d_idx(8);
+    const uint8_t *p[NS];
+    __m512 acc0[NS], acc1[NS];
+    for (int k = 0; k < R; k++) {
+        p[k] = w + (size_t)(r + k * stride) * rb;
+        acc0[k] = acc1[k] = _mm512_setzero_ps();
+    }
+    for (int64_t q = 0; q < nq; q += 2) {
+        for (int k = 0; k < R; k++) {
+            const uint8_t *pk = p[k] + (size_t)q * 72;
+            pf(pk);
+            pf(pk + 64);
+            pf(pk + 128);
+            __m512i v0 = _mm512_loadu_si512(pk), v1 = _mm512_loadu_si512(pk + 64);
+            __m512i v2 = _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)(pk + 128)));
+            acc0[k] = q4_quad(v0, v1, iq0, id0, s + q, acc0[k]);
+            acc1[k] = q4_quad(v1, v2, iq1, id1, s + q + 1, acc1[k]);
+        }
+    }
+    for (int k = 0; k < R; k++)
+        y[r + k * stride] = _mm512_reduce_add_ps(_mm512_add_ps(acc0[k], acc1[k]));
+}
+
 static DEC_TARGET void rows_q4_0(const uint8_t *w, size_t rb, int64_t nq, int64_t r0, int64_t r1,
                                  const q4_step *s, float *y) {
-    const __m512i iq0 = q4_qs_idx(0), id0 = q4_d_idx(0), iq1 = q4_qs_idx(8), id1 = q4_d_idx(8);
-    for (int64_t r = r0; r < r1; r++) {
-        const uint8_t *p = w + (size_t)r * rb;
-        __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
-        for (int64_t q = 0; q < nq; q += 2, p += 144) {
-            pf(p);
-            pf(p + 64);
-            pf(p + 128);
-            __m512i v0 = _mm512_loadu_si512(p), v1 = _mm512_loadu_si512(p + 64);
-            __m512i v2 = _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)(p + 128)));
-            acc0 = q4_quad(v0, v1, iq0, id0, s + q, acc0);
-            acc1 = q4_quad(v1, v2, iq1, id1, s + q + 1, acc1);
-        }
-        y[r] = _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
-    }
+    int64_t S = (r1 - r0) / NS;
+    for (int64_t i = 0; i < S; i++)
+        q4_0_rows(w, rb, nq, r0 + i, S, NS, s, y);
+    for (int64_t r = r0 + NS * S; r < r1; r++)
+        q4_0_rows(w, rb, nq, r, 0, 1, s, y);
 }
 
 /* ---- Q8_0: 2 blocks (68 bytes) per step, codes made unsigned (+128) ---- */
@@ -151,23 +179,38 @@ AI __m512 q8_pair(__m512i v0, __m512i v1, __m512i iq, __m512i id, const act_step
     return _mm512_fmadd_ps(_mm512_cvtepi32_ps(i), _mm512_mul_ps(dw, s->d), acc);
 }
 
+AI void q8_0_rows(const uint8_t *w, size_t rb, int64_t np, int64_t r, int64_t stride, const int R,
+                  const act_step *s, float *y) {
+    const __m512i iq0 = q8_qs_idx(0), id0 = q8_d_idx(0), iq1 = q8_qs_idx(4), id1 = q8_d_idx(4);
+    const uint8_t *p[NS];
+    __m512 acc0[NS], acc1[NS];
+    for (int k = 0; k < R; k++) {
+        p[k] = w + (size_t)(r + k * stride) * rb;
+        acc0[k] = acc1[k] = _mm512_setzero_ps();
+    }
+    for (int64_t i = 0; i < np; i += 2) {
+        for (int k = 0; k < R; k++) {
+            const uint8_t *pk = p[k] + (size_t)i * 68;
+            pf(pk);
+            pf(pk + 64);
+            pf(pk + 128);
+            __m512i v0 = _mm512_loadu_si512(pk), v1 = _mm512_loadu_si512(pk + 64);
+            __m512i v2 = _mm512_castsi128_si512(_mm_loadl_epi64((const __m128i *)(pk + 128)));
+            acc0[k] = q8_pair(v0, v1, iq0, id0, s + i, acc0[k]);
+            acc1[k] = q8_pair(v1, v2, iq1, id1, s + i + 1, acc1[k]);
+        }
+    }
+    for (int k = 0; k < R; k++)
+        y[r + k * stride] = _mm512_reduce_add_ps(_mm512_add_ps(acc0[k], acc1[k]));
+}
+
 static DEC_TARGET void rows_q8_0(const uint8_t *w, size_t rb, int64_t np, int64_t r0, int64_t r1,
                                  const act_step *s, float *y) {
-    const __m512i iq0 = q8_qs_idx(0), id0 = q8_d_idx(0), iq1 = q8_qs_idx(4), id1 = q8_d_idx(4);
-    for (int64_t r = r0; r < r1; r++) {
-        const uint8_t *p = w + (size_t)r * rb;
-        __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
-        for (int64_t i = 0; i < np; i += 2, p += 136) {
-            pf(p);
-            pf(p + 64);
-            pf(p + 128);
-            __m512i v0 = _mm512_loadu_si512(p), v1 = _mm512_loadu_si512(p + 64);
-            __m512i v2 = _mm512_castsi128_si512(_mm_loadl_epi64((const __m128i *)(p + 128)));
-            acc0 = q8_pair(v0, v1, iq0, id0, s + i, acc0);
-            acc1 = q8_pair(v1, v2, iq1, id1, s + i + 1, acc1);
-        }
-        y[r] = _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
-    }
+    int64_t S = (r1 - r0) / NS;
+    for (int64_t i = 0; i < S; i++)
+        q8_0_rows(w, rb, np, r0 + i, S, NS, s, y);
+    for (int64_t r = r0 + NS * S; r < r1; r++)
+        q8_0_rows(w, rb, np, r, 0, 1, s, y);
 }
 
 /* ---- Q4_K: one 144-byte block (256 codes) per step ---- */
@@ -223,24 +266,30 @@ AI __m512i q4k_sc_idx(int j0, int j1) {
                                   _mm512_set1_epi8((char)j1));
 }
 
-static DEC_TARGET void rows_q4_k(const uint8_t *w, size_t rb, int64_t nb, int64_t r0, int64_t r1,
-                                 const q4k_step *s, float *y) {
+AI void q4_k_rows(const uint8_t *w, size_t rb, int64_t nb, int64_t r, int64_t stride, const int R,
+                  const q4k_step *s, float *y) {
     const __m512i lo4 = _mm512_set1_epi8(15);
     const __m512i i0 = q4k_sc_idx(0, 2), i1 = q4k_sc_idx(1, 3), i2 = q4k_sc_idx(4, 6),
                   i3 = q4k_sc_idx(5, 7);
     const __mmask64 even = 0x5555555555555555ull;
-    for (int64_t r = r0; r < r1; r++) {
-        const uint8_t *p = w + (size_t)r * rb;
-        __m512 acc = _mm512_setzero_ps();
-        __m128 accm = _mm_setzero_ps();
-        for (int64_t b = 0; b < nb; b++, p += 144) {
-            pf(p);
-            pf(p + 64);
-            pf(p + 128);
-            __m128i hdr = _mm_loadu_si128((const __m128i *)p);
+    const uint8_t *p[NS];
+    __m512 acc[NS];
+    __m128 accm[NS];
+    for (int k = 0; k < R; k++) {
+        p[k] = w + (size_t)(r + k * stride) * rb;
+        acc[k] = _mm512_setzero_ps();
+        accm[k] = _mm_setzero_ps();
+    }
+    for (int64_t b = 0; b < nb; b++) {
+        for (int k = 0; k < R; k++) {
+            const uint8_t *pk = p[k] + (size_t)b * 144;
+            pf(pk);
+            pf(pk + 64);
+            pf(pk + 128);
+            __m128i hdr = _mm_loadu_si128((const __m128i *)pk);
             __m128i scm = q4k_scales(hdr);
             __m512i sc512 = _mm512_castsi128_si512(scm);
-            __m512i x0 = _mm512_loadu_si512(p + 16), x1 = _mm512_loadu_si512(p + 80);
+            __m512i x0 = _mm512_loadu_si512(pk + 16), x1 = _mm512_loadu_si512(pk + 80);
             __m512i q0 = _mm512_and_si512(x0, lo4),
                     q1 = _mm512_and_si512(_mm512_srli_epi16(x0, 4), lo4);
             __m512i q2 = _mm512_and_si512(x1, lo4),
@@ -256,12 +305,23 @@ static DEC_TARGET void rows_q4_k(const uint8_t *w, size_t rb, int64_t nb, int64_
                                        _mm512_maskz_permutexvar_epi8(even, i3, sc512));
             /* [d, dmin] of the weights times the activation scale */
             __m128 dd = _mm_mul_ps(_mm_cvtph_ps(hdr), _mm_set1_ps(s[b].d));
-            acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_broadcastss_ps(dd), acc);
+            acc[k] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_broadcastss_ps(dd), acc[k]);
             __m128i mins = _mm_madd_epi16(_mm_cvtepu8_epi16(_mm_srli_si128(scm, 8)), s[b].bsum);
-            accm = _mm_fmadd_ps(_mm_cvtepi32_ps(mins), _mm_shuffle_ps(dd, dd, 0x55), accm);
+            accm[k] = _mm_fmadd_ps(_mm_cvtepi32_ps(mins), _mm_shuffle_ps(dd, dd, 0x55), accm[k]);
         }
-        y[r] = _mm512_reduce_add_ps(acc) - (accm[0] + accm[1] + accm[2] + accm[3]);
     }
+    for (int k = 0; k < R; k++)
+        y[r + k * stride] =
+            _mm512_reduce_add_ps(acc[k]) - (accm[k][0] + accm[k][1] + accm[k][2] + accm[k][3]);
+}
+
+static DEC_TARGET void rows_q4_k(const uint8_t *w, size_t rb, int64_t nb, int64_t r0, int64_t r1,
+                                 const q4k_step *s, float *y) {
+    int64_t S = (r1 - r0) / NS;
+    for (int64_t i = 0; i < S; i++)
+        q4_k_rows(w, rb, nb, r0 + i, S, NS, s, y);
+    for (int64_t r = r0 + NS * S; r < r1; r++)
+        q4_k_rows(w, rb, nb, r, 0, 1, s, y);
 }
 
 bool lm_cpu_avx512_decode_ok(void) {
