@@ -324,6 +324,75 @@ static DEC_TARGET void rows_q4_k(const uint8_t *w, size_t rb, int64_t nb, int64_
         q4_k_rows(w, rb, nb, r, 0, 1, s, y);
 }
 
+/* ---- Q6_K: one 210-byte block per step; the activation is used as
+ * converted (its codes are in element order already) ---- */
+
+/* int16 lanes 8i..8i+7 take scale g+i (vpermw index). */
+AI __m512i q6k_sc_idx(int g) {
+    return _mm512_set_epi16(g + 3, g + 3, g + 3, g + 3, g + 3, g + 3, g + 3, g + 3, g + 2, g + 2,
+                            g + 2, g + 2, g + 2, g + 2, g + 2, g + 2, g + 1, g + 1, g + 1, g + 1,
+                            g + 1, g + 1, g + 1, g + 1, g, g, g, g, g, g, g, g);
+}
+
+AI void q6_k_rows(const uint8_t *w, size_t rb, int64_t nb, int64_t r, int64_t stride, const int R,
+                  const lm_act_q8_256 *a, float *y) {
+    const __m512i lo4 = _mm512_set1_epi8(15), b30 = _mm512_set1_epi8(0x30);
+    const __m512i ix[4] = {q6k_sc_idx(0), q6k_sc_idx(4), q6k_sc_idx(8), q6k_sc_idx(12)};
+    const uint8_t *p[NS];
+    __m512 acc[NS];
+    for (int k = 0; k < R; k++) {
+        p[k] = w + (size_t)(r + k * stride) * rb;
+        acc[k] = _mm512_setzero_ps();
+    }
+    for (int64_t b = 0; b < nb; b++) {
+        const lm_act_q8_256 *ab = a + b;
+        __m256i bs = _mm256_loadu_si256((const __m256i *)ab->bsums);
+        for (int k = 0; k < R; k++) {
+            const uint8_t *pk = p[k] + (size_t)b * 210;
+            pf(pk);
+            pf(pk + 64);
+            pf(pk + 128);
+            pf(pk + 192);
+            __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128((const __m128i *)(pk + 192)));
+            __m512i s512 = _mm512_castsi256_si512(sc16);
+            /* codes are 0..63 for values -32..31: the offset through the
+             * activation group sums */
+            __m512i isum =
+                _mm512_zextsi256_si512(_mm256_slli_epi32(_mm256_madd_epi16(bs, sc16), 5));
+            isum = _mm512_sub_epi32(_mm512_setzero_si512(), isum);
+            for (int h = 0; h < 2; h++) {
+                __m512i ql = _mm512_loadu_si512(pk + 64 * h);
+                __m256i qh = _mm256_loadu_si256((const __m256i *)(pk + 128 + 32 * h));
+                __m512i hh =
+                    _mm512_inserti64x4(_mm512_castsi256_si512(qh), _mm256_srli_epi16(qh, 2), 1);
+                __m512i q0 = _mm512_or_si512(_mm512_and_si512(ql, lo4),
+                                             _mm512_and_si512(_mm512_slli_epi16(hh, 4), b30));
+                __m512i q1 = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(ql, 4), lo4),
+                                             _mm512_and_si512(hh, b30));
+                isum = _mm512_dpwssd_epi32(
+                    isum, _mm512_maddubs_epi16(q0, _mm512_loadu_si512(ab->qs + 128 * h)),
+                    _mm512_permutexvar_epi16(ix[2 * h], s512));
+                isum = _mm512_dpwssd_epi32(
+                    isum, _mm512_maddubs_epi16(q1, _mm512_loadu_si512(ab->qs + 128 * h + 64)),
+                    _mm512_permutexvar_epi16(ix[2 * h + 1], s512));
+            }
+            float d = _cvtsh_ss((unsigned short)(pk[208] | pk[209] << 8));
+            acc[k] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), _mm512_set1_ps(d * ab->d), acc[k]);
+        }
+    }
+    for (int k = 0; k < R; k++)
+        y[r + k * stride] = _mm512_reduce_add_ps(acc[k]);
+}
+
+static DEC_TARGET void rows_q6_k(const uint8_t *w, size_t rb, int64_t nb, int64_t r0, int64_t r1,
+                                 const lm_act_q8_256 *a, float *y) {
+    int64_t S = (r1 - r0) / NS;
+    for (int64_t i = 0; i < S; i++)
+        q6_k_rows(w, rb, nb, r0 + i, S, NS, a, y);
+    for (int64_t r = r0 + NS * S; r < r1; r++)
+        q6_k_rows(w, rb, nb, r, 0, 1, a, y);
+}
+
 bool lm_cpu_avx512_decode_ok(void) {
     static int ok = -1;
     if (ok < 0)
@@ -334,7 +403,7 @@ bool lm_cpu_avx512_decode_ok(void) {
 
 bool lm_cpu_avx512_decode(uint32_t type, const void *w, size_t rb, int64_t n_in, int64_t r0,
                           int64_t r1, const void *act, float *y) {
-    /* the row loops take two groups per trip: 8 Q4_0 or 4 Q8_0 blocks */
+    /* the Q4_0 and Q8_0 row loops take two groups per trip: 8 or 4 blocks */
     if (n_in > MAX_IN || !lm_cpu_avx512_decode_ok()) return false;
     union {
         q4_step q4[MAX_IN / 128];
@@ -355,6 +424,9 @@ bool lm_cpu_avx512_decode(uint32_t type, const void *w, size_t rb, int64_t n_in,
     case LM_TYPE_Q4_K:
         arrange_q4_k(act, n_in / 256, s.q4k);
         rows_q4_k(w, rb, n_in / 256, r0, r1, s.q4k, y);
+        return true;
+    case LM_TYPE_Q6_K:
+        rows_q6_k(w, rb, n_in / 256, r0, r1, act, y);
         return true;
     default:
         return false;
