@@ -1,13 +1,14 @@
-/* decode_avx512.c — one-token (decode) mat-vec kernels for Q4_0 and Q8_0 with
- * AVX-512 VNNI + VBMI. A thread's rows are one contiguous stretch of memory;
- * walking it one row at a time, front to back, makes the weights a single
- * linear stream (the tiled kernels interleave four rows in 72-byte steps,
- * which the hardware prefetchers follow poorly), and a software prefetch a
- * fixed distance ahead keeps enough cache-line fills in flight to approach
- * the core's share of the memory bandwidth. The activation is laid out once
- * per call in the order the weight bytes arrive (with the code offset folded
- * into a per-lane bias), so the row loop is loads, two byte permutes, the
- * VNNI dot products and one FMA. */
+/* decode_avx512.c — one-token (decode) mat-vec kernels for Q4_0, Q8_0, Q4_K
+ * and Q6_K with AVX-512 VNNI + VBMI. A thread's rows are one contiguous
+ * stretch of memory; it computes four rows at once, taken a quarter of the
+ * stretch apart, so the weights arrive as four long linear streams (the
+ * tiled kernels interleave four adjacent short rows in small steps, and a
+ * single stream leaves too few lines in flight to reach the core's share of
+ * the bandwidth), with a software prefetch a fixed distance ahead in each.
+ * The activation is laid out once per call in the order the weight bytes
+ * arrive (the code offset folded into a per-lane bias), so the row loop is
+ * loads, byte permutes, the VNNI dot products and one FMA, and each
+ * activation load serves all four rows. */
 #include "backend/cpu/quant.h"
 #include "format/ggml_types.h"
 #include <immintrin.h>
@@ -24,16 +25,15 @@
     __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx512vnni,avx512vbmi,f16c")))
 #define AI static inline __attribute__((always_inline)) DEC_TARGET
 
-/* Bytes ahead of the current read that are requested: several pages' worth
- * of lines in flight per core, yet well inside L2. */
+/* Bytes ahead of the current read, per stream, that are requested (1-8 KiB
+ * measured the same; see bench/NOTES-cpu-decode.md). */
 #ifndef LM_DEC_PF_DIST
 #define LM_DEC_PF_DIST 2048
 #endif
 /* Longest row (elements) whose arranged activation is kept on the stack. */
 enum { MAX_IN = 16384 };
-/* Rows read at once, each from its own quarter of the thread's rows: one
- * linear stream per row, several streams for the prefetchers to run ahead
- * on, and each arranged activation load shared by all of them. */
+/* Rows read at once, each from its own quarter of the thread's rows (2 and
+ * 8 streams measured slower than 4). */
 #ifndef NS
 #define NS 4
 #endif
