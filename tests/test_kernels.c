@@ -123,6 +123,11 @@ static void matmul_matches_reference(void **state) {
             for (int i = 0; i < 5; i++) check_matmul(k_types[k], 512, 11, toks[i], 0, 11);
             check_matmul(k_types[k], 768, 13, 6, 3, 10); /* a sub-range of rows */
             check_matmul(k_types[k], 256, 7, 1, 5, 6);   /* a single row */
+            /* one token at model widths (the decode kernels), an odd number
+             * of 128-groups, and rows too long for their stack layout */
+            check_matmul(k_types[k], 2048, 9, 1, 2, 9);
+            if (act_block(k_types[k]) != 256) check_matmul(k_types[k], 384, 5, 1, 0, 5);
+            check_matmul(k_types[k], 16640, 3, 1, 0, 3);
         }
     }
     lm_cpu_set_isa(best);

@@ -1,5 +1,6 @@
 /* mapfile.c — mmap of model files and bounded whole-file reads. */
 #include "base/mapfile.h"
+#include "base/bigalloc.h"
 #include "base/err.h"
 #include <errno.h>
 #include <fcntl.h>
@@ -42,6 +43,9 @@ lm_status lm_mapfile_open(lm_mapfile *m, const char *path, lm_err *err) {
             return lm_fail(err, LM_ERR_IO, "%s: mmap: %s", path, strerror(e));
         }
         m->data = p;
+        /* decode streams every weight once per token: huge pages (where the
+         * kernel maps files with them) save a TLB miss every 4 KiB */
+        lm_advise_huge(p, m->size);
     }
     close(fd);
     return LM_OK;

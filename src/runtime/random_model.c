@@ -4,6 +4,7 @@
 #include "runtime/random_model.h"
 #include "backend/cpu/kernels.h"
 #include "backend/cpu/threadpool.h"
+#include "base/bigalloc.h"
 #include "base/err.h"
 #include "format/gguf_write.h"
 #include <math.h>
@@ -50,7 +51,7 @@ typedef struct random_priv {
 static void priv_free(void *p) {
     random_priv *r = p;
     if (!r) return;
-    free(r->data);
+    lm_big_free(r->data);
     free(r->freq_factors);
     free(r);
 }
@@ -318,7 +319,7 @@ lm_status lm_random_model_create(const char *shape_name, const char *type_name, 
         offs[i] = total;
         total += (rb * ts[i].ne1 + 63) & ~63ull; /* 64-byte aligned tensors */
     }
-    rp->data = malloc(total);
+    rp->data = lm_big_alloc(total);
     if (!rp->data) {
         free(offs);
         st = lm_fail(err, LM_ERR_NO_MEMORY, "random model: %.2f GiB of weights",

@@ -10,6 +10,7 @@
  * here. */
 #include "backend/cpu/cpu_engine_state.h"
 #include "backend/cpu/kernels.h"
+#include "backend/cpu/quant.h"
 #include "base/err.h"
 #include "base/fault.h"
 #include "base/half.h"
@@ -290,6 +291,12 @@ static void task_gate_up(void *ctx, int ith, int nth) {
     for (int t = 0; t < e->n_tok; t++) {
         float *g = e->gate + (size_t)t * n;
         const float *u = e->up + (size_t)t * n;
+#if defined(__x86_64__)
+        if (lm_cpu_current_isa() == LM_ISA_AVX512) {
+            lm_cpu_avx512_silu_mul(g + r0, u + r0, r1 - r0);
+            continue;
+        }
+#endif
         for (int64_t r = r0; r < r1; r++)
             g[r] = g[r] / (1.0f + expf(-g[r])) * u[r];
     }

@@ -320,6 +320,7 @@ AI void tile32(int type, const uint8_t *w, size_t rb, int64_t nb, const uint8_t 
     static void NAME(const void *w, size_t rb, int64_t n_in, int64_t r0, int64_t r1,               \
                      const void *act, size_t as, int n_tok, float *y, size_t ys) {                 \
         int64_t nb = n_in / (BLK);                                                                 \
+        if (n_tok == 1 && lm_cpu_avx512_decode(TYPE, w, rb, n_in, r0, r1, act, y)) return;         \
         for (int64_t r = r0; r < r1; r += TR) {                                                    \
             int R = r1 - r < TR ? (int)(r1 - r) : TR;                                              \
             const uint8_t *wr = (const uint8_t *)w + (size_t)r * rb;                               \

@@ -3,6 +3,7 @@
  * kernels.c dispatches through. */
 #ifndef LM_BACKEND_CPU_QUANT_H
 #define LM_BACKEND_CPU_QUANT_H
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -107,6 +108,14 @@ void lm_cpu_avx512_table(lm_matmul_fn tab[], int n, int vnni);
 void lm_cpu_avx2_quantize_act32(const float *x, lm_act_q8_32 *dst, int64_t nb);
 void lm_cpu_avx512_quantize_act32(const float *x, lm_act_q8_32 *dst, int64_t nb);
 void lm_cpu_avx512_quantize_act256(const float *x, lm_act_q8_256 *dst, int64_t nb);
+/* One-token mat-vec (decode) for the types with a linear-stream kernel:
+ * y[r] for r in [r0, r1); false (nothing written) when this CPU, type or
+ * row length has none, and the tiled kernel is used instead. */
+bool lm_cpu_avx512_decode(uint32_t type, const void *w, size_t row_bytes, int64_t n_in,
+                          int64_t r0, int64_t r1, const void *act, float *y);
+bool lm_cpu_avx512_decode_ok(void);
+/* g[i] = SiLU(g[i]) * u[i] for i < n. */
+void lm_cpu_avx512_silu_mul(float *g, const float *u, int64_t n);
 /* Sum of n 64-bit words with the widest loads (bandwidth measurement). */
 uint64_t lm_cpu_avx2_stream_sum(const uint64_t *p, size_t n);
 uint64_t lm_cpu_avx512_stream_sum(const uint64_t *p, size_t n);
