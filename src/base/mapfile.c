@@ -17,6 +17,26 @@ static void fill_id(lm_file_id *id, const struct stat *st) {
     id->mtime_ns = (int64_t)st->st_mtim.tv_sec * 1000000000LL + st->st_mtim.tv_nsec;
 }
 
+/* Reads the whole file into huge-page memory (the LOCALM_MMAP=0 path). */
+static lm_status read_copy(lm_mapfile *m, int fd, const char *path, lm_err *err) {
+    uint8_t *buf = lm_big_alloc(m->size);
+    if (!buf) return lm_fail(err, LM_ERR_NO_MEMORY, "%s: cannot allocate %zu bytes", path, m->size);
+    for (size_t got = 0; got < m->size;) {
+        ssize_t n = pread(fd, buf + got, m->size - got, (off_t)got);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) {
+            int e = n < 0 ? errno : EIO;
+            lm_big_free(buf);
+            return lm_fail(err, LM_ERR_IO, "%s: read: %s", path,
+                           n < 0 ? strerror(e) : "file shorter than its size");
+        }
+        got += (size_t)n;
+    }
+    m->data = buf;
+    m->copied = true;
+    return LM_OK;
+}
+
 lm_status lm_mapfile_open(lm_mapfile *m, const char *path, lm_err *err) {
     memset(m, 0, sizeof *m);
     int fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -35,6 +55,12 @@ lm_status lm_mapfile_open(lm_mapfile *m, const char *path, lm_err *err) {
     }
     fill_id(&m->id, &st);
     m->size = (size_t)st.st_size;
+    const char *mm = getenv("LOCALM_MMAP");
+    if (m->size > 0 && mm && mm[0] == '0') {
+        lm_status s = read_copy(m, fd, path, err);
+        close(fd);
+        return s;
+    }
     if (m->size > 0) {
         void *p = mmap(NULL, m->size, PROT_READ, MAP_SHARED, fd, 0);
         if (p == MAP_FAILED) {
@@ -52,7 +78,10 @@ lm_status lm_mapfile_open(lm_mapfile *m, const char *path, lm_err *err) {
 }
 
 void lm_mapfile_close(lm_mapfile *m) {
-    if (m && m->data) munmap((void *)m->data, m->size);
+    if (m && m->data && m->copied)
+        lm_big_free((void *)m->data);
+    else if (m && m->data)
+        munmap((void *)m->data, m->size);
     if (m) memset(m, 0, sizeof *m);
 }
 

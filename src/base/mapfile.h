@@ -1,8 +1,11 @@
 /* mapfile.h — read-only memory mapping of a whole file, plus its identity
- * (device, inode, size, mtime) used as a cache key. */
+ * (device, inode, size, mtime) used as a cache key. With LOCALM_MMAP=0 the
+ * file is read into huge-page memory instead (llama.cpp's --no-mmap): the
+ * page cache maps files with 4 KiB pages, which costs decode bandwidth. */
 #ifndef LM_BASE_MAPFILE_H
 #define LM_BASE_MAPFILE_H
 #include "localm.h"
+#include <stdbool.h>
 #include <stdint.h>
 
 typedef struct lm_file_id {
@@ -14,6 +17,7 @@ typedef struct lm_mapfile {
     const uint8_t *data; /* NULL for an empty file */
     size_t size;
     lm_file_id id;
+    bool copied; /* data is a read copy (LOCALM_MMAP=0), not a mapping */
 } lm_mapfile;
 
 lm_status lm_mapfile_open(lm_mapfile *m, const char *path, lm_err *err);

@@ -31,11 +31,10 @@ static void usage(FILE *f) {
     fprintf(f,
             "usage: localm bench (-m MODEL | --random SHAPE --type TYPE [--save F.gguf])\n"
             "                    [-p 128] [-n 64] [-r 3] [--threads N] [--ctx N]\n"
-            "                    [--backend cpu] [--json]\n"
+            "                    [--backend cpu] [--no-mmap] [--json]\n"
             "  SHAPE: %s\n  TYPE: Q4_0, Q4_K_M, Q8_0, F16, ...\n",
             lm_random_shape_names());
 }
-
 
 static double now_s(void) {
     struct timespec ts;
@@ -118,6 +117,9 @@ static int parse_args(int argc, char **argv, bench_args *a) {
             return 0;
         } else if (!strcmp(s, "--json")) {
             a->json = true;
+            continue;
+        } else if (!strcmp(s, "--no-mmap")) {
+            setenv("LOCALM_MMAP", "0", 1); /* read by the model loader */
             continue;
         }
         if (!has) {
@@ -339,7 +341,8 @@ int lm_cmd_bench(int argc, char **argv) {
                rss / 1048576.0, rss_anon / 1048576.0, rss_file / 1048576.0, o.n_ctx);
         if (nominal_bw > 0 || vram)
             printf("gpu      decode = %.2f of the nominal %.0f GB/s; VRAM in use after the run "
-                   "%.2f GiB\n", roof_nominal, nominal_bw, vram / 1073741824.0);
+                   "%.2f GiB\n",
+                   roof_nominal, nominal_bw, vram / 1073741824.0);
     }
     rc = 0;
 fail:
