@@ -6,20 +6,12 @@
 #include "backend/cuda/cuda_kernels.h"
 #include "backend/cuda/launch.cuh"
 #include "backend/cuda/quant.cuh"
-#include <type_traits>
 
 using namespace lmc;
 
 namespace {
 
 constexpr int WARPS = 4;
-
-__device__ __forceinline__ float warp_sum(float v) {
-#pragma unroll
-    for (int o = 16; o > 0; o >>= 1)
-        v += __shfl_xor_sync(0xffffffffu, v, o);
-    return v;
-}
 
 __device__ __forceinline__ float silu(float g) {
     return g / (1.0f + __expf(-g));
@@ -152,18 +144,8 @@ __global__ void __launch_bounds__(1024 / R)
         }
     __syncthreads();
     if (wp < NT) {
-        const int t = wp;
-        float v = sh[t][lane];
-        float amax = v < 0.0f ? -v : v;
-#pragma unroll
-        for (int o = 16; o > 0; o >>= 1)
-            amax = fmaxf(amax, __shfl_xor_sync(0xffffffffu, amax, o));
-        float d = amax / 127.0f;
-        int q = d > 0.0f ? __float2int_rn(v / d) : 0;
-        size_t i = (size_t)t * rows + rb + lane;
-        yq[i] = (int8_t)q;
-        float sum = warp_sum((float)q);
-        if (lane == 0) ys[i / 32] = make_float2(d, d * sum);
+        size_t i = (size_t)wp * rows + rb + lane; /* warp wp writes token wp */
+        warp_store_q8(sh[wp][lane], yq + i, ys + i / 32, lane);
     }
 }
 
@@ -298,68 +280,8 @@ template <int T, bool GLU> void launch_nt(cudaStream_t st, const mv_args &a, int
     }
 }
 
-/* Calls f(std::integral_constant<int, T>()) for weight type T: the one
- * switch from a run-time type to the kernel templates. With q8_only, the
- * float types are refused like unknown ones. */
-template <typename F> bool with_type(uint32_t type, bool q8_only, F &&f) {
-#define LMC_T(T)                                                                                   \
-    case T:                                                                                        \
-        f(std::integral_constant<int, T>());                                                       \
-        return true;
-    switch (type) {
-        LMC_T(LM_TYPE_Q4_0)
-        LMC_T(LM_TYPE_Q4_1)
-        LMC_T(LM_TYPE_Q5_0)
-        LMC_T(LM_TYPE_Q5_1)
-        LMC_T(LM_TYPE_Q8_0)
-        LMC_T(LM_TYPE_Q4_K)
-        LMC_T(LM_TYPE_Q5_K)
-        LMC_T(LM_TYPE_Q6_K)
-    default:
-        break;
-    }
-    if (q8_only) return false;
-    switch (type) {
-        LMC_T(LM_TYPE_F16)
-        LMC_T(LM_TYPE_BF16)
-        LMC_T(LM_TYPE_F32)
-    default:
-        return false;
-    }
-#undef LMC_T
-}
-
 template <bool GLU> bool dispatch(cudaStream_t st, const mv_args &a, int nt) {
-    return with_type(a.type, false, [&](auto t) { launch_nt<decltype(t)::value, GLU>(st, a, nt); });
-}
-
-size_t row_bytes_of(uint32_t type, int n_in) {
-    switch (type) {
-    case LM_TYPE_Q4_0:
-        return (size_t)n_in / 32 * 18;
-    case LM_TYPE_Q4_1:
-        return (size_t)n_in / 32 * 20;
-    case LM_TYPE_Q5_0:
-        return (size_t)n_in / 32 * 22;
-    case LM_TYPE_Q5_1:
-        return (size_t)n_in / 32 * 24;
-    case LM_TYPE_Q8_0:
-        return (size_t)n_in / 32 * 34;
-    case LM_TYPE_Q4_K:
-        return (size_t)n_in / 256 * 144;
-    case LM_TYPE_Q5_K:
-        return (size_t)n_in / 256 * 176;
-    case LM_TYPE_Q6_K:
-        return (size_t)n_in / 256 * 210;
-    case LM_TYPE_F16:
-        return (size_t)n_in * 2;
-    case LM_TYPE_BF16:
-        return (size_t)n_in * 2;
-    case LM_TYPE_F32:
-        return (size_t)n_in * 4;
-    default:
-        return 0;
-    }
+    return with_type<false>(a.type, [&](auto t) { launch_nt<decltype(t)::value, GLU>(st, a, nt); });
 }
 
 /* Splits n_tok into launches of 8, 4, 2 and 1 tokens. */
@@ -394,8 +316,8 @@ extern "C" bool lmc_type_uses_q8(uint32_t type) {
 extern "C" bool lmc_matvec(cudaStream_t st, uint32_t type, const void *w, int n_in, int rows,
                            const float *xf, const int8_t *xq, const float *xs, int n_tok, float *y,
                            int y_stride, bool accumulate) {
-    size_t rb = row_bytes_of(type, n_in);
-    if (!rb || n_in % 32 || rb * 256 != row_bytes_of(type, 256 * n_in)) return false;
+    size_t rb = whole_row_bytes(type, n_in);
+    if (!rb) return false;
     mv_args a = {type, (const uint8_t *)w, nullptr,   rb, n_in, rows, xf, xq, xs,
                  y,    y_stride,           accumulate};
     return run<false>(st, a, n_tok);
@@ -404,8 +326,8 @@ extern "C" bool lmc_matvec(cudaStream_t st, uint32_t type, const void *w, int n_
 extern "C" bool lmc_matvec_glu(cudaStream_t st, uint32_t type, const void *wg, const void *wu,
                                int n_in, int rows, const float *xf, const int8_t *xq,
                                const float *xs, int n_tok, float *y, int y_stride) {
-    size_t rb = row_bytes_of(type, n_in);
-    if (!rb || n_in % 32 || rb * 256 != row_bytes_of(type, 256 * n_in)) return false;
+    size_t rb = whole_row_bytes(type, n_in);
+    if (!rb) return false;
     mv_args a = {
         type, (const uint8_t *)wg, (const uint8_t *)wu, rb, n_in, rows, xf, xq, xs, y, y_stride,
         false};
@@ -415,19 +337,14 @@ extern "C" bool lmc_matvec_glu(cudaStream_t st, uint32_t type, const void *wg, c
 extern "C" bool lmc_matvec_glu_q8(cudaStream_t st, uint32_t type, const void *wg, const void *wu,
                                   int n_in, int rows, const int8_t *xq, const float *xs, int n_tok,
                                   int8_t *yq, float *ys) {
-    size_t rb = row_bytes_of(type, n_in);
-    if (!rb || n_in % 32 || rows % 32 || n_tok < 1 || n_tok > 2 || !lmc_type_uses_q8(type) ||
-        rb * 256 != row_bytes_of(type, 256 * n_in))
-        return false;
+    size_t rb = whole_row_bytes(type, n_in);
+    if (!rb || rows % 32 || n_tok < 1 || n_tok > 2) return false;
     mv_args a = {
         type, (const uint8_t *)wg, (const uint8_t *)wu, rb, n_in, rows, nullptr, xq, xs, nullptr, 0,
         false};
     float2 *s2 = (float2 *)ys;
-    return with_type(type, true, [&](auto t) {
-        constexpr int T = decltype(t)::value;
-        if constexpr (T != LM_TYPE_F16 && T != LM_TYPE_BF16 && T != LM_TYPE_F32)
-            launch_glu_q8<T>(st, a, n_tok, yq, s2);
-    });
+    return with_type<true>(
+        type, [&](auto t) { launch_glu_q8<decltype(t)::value>(st, a, n_tok, yq, s2); });
 }
 
 namespace {

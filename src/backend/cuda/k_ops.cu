@@ -12,19 +12,6 @@ using namespace lmc;
 
 namespace {
 
-__device__ __forceinline__ float warp_sum(float v) {
-#pragma unroll
-    for (int o = 16; o > 0; o >>= 1)
-        v += __shfl_xor_sync(0xffffffffu, v, o);
-    return v;
-}
-__device__ __forceinline__ float warp_max(float v) {
-#pragma unroll
-    for (int o = 16; o > 0; o >>= 1)
-        v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
-    return v;
-}
-
 /* Sum over the block (blockDim.x a multiple of 32, at most 1024). */
 __device__ float block_sum(float v, float *sh) {
     int lane = threadIdx.x & 31, w = threadIdx.x / 32, nw = blockDim.x / 32;
@@ -78,12 +65,7 @@ __global__ void act_kernel(const float *__restrict__ x, int n, const float *__re
         for (int b = threadIdx.x / 32; b < n / 32; b += nw) {
             int i = 32 * b + lane;
             float v = xr[i] * scale * (w ? w[i] : 1.0f);
-            float amax = warp_max(fabsf(v));
-            float d = amax / 127.0f;
-            int q = d > 0.0f ? __float2int_rn(v / d) : 0;
-            out_q[base + i] = (int8_t)q;
-            float sum = warp_sum((float)q);
-            if (lane == 0) out_s[base / 32 + b] = make_float2(d, d * sum);
+            warp_store_q8(v, out_q + base + i, out_s + base / 32 + b, lane);
         }
     }
 }
@@ -123,14 +105,7 @@ __global__ void __launch_bounds__(1024)
         float y = v[k] * scale * g[k];
         if (out_f) out_f[base + i] = y;
         if (out_h) out_h[base + i] = __float2half_rn(y);
-        if (out_q) {
-            float amax = warp_max(fabsf(y));
-            float d = amax / 127.0f;
-            int q = d > 0.0f ? __float2int_rn(y / d) : 0;
-            out_q[base + i] = (int8_t)q;
-            float sum = warp_sum((float)q);
-            if (lane == 0) out_s[base / 32 + b] = make_float2(d, d * sum);
-        }
+        if (out_q) warp_store_q8(y, out_q + base + i, out_s + base / 32 + b, lane);
     }
 }
 
@@ -146,14 +121,7 @@ __global__ void __launch_bounds__(256) convert_kernel(const float *__restrict__ 
     const size_t base = (size_t)blockIdx.y * n, i = base + 32 * (size_t)b + lane;
     float y = x[i];
     if (out_h) out_h[i] = __float2half_rn(y);
-    if (out_q) {
-        float amax = warp_max(fabsf(y));
-        float d = amax / 127.0f;
-        int q = d > 0.0f ? __float2int_rn(y / d) : 0;
-        out_q[i] = (int8_t)q;
-        float sum = warp_sum((float)q);
-        if (lane == 0) out_s[base / 32 + b] = make_float2(d, d * sum);
-    }
+    if (out_q) warp_store_q8(y, out_q + i, out_s + base / 32 + b, lane);
 }
 
 /* Launches the register kernel when n fits it, else the general one. */
@@ -216,83 +184,18 @@ __global__ void dequant_kernel(const uint8_t *__restrict__ w, size_t row_bytes, 
     }
 }
 
-size_t row_bytes_of(uint32_t type, int64_t n_in) {
-    switch (type) {
-    case LM_TYPE_Q4_0:
-        return (size_t)n_in / 32 * 18;
-    case LM_TYPE_Q4_1:
-        return (size_t)n_in / 32 * 20;
-    case LM_TYPE_Q5_0:
-        return (size_t)n_in / 32 * 22;
-    case LM_TYPE_Q5_1:
-        return (size_t)n_in / 32 * 24;
-    case LM_TYPE_Q8_0:
-        return (size_t)n_in / 32 * 34;
-    case LM_TYPE_Q4_K:
-        return (size_t)n_in / 256 * 144;
-    case LM_TYPE_Q5_K:
-        return (size_t)n_in / 256 * 176;
-    case LM_TYPE_Q6_K:
-        return (size_t)n_in / 256 * 210;
-    case LM_TYPE_F16:
-    case LM_TYPE_BF16:
-        return (size_t)n_in * 2;
-    case LM_TYPE_F32:
-        return (size_t)n_in * 4;
-    default:
-        return 0;
-    }
-}
-
 template <typename OUT>
 bool dequant(cudaStream_t st, uint32_t type, const void *w, int64_t rows, int64_t n_in,
              const int32_t *ids, OUT *out) {
-    size_t rb = row_bytes_of(type, n_in);
-    bool k = type == LM_TYPE_Q4_K || type == LM_TYPE_Q5_K || type == LM_TYPE_Q6_K;
-    if (!rb || n_in % 32 || (k && n_in % 256) || rows <= 0) return false;
+    size_t rb = whole_row_bytes(type, n_in);
+    if (!rb || rows <= 0) return false;
     int64_t n = rows * (n_in / 32);
     dim3 grid((unsigned)((n + 127) / 128));
     const uint8_t *p = (const uint8_t *)w;
-#define LMC_DQ(T) launch(dequant_kernel<T, OUT>, grid, dim3(128), st, p, rb, rows, n_in, ids, out)
-    switch (type) {
-    case LM_TYPE_Q4_0:
-        LMC_DQ(LM_TYPE_Q4_0);
-        break;
-    case LM_TYPE_Q4_1:
-        LMC_DQ(LM_TYPE_Q4_1);
-        break;
-    case LM_TYPE_Q5_0:
-        LMC_DQ(LM_TYPE_Q5_0);
-        break;
-    case LM_TYPE_Q5_1:
-        LMC_DQ(LM_TYPE_Q5_1);
-        break;
-    case LM_TYPE_Q8_0:
-        LMC_DQ(LM_TYPE_Q8_0);
-        break;
-    case LM_TYPE_Q4_K:
-        LMC_DQ(LM_TYPE_Q4_K);
-        break;
-    case LM_TYPE_Q5_K:
-        LMC_DQ(LM_TYPE_Q5_K);
-        break;
-    case LM_TYPE_Q6_K:
-        LMC_DQ(LM_TYPE_Q6_K);
-        break;
-    case LM_TYPE_F16:
-        LMC_DQ(LM_TYPE_F16);
-        break;
-    case LM_TYPE_BF16:
-        LMC_DQ(LM_TYPE_BF16);
-        break;
-    case LM_TYPE_F32:
-        LMC_DQ(LM_TYPE_F32);
-        break;
-    default:
-        return false;
-    }
-#undef LMC_DQ
-    return true;
+    return with_type<false>(type, [&](auto t) {
+        launch(dequant_kernel<decltype(t)::value, OUT>, grid, dim3(128), st, p, rb, rows, n_in, ids,
+               out);
+    });
 }
 
 /* Grid (n_tok, nh + 2 nkv), hd/2 threads: thread i owns rotary pair i. */
@@ -529,14 +432,8 @@ __device__ __forceinline__ void dec_store_head(const float *v, float *buf, size_
     __syncwarp();
 #pragma unroll
     for (int gi = 0; gi < HD / 32; gi++) {
-        float y = buf[gi * 32 + lane];
-        float amax = warp_max(fabsf(y));
-        float d = amax / 127.0f;
-        int qv = d > 0.0f ? __float2int_rn(y / d) : 0;
         size_t i = at + gi * 32 + lane;
-        out_q[i] = (int8_t)qv;
-        float sum = warp_sum((float)qv);
-        if (lane == 0) out_s[i / 32] = make_float2(d, d * sum);
+        warp_store_q8(buf[gi * 32 + lane], out_q + i, out_s + i / 32, lane);
     }
 }
 
@@ -856,15 +753,7 @@ __global__ void attn_combine_kernel(const float *__restrict__ part, int hd, int 
     float v = L > 0.0f ? o / L : 0.0f;
     size_t i = (size_t)blockIdx.x * hd + d;
     out[i] = v;
-    if (out_q) {
-        int lane = threadIdx.x & 31;
-        float amax = warp_max(fabsf(v));
-        float dq = amax / 127.0f;
-        int q = dq > 0.0f ? __float2int_rn(v / dq) : 0;
-        out_q[i] = (int8_t)q;
-        float sum = warp_sum((float)q);
-        if (lane == 0) out_s[i / 32] = make_float2(dq, dq * sum);
-    }
+    if (out_q) warp_store_q8(v, out_q + i, out_s + i / 32, threadIdx.x & 31);
 }
 
 __global__ void swiglu_kernel(const float *gu, int n_ff, __half *out) {

@@ -1,13 +1,16 @@
 /* quant.cuh — device-side decoding of GGUF weight blocks, one 32-element unit
  * at a time: to floats (dequantisation) and as an integer dot product with an
- * 8-bit quantised activation block (dp4a). Layouts follow the GGUF
- * specification; K-quant super-blocks (256 elements) are addressed by their
- * 32-element sub-blocks so that every type has the same unit. */
+ * 8-bit quantised activation block (dp4a); the writing of those activation
+ * blocks; and the host-side row sizes and type switch the launchers share.
+ * Layouts follow the GGUF specification; K-quant super-blocks (256 elements)
+ * are addressed by their 32-element sub-blocks so that every type has the
+ * same unit. */
 #ifndef LM_BACKEND_CUDA_QUANT_CUH
 #define LM_BACKEND_CUDA_QUANT_CUH
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <stdint.h>
+#include <type_traits>
 
 #include "format/ggml_types.h"
 
@@ -371,6 +374,103 @@ __device__ __forceinline__ float dot_unit<LM_TYPE_Q6_K>(const uint8_t *row, int 
     }
     float d = ld_half(b + 208);
     return d * xd * (float)((int)sc[0] * sa + (int)sc[1] * sb);
+}
+
+/* ---- warp reductions and q8 activation blocks -------------------------- */
+__device__ __forceinline__ float warp_sum(float v) {
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1)
+        v += __shfl_xor_sync(0xffffffffu, v, o);
+    return v;
+}
+__device__ __forceinline__ float warp_max(float v) {
+#pragma unroll
+    for (int o = 16; o > 0; o >>= 1)
+        v = fmaxf(v, __shfl_xor_sync(0xffffffffu, v, o));
+    return v;
+}
+
+/* The warp's 32 values, one per lane, as one q8 block: this lane's code at
+ * *q, and from lane 0 the block's (scale, scale * sum of codes) at *s, the
+ * form the mat-vec kernels read. Every lane of the warp must call it. */
+__device__ __forceinline__ void warp_store_q8(float v, int8_t *q, float2 *s, int lane) {
+    float d = warp_max(fabsf(v)) / 127.0f;
+    int c = d > 0.0f ? __float2int_rn(v / d) : 0;
+    *q = (int8_t)c;
+    float sum = warp_sum((float)c);
+    if (lane == 0) *s = make_float2(d, d * sum);
+}
+
+/* ---- host side ----------------------------------------------------------- */
+
+/* Bytes of a row of n_in elements of a type the engine computes with; 0 for
+ * any other type. */
+inline size_t row_bytes_of(uint32_t type, int64_t n_in) {
+    switch (type) {
+    case LM_TYPE_Q4_0:
+        return (size_t)n_in / 32 * 18;
+    case LM_TYPE_Q4_1:
+        return (size_t)n_in / 32 * 20;
+    case LM_TYPE_Q5_0:
+        return (size_t)n_in / 32 * 22;
+    case LM_TYPE_Q5_1:
+        return (size_t)n_in / 32 * 24;
+    case LM_TYPE_Q8_0:
+        return (size_t)n_in / 32 * 34;
+    case LM_TYPE_Q4_K:
+        return (size_t)n_in / 256 * 144;
+    case LM_TYPE_Q5_K:
+        return (size_t)n_in / 256 * 176;
+    case LM_TYPE_Q6_K:
+        return (size_t)n_in / 256 * 210;
+    case LM_TYPE_F16:
+    case LM_TYPE_BF16:
+        return (size_t)n_in * 2;
+    case LM_TYPE_F32:
+        return (size_t)n_in * 4;
+    default:
+        return 0;
+    }
+}
+
+/* Row bytes of n_in elements, or 0 when the type is not computed here or n_in
+ * is not a whole number of its blocks (32 elements, 256 for K-quants). */
+inline size_t whole_row_bytes(uint32_t type, int64_t n_in) {
+    size_t rb = row_bytes_of(type, n_in);
+    return n_in % 32 == 0 && rb * 256 == row_bytes_of(type, 256 * n_in) ? rb : 0;
+}
+
+/* Calls f(std::integral_constant<int, T>()) for weight type T: the one switch
+ * from a run-time type to the kernel templates. With Q8_ONLY the float types
+ * are refused like unknown ones (and not instantiated). */
+template <bool Q8_ONLY, typename F> bool with_type(uint32_t type, F &&f) {
+#define LMC_T(T)                                                                                   \
+    case T:                                                                                        \
+        f(std::integral_constant<int, T>());                                                       \
+        return true;
+    switch (type) {
+        LMC_T(LM_TYPE_Q4_0)
+        LMC_T(LM_TYPE_Q4_1)
+        LMC_T(LM_TYPE_Q5_0)
+        LMC_T(LM_TYPE_Q5_1)
+        LMC_T(LM_TYPE_Q8_0)
+        LMC_T(LM_TYPE_Q4_K)
+        LMC_T(LM_TYPE_Q5_K)
+        LMC_T(LM_TYPE_Q6_K)
+    default:
+        break;
+    }
+    if constexpr (!Q8_ONLY) {
+        switch (type) {
+            LMC_T(LM_TYPE_F16)
+            LMC_T(LM_TYPE_BF16)
+            LMC_T(LM_TYPE_F32)
+        default:
+            break;
+        }
+    }
+    return false;
+#undef LMC_T
 }
 
 } // namespace lmc
