@@ -285,6 +285,36 @@ static void matvec_pair_matches_reference(void **state) {
 
 /* ---- attention against a plain CPU softmax ---------------------------------- */
 
+/* ref[t][h][:] = softmax(q K^T / sqrt(hd)) V of token t over its sequence's
+ * positions [0, pos[t]] of the half caches [seq][n_ctx][nkv][hd]; sc: n_ctx floats. */
+static void cpu_attention(const float *hq, const uint16_t *hk, const uint16_t *hv, int n_tok,
+                          int nh, int nkv, int hd, int n_ctx, const int32_t *pos,
+                          const int32_t *seq, float *sc, float *ref) {
+    int G = nh / nkv;
+    for (int t = 0; t < n_tok; t++)
+        for (int h = 0; h < nh; h++) {
+            int p = pos[t], s = seq[t], g = h / G;
+            double mx = -INFINITY, z = 0;
+            for (int j = 0; j <= p; j++) {
+                double d = 0;
+                for (int i = 0; i < hd; i++)
+                    d += hq[((size_t)t * nh + h) * hd + i] *
+                         lm_half_to_float(hk[(((size_t)s * n_ctx + j) * nkv + g) * hd + i]);
+                sc[j] = (float)(d / sqrt((double)hd));
+                mx = sc[j] > mx ? sc[j] : mx;
+            }
+            for (int j = 0; j <= p; j++)
+                z += exp(sc[j] - mx);
+            for (int i = 0; i < hd; i++) {
+                double o = 0;
+                for (int j = 0; j <= p; j++)
+                    o += exp(sc[j] - mx) / z *
+                         lm_half_to_float(hv[(((size_t)s * n_ctx + j) * nkv + g) * hd + i]);
+                ref[((size_t)t * nh + h) * hd + i] = (float)o;
+            }
+        }
+}
+
 /* Two tokens of two sequences (one deep in the context, one near its start)
  * through the one-kernel decode path, twice (its counters must reset), and
  * through the single-chunk path, against a CPU reference over the same half
@@ -296,7 +326,7 @@ static void attention_matches_cpu_reference(void **state) {
     const int n_ctx = 700, n_seq = 2, n_tok = 2;
     const int32_t ps[6] = {650, 37, 0, 1, 0, 0}; /* pos[2], seq[2] */
     for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++) {
-        int nh = shapes[si][0], nkv = shapes[si][1], hd = shapes[si][2], G = nh / nkv;
+        int nh = shapes[si][0], nkv = shapes[si][1], hd = shapes[si][2];
         size_t kvn = (size_t)n_seq * n_ctx * nkv * hd, qn = (size_t)n_tok * nh * hd;
         uint16_t *hk = malloc(kvn * 2), *hv = malloc(kvn * 2);
         float *hq = malloc(sizeof(float) * qn), *ref = malloc(sizeof(float) * qn);
@@ -305,28 +335,7 @@ static void attention_matches_cpu_reference(void **state) {
             hk[i] = lm_float_to_half(frand()), hv[i] = lm_float_to_half(frand());
         for (size_t i = 0; i < qn; i++)
             hq[i] = 2.0f * frand();
-        for (int t = 0; t < n_tok; t++)
-            for (int h = 0; h < nh; h++) {
-                int p = ps[t], s = ps[2 + t], g = h / G;
-                double mx = -INFINITY, z = 0;
-                for (int j = 0; j <= p; j++) {
-                    double d = 0;
-                    for (int i = 0; i < hd; i++)
-                        d += hq[((size_t)t * nh + h) * hd + i] *
-                             lm_half_to_float(hk[(((size_t)s * n_ctx + j) * nkv + g) * hd + i]);
-                    sc[j] = (float)(d / sqrt((double)hd));
-                    mx = sc[j] > mx ? sc[j] : mx;
-                }
-                for (int j = 0; j <= p; j++)
-                    z += exp(sc[j] - mx);
-                for (int i = 0; i < hd; i++) {
-                    double o = 0;
-                    for (int j = 0; j <= p; j++)
-                        o += exp(sc[j] - mx) / z *
-                             lm_half_to_float(hv[(((size_t)s * n_ctx + j) * nkv + g) * hd + i]);
-                    ref[((size_t)t * nh + h) * hd + i] = (float)o;
-                }
-            }
+        cpu_attention(hq, hk, hv, n_tok, nh, nkv, hd, n_ctx, ps, ps + 2, sc, ref);
         uint16_t *dk, *dv;
         float *dqv, *dpart, *dout, *dxs;
         int32_t *dps, *dcnt;
@@ -431,6 +440,61 @@ static void attention_matches_cpu_reference(void **state) {
             cudaFree(dpart), cudaFree(dps), cudaFree(dcnt);
         free(hk), free(hv), free(hq), free(ref), free(got), free(sc), free(gq), free(gs), free(deq);
     }
+}
+
+/* The tensor-core prompt attention: a prompt continuing at position 20 of
+ * sequence 1 (150 tokens: three query tiles, the last partial) and one from
+ * position 0 (77 tokens), against the CPU reference; cache positions past
+ * the prompt hold random values that must stay masked. Half q and
+ * probabilities: a looser bound than the float kernels'. */
+static void prefill_attention_matches_cpu_reference(void **state) {
+    (void)state;
+    NEED_DEVICE();
+    const int shapes[][3] = {{32, 4, 64}, {32, 8, 128}, {8, 8, 64}, {12, 4, 128}};
+    const int n_ctx = 300, n_seq = 2;
+    const int cases[][2] = {{150, 20}, {77, 0}}; /* tokens, first position */
+    for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++)
+        for (int ci = 0; ci < 2; ci++) {
+            int nh = shapes[si][0], nkv = shapes[si][1], hd = shapes[si][2];
+            int n_tok = cases[ci][0], p0 = cases[ci][1];
+            size_t kvn = (size_t)n_seq * n_ctx * nkv * hd, qn = (size_t)n_tok * nh * hd;
+            uint16_t *hk = malloc(kvn * 2), *hv = malloc(kvn * 2);
+            float *hq = malloc(sizeof(float) * qn), *ref = malloc(sizeof(float) * qn);
+            float *got = malloc(sizeof(float) * qn), *sc = malloc(sizeof(float) * n_ctx);
+            int32_t *ps = malloc(sizeof(int32_t) * 2 * n_tok);
+            for (size_t i = 0; i < kvn; i++)
+                hk[i] = lm_float_to_half(frand()), hv[i] = lm_float_to_half(frand());
+            for (size_t i = 0; i < qn; i++)
+                hq[i] = 3.0f * frand();
+            for (int t = 0; t < n_tok; t++)
+                ps[t] = p0 + t, ps[n_tok + t] = 1;
+            cpu_attention(hq, hk, hv, n_tok, nh, nkv, hd, n_ctx, ps, ps + n_tok, sc, ref);
+            uint16_t *dk, *dv;
+            float *dq, *dout;
+            int32_t *dps;
+            CK(cudaMalloc((void **)&dk, kvn * 2));
+            CK(cudaMalloc((void **)&dv, kvn * 2));
+            CK(cudaMalloc((void **)&dq, sizeof(float) * qn));
+            CK(cudaMalloc((void **)&dout, sizeof(float) * qn));
+            CK(cudaMalloc((void **)&dps, sizeof(int32_t) * 2 * n_tok));
+            CK(cudaMemcpy(dk, hk, kvn * 2, cudaMemcpyHostToDevice));
+            CK(cudaMemcpy(dv, hv, kvn * 2, cudaMemcpyHostToDevice));
+            CK(cudaMemcpy(dq, hq, sizeof(float) * qn, cudaMemcpyHostToDevice));
+            CK(cudaMemcpy(dps, ps, sizeof(int32_t) * 2 * n_tok, cudaMemcpyHostToDevice));
+            CK(cudaMemset(dout, 0xff, sizeof(float) * qn));
+            assert_true(
+                lmc_attention_prefill(0, dq, n_tok, nh, nkv, hd, dk, dv, n_ctx, dps, 1, dout));
+            CK(cudaDeviceSynchronize());
+            CK(cudaMemcpy(got, dout, sizeof(float) * qn, cudaMemcpyDeviceToHost));
+            double e = rel_err(got, ref, qn);
+            print_message("prefill attention nh %d nkv %d hd %d, %d tokens from %d: rel err %.2e\n",
+                          nh, nkv, hd, n_tok, p0, e);
+            assert_true(e < 4e-3);
+            cudaFree(dk), cudaFree(dv), cudaFree(dq), cudaFree(dout), cudaFree(dps);
+            free(hk), free(hv), free(hq), free(ref), free(got), free(sc), free(ps);
+        }
+    /* head sizes it does not take are declined, for the scalar kernel */
+    assert_false(lmc_attention_prefill(0, NULL, 4, 8, 8, 256, NULL, NULL, 16, NULL, 0, NULL));
 }
 
 /* ---- reference models -------------------------------------------------------- */
@@ -742,6 +806,7 @@ int main(void) {
         cmocka_unit_test(fault_on_forward_is_reported),
         cmocka_unit_test(kernels_match_cpu_reference),
         cmocka_unit_test(attention_matches_cpu_reference),
+        cmocka_unit_test(prefill_attention_matches_cpu_reference),
         cmocka_unit_test(matvec_pair_matches_reference),
         cmocka_unit_test(small_vram_budget_declines),
         cmocka_unit_test(models_match_references),

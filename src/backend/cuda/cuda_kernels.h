@@ -88,6 +88,13 @@ bool lmc_attention_rope1(cudaStream_t st, const float *qkv, int nh, int nkv, int
                          const float *inv_freq, int layout, uint16_t *k_cache, uint16_t *v_cache,
                          int n_ctx, const int32_t *pos, const int32_t *seq, int n_split,
                          float *part, int32_t *counters, float *out, int8_t *out_q, float *out_s);
+/* Causal attention of n_tok tokens that all belong to sequence seq (a
+ * prompt), on tensor cores: q is rounded to half, the probabilities too.
+ * out as for lmc_attention. False where it does not apply (head_dim other
+ * than 64 or 128, a GPU before compute capability 8.0): use lmc_attention. */
+bool lmc_attention_prefill(cudaStream_t st, const float *q, int n_tok, int nh, int nkv, int hd,
+                           const uint16_t *k_cache, const uint16_t *v_cache, int n_ctx,
+                           const int32_t *pos, int seq, float *out);
 /* Chunks the decode attention splits a context of n_ctx positions into. */
 int lmc_attention_dec_split(int n_ctx);
 /* Head shapes lmc_attention handles: head_dim 64, 128 or 256, and up to 8

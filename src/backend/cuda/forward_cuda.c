@@ -102,8 +102,9 @@ static bool gemm(lm_engine *e, const lmc_mat *m, const uint16_t *xh, int n, floa
 }
 
 /* GEMM body for n > LMC_SMALL_TOK tokens; logits for the n_out rows listed
- * in d_in[3T..], copied to host rows dst. */
-static bool run_big(lm_engine *e, int n, int n_out, float *dst) {
+ * in d_in[3T..], copied to host rows dst. one_seq: the sequence of every
+ * token, or -1 when they are of several (tensor-core attention needs one). */
+static bool run_big(lm_engine *e, int n, int n_out, float *dst, int one_seq) {
     const int32_t *tok = e->d_in, *pos = e->d_in + T, *seq = e->d_in + 2 * T;
     const int32_t *idx = e->d_in + 3 * T;
     int E = e->n_embd, Q = e->nh * e->hd, K = e->nkv * e->hd, F = e->n_ff, V = e->n_vocab;
@@ -125,8 +126,10 @@ static bool run_big(lm_engine *e, int n, int n_out, float *dst) {
         lmc_qkv_rope(st, e->qkv, n, e->nh, e->nkv, e->hd, L->bqkv, L->q_norm, L->k_norm, eps,
                      e->inv_freq, (int)e->hp.rope_layout, pos, seq, e->q, L->k_cache, L->v_cache,
                      e->n_ctx);
-        ok &= lmc_attention(st, e->q, n, e->nh, e->nkv, e->hd, L->k_cache, L->v_cache, e->n_ctx,
-                            pos, seq, 1, e->part, NULL, e->att, NULL, NULL);
+        if (one_seq < 0 || !lmc_attention_prefill(st, e->q, n, e->nh, e->nkv, e->hd, L->k_cache,
+                                                  L->v_cache, e->n_ctx, pos, one_seq, e->att))
+            ok &= lmc_attention(st, e->q, n, e->nh, e->nkv, e->hd, L->k_cache, L->v_cache, e->n_ctx,
+                                pos, seq, 1, e->part, NULL, e->att, NULL, NULL);
         lmc_convert_act(st, e->att, n, Q, e->xh, NULL, NULL);
         ok &= gemm(e, &L->wo, e->xh, n, e->x, E, 1.0f);
         lmc_norm_act(st, e->x, n, E, L->ffn_norm, eps, NULL, e->xh, NULL, NULL);
@@ -225,11 +228,13 @@ lm_status lmc_forward(lm_engine *e, const lm_batch *b, lm_logits *out, lm_err *e
     for (int c0 = 0; c0 < b->n_tokens; c0 += T) {
         int n = imin(T, b->n_tokens - c0), n_o = 0;
         int32_t *h = e->h_in;
+        int one_seq = b->seq ? b->seq[c0] : 0;
         for (int i = 0; i < n; i++) {
             int g = c0 + i;
             h[i] = b->tokens[g];
             h[T + i] = b->pos[g];
             h[2 * T + i] = b->seq ? b->seq[g] : 0;
+            if (h[2 * T + i] != one_seq) one_seq = -1;
             if (b->logits ? b->logits[g] != 0 : g == b->n_tokens - 1) h[3 * T + n_o++] = i;
         }
         if (cudaMemcpyAsync(e->d_in, h, 4 * T * sizeof(int32_t), cudaMemcpyHostToDevice, e->st))
@@ -240,7 +245,7 @@ lm_status lmc_forward(lm_engine *e, const lm_batch *b, lm_logits *out, lm_err *e
                 if (cudaMemcpyAsync(out->data + (row + k) * V, e->logits + (size_t)h[3 * T + k] * V,
                                     V * sizeof(float), cudaMemcpyDeviceToHost, e->st))
                     return device_error(e, err, "logits copy");
-        } else if (!run_big(e, n, n_o, out->data + row * V)) {
+        } else if (!run_big(e, n, n_o, out->data + row * V, one_seq)) {
             return device_error(e, err, "prefill");
         }
         cudaError_t rc = cudaStreamSynchronize(e->st);
