@@ -90,19 +90,21 @@ bool lmc_attention_rope1(cudaStream_t st, const float *qkv, int nh, int nkv, int
                          float *part, int32_t *counters, float *out, int8_t *out_q, float *out_s);
 /* Causal attention of n_tok tokens that all belong to sequence seq (a
  * prompt), on tensor cores: q is rounded to half, the probabilities too.
- * out as for lmc_attention. False where it does not apply (head_dim other
- * than 64 or 128, a GPU before compute capability 8.0): use lmc_attention. */
+ * Result to exactly one of out (floats, as lmc_attention) or out_h (half).
+ * False where it does not apply (head_dim other than 64 or 128, a GPU
+ * before compute capability 8.0): use lmc_attention. */
 bool lmc_attention_prefill(cudaStream_t st, const float *q, int n_tok, int nh, int nkv, int hd,
                            const uint16_t *k_cache, const uint16_t *v_cache, int n_ctx,
-                           const int32_t *pos, int seq, float *out);
+                           const int32_t *pos, int seq, float *out, uint16_t *out_h);
 /* Chunks the decode attention splits a context of n_ctx positions into. */
 int lmc_attention_dec_split(int n_ctx);
 /* Head shapes lmc_attention handles: head_dim 64, 128 or 256, and up to 8
  * query heads per KV head (16 when head_dim <= 128). */
 bool lmc_attention_supported(int nh, int nkv, int hd);
 
-/* out[t][i] = silu(gu[t][i]) * gu[t][n_ff + i] as half (prefill). */
-void lmc_swiglu_f16(cudaStream_t st, const float *gu, int n_tok, int n_ff, uint16_t *out);
+/* out[t][i] = silu(gu[t][i]) * gu[t][n_ff + i], gu and out half (prefill;
+ * n_ff even). */
+void lmc_swiglu_f16(cudaStream_t st, const uint16_t *gu, int n_tok, int n_ff, uint16_t *out);
 /* y[i][:] = x[idx[i]][:], rows of n floats. */
 void lmc_gather_rows(cudaStream_t st, const float *x, int n, const int32_t *idx, int n_idx,
                      float *y);

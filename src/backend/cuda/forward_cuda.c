@@ -79,13 +79,16 @@ static bool run_small(lm_engine *e, int n) {
 }
 
 /* y[t][r] = beta * y[t][r] + dot(W row r, x_t) for n tokens of half x, with
- * the weight dequantised to half in tiles of at most wh_elems. */
-static bool gemm(lm_engine *e, const lmc_mat *m, const uint16_t *xh, int n, float *y, int ldy,
-                 float beta) {
+ * the weight dequantised to half in tiles of at most wh_elems; y float, or
+ * half with half_out (gate/up: half the bytes written and read again). */
+static bool gemm_to(lm_engine *e, const lmc_mat *m, const uint16_t *xh, int n, void *y, int ldy,
+                    float beta, bool half_out) {
     const float alpha = 1.0f;
+    cudaDataType yt = half_out ? CUDA_R_16F : CUDA_R_32F;
+    size_t ysz = half_out ? 2 : 4;
     if (m->type == LM_TYPE_F16)
         return cublasGemmEx(e->blas, CUBLAS_OP_T, CUBLAS_OP_N, m->rows, n, m->n_in, &alpha, m->w,
-                            CUDA_R_16F, m->n_in, xh, CUDA_R_16F, m->n_in, &beta, y, CUDA_R_32F, ldy,
+                            CUDA_R_16F, m->n_in, xh, CUDA_R_16F, m->n_in, &beta, y, yt, ldy,
                             CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT) == CUBLAS_STATUS_SUCCESS;
     int per = (int)(e->wh_elems / (size_t)m->n_in);
     if (per < 1) return false;
@@ -94,11 +97,17 @@ static bool gemm(lm_engine *e, const lmc_mat *m, const uint16_t *xh, int n, floa
         const uint8_t *w = (const uint8_t *)m->w + (size_t)r0 * m->row_bytes;
         if (!lmc_dequant_f16(e->st, m->type, w, nr, m->n_in, e->wh)) return false;
         if (cublasGemmEx(e->blas, CUBLAS_OP_T, CUBLAS_OP_N, nr, n, m->n_in, &alpha, e->wh,
-                         CUDA_R_16F, m->n_in, xh, CUDA_R_16F, m->n_in, &beta, y + r0, CUDA_R_32F,
-                         ldy, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT) != CUBLAS_STATUS_SUCCESS)
+                         CUDA_R_16F, m->n_in, xh, CUDA_R_16F, m->n_in, &beta,
+                         (uint8_t *)y + (size_t)r0 * ysz, yt, ldy, CUBLAS_COMPUTE_32F,
+                         CUBLAS_GEMM_DEFAULT) != CUBLAS_STATUS_SUCCESS)
             return false;
     }
     return true;
+}
+
+static bool gemm(lm_engine *e, const lmc_mat *m, const uint16_t *xh, int n, float *y, int ldy,
+                 float beta) {
+    return gemm_to(e, m, xh, n, y, ldy, beta, false);
 }
 
 /* GEMM body for n > LMC_SMALL_TOK tokens; logits for the n_out rows listed
@@ -126,19 +135,23 @@ static bool run_big(lm_engine *e, int n, int n_out, float *dst, int one_seq) {
         lmc_qkv_rope(st, e->qkv, n, e->nh, e->nkv, e->hd, L->bqkv, L->q_norm, L->k_norm, eps,
                      e->inv_freq, (int)e->hp.rope_layout, pos, seq, e->q, L->k_cache, L->v_cache,
                      e->n_ctx);
-        if (one_seq < 0 || !lmc_attention_prefill(st, e->q, n, e->nh, e->nkv, e->hd, L->k_cache,
-                                                  L->v_cache, e->n_ctx, pos, one_seq, e->att))
+        /* tensor cores (writing the GEMM's half input) when it applies */
+        if (one_seq < 0 ||
+            !lmc_attention_prefill(st, e->q, n, e->nh, e->nkv, e->hd, L->k_cache, L->v_cache,
+                                   e->n_ctx, pos, one_seq, NULL, e->xh)) {
             ok &= lmc_attention(st, e->q, n, e->nh, e->nkv, e->hd, L->k_cache, L->v_cache, e->n_ctx,
                                 pos, seq, 1, e->part, NULL, e->att, NULL, NULL);
-        lmc_convert_act(st, e->att, n, Q, e->xh, NULL, NULL);
+            lmc_convert_act(st, e->att, n, Q, e->xh, NULL, NULL);
+        }
         ok &= gemm(e, &L->wo, e->xh, n, e->x, E, 1.0f);
         lmc_norm_act(st, e->x, n, E, L->ffn_norm, eps, NULL, e->xh, NULL, NULL);
+        uint16_t *gu = (uint16_t *)e->ffb; /* gate|up in half */
         if (L->wgu.w)
-            ok &= gemm(e, &L->wgu, e->xh, n, e->ffb, 2 * F, 0.0f);
+            ok &= gemm_to(e, &L->wgu, e->xh, n, gu, 2 * F, 0.0f, true);
         else
-            ok &= gemm(e, &L->gate, e->xh, n, e->ffb, 2 * F, 0.0f) &&
-                  gemm(e, &L->up, e->xh, n, e->ffb + F, 2 * F, 0.0f);
-        lmc_swiglu_f16(st, e->ffb, n, F, e->xh);
+            ok &= gemm_to(e, &L->gate, e->xh, n, gu, 2 * F, 0.0f, true) &&
+                  gemm_to(e, &L->up, e->xh, n, gu + F, 2 * F, 0.0f, true);
+        lmc_swiglu_f16(st, gu, n, F, e->xh);
         ok &= gemm(e, &L->down, e->xh, n, e->x, E, 1.0f);
     }
     if (!ok || n_out == 0) return ok;

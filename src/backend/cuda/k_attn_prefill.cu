@@ -65,7 +65,8 @@ template <int HD>
 __global__ void __launch_bounds__(32 * PF_WARPS)
     attn_prefill_kernel(const float *__restrict__ q, int n_tok, int nh, int nkv,
                         const __half *__restrict__ kc, const __half *__restrict__ vc, int n_ctx,
-                        const int32_t *__restrict__ pos, int seq, float *__restrict__ out) {
+                        const int32_t *__restrict__ pos, int seq, float *__restrict__ out,
+                        __half *__restrict__ out_h) {
     constexpr int LD = HD + 8;
     __shared__ __align__(16) __half ks[PF_KV * LD], vs[PF_KV * LD];
     __shared__ int pmax_sh;
@@ -202,11 +203,17 @@ __global__ void __launch_bounds__(32 * PF_WARPS)
     const int ta = t0 + 16 * w + g, tb = ta + 8;
 #pragma unroll
     for (int n = 0; n < HD / 8; n++) {
-        int c = h * HD + 8 * n + 2 * t4;
-        if (ta < n_tok)
-            *(float2 *)(out + (size_t)ta * nh * HD + c) = make_float2(o[n][0] * ia, o[n][1] * ia);
-        if (tb < n_tok)
-            *(float2 *)(out + (size_t)tb * nh * HD + c) = make_float2(o[n][2] * ib, o[n][3] * ib);
+        size_t c = (size_t)h * HD + 8 * n + 2 * t4, ca = (size_t)ta * nh * HD + c,
+               cb = (size_t)tb * nh * HD + c;
+        if (out_h) { /* the half input of the output projection's GEMM */
+            if (ta < n_tok)
+                *(__half2 *)(out_h + ca) = __floats2half2_rn(o[n][0] * ia, o[n][1] * ia);
+            if (tb < n_tok)
+                *(__half2 *)(out_h + cb) = __floats2half2_rn(o[n][2] * ib, o[n][3] * ib);
+        } else {
+            if (ta < n_tok) *(float2 *)(out + ca) = make_float2(o[n][0] * ia, o[n][1] * ia);
+            if (tb < n_tok) *(float2 *)(out + cb) = make_float2(o[n][2] * ib, o[n][3] * ib);
+        }
     }
 }
 
@@ -226,18 +233,19 @@ bool have_mma() {
 
 extern "C" bool lmc_attention_prefill(cudaStream_t st, const float *q, int n_tok, int nh, int nkv,
                                       int hd, const uint16_t *k_cache, const uint16_t *v_cache,
-                                      int n_ctx, const int32_t *pos, int seq, float *out) {
-    if (n_tok < 1 || nkv < 1 || nh % nkv || !have_mma()) return false;
+                                      int n_ctx, const int32_t *pos, int seq, float *out,
+                                      uint16_t *out_h) {
+    if (n_tok < 1 || nkv < 1 || nh % nkv || (!out == !out_h) || !have_mma()) return false;
     dim3 grid((n_tok + PF_ROWS - 1) / PF_ROWS, nh), block(32 * PF_WARPS);
     const __half *kc = (const __half *)k_cache, *vc = (const __half *)v_cache;
     switch (hd) {
     case 64:
         launch(attn_prefill_kernel<64>, grid, block, st, q, n_tok, nh, nkv, kc, vc, n_ctx, pos, seq,
-               out);
+               out, (__half *)out_h);
         return true;
     case 128:
         launch(attn_prefill_kernel<128>, grid, block, st, q, n_tok, nh, nkv, kc, vc, n_ctx, pos,
-               seq, out);
+               seq, out, (__half *)out_h);
         return true;
     default:
         return false;

@@ -216,28 +216,44 @@ bool dequant(cudaStream_t st, uint32_t type, const void *w, int64_t rows, int64_
     });
 }
 
-/* Grid (n_tok, nh + 2 nkv), hd/2 threads: thread i owns rotary pair i. */
+/* Heads one block takes at most (a row of threads per head, 256 threads):
+ * with one head per block a 512-token 8B prompt launched 24,576 blocks of 64
+ * threads per layer. */
+constexpr int ROPE_MAX_HEADS = 8;
+
+/* Grid (n_tok, head groups), block (hd/2 rounded up to a warp, heads per
+ * group): thread (i, y) owns rotary pair i of the group's head y. */
 __global__ void qkv_rope_kernel(const float *__restrict__ qkv, int nh, int nkv, int hd,
                                 const float *bias, const float *qn, const float *kn, float eps,
                                 const float *inv_freq, int layout, const int32_t *pos,
                                 const int32_t *seq, float *q_out, __half *kc, __half *vc,
                                 int n_ctx) {
-    __shared__ float sh[32];
+    __shared__ float sh[ROPE_MAX_HEADS][32];
     pdl_wait();
     pdl_trigger();
-    int t = blockIdx.x, h = blockIdx.y, i = threadIdx.x, half = hd / 2;
-    int width = (nh + 2 * nkv) * hd;
+    int t = blockIdx.x, y = threadIdx.y, h = blockIdx.y * blockDim.y + y, i = threadIdx.x;
+    int half = hd / 2, n_heads = nh + 2 * nkv;
+    int width = n_heads * hd;
     int i0 = layout ? 2 * i : i, i1 = layout ? 2 * i + 1 : i + half;
+    bool active = h < n_heads && i < half;
     const float *src = qkv + (size_t)t * width + (size_t)h * hd;
-    bool active = i < half;
     float x0 = active ? src[i0] : 0.0f, x1 = active ? src[i1] : 0.0f;
     if (bias && active) {
         x0 += bias[h * hd + i0];
         x1 += bias[h * hd + i1];
     }
+    /* the head's sum of squares (for the q/k norm), reduced over this row of
+     * threads by every thread of the block, so the barrier is uniform */
+    float ss = warp_sum(x0 * x0 + x1 * x1);
+    if ((i & 31) == 0) sh[y][i / 32] = ss;
+    __syncthreads();
+    ss = 0.0f;
+    for (int k = 0; k < (int)blockDim.x / 32; k++)
+        ss += sh[y][k];
+    if (!active) return;
     int p = pos[t], s = seq[t];
     if (h >= nh + nkv) { /* value head: stored as is */
-        if (active && p < n_ctx) {
+        if (p < n_ctx) {
             size_t o = (((size_t)s * n_ctx + p) * nkv + (h - nh - nkv)) * hd;
             vc[o + i0] = __float2half_rn(x0);
             vc[o + i1] = __float2half_rn(x1);
@@ -245,15 +261,11 @@ __global__ void qkv_rope_kernel(const float *__restrict__ qkv, int nh, int nkv, 
         return;
     }
     const float *nw = h < nh ? qn : kn;
-    if (nw) { /* uniform per block, so the barrier inside is safe */
-        float ss = block_sum(x0 * x0 + x1 * x1, sh);
+    if (nw) {
         float sc = rsqrtf(ss / (float)hd + eps);
-        if (active) {
-            x0 *= sc * nw[i0];
-            x1 *= sc * nw[i1];
-        }
+        x0 *= sc * nw[i0];
+        x1 *= sc * nw[i1];
     }
-    if (!active) return;
     float sn, cs;
     sincosf((float)p * inv_freq[i], &sn, &cs);
     float y0 = x0 * cs - x1 * sn, y1 = x0 * sn + x1 * cs;
@@ -774,11 +786,14 @@ __global__ void attn_combine_kernel(const float *__restrict__ part, int hd, int 
     if (out_q) warp_store_q8(v, out_q + i, out_s + i / 32, threadIdx.x & 31);
 }
 
-__global__ void swiglu_kernel(const float *gu, int n_ff, __half *out) {
-    int t = blockIdx.y;
-    for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < n_ff; i += gridDim.x * blockDim.x) {
-        float g = gu[(size_t)t * 2 * n_ff + i], u = gu[(size_t)t * 2 * n_ff + n_ff + i];
-        out[(size_t)t * n_ff + i] = __float2half_rn(g / (1.0f + __expf(-g)) * u);
+/* Two elements per thread (half2 loads and stores). */
+__global__ void swiglu_kernel(const __half2 *gu, int n_ff, __half2 *out) {
+    int t = blockIdx.y, n2 = n_ff / 2;
+    for (int i = blockIdx.x * blockDim.x + threadIdx.x; i < n2; i += gridDim.x * blockDim.x) {
+        float2 g = __half22float2(gu[(size_t)t * n_ff + i]);
+        float2 u = __half22float2(gu[(size_t)t * n_ff + n2 + i]);
+        out[(size_t)t * n2 + i] =
+            __floats2half2_rn(g.x / (1.0f + __expf(-g.x)) * u.x, g.y / (1.0f + __expf(-g.y)) * u.y);
     }
 }
 
@@ -852,9 +867,13 @@ extern "C" void lmc_qkv_rope(cudaStream_t st, const float *qkv, int n_tok, int n
                              const int32_t *seq, float *q_out, uint16_t *k_cache, uint16_t *v_cache,
                              int n_ctx) {
     int threads = ((hd / 2 + 31) / 32) * 32;
-    dim3 grid(n_tok, nh + 2 * nkv);
-    launch(qkv_rope_kernel, grid, dim3(threads), st, qkv, nh, nkv, hd, bias, q_norm, k_norm, eps,
-           inv_freq, layout, pos, seq, q_out, (__half *)k_cache, (__half *)v_cache, n_ctx);
+    int per = 256 / threads < 1                ? 1
+              : 256 / threads > ROPE_MAX_HEADS ? ROPE_MAX_HEADS
+                                               : 256 / threads;
+    int heads = nh + 2 * nkv;
+    dim3 grid(n_tok, (heads + per - 1) / per);
+    launch(qkv_rope_kernel, grid, dim3(threads, per), st, qkv, nh, nkv, hd, bias, q_norm, k_norm,
+           eps, inv_freq, layout, pos, seq, q_out, (__half *)k_cache, (__half *)v_cache, n_ctx);
 }
 
 extern "C" bool lmc_attention(cudaStream_t st, const float *q, int n_tok, int nh, int nkv, int hd,
@@ -898,10 +917,10 @@ extern "C" bool lmc_attention_supported(int nh, int nkv, int hd) {
     return (hd == 64 || hd == 128 || hd == 256) && G >= 1 && (G <= 8 || (G <= 16 && hd <= 128));
 }
 
-extern "C" void lmc_swiglu_f16(cudaStream_t st, const float *gu, int n_tok, int n_ff,
+extern "C" void lmc_swiglu_f16(cudaStream_t st, const uint16_t *gu, int n_tok, int n_ff,
                                uint16_t *out) {
-    dim3 grid((n_ff + 255) / 256, n_tok);
-    swiglu_kernel<<<grid, 256, 0, st>>>(gu, n_ff, (__half *)out);
+    dim3 grid((n_ff / 2 + 255) / 256, n_tok);
+    swiglu_kernel<<<grid, 256, 0, st>>>((const __half2 *)gu, n_ff, (__half2 *)out);
 }
 
 extern "C" void lmc_gather_rows(cudaStream_t st, const float *x, int n, const int32_t *idx,
