@@ -65,6 +65,24 @@ __device__ __forceinline__ void k_scale_min(const uint8_t *sc, int j, int *s, in
     }
 }
 
+/* The same from the header of a Q4_K / Q5_K super-block loaded as one
+ * 16-byte word (h.x: d and dmin; h.y..h.w: the 12 scale bytes): one load
+ * instead of two half and two or three byte loads per unit. */
+__device__ __forceinline__ void k_scale_min_w(uint4 h, int j, int *s, int *m) {
+    int sh = 8 * (j & 3);
+    int b0 = (int)(h.y >> sh) & 0xFF, b1 = (int)(h.z >> sh) & 0xFF, b2 = (int)(h.w >> sh) & 0xFF;
+    if (j < 4) {
+        *s = b0 & 63;
+        *m = b1 & 63;
+    } else {
+        *s = (b2 & 15) | ((b0 >> 6) << 4);
+        *m = (b2 >> 4) | ((b1 >> 6) << 4);
+    }
+}
+__device__ __forceinline__ float2 k_d_dmin(uint4 h) {
+    return __half22float2(*(const __half2 *)&h.x);
+}
+
 /* Spreads 4 bits into bit 4 of each of 4 bytes (Q5 high bits). */
 __device__ __forceinline__ uint32_t spread4(uint32_t b) {
     return ((b & 1u) << 4) | ((b & 2u) << 11) | ((b & 4u) << 18) | ((b & 8u) << 25);
@@ -318,10 +336,11 @@ __device__ __forceinline__ float dot_unit<LM_TYPE_Q4_K>(const uint8_t *row, int 
     const uint8_t *b = row + 144 * (u >> 3);
     int j = u & 7, sc, mn;
     const uint4 *qs = (const uint4 *)(b + 16 + 32 * (j >> 1));
-    uint4 a = __ldg(qs), c = __ldg(qs + 1);
+    uint4 hd = __ldg((const uint4 *)b), a = __ldg(qs), c = __ldg(qs + 1);
     uint32_t w[8] = {a.x, a.y, a.z, a.w, c.x, c.y, c.z, c.w};
-    float d = ld_half(b), dmin = ld_half(b + 2);
-    k_scale_min(b + 4, j, &sc, &mn);
+    float2 dm = k_d_dmin(hd);
+    float d = dm.x, dmin = dm.y;
+    k_scale_min_w(hd, j, &sc, &mn);
     int sh = 4 * (j & 1), s = 0;
 #pragma unroll
     for (int i = 0; i < 8; i++)
@@ -335,11 +354,13 @@ __device__ __forceinline__ float dot_unit<LM_TYPE_Q5_K>(const uint8_t *row, int 
     int j = u & 7, sc, mn;
     const uint4 *qs = (const uint4 *)(b + 48 + 32 * (j >> 1));
     const uint4 *qh = (const uint4 *)(b + 16);
+    uint4 hd = __ldg((const uint4 *)b);
     uint4 a = __ldg(qs), c = __ldg(qs + 1), e = __ldg(qh), f = __ldg(qh + 1);
     uint32_t w[8] = {a.x, a.y, a.z, a.w, c.x, c.y, c.z, c.w};
     uint32_t h[8] = {e.x, e.y, e.z, e.w, f.x, f.y, f.z, f.w};
-    float d = ld_half(b), dmin = ld_half(b + 2);
-    k_scale_min(b + 4, j, &sc, &mn);
+    float2 dm = k_d_dmin(hd);
+    float d = dm.x, dmin = dm.y;
+    k_scale_min_w(hd, j, &sc, &mn);
     int sh = 4 * (j & 1), s = 0;
 #pragma unroll
     for (int i = 0; i < 8; i++) {
