@@ -443,7 +443,10 @@ __global__ void __launch_bounds__(ATT_THREADS)
     }
 }
 
-constexpr int DEC_CHUNK = 64; /* positions a decode block takes (two tiles of 32) */
+/* Positions a decode block takes: one tile of 32, so a block's critical path
+ * is one K and one V round trip (chunks of 64, two tiles, measured ~13 us
+ * per 8B layer under ncu at 576 positions, a chain of memory round trips). */
+constexpr int DEC_CHUNK = 32;
 
 /* Writes one head's output (v[DPL] per lane, lane-major dimensions) to out
  * and, with out_q, its q8 blocks; buf is HD floats of the warp's shared memory. */
@@ -536,8 +539,8 @@ __device__ __forceinline__ void warp_store_row(float *dst, __half *row, int lane
  * block leaves its partial in part and the last block of the (token, KV
  * head) to finish, found with a counter, merges the chunks, so there is no
  * second kernel. */
-template <int HD>
-__global__ void __launch_bounds__(512)
+template <int HD, int MAXT>
+__global__ void __launch_bounds__(MAXT)
     attn_dec_kernel(const float *__restrict__ q, rope_args ra, int nh, int nkv, __half *kc,
                     __half *vc, int n_ctx, const int32_t *pos, const int32_t *seq, int n_split,
                     float *part, int *cnt, float *out, int8_t *out_q, float2 *out_s) {
@@ -587,10 +590,16 @@ __global__ void __launch_bounds__(512)
             qs[d] = qh[d] * scale;
     }
     __syncwarp();
-    float m = -INFINITY, l = 0.0f, o[DPL];
+    /* V mixing: four groups of 8 lanes, group vg taking positions vg, vg + 4,
+     * ... of a tile and lane vs of it HD/8 dimensions, so a tile's V rows are
+     * all in flight at once (one memory round trip; with one lane per
+     * HD/32 dimensions over all 32 positions it took four). */
+    constexpr int VD = HD / 8, VU = VD / 8; /* dimensions, 16-byte loads per lane and row */
+    const int vg = lane >> 3, vs = lane & 7;
+    float m = -INFINITY, l = 0.0f, acc[VD];
 #pragma unroll
-    for (int i = 0; i < DPL; i++)
-        o[i] = 0.0f;
+    for (int i = 0; i < VD; i++)
+        acc[i] = 0.0f;
     for (int p0 = start; p0 < end; p0 += 32) {
         const int p = p0 + lane;
         const bool in = p < end;
@@ -627,40 +636,56 @@ __global__ void __launch_bounds__(512)
         l = l * a + warp_sum(pr);
         m = mn;
 #pragma unroll
-        for (int i = 0; i < DPL; i++)
-            o[i] *= a;
-        const int n_p = min(32, end - p0);
-        const __half *vr = vb + (size_t)p0 * row + lane * DPL;
-#pragma unroll 8
-        for (int k = 0; k < n_p; k++) {
-            float v[DPL];
-            const __half *vp = vr + (size_t)k * row;
-            if constexpr (DPL == 2) {
-                float2 f = __half22float2(__ldg((const __half2 *)vp));
-                v[0] = f.x, v[1] = f.y;
-            } else if constexpr (DPL == 4) {
-                uint2 u = __ldg((const uint2 *)vp);
-                float2 f0 = __half22float2(*(const __half2 *)&u.x);
-                float2 f1 = __half22float2(*(const __half2 *)&u.y);
-                v[0] = f0.x, v[1] = f0.y, v[2] = f1.x, v[3] = f1.y;
-            } else {
-                uint4 u = __ldg((const uint4 *)vp);
-                const __half2 *h2 = (const __half2 *)&u;
+        for (int i = 0; i < VD; i++)
+            acc[i] *= a;
+        /* V rows in batches of VB positions per group (all eight up to head
+         * size 128; 256 would spill registers) */
+        constexpr int VB = VU <= 2 ? 8 : 4;
 #pragma unroll
-                for (int e = 0; e < 4; e++) {
-                    float2 f = __half22float2(h2[e]);
-                    v[2 * e] = f.x, v[2 * e + 1] = f.y;
+        for (int k0 = 0; k0 < 8; k0 += VB) {
+            uint4 vv[VB][VU];
+#pragma unroll
+            for (int k = 0; k < VB; k++) {
+                const int pp = p0 + vg + 4 * (k0 + k);
+                const uint4 *vr =
+                    (const uint4 *)(vb + (size_t)(pp < end ? pp : start) * row) + vs * VU;
+#pragma unroll
+                for (int u = 0; u < VU; u++)
+                    vv[k][u] = __ldg(vr + u);
+            }
+#pragma unroll
+            for (int k = 0; k < VB; k++) {
+                const int pp = p0 + vg + 4 * (k0 + k);
+                const float pk = __shfl_sync(0xffffffffu, pr, vg + 4 * (k0 + k)); /* 0 past end */
+                const bool mine = own && pp == cur;
+#pragma unroll
+                for (int u = 0; u < VU; u++) {
+                    const __half2 *h2 = (const __half2 *)&vv[k][u];
+#pragma unroll
+                    for (int e = 0; e < 4; e++) {
+                        float2 f = __half22float2(h2[e]);
+                        const int d = 8 * u + 2 * e;
+                        if (mine) /* written by this kernel: the shared copy */
+                            f = make_float2(kv_sh[1][vs * VD + d], kv_sh[1][vs * VD + d + 1]);
+                        acc[d] += pk * f.x;
+                        acc[d + 1] += pk * f.y;
+                    }
                 }
             }
-            if (own && p0 + k == cur)
-#pragma unroll
-                for (int i = 0; i < DPL; i++)
-                    v[i] = kv_sh[1][lane * DPL + i];
-            const float pk = __shfl_sync(0xffffffffu, pr, k);
-#pragma unroll
-            for (int i = 0; i < DPL; i++)
-                o[i] += pk * v[i];
         }
+    }
+    /* sum the four groups, then lane L takes dimensions L*DPL.. (held by
+     * lane L/4 of each group at offset (L%4)*DPL), the layout used below */
+#pragma unroll
+    for (int i = 0; i < VD; i++) {
+        acc[i] += __shfl_xor_sync(0xffffffffu, acc[i], 8);
+        acc[i] += __shfl_xor_sync(0xffffffffu, acc[i], 16);
+    }
+    float o[DPL];
+#pragma unroll
+    for (int i = 0; i < VD; i++) {
+        float v = __shfl_sync(0xffffffffu, acc[i], lane >> 2);
+        if (i / DPL == (lane & 3)) o[i % DPL] = v;
     }
     pdl_trigger(); /* past the K/V stream: the next kernel may launch */
     const size_t at = ((size_t)t * nh + h) * HD;
@@ -814,18 +839,26 @@ bool dec_launch(cudaStream_t st, const float *q, rope_args ra, int n_tok, int nh
     dim3 grid(n_tok * nkv, n_split), block(32 * G);
     int *cn = (int *)counters;
     float2 *os = (float2 *)out_s;
-#define LMC_DEC(HD)                                                                                \
-    launch(attn_dec_kernel<HD>, grid, block, st, q, ra, nh, nkv, kc, vc, n_ctx, pos, seq, n_split, \
-           part, cn, out, out_q, os)
+#define LMC_DEC(HD, MAXT)                                                                          \
+    launch(attn_dec_kernel<HD, MAXT>, grid, block, st, q, ra, nh, nkv, kc, vc, n_ctx, pos, seq,    \
+           n_split, part, cn, out, out_q, os)
+    /* up to 8 heads per group: 256-thread blocks, so the compiler may use
+     * more registers than the 512-thread bound allows (which spilled) */
     switch (hd) {
     case 64:
-        LMC_DEC(64);
+        if (G <= 8)
+            LMC_DEC(64, 256);
+        else
+            LMC_DEC(64, 512);
         return true;
     case 128:
-        LMC_DEC(128);
+        if (G <= 8)
+            LMC_DEC(128, 256);
+        else
+            LMC_DEC(128, 512);
         return true;
     case 256:
-        LMC_DEC(256);
+        LMC_DEC(256, 256);
         return true;
     default:
         return false;
