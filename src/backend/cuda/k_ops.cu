@@ -70,8 +70,8 @@ __global__ void act_kernel(const float *__restrict__ x, int n, const float *__re
     }
 }
 
-/* The same for n a multiple of 32 and at most 32 * 32 * K: 1024 threads, the
- * warp w owning 32-element blocks w, w + 32, ... with one element per lane,
+/* The same for n a multiple of 32 and at most 32 * nw * K (nw warps): the
+ * warp w owning 32-element blocks w, w + nw, ... with one element per lane,
  * all loads issued up front and the row kept in registers, so the kernel
  * costs one memory round trip and one barrier instead of a serial loop. */
 template <int K>
@@ -79,14 +79,14 @@ __global__ void __launch_bounds__(1024)
     act_reg_kernel(const float *__restrict__ x, int n, const float *__restrict__ w, float eps,
                    float *out_f, __half *out_h, int8_t *out_q, float2 *out_s) {
     __shared__ float sh[32];
-    const int lane = threadIdx.x & 31, wp = threadIdx.x / 32, nb = n / 32;
+    const int lane = threadIdx.x & 31, wp = threadIdx.x / 32, nb = n / 32, nw = blockDim.x / 32;
     const size_t base = (size_t)blockIdx.x * n;
     float v[K], g[K];
     pdl_wait();
     pdl_trigger();
 #pragma unroll
     for (int k = 0; k < K; k++) {
-        int b = wp + 32 * k, i = 32 * b + lane;
+        int b = wp + nw * k, i = 32 * b + lane;
         v[k] = b < nb ? x[base + i] : 0.0f;
         g[k] = w && b < nb ? w[i] : 1.0f;
     }
@@ -100,7 +100,7 @@ __global__ void __launch_bounds__(1024)
     }
 #pragma unroll
     for (int k = 0; k < K; k++) {
-        int b = wp + 32 * k, i = 32 * b + lane;
+        int b = wp + nw * k, i = 32 * b + lane;
         if (b >= nb) break; /* uniform per warp: the shuffles below stay full */
         float y = v[k] * scale * g[k];
         if (out_f) out_f[base + i] = y;
@@ -127,14 +127,21 @@ __global__ void __launch_bounds__(256) convert_kernel(const float *__restrict__ 
 /* Launches the register kernel when n fits it, else the general one. */
 void act_launch(cudaStream_t st, const float *x, int n_tok, int n, const float *w, float eps,
                 float *out_f, __half *out_h, int8_t *out_q, float2 *out_s) {
-    int nb = n / 32, k = (nb + 31) / 32;
+    int nb = n / 32;
     if (!w && !out_f && n % 32 == 0) {
         launch(convert_kernel, dim3((nb + 7) / 8, n_tok), dim3(256), st, x, n, out_h, out_q, out_s);
         return;
     }
+    /* A decode step's one row gets 1024 threads (latency); a prompt's rows
+     * 256 each, so a block's barrier waits on 8 warps, not 32, and many rows
+     * share an SM (one 1024-thread block per row took 16 us for 512 rows of
+     * 4096, 0.75 TB/s). */
+    int nw = n_tok >= 64 && nb <= 8 * 16 ? 8 : 32;
+    int k = (nb + nw - 1) / nw;
     if (n % 32 == 0 && k <= 16) {
 #define LMC_ACT(K)                                                                                 \
-    launch(act_reg_kernel<K>, dim3(n_tok), dim3(1024), st, x, n, w, eps, out_f, out_h, out_q, out_s)
+    launch(act_reg_kernel<K>, dim3(n_tok), dim3(32 * nw), st, x, n, w, eps, out_f, out_h, out_q,   \
+           out_s)
         if (k <= 1)
             LMC_ACT(1);
         else if (k <= 2)
@@ -566,6 +573,18 @@ __global__ void __launch_bounds__(MAXT)
     /* own: this block prepares and stores the current position's k and v
      * (its chunk holds the position) and reads them from shared memory */
     const bool own = ra.qkv && cur >= start && cur < end;
+    /* Whole K rows in registers where they fit: the first tile's is requested
+     * here, before q is prepared, so the two memory round trips overlap (the
+     * row at cur may be stale here; its score comes from kv_sh below). */
+    constexpr bool KROW = HD <= 64 || (HD <= 128 && MAXT <= 256);
+    constexpr int KP = KROW ? HD / 8 : 8;
+    uint4 kv[KP];
+    if (KROW) {
+        const uint4 *kr = (const uint4 *)(kb + (size_t)min(start + lane, end - 1) * row);
+#pragma unroll
+        for (int i = 0; i < KP; i++)
+            kv[i] = __ldg(kr + i);
+    }
     if (ra.qkv) {
         const float *b = ra.bias;
         warp_prep_head<HD>(ra.qkv + (size_t)h * HD, b ? b + (size_t)h * HD : nullptr, ra.q_norm,
@@ -604,15 +623,15 @@ __global__ void __launch_bounds__(MAXT)
         const int p = p0 + lane;
         const bool in = p < end;
         float s = 0.0f;
-        /* K row in pieces of at most 128 bytes, all loads of a piece in flight */
-        constexpr int KP = HD / 8 < 8 ? HD / 8 : 8;
+        /* the K row (or pieces of 128 bytes), all loads of a piece in flight */
 #pragma unroll
         for (int d0 = 0; d0 < HD / 8; d0 += KP) {
-            uint4 kv[KP];
-            const uint4 *kr = (const uint4 *)(kb + (size_t)(in ? p : start) * row) + d0;
+            if (!KROW || p0 != start) {
+                const uint4 *kr = (const uint4 *)(kb + (size_t)(in ? p : start) * row) + d0;
 #pragma unroll
-            for (int i = 0; i < KP; i++)
-                kv[i] = __ldg(kr + i);
+                for (int i = 0; i < KP; i++)
+                    kv[i] = __ldg(kr + i);
+            }
 #pragma unroll
             for (int i = 0; i < KP; i++) {
                 const __half2 *h2 = (const __half2 *)&kv[i];
