@@ -55,6 +55,28 @@ template <bool TRANS> __device__ __forceinline__ void ldsm4(uint32_t (&r)[4], co
 #endif
 }
 
+/* 16 bytes global -> shared without passing through registers; zeros when
+ * !in (src-size 0). */
+__device__ __forceinline__ void cp_async16(__half *dst, const __half *src, bool in) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+    unsigned d = (unsigned)__cvta_generic_to_shared(dst);
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(d), "l"(src),
+                 "r"(in ? 16 : 0));
+#else
+    (void)dst, (void)src, (void)in;
+#endif
+}
+__device__ __forceinline__ void cp_async_commit() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+    asm volatile("cp.async.commit_group;");
+#endif
+}
+__device__ __forceinline__ void cp_async_wait1() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
+    asm volatile("cp.async.wait_group 1;" ::: "memory");
+#endif
+}
+
 /* Grid (query tiles, nh), PF_WARPS warps. Block: PF_ROWS consecutive tokens of
  * one query head, all of sequence seq; warp w owns rows 16w..16w+15. Tiles of
  * K and V (rows padded by 8 halves so ldmatrix's eight row addresses fall in
@@ -68,7 +90,8 @@ __global__ void __launch_bounds__(32 * PF_WARPS)
                         const int32_t *__restrict__ pos, int seq, float *__restrict__ out,
                         __half *__restrict__ out_h) {
     constexpr int LD = HD + 8;
-    __shared__ __align__(16) __half ks[PF_KV * LD], vs[PF_KV * LD];
+    /* two stages of K and V tiles (dynamic: 68 KiB at head size 128) */
+    extern __shared__ __align__(16) __half pf_smem[];
     __shared__ int pmax_sh;
     const int tid = threadIdx.x, lane = tid & 31, w = tid / 32, g = lane >> 2, t4 = lane & 3;
     const int tile = gridDim.x - 1 - blockIdx.x, h = blockIdx.y, kvh = h / (nh / nkv);
@@ -115,19 +138,30 @@ __global__ void __launch_bounds__(32 * PF_WARPS)
     const size_t prow = (size_t)nkv * HD; /* halves between cache positions */
     const __half *kb = kc + ((size_t)seq * n_ctx * nkv + kvh) * HD;
     const __half *vb = vc + ((size_t)seq * n_ctx * nkv + kvh) * HD;
-    for (int p0 = 0; p0 <= pmax; p0 += PF_KV) {
-        /* the tile, 16 bytes per load; positions past pmax read as zeros so
-         * that masked probabilities never meet uninitialised values */
+    /* Tile loads are cp.async copies into the stage the block is not
+     * reading, issued one tile ahead, so a tile's memory round trip overlaps
+     * the previous tile's arithmetic. */
+    auto stage = [&](int st, int p0) {
+        __half *ks = pf_smem + (size_t)(2 * st) * PF_KV * LD, *vs = ks + PF_KV * LD;
         for (int i = tid; i < PF_KV * HD / 8; i += 32 * PF_WARPS) {
             int r = i / (HD / 8), c = 8 * (i % (HD / 8));
-            uint4 kv = make_uint4(0, 0, 0, 0), vv = kv;
-            if (p0 + r <= pmax) {
-                kv = __ldg((const uint4 *)(kb + (size_t)(p0 + r) * prow + c));
-                vv = __ldg((const uint4 *)(vb + (size_t)(p0 + r) * prow + c));
-            }
-            *(uint4 *)(ks + r * LD + c) = kv;
-            *(uint4 *)(vs + r * LD + c) = vv;
+            /* past pmax: zero-filled, so masked probabilities never meet
+             * uninitialised values */
+            bool in = p0 + r <= pmax;
+            size_t src = (size_t)(in ? p0 + r : 0) * prow + c;
+            cp_async16(ks + r * LD + c, kb + src, in);
+            cp_async16(vs + r * LD + c, vb + src, in);
         }
+        cp_async_commit();
+    };
+    stage(0, 0);
+    for (int p0 = 0, it = 0; p0 <= pmax; p0 += PF_KV, it++) {
+        if (p0 + PF_KV <= pmax)
+            stage((it + 1) & 1, p0 + PF_KV);
+        else
+            cp_async_commit(); /* an empty group keeps the count uniform */
+        cp_async_wait1();      /* all but the newest group: this tile is in */
+        const __half *ks = pf_smem + (size_t)(2 * (it & 1)) * PF_KV * LD, *vs = ks + PF_KV * LD;
         __syncthreads();
         if (p0 <= lw) {
             /* S = Q K^T: 8 column blocks of 8 positions */
@@ -229,6 +263,20 @@ bool have_mma() {
     return ok != 0;
 }
 
+template <int HD>
+bool pf_launch(cudaStream_t st, dim3 grid, dim3 block, const float *q, int n_tok, int nh, int nkv,
+               const __half *kc, const __half *vc, int n_ctx, const int32_t *pos, int seq,
+               float *out, __half *out_h) {
+    const size_t smem = (size_t)4 * PF_KV * (HD + 8) * sizeof(__half);
+    static const bool ok =
+        cudaFuncSetAttribute(attn_prefill_kernel<HD>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                             (int)smem) == cudaSuccess;
+    if (!ok) return false;
+    launch_smem(attn_prefill_kernel<HD>, grid, block, smem, st, q, n_tok, nh, nkv, kc, vc, n_ctx,
+                pos, seq, out, out_h);
+    return true;
+}
+
 } // namespace
 
 extern "C" bool lmc_attention_prefill(cudaStream_t st, const float *q, int n_tok, int nh, int nkv,
@@ -240,13 +288,11 @@ extern "C" bool lmc_attention_prefill(cudaStream_t st, const float *q, int n_tok
     const __half *kc = (const __half *)k_cache, *vc = (const __half *)v_cache;
     switch (hd) {
     case 64:
-        launch(attn_prefill_kernel<64>, grid, block, st, q, n_tok, nh, nkv, kc, vc, n_ctx, pos, seq,
-               out, (__half *)out_h);
-        return true;
+        return pf_launch<64>(st, grid, block, q, n_tok, nh, nkv, kc, vc, n_ctx, pos, seq, out,
+                             (__half *)out_h);
     case 128:
-        launch(attn_prefill_kernel<128>, grid, block, st, q, n_tok, nh, nkv, kc, vc, n_ctx, pos,
-               seq, out, (__half *)out_h);
-        return true;
+        return pf_launch<128>(st, grid, block, q, n_tok, nh, nkv, kc, vc, n_ctx, pos, seq, out,
+                              (__half *)out_h);
     default:
         return false;
     }

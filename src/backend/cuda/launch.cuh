@@ -24,22 +24,28 @@ inline bool pdl_enabled() {
     return on;
 }
 
-/* Every kernel launched this way calls pdl_wait() before it reads anything a
+/* Every kernel launched this way (launch_smem: with that many bytes of
+ * dynamic shared memory) calls pdl_wait() before it reads anything a
  * previous kernel wrote or writes anything at all, so stream order holds
  * transitively: a kernel cannot finish before its predecessor has. */
 template <typename... K, typename... A>
-inline void launch(void (*kernel)(K...), dim3 grid, dim3 block, cudaStream_t st, A &&...args) {
+inline void launch_smem(void (*kernel)(K...), dim3 grid, dim3 block, size_t smem, cudaStream_t st,
+                        A &&...args) {
     cudaLaunchAttribute at[1];
     at[0].id = cudaLaunchAttributeProgrammaticStreamSerialization;
     at[0].val.programmaticStreamSerializationAllowed = 1;
     cudaLaunchConfig_t cfg = {};
     cfg.gridDim = grid;
     cfg.blockDim = block;
-    cfg.dynamicSmemBytes = 0;
+    cfg.dynamicSmemBytes = smem;
     cfg.stream = st;
     cfg.attrs = at;
     cfg.numAttrs = pdl_enabled() ? 1 : 0;
     cudaLaunchKernelEx(&cfg, kernel, std::forward<A>(args)...);
+}
+template <typename... K, typename... A>
+inline void launch(void (*kernel)(K...), dim3 grid, dim3 block, cudaStream_t st, A &&...args) {
+    launch_smem(kernel, grid, block, 0, st, std::forward<A>(args)...);
 }
 
 /* Waits until the previous kernel in the stream has completed and its writes
