@@ -251,18 +251,6 @@ __global__ void __launch_bounds__(32 * PF_WARPS)
     }
 }
 
-/* mma.sync m16n8k16 in half needs compute capability 8.0. */
-bool have_mma() {
-    static const int ok = [] {
-        int dev = 0, major = 0;
-        if (cudaGetDevice(&dev) != cudaSuccess ||
-            cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) != cudaSuccess)
-            return 0;
-        return major >= 8 ? 1 : 0;
-    }();
-    return ok != 0;
-}
-
 template <int HD>
 bool pf_launch(cudaStream_t st, dim3 grid, dim3 block, const float *q, int n_tok, int nh, int nkv,
                const __half *kc, const __half *vc, int n_ctx, const int32_t *pos, int seq,
@@ -283,7 +271,8 @@ extern "C" bool lmc_attention_prefill(cudaStream_t st, const float *q, int n_tok
                                       int hd, const uint16_t *k_cache, const uint16_t *v_cache,
                                       int n_ctx, const int32_t *pos, int seq, float *out,
                                       uint16_t *out_h) {
-    if (n_tok < 1 || nkv < 1 || nh % nkv || (!out == !out_h) || !have_mma()) return false;
+    /* mma.sync m16n8k16 in half needs compute capability 8.0 */
+    if (n_tok < 1 || nkv < 1 || nh % nkv || (!out == !out_h) || cc_major() < 8) return false;
     dim3 grid((n_tok + PF_ROWS - 1) / PF_ROWS, nh), block(32 * PF_WARPS);
     const __half *kc = (const __half *)k_cache, *vc = (const __half *)v_cache;
     switch (hd) {

@@ -11,15 +11,24 @@
 
 namespace lmc {
 
+/* Compute capability major of the current device, 0 when it cannot be read;
+ * asked once (the launchers gate Hopper and Ampere features on it). */
+inline int cc_major() {
+    static const int major = [] {
+        int dev = 0, m = 0;
+        if (cudaGetDevice(&dev) != cudaSuccess ||
+            cudaDeviceGetAttribute(&m, cudaDevAttrComputeCapabilityMajor, dev) != cudaSuccess)
+            return 0;
+        return m;
+    }();
+    return major;
+}
+
 /* On unless LOCALM_CUDA_PDL=0, for devices that have it (compute 9.0+). */
 inline bool pdl_enabled() {
     static const bool on = [] {
         const char *v = getenv("LOCALM_CUDA_PDL");
-        int dev = 0, major = 0;
-        if (cudaGetDevice(&dev) != cudaSuccess ||
-            cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev) != cudaSuccess)
-            return false;
-        return !(v && v[0] == '0') && major >= 9;
+        return !(v && v[0] == '0') && cc_major() >= 9;
     }();
     return on;
 }
