@@ -423,11 +423,23 @@ static lm_status upload_all(uploader *u, const lm_model_desc *m) {
     return LM_OK;
 }
 
+/* The main stream gets the highest priority, so the prefill GEMMs' blocks go
+ * first and the dequantisation stream (prefill_weights.c) fills the gaps
+ * (at equal priority the 8B prefill was 18 % slower than with the pipeline
+ * off). */
+static cudaError_t create_main_stream(cudaStream_t *st) {
+    int least = 0, greatest = 0;
+    cudaError_t rc = cudaDeviceGetStreamPriorityRange(&least, &greatest);
+    if (rc != cudaSuccess) return rc;
+    return cudaStreamCreateWithPriority(st, cudaStreamNonBlocking, greatest);
+}
+
 static void cuda_unload(lm_engine *e) {
     if (!e) return;
     for (int i = 0; i <= LMC_SMALL_TOK; i++)
         if (e->graph[i]) cudaGraphExecDestroy(e->graph[i]);
     if (e->blas) cublasDestroy(e->blas);
+    lmc_wpipe_free(e);
     if (e->st) cudaStreamDestroy(e->st);
     cudaFree(e->wbuf);
     cudaFree(e->kv);
@@ -462,8 +474,7 @@ static lm_status cuda_load(const lm_model_desc *m, const lm_load_opts *o, lm_pro
     e->wbytes = weight_bytes(m);
     e->kv_bytes = kv_bytes(e);
     e->scratch_bytes = lmc_scratch_bytes(e);
-    if ((rc = cudaSetDevice(e->device)) ||
-        (rc = cudaStreamCreateWithFlags(&e->st, cudaStreamNonBlocking)) ||
+    if ((rc = cudaSetDevice(e->device)) || (rc = create_main_stream(&e->st)) ||
         (rc = cudaMalloc((void **)&e->wbuf, e->wbytes)) ||
         (rc = cudaMalloc((void **)&e->kv, e->kv_bytes)) ||
         (rc = cudaMalloc((void **)&e->scratch, e->scratch_bytes)) ||
@@ -493,6 +504,10 @@ static lm_status cuda_load(const lm_model_desc *m, const lm_load_opts *o, lm_pro
     uploader u = {e, {0, e->wbuf}, fn, user, 0, m->weight_bytes, tmp, err};
     if (!u.total) u.total = e->wbytes;
     if ((s = upload_all(&u, m))) goto fail;
+    if ((rc = lmc_wpipe_init(e))) {
+        s = cuda_fail(err, rc, "prefill stream");
+        goto fail;
+    }
     free(tmp);
     *out = e;
     return LM_OK;

@@ -31,6 +31,12 @@ typedef struct lmc_layer {
     uint16_t *k_cache, *v_cache; /* half [n_seq][n_ctx][nkv][hd] */
 } lmc_layer;
 
+/* One dequantisation tile of the prefill weight pipeline: rows [r0, r0+nr). */
+typedef struct lmc_wjob {
+    const lmc_mat *m;
+    int r0, nr;
+} lmc_wjob;
+
 struct lm_engine {
     lm_hparams hp;
     int n_embd, n_layer, nh, nkv, hd, n_ff, n_vocab, qkv_dim, n_ctx, n_seq;
@@ -49,9 +55,9 @@ struct lm_engine {
     uint8_t *scratch;
     size_t scratch_bytes;
     float *x, *xf, *xg, *qkv, *q, *att, *ffb, *logits, *part;
-    uint16_t *xh, *wh; /* half activations; dequantised weight tile */
-    size_t wh_elems;
-    int8_t *xq, *xq2; /* q8 activations; a second set for the fused SwiGLU output */
+    uint16_t *xh, *wh; /* half activations; two dequantised weight tiles */
+    size_t wh_elems;   /* both tiles; each holds wh_elems / 2 (see prefill_weights.c) */
+    int8_t *xq, *xq2;  /* q8 activations; a second set for the fused SwiGLU output */
     float *xs, *xs2;
     int32_t *att_cnt; /* decode attention's per-(token, KV head) chunk counters */
     int32_t *d_in;    /* tokens, pos, seq, idx: 4 x LMC_MAX_TOK */
@@ -59,6 +65,13 @@ struct lm_engine {
     int *seq_len;     /* host: positions written per sequence */
 
     cudaStream_t st;
+    /* prefill weight pipeline (prefill_weights.c): tiles dequantised on st2
+     * one ahead of the GEMMs on st, in the fixed order of the forward pass */
+    cudaStream_t st2;
+    cudaEvent_t ev_ready[2], ev_free[2];
+    lmc_wjob *jobs;
+    int n_jobs, jn, jc; /* jobs issued to st2 / consumed by GEMMs this pass */
+    bool overlap;
     cublasHandle_t blas;
     cudaGraphExec_t graph[LMC_SMALL_TOK + 1];
     bool failed; /* a CUDA error left the context unusable */
@@ -68,6 +81,18 @@ struct lm_engine {
 size_t lmc_scratch_bytes(const lm_engine *e);
 /* Carves the scratch buffer into its parts. */
 void lmc_scratch_layout(lm_engine *e, uint8_t *base);
+
+/* Creates the dequantisation stream, its events and the tile list (after the
+ * weights are placed); lmc_wpipe_free releases them. */
+cudaError_t lmc_wpipe_init(lm_engine *e);
+void lmc_wpipe_free(lm_engine *e);
+/* Starts a prefill pass: the next GEMM is the first of layer 0. */
+void lmc_wpipe_reset(lm_engine *e);
+/* y[t][r] = beta * y[t][r] + dot(W row r, x_t) for n tokens of half x; y
+ * float, or half with half_out. Quantised weights come from the pipeline
+ * when m is its next matrix, else are dequantised in line. */
+bool lmc_gemm(lm_engine *e, const lmc_mat *m, const uint16_t *xh, int n, void *y, int ldy,
+              float beta, bool half_out);
 
 lm_status lmc_forward(lm_engine *e, const lm_batch *b, lm_logits *out, lm_err *err);
 #endif

@@ -1,7 +1,7 @@
 /* forward_cuda.c — the CUDA engine's forward pass. Up to LMC_SMALL_TOK tokens
  * (decode, small batches of sequences) run through mat-vec kernels as one CUDA
- * graph per batch size; larger batches (prefill) dequantise each weight to a
- * half tile and multiply with cuBLAS on tensor cores. Tokens of one call may
+ * graph per batch size; larger batches (prefill) multiply with cuBLAS on
+ * tensor cores, each weight dequantised to half tiles (prefill_weights.c). Tokens of one call may
  * belong to several sequences; attention reads each token's own sequence. */
 #include "backend/cuda/cuda_kernels.h"
 #include "backend/cuda/engine_cuda_impl.h"
@@ -78,36 +78,9 @@ static bool run_small(lm_engine *e, int n) {
     return ok;
 }
 
-/* y[t][r] = beta * y[t][r] + dot(W row r, x_t) for n tokens of half x, with
- * the weight dequantised to half in tiles of at most wh_elems; y float, or
- * half with half_out (gate/up: half the bytes written and read again). */
-static bool gemm_to(lm_engine *e, const lmc_mat *m, const uint16_t *xh, int n, void *y, int ldy,
-                    float beta, bool half_out) {
-    const float alpha = 1.0f;
-    cudaDataType yt = half_out ? CUDA_R_16F : CUDA_R_32F;
-    size_t ysz = half_out ? 2 : 4;
-    if (m->type == LM_TYPE_F16)
-        return cublasGemmEx(e->blas, CUBLAS_OP_T, CUBLAS_OP_N, m->rows, n, m->n_in, &alpha, m->w,
-                            CUDA_R_16F, m->n_in, xh, CUDA_R_16F, m->n_in, &beta, y, yt, ldy,
-                            CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT) == CUBLAS_STATUS_SUCCESS;
-    int per = (int)(e->wh_elems / (size_t)m->n_in);
-    if (per < 1) return false;
-    for (int r0 = 0; r0 < m->rows; r0 += per) {
-        int nr = imin(per, m->rows - r0);
-        const uint8_t *w = (const uint8_t *)m->w + (size_t)r0 * m->row_bytes;
-        if (!lmc_dequant_f16(e->st, m->type, w, nr, m->n_in, e->wh)) return false;
-        if (cublasGemmEx(e->blas, CUBLAS_OP_T, CUBLAS_OP_N, nr, n, m->n_in, &alpha, e->wh,
-                         CUDA_R_16F, m->n_in, xh, CUDA_R_16F, m->n_in, &beta,
-                         (uint8_t *)y + (size_t)r0 * ysz, yt, ldy, CUBLAS_COMPUTE_32F,
-                         CUBLAS_GEMM_DEFAULT) != CUBLAS_STATUS_SUCCESS)
-            return false;
-    }
-    return true;
-}
-
 static bool gemm(lm_engine *e, const lmc_mat *m, const uint16_t *xh, int n, float *y, int ldy,
                  float beta) {
-    return gemm_to(e, m, xh, n, y, ldy, beta, false);
+    return lmc_gemm(e, m, xh, n, y, ldy, beta, false);
 }
 
 /* GEMM body for n > LMC_SMALL_TOK tokens; logits for the n_out rows listed
@@ -120,6 +93,7 @@ static bool run_big(lm_engine *e, int n, int n_out, float *dst, int one_seq) {
     float eps = e->hp.norm_eps;
     cudaStream_t st = e->st;
     bool ok = lmc_get_rows(st, e->tok.type, e->tok.w, E, tok, n, e->x);
+    lmc_wpipe_reset(e); /* the GEMMs below follow the pipeline's order */
     for (int l = 0; l < e->n_layer && ok; l++) {
         lmc_layer *L = &e->layers[l];
         lmc_norm_act(st, e->x, n, E, L->attn_norm, eps, NULL, e->xh, NULL, NULL);
@@ -147,10 +121,10 @@ static bool run_big(lm_engine *e, int n, int n_out, float *dst, int one_seq) {
         lmc_norm_act(st, e->x, n, E, L->ffn_norm, eps, NULL, e->xh, NULL, NULL);
         uint16_t *gu = (uint16_t *)e->ffb; /* gate|up in half */
         if (L->wgu.w)
-            ok &= gemm_to(e, &L->wgu, e->xh, n, gu, 2 * F, 0.0f, true);
+            ok &= lmc_gemm(e, &L->wgu, e->xh, n, gu, 2 * F, 0.0f, true);
         else
-            ok &= gemm_to(e, &L->gate, e->xh, n, gu, 2 * F, 0.0f, true) &&
-                  gemm_to(e, &L->up, e->xh, n, gu + F, 2 * F, 0.0f, true);
+            ok &= lmc_gemm(e, &L->gate, e->xh, n, gu, 2 * F, 0.0f, true) &&
+                  lmc_gemm(e, &L->up, e->xh, n, gu + F, 2 * F, 0.0f, true);
         lmc_swiglu_f16(st, gu, n, F, e->xh);
         ok &= gemm(e, &L->down, e->xh, n, e->x, E, 1.0f);
     }

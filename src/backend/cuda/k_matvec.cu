@@ -34,6 +34,30 @@ __device__ __forceinline__ void finish(float (&s)[2][R][NT], int r0, int rows, f
         }
 }
 
+/* Every mat-vec kernel starts the same way: an L2 prefetch of the first
+ * PF_BYTES of its block's rows of each matrix, then pdl_trigger(), then
+ * pdl_wait(). So the next kernel is let onto the GPU as soon as this one's
+ * last wave is placed, and its blocks, taking the SMs this one leaves, get
+ * their first weights under way while this one still streams: the kernel
+ * boundary no longer drains the memory system. Measured on the H100 against
+ * the trigger after the weight stream and no prefetch: decode 1.1B Q4_0
+ * 1,266 -> 1,363 t/s, 8B Q4_K_M 337 -> 358. Without the prefetch the early
+ * trigger was slower (the waiting blocks only took slots); 32 KB or whole
+ * rows of prefetch did worse than 16 KB on the 8B (the first wave's
+ * prefetch then crowds L2). */
+constexpr size_t PF_BYTES = 16384;
+
+/* The prefetch for the rows of a WARPS x R block. */
+template <int R, bool GLU>
+__device__ __forceinline__ void prefetch_block(const uint8_t *w, const uint8_t *w2,
+                                               size_t row_bytes, int rows) {
+    const int rb = blockIdx.x * WARPS * R;
+    if (rb >= rows) return;
+    size_t off = (size_t)rb * row_bytes, n = (size_t)min(WARPS * R, rows - rb) * row_bytes;
+    prefetch_l2(w + off, n, PF_BYTES);
+    if (GLU) prefetch_l2(w2 + off, n, PF_BYTES);
+}
+
 /* s[0] (and s[1] for GLU) += the R rows from r0 against NT q8 activations;
  * each lane sums its units, the caller reduces over the warp. */
 template <int T, int NT, int R, bool GLU>
@@ -82,13 +106,12 @@ __global__ void __launch_bounds__(WARPS * 32)
           int y_stride, bool acc) {
     const int lane = threadIdx.x & 31;
     const int r0 = (blockIdx.x * WARPS + threadIdx.x / 32) * R;
+    prefetch_block<R, GLU>(w, w2, row_bytes, rows);
+    pdl_trigger();
     pdl_wait();
     if (r0 >= rows) return;
     float s[2][R][NT] = {};
     accum_q8<T, NT, R, GLU>(w, w2, row_bytes, n_in, r0, rows, xq, xs, lane, s);
-    /* the next kernel may launch once every block is past its weight stream:
-     * triggered earlier, its waiting blocks slowed the large mat-vecs */
-    pdl_trigger();
     finish<NT, R, GLU>(s, r0, rows, y, y_stride, acc, lane);
 }
 
@@ -103,18 +126,22 @@ __global__ void __launch_bounds__(WARPS * 32)
     const int lane = threadIdx.x & 31;
     const int nb1 = (rows1 + WARPS - 1) / WARPS;
     const bool first = (int)blockIdx.x < nb1;
-    const int r0 = ((first ? blockIdx.x : blockIdx.x - nb1) * WARPS + threadIdx.x / 32);
+    const int rb = (first ? blockIdx.x : blockIdx.x - nb1) * WARPS, r0 = rb + threadIdx.x / 32;
+    const int rows_m = first ? rows1 : rows2;
+    const size_t rbm = first ? rb1 : rb2;
+    if (rb < rows_m)
+        prefetch_l2((first ? w1 : w2) + (size_t)rb * rbm, (size_t)min(WARPS, rows_m - rb) * rbm,
+                    PF_BYTES);
+    pdl_trigger();
     pdl_wait();
     float s[2][1][NT] = {};
     if (first) {
         if (r0 >= rows1) return;
         accum_q8<T1, NT, 1, false>(w1, nullptr, rb1, n_in, r0, rows1, xq, xs, lane, s);
-        pdl_trigger();
         finish<NT, 1, false>(s, r0, rows1, y1, y_stride, false, lane);
     } else {
         if (r0 >= rows2) return;
         accum_q8<T2, NT, 1, false>(w2, nullptr, rb2, n_in, r0, rows2, xq, xs, lane, s);
-        pdl_trigger();
         finish<NT, 1, false>(s, r0, rows2, y2, y_stride, false, lane);
     }
 }
@@ -131,10 +158,12 @@ __global__ void __launch_bounds__(1024 / R)
     __shared__ float sh[NT][32];
     const int lane = threadIdx.x & 31, wp = threadIdx.x / 32;
     const int rb = blockIdx.x * 32, r0 = rb + wp * R;
+    prefetch_l2(w + (size_t)rb * row_bytes, 32 * row_bytes, PF_BYTES);
+    prefetch_l2(w2 + (size_t)rb * row_bytes, 32 * row_bytes, PF_BYTES);
+    pdl_trigger();
     pdl_wait();
     float s[2][R][NT] = {};
     accum_q8<T, NT, R, true>(w, w2, row_bytes, n_in, r0, rows, xq, xs, lane, s);
-    pdl_trigger();
 #pragma unroll
     for (int r = 0; r < R; r++)
 #pragma unroll
@@ -184,6 +213,8 @@ __global__ void __launch_bounds__(WARPS * 32)
          int rows, const float *__restrict__ x, float *y, int y_stride, bool acc) {
     const int lane = threadIdx.x & 31;
     const int r0 = (blockIdx.x * WARPS + threadIdx.x / 32) * R;
+    prefetch_block<R, GLU>(w, w2, row_bytes, rows);
+    pdl_trigger();
     pdl_wait();
     if (r0 >= rows) return;
     float s[2][R][NT] = {};
@@ -217,7 +248,6 @@ __global__ void __launch_bounds__(WARPS * 32)
             }
         }
     }
-    pdl_trigger();
     finish<NT, R, GLU>(s, r0, rows, y, y_stride, acc, lane);
 }
 

@@ -6,6 +6,7 @@
 #ifndef LM_BACKEND_CUDA_LAUNCH_CUH
 #define LM_BACKEND_CUDA_LAUNCH_CUH
 #include <cuda_runtime.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <utility>
 
@@ -66,11 +67,24 @@ __device__ __forceinline__ void pdl_wait() {
 }
 
 /* Lets the next kernel launch once every block of this one has called it (or
- * exited); it still waits in pdl_wait() for this kernel's results. */
+ * exited); it still waits in pdl_wait() for this kernel's results. Mat-vec
+ * kernels call it first thing, so the next kernel's weight prefetch
+ * (prefetch_l2) overlaps their stream. */
 __device__ __forceinline__ void pdl_trigger() {
 #if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
     asm volatile("griddepcontrol.launch_dependents;" :::);
 #endif
+}
+
+/* Asks L2 for the lines of bytes [p, p + min(n, cap)), spread over the
+ * block's threads. Weights never depend on the previous kernel, so mat-vec
+ * kernels call this before pdl_wait(): while the previous kernel drains,
+ * the first weight round trip is already under way. */
+__device__ __forceinline__ void prefetch_l2(const void *p, size_t n, size_t cap) {
+    if (n > cap) n = cap;
+    uintptr_t a = (uintptr_t)p & ~(uintptr_t)127, end = (uintptr_t)p + n;
+    for (uintptr_t o = a + 128 * (uintptr_t)threadIdx.x; o < end; o += 128 * (uintptr_t)blockDim.x)
+        asm volatile("prefetch.global.L2 [%0];" ::"l"(o));
 }
 
 } // namespace lmc

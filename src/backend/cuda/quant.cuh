@@ -54,20 +54,9 @@ __device__ __forceinline__ void ld_words_a16(const uint8_t *p, uint32_t (&w)[8])
     w[0] = a.x, w[1] = a.y, w[2] = a.z, w[3] = a.w, w[4] = c.x, w[5] = c.y, w[6] = c.z, w[7] = c.w;
 }
 
-/* 6-bit scale and min of sub-block j of a Q4_K / Q5_K super-block. */
-__device__ __forceinline__ void k_scale_min(const uint8_t *sc, int j, int *s, int *m) {
-    if (j < 4) {
-        *s = sc[j] & 63;
-        *m = sc[j + 4] & 63;
-    } else {
-        *s = (sc[j + 4] & 0x0F) | ((sc[j - 4] >> 6) << 4);
-        *m = (sc[j + 4] >> 4) | ((sc[j] >> 6) << 4);
-    }
-}
-
-/* The same from the header of a Q4_K / Q5_K super-block loaded as one
- * 16-byte word (h.x: d and dmin; h.y..h.w: the 12 scale bytes): one load
- * instead of two half and two or three byte loads per unit. */
+/* 6-bit scale and min of sub-block j of a Q4_K / Q5_K super-block whose
+ * header is loaded as one 16-byte word (h.x: d and dmin; h.y..h.w: the 12
+ * scale bytes): one load instead of two half and two or three byte loads. */
 __device__ __forceinline__ void k_scale_min_w(uint4 h, int j, int *s, int *m) {
     int sh = 8 * (j & 3);
     int b0 = (int)(h.y >> sh) & 0xFF, b1 = (int)(h.z >> sh) & 0xFF, b2 = (int)(h.w >> sh) & 0xFF;
@@ -79,6 +68,7 @@ __device__ __forceinline__ void k_scale_min_w(uint4 h, int j, int *s, int *m) {
         *m = (b2 >> 4) | ((b1 >> 6) << 4);
     }
 }
+/* d and dmin of that header. */
 __device__ __forceinline__ float2 k_d_dmin(uint4 h) {
     return __half22float2(*(const __half2 *)&h.x);
 }
@@ -182,8 +172,10 @@ template <>
 __device__ __forceinline__ void dequant_unit<LM_TYPE_Q4_K>(const uint8_t *row, int u, float *o) {
     const uint8_t *b = row + 144 * (u >> 3);
     int j = u & 7, sc, mn;
-    float d = ld_half(b), dmin = ld_half(b + 2);
-    k_scale_min(b + 4, j, &sc, &mn);
+    uint4 hd = *(const uint4 *)b;
+    float2 dd = k_d_dmin(hd);
+    float d = dd.x, dmin = dd.y;
+    k_scale_min_w(hd, j, &sc, &mn);
     uint32_t w[8];
     ld_words_a16(b + 16 + 32 * (j >> 1), w);
     int sh = 4 * (j & 1);
@@ -196,8 +188,10 @@ template <>
 __device__ __forceinline__ void dequant_unit<LM_TYPE_Q5_K>(const uint8_t *row, int u, float *o) {
     const uint8_t *b = row + 176 * (u >> 3);
     int j = u & 7, sc, mn;
-    float d = ld_half(b), dmin = ld_half(b + 2);
-    k_scale_min(b + 4, j, &sc, &mn);
+    uint4 hd = *(const uint4 *)b;
+    float2 dd = k_d_dmin(hd);
+    float d = dd.x, dmin = dd.y;
+    k_scale_min_w(hd, j, &sc, &mn);
     uint32_t wh[8], w[8];
     ld_words_a16(b + 16, wh);
     ld_words_a16(b + 48 + 32 * (j >> 1), w);

@@ -1,0 +1,166 @@
+/* prefill_weights.c — quantised weights for the prefill GEMMs. cuBLAS needs
+ * half weights, so each quantised matrix is dequantised to a half tile first.
+ * That pass is bound by memory bandwidth while the GEMM is bound by tensor
+ * throughput, and a 512-token GEMM often leaves SMs idle (64 output tiles of
+ * the 4096-row projections on 132 SMs). So the tiles are dequantised on a
+ * second, low-priority stream one tile ahead: while the GEMM of tile i runs,
+ * tile i+1 is written into the other half of the tile buffer and fills the
+ * SMs the GEMM leaves free. Events order the two streams: a GEMM waits for
+ * its tile to be ready, a dequantisation waits for its half to be free.
+ *
+ * The forward pass multiplies the same matrices in the same order every time,
+ * so the tile list is built once at load. A GEMM for any other matrix (the
+ * output projection, or a pass cut short) takes the in-line path, which
+ * first waits for the pipeline to drain. LOCALM_CUDA_OVERLAP=0 turns the
+ * pipeline off (everything in line), for measurements. */
+#include "backend/cuda/cuda_kernels.h"
+#include "backend/cuda/engine_cuda_impl.h"
+#include <stdlib.h>
+
+static size_t tile_elems(const lm_engine *e) {
+    return (e->wh_elems / 2) & ~(size_t)127; /* keeps the second tile 256-byte aligned */
+}
+
+static int tile_rows(const lm_engine *e, const lmc_mat *m) {
+    return (int)(tile_elems(e) / (size_t)m->n_in);
+}
+
+/* Appends m's tiles (counting only when jobs is NULL); F16 needs none. */
+static int add_mat(const lm_engine *e, const lmc_mat *m, lmc_wjob *jobs, int n) {
+    if (!m->w || m->type == LM_TYPE_F16) return n;
+    int per = tile_rows(e, m);
+    if (per < 1) return n;
+    for (int r0 = 0; r0 < m->rows; r0 += per) {
+        if (jobs) jobs[n] = (lmc_wjob){m, r0, m->rows - r0 < per ? m->rows - r0 : per};
+        n++;
+    }
+    return n;
+}
+
+/* The matrices of the prefill pass in the order run_big multiplies them. */
+static int build(const lm_engine *e, lmc_wjob *jobs) {
+    int n = 0;
+    for (int l = 0; l < e->n_layer; l++) {
+        const lmc_layer *L = &e->layers[l];
+        if (L->wqkv.w)
+            n = add_mat(e, &L->wqkv, jobs, n);
+        else if (L->wqk.w) {
+            n = add_mat(e, &L->wqk, jobs, n);
+            n = add_mat(e, &L->wv, jobs, n);
+        } else {
+            n = add_mat(e, &L->wq, jobs, n);
+            n = add_mat(e, &L->wk, jobs, n);
+            n = add_mat(e, &L->wv, jobs, n);
+        }
+        n = add_mat(e, &L->wo, jobs, n);
+        if (L->wgu.w)
+            n = add_mat(e, &L->wgu, jobs, n);
+        else {
+            n = add_mat(e, &L->gate, jobs, n);
+            n = add_mat(e, &L->up, jobs, n);
+        }
+        n = add_mat(e, &L->down, jobs, n);
+    }
+    return n;
+}
+
+cudaError_t lmc_wpipe_init(lm_engine *e) {
+    const char *v = getenv("LOCALM_CUDA_OVERLAP");
+    e->overlap = !(v && v[0] == '0');
+    int least = 0, greatest = 0;
+    cudaError_t rc = cudaDeviceGetStreamPriorityRange(&least, &greatest);
+    if (rc == cudaSuccess) rc = cudaStreamCreateWithPriority(&e->st2, cudaStreamNonBlocking, least);
+    for (int i = 0; i < 2 && rc == cudaSuccess; i++) {
+        rc = cudaEventCreateWithFlags(&e->ev_ready[i], cudaEventDisableTiming);
+        if (rc == cudaSuccess)
+            rc = cudaEventCreateWithFlags(&e->ev_free[i], cudaEventDisableTiming);
+    }
+    if (rc != cudaSuccess) return rc;
+    e->n_jobs = build(e, NULL);
+    e->jobs = e->n_jobs ? malloc((size_t)e->n_jobs * sizeof *e->jobs) : NULL;
+    if (e->n_jobs && !e->jobs) return cudaErrorMemoryAllocation;
+    build(e, e->jobs);
+    return cudaSuccess;
+}
+
+void lmc_wpipe_free(lm_engine *e) {
+    for (int i = 0; i < 2; i++) {
+        if (e->ev_ready[i]) cudaEventDestroy(e->ev_ready[i]);
+        if (e->ev_free[i]) cudaEventDestroy(e->ev_free[i]);
+    }
+    if (e->st2) cudaStreamDestroy(e->st2);
+    free(e->jobs);
+}
+
+void lmc_wpipe_reset(lm_engine *e) {
+    e->jn = e->jc = 0;
+}
+
+static uint16_t *tile(lm_engine *e, int b) {
+    return e->wh + (size_t)b * tile_elems(e);
+}
+
+/* Issues dequantisations until two tiles (both halves) are ahead. */
+static bool issue(lm_engine *e) {
+    while (e->jn < e->n_jobs && e->jn < e->jc + 2) {
+        const lmc_wjob *j = &e->jobs[e->jn];
+        int b = e->jn & 1;
+        const uint8_t *w = (const uint8_t *)j->m->w + (size_t)j->r0 * j->m->row_bytes;
+        if (cudaStreamWaitEvent(e->st2, e->ev_free[b], 0) != cudaSuccess ||
+            !lmc_dequant_f16(e->st2, j->m->type, w, j->nr, j->m->n_in, tile(e, b)) ||
+            cudaEventRecord(e->ev_ready[b], e->st2) != cudaSuccess)
+            return false;
+        e->jn++;
+    }
+    return true;
+}
+
+static bool gemm_tile(lm_engine *e, const lmc_mat *m, const uint16_t *w, int nr, const uint16_t *xh,
+                      int n, void *y, int ldy, float beta, bool half_out) {
+    const float alpha = 1.0f;
+    return cublasGemmEx(e->blas, CUBLAS_OP_T, CUBLAS_OP_N, nr, n, m->n_in, &alpha, w, CUDA_R_16F,
+                        m->n_in, xh, CUDA_R_16F, m->n_in, &beta, y,
+                        half_out ? CUDA_R_16F : CUDA_R_32F, ldy, CUBLAS_COMPUTE_32F,
+                        CUBLAS_GEMM_DEFAULT) == CUBLAS_STATUS_SUCCESS;
+}
+
+bool lmc_gemm(lm_engine *e, const lmc_mat *m, const uint16_t *xh, int n, void *y, int ldy,
+              float beta, bool half_out) {
+    size_t ysz = half_out ? 2 : 4;
+    if (m->type == LM_TYPE_F16)
+        return gemm_tile(e, m, m->w, m->rows, xh, n, y, ldy, beta, half_out);
+    int per = tile_rows(e, m);
+    if (per < 1) return false;
+    if (e->overlap && e->jc < e->n_jobs && e->jobs[e->jc].m == m) {
+        for (int r0 = 0; r0 < m->rows; r0 += per) {
+            const lmc_wjob *j = &e->jobs[e->jc];
+            int b = e->jc & 1;
+            if (j->m != m || j->r0 != r0 || !issue(e) ||
+                cudaStreamWaitEvent(e->st, e->ev_ready[b], 0) != cudaSuccess ||
+                !gemm_tile(e, m, tile(e, b), j->nr, xh, n, (uint8_t *)y + (size_t)r0 * ysz, ldy,
+                           beta, half_out) ||
+                cudaEventRecord(e->ev_free[b], e->st) != cudaSuccess)
+                return false;
+            e->jc++;
+            if (!issue(e)) return false;
+        }
+        return true;
+    }
+    /* In line: both halves must be done with the pipeline's writes first, and
+     * are marked free again after this GEMM's last read; tiles issued ahead
+     * are overwritten, so they are issued again. */
+    e->jn = e->jc;
+    for (int b = 0; b < 2; b++)
+        if (cudaStreamWaitEvent(e->st, e->ev_ready[b], 0) != cudaSuccess) return false;
+    for (int r0 = 0; r0 < m->rows; r0 += per) {
+        int nr = m->rows - r0 < per ? m->rows - r0 : per;
+        const uint8_t *w = (const uint8_t *)m->w + (size_t)r0 * m->row_bytes;
+        if (!lmc_dequant_f16(e->st, m->type, w, nr, m->n_in, e->wh) ||
+            !gemm_tile(e, m, e->wh, nr, xh, n, (uint8_t *)y + (size_t)r0 * ysz, ldy, beta,
+                       half_out))
+            return false;
+    }
+    for (int b = 0; b < 2; b++)
+        if (cudaEventRecord(e->ev_free[b], e->st) != cudaSuccess) return false;
+    return true;
+}
