@@ -108,41 +108,6 @@ AI __m512 q4_quad(__m512i v0, __m512i v1, __m512i iq, __m512i id, const q4_step 
     return _mm512_fmadd_ps(_mm512_cvtepi32_ps(i), _mm512_mul_ps(dw, s->d), acc);
 }
 
-/* R rows at once, rows r, r + stride, ...: each a separate stream. */
-AI void q4_0_rows(const uint8_t *w, size_t rb, int64_t nq, int64_t r, int64_t stride, const int R,
-                  const q4_step *s, float *y) {
-    const __m512i iq0 = q4_qs_idx(0), id0 = q4_d_idx(0), iq1 = q4_qs_idx(8), id1 = q4_d_idx(8);
-    const uint8_t *p[NS];
-    __m512 acc0[NS], acc1[NS];
-    for (int k = 0; k < R; k++) {
-        p[k] = w + (size_t)(r + k * stride) * rb;
-        acc0[k] = acc1[k] = _mm512_setzero_ps();
-    }
-    for (int64_t q = 0; q < nq; q += 2) {
-        for (int k = 0; k < R; k++) {
-            const uint8_t *pk = p[k] + (size_t)q * 72;
-            pf(pk);
-            pf(pk + 64);
-            pf(pk + 128);
-            __m512i v0 = _mm512_loadu_si512(pk), v1 = _mm512_loadu_si512(pk + 64);
-            __m512i v2 = _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)(pk + 128)));
-            acc0[k] = q4_quad(v0, v1, iq0, id0, s + q, acc0[k]);
-            acc1[k] = q4_quad(v1, v2, iq1, id1, s + q + 1, acc1[k]);
-        }
-    }
-    for (int k = 0; k < R; k++)
-        y[r + k * stride] = _mm512_reduce_add_ps(_mm512_add_ps(acc0[k], acc1[k]));
-}
-
-static DEC_TARGET void rows_q4_0(const uint8_t *w, size_t rb, int64_t nq, int64_t r0, int64_t r1,
-                                 const q4_step *s, float *y) {
-    int64_t S = (r1 - r0) / NS;
-    for (int64_t i = 0; i < S; i++)
-        q4_0_rows(w, rb, nq, r0 + i, S, NS, s, y);
-    for (int64_t r = r0 + NS * S; r < r1; r++)
-        q4_0_rows(w, rb, nq, r, 0, 1, s, y);
-}
-
 /* ---- Q8_0: 2 blocks (68 bytes) per step, codes made unsigned (+128) ---- */
 
 /* vpermi2b index for the 64 code bytes of the block pair at byte `base`. */
@@ -179,38 +144,51 @@ AI __m512 q8_pair(__m512i v0, __m512i v1, __m512i iq, __m512i id, const act_step
     return _mm512_fmadd_ps(_mm512_cvtepi32_ps(i), _mm512_mul_ps(dw, s->d), acc);
 }
 
-AI void q8_0_rows(const uint8_t *w, size_t rb, int64_t np, int64_t r, int64_t stride, const int R,
-                  const act_step *s, float *y) {
-    const __m512i iq0 = q8_qs_idx(0), id0 = q8_d_idx(0), iq1 = q8_qs_idx(4), id1 = q8_d_idx(4);
+/* Q4_0 (q8 false: q4_step steps, 4 blocks = 72 bytes per step) or Q8_0 (q8:
+ * act_step steps, 2 blocks = 68 bytes per step), two steps per trip; R rows
+ * at once, rows r, r + stride, ...: each a separate stream. q8 and R are
+ * constants at every call, so each use compiles to its own loop. */
+AI void block_rows(const uint8_t *w, size_t rb, int64_t n, int64_t r, int64_t stride, const int R,
+                   const bool q8, const void *steps, float *y) {
+    const int step = q8 ? 68 : 72;
+    const __m512i iq0 = q8 ? q8_qs_idx(0) : q4_qs_idx(0), id0 = q8 ? q8_d_idx(0) : q4_d_idx(0);
+    const __m512i iq1 = q8 ? q8_qs_idx(4) : q4_qs_idx(8), id1 = q8 ? q8_d_idx(4) : q4_d_idx(8);
     const uint8_t *p[NS];
     __m512 acc0[NS], acc1[NS];
     for (int k = 0; k < R; k++) {
         p[k] = w + (size_t)(r + k * stride) * rb;
         acc0[k] = acc1[k] = _mm512_setzero_ps();
     }
-    for (int64_t i = 0; i < np; i += 2) {
+    for (int64_t i = 0; i < n; i += 2) {
         for (int k = 0; k < R; k++) {
-            const uint8_t *pk = p[k] + (size_t)i * 68;
+            const uint8_t *pk = p[k] + (size_t)i * step;
             pf(pk);
             pf(pk + 64);
             pf(pk + 128);
             __m512i v0 = _mm512_loadu_si512(pk), v1 = _mm512_loadu_si512(pk + 64);
-            __m512i v2 = _mm512_castsi128_si512(_mm_loadl_epi64((const __m128i *)(pk + 128)));
-            acc0[k] = q8_pair(v0, v1, iq0, id0, s + i, acc0[k]);
-            acc1[k] = q8_pair(v1, v2, iq1, id1, s + i + 1, acc1[k]);
+            if (q8) {
+                const act_step *s = (const act_step *)steps + i;
+                __m512i v2 = _mm512_castsi128_si512(_mm_loadl_epi64((const __m128i *)(pk + 128)));
+                acc0[k] = q8_pair(v0, v1, iq0, id0, s, acc0[k]);
+                acc1[k] = q8_pair(v1, v2, iq1, id1, s + 1, acc1[k]);
+            } else {
+                const q4_step *s = (const q4_step *)steps + i;
+                __m512i v2 = _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)(pk + 128)));
+                acc0[k] = q4_quad(v0, v1, iq0, id0, s, acc0[k]);
+                acc1[k] = q4_quad(v1, v2, iq1, id1, s + 1, acc1[k]);
+            }
         }
     }
     for (int k = 0; k < R; k++)
         y[r + k * stride] = _mm512_reduce_add_ps(_mm512_add_ps(acc0[k], acc1[k]));
 }
-
-static DEC_TARGET void rows_q8_0(const uint8_t *w, size_t rb, int64_t np, int64_t r0, int64_t r1,
-                                 const act_step *s, float *y) {
-    int64_t S = (r1 - r0) / NS;
-    for (int64_t i = 0; i < S; i++)
-        q8_0_rows(w, rb, np, r0 + i, S, NS, s, y);
-    for (int64_t r = r0 + NS * S; r < r1; r++)
-        q8_0_rows(w, rb, np, r, 0, 1, s, y);
+AI void q4_0_rows(const uint8_t *w, size_t rb, int64_t nq, int64_t r, int64_t stride, const int R,
+                  const q4_step *s, float *y) {
+    block_rows(w, rb, nq, r, stride, R, false, s, y);
+}
+AI void q8_0_rows(const uint8_t *w, size_t rb, int64_t np, int64_t r, int64_t stride, const int R,
+                  const act_step *s, float *y) {
+    block_rows(w, rb, np, r, stride, R, true, s, y);
 }
 
 /* ---- Q4_K: one 144-byte block (256 codes) per step ---- */
@@ -315,15 +293,6 @@ AI void q4_k_rows(const uint8_t *w, size_t rb, int64_t nb, int64_t r, int64_t st
             _mm512_reduce_add_ps(acc[k]) - (accm[k][0] + accm[k][1] + accm[k][2] + accm[k][3]);
 }
 
-static DEC_TARGET void rows_q4_k(const uint8_t *w, size_t rb, int64_t nb, int64_t r0, int64_t r1,
-                                 const q4k_step *s, float *y) {
-    int64_t S = (r1 - r0) / NS;
-    for (int64_t i = 0; i < S; i++)
-        q4_k_rows(w, rb, nb, r0 + i, S, NS, s, y);
-    for (int64_t r = r0 + NS * S; r < r1; r++)
-        q4_k_rows(w, rb, nb, r, 0, 1, s, y);
-}
-
 /* ---- Q6_K: one 210-byte block per step; the activation is used as
  * converted (its codes are in element order already) ---- */
 
@@ -384,14 +353,21 @@ AI void q6_k_rows(const uint8_t *w, size_t rb, int64_t nb, int64_t r, int64_t st
         y[r + k * stride] = _mm512_reduce_add_ps(acc[k]);
 }
 
-static DEC_TARGET void rows_q6_k(const uint8_t *w, size_t rb, int64_t nb, int64_t r0, int64_t r1,
-                                 const lm_act_q8_256 *a, float *y) {
-    int64_t S = (r1 - r0) / NS;
-    for (int64_t i = 0; i < S; i++)
-        q6_k_rows(w, rb, nb, r0 + i, S, NS, a, y);
-    for (int64_t r = r0 + NS * S; r < r1; r++)
-        q6_k_rows(w, rb, nb, r, 0, 1, a, y);
-}
+/* A thread's rows r0..r1: NS interleaved streams (rows a quarter of the
+ * stretch apart), then the rows left over one at a time. */
+#define DEC_ROWS(name, rows, step_t)                                                               \
+    static DEC_TARGET void name(const uint8_t *w, size_t rb, int64_t n, int64_t r0, int64_t r1,    \
+                                const step_t *s, float *y) {                                       \
+        int64_t S = (r1 - r0) / NS;                                                                \
+        for (int64_t i = 0; i < S; i++)                                                            \
+            rows(w, rb, n, r0 + i, S, NS, s, y);                                                   \
+        for (int64_t r = r0 + NS * S; r < r1; r++)                                                 \
+            rows(w, rb, n, r, 0, 1, s, y);                                                         \
+    }
+DEC_ROWS(rows_q4_0, q4_0_rows, q4_step)
+DEC_ROWS(rows_q8_0, q8_0_rows, act_step)
+DEC_ROWS(rows_q4_k, q4_k_rows, q4k_step)
+DEC_ROWS(rows_q6_k, q6_k_rows, lm_act_q8_256)
 
 bool lm_cpu_avx512_decode_ok(void) {
     static int ok = -1;
