@@ -746,7 +746,10 @@ __global__ void __launch_bounds__(MAXT)
 #pragma unroll
     for (int i = 0; i < DPL; i++)
         o[i] = 0.0f;
-#pragma unroll 4
+    /* every chunk's loads are independent: issue many at once, so a long
+     * context (20 chunks at 640 positions) costs two round trips, not five */
+    constexpr int MU = DPL <= 2 ? 16 : DPL <= 4 ? 8 : 4;
+#pragma unroll MU
     for (int k = 0; k < n_act; k++) {
         const float *pk = ph + k * stride;
         float wk = __expf(__ldcg(pk + HD) - M);
