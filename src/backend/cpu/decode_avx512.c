@@ -53,20 +53,29 @@ AI void pf(const uint8_t *p) {
 /* ---- Q4_0: 4 blocks (72 bytes) per step pair: low nibbles of each block in
  * one 128-bit lane, high nibbles in the other vector ---- */
 
-/* vpermi2b index taking the 16 code bytes of blocks 0-3 at byte offset `base`
- * (each block 18 bytes: f16 scale then 16 code bytes) into 128-bit lanes. */
-AI __m512i q4_qs_idx(int base) {
+/* vpermi2b indexes over blocks of blk bytes (an f16 scale, then the codes)
+ * from byte `base`: the blocks' code bytes, per bytes each, in order ... */
+AI __m512i codes_idx(int base, int blk, int per) {
     uint8_t b[64];
     for (int j = 0; j < 64; j++)
-        b[j] = (uint8_t)(base + 18 * (j / 16) + 2 + j % 16);
+        b[j] = (uint8_t)(base + blk * (j / per) + 2 + j % per);
     return _mm512_loadu_si512(b);
 }
-/* ... and the four f16 scales, each repeated for the 4 int32 lanes of its block. */
-AI __m512i q4_d_idx(int base) {
+/* ... and the blocks' f16 scales, in the low 32 bytes, each
+ * repeated for the per / 2 int32 lanes of its block. */
+AI __m512i scales_idx(int base, int blk, int per) {
     uint8_t b[64] = {0};
     for (int j = 0; j < 32; j++)
-        b[j] = (uint8_t)(base + 18 * (j / 8) + j % 2);
+        b[j] = (uint8_t)(base + blk * (j / per) + j % 2);
     return _mm512_loadu_si512(b);
+}
+
+/* Q4_0 blocks 0-3 (18 bytes each) into 128-bit lanes, 16 code bytes each. */
+AI __m512i q4_qs_idx(int base) {
+    return codes_idx(base, 18, 16);
+}
+AI __m512i q4_d_idx(int base) {
+    return scales_idx(base, 18, 8);
 }
 
 /* 128 activations arranged for one group of 4 Q4_0 blocks. */
@@ -110,18 +119,12 @@ AI __m512 q4_quad(__m512i v0, __m512i v1, __m512i iq, __m512i id, const q4_step 
 
 /* ---- Q8_0: 2 blocks (68 bytes) per step, codes made unsigned (+128) ---- */
 
-/* vpermi2b index for the 64 code bytes of the block pair at byte `base`. */
+/* The 64 code bytes of a Q8_0 block pair (34 bytes each), and its scales. */
 AI __m512i q8_qs_idx(int base) {
-    uint8_t b[64];
-    for (int j = 0; j < 64; j++)
-        b[j] = (uint8_t)(base + 34 * (j / 32) + 2 + j % 32);
-    return _mm512_loadu_si512(b);
+    return codes_idx(base, 34, 32);
 }
 AI __m512i q8_d_idx(int base) {
-    uint8_t b[64] = {0};
-    for (int j = 0; j < 32; j++)
-        b[j] = (uint8_t)(base + 34 * (j / 16) + j % 2);
-    return _mm512_loadu_si512(b);
+    return scales_idx(base, 34, 16);
 }
 
 static DEC_TARGET void arrange_q8_0(const lm_act_q8_32 *a, int64_t np, act_step *s) {

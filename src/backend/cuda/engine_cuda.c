@@ -423,15 +423,11 @@ static lm_status upload_all(uploader *u, const lm_model_desc *m) {
     return LM_OK;
 }
 
-/* The main stream gets the highest priority, so the prefill GEMMs' blocks go
- * first and the dequantisation stream (prefill_weights.c) fills the gaps
- * (at equal priority the 8B prefill was 18 % slower than with the pipeline
- * off). */
-static cudaError_t create_main_stream(cudaStream_t *st) {
+cudaError_t lmc_stream_create(cudaStream_t *st, bool highest) {
     int least = 0, greatest = 0;
     cudaError_t rc = cudaDeviceGetStreamPriorityRange(&least, &greatest);
     if (rc != cudaSuccess) return rc;
-    return cudaStreamCreateWithPriority(st, cudaStreamNonBlocking, greatest);
+    return cudaStreamCreateWithPriority(st, cudaStreamNonBlocking, highest ? greatest : least);
 }
 
 static void cuda_unload(lm_engine *e) {
@@ -474,7 +470,11 @@ static lm_status cuda_load(const lm_model_desc *m, const lm_load_opts *o, lm_pro
     e->wbytes = weight_bytes(m);
     e->kv_bytes = kv_bytes(e);
     e->scratch_bytes = lmc_scratch_bytes(e);
-    if ((rc = cudaSetDevice(e->device)) || (rc = create_main_stream(&e->st)) ||
+    /* The main stream gets the highest priority, so the prefill GEMMs' blocks
+     * go first and the dequantisation stream (prefill_weights.c) fills the
+     * gaps (at equal priority the 8B prefill was 18 % slower than with the
+     * pipeline off). */
+    if ((rc = cudaSetDevice(e->device)) || (rc = lmc_stream_create(&e->st, true)) ||
         (rc = cudaMalloc((void **)&e->wbuf, e->wbytes)) ||
         (rc = cudaMalloc((void **)&e->kv, e->kv_bytes)) ||
         (rc = cudaMalloc((void **)&e->scratch, e->scratch_bytes)) ||

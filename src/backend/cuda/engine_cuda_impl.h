@@ -82,6 +82,8 @@ size_t lmc_scratch_bytes(const lm_engine *e);
 /* Carves the scratch buffer into its parts. */
 void lmc_scratch_layout(lm_engine *e, uint8_t *base);
 
+/* A non-blocking stream at the device's highest (or lowest) priority. */
+cudaError_t lmc_stream_create(cudaStream_t *st, bool highest);
 /* Creates the dequantisation stream, its events and the tile list (after the
  * weights are placed); lmc_wpipe_free releases them. */
 cudaError_t lmc_wpipe_init(lm_engine *e);

@@ -47,15 +47,14 @@ __device__ __forceinline__ void finish(float (&s)[2][R][NT], int r0, int rows, f
  * prefetch then crowds L2). */
 constexpr size_t PF_BYTES = 16384;
 
-/* The prefetch for the rows of a WARPS x R block. */
-template <int R, bool GLU>
-__device__ __forceinline__ void prefetch_block(const uint8_t *w, const uint8_t *w2,
-                                               size_t row_bytes, int rows) {
-    const int rb = blockIdx.x * WARPS * R;
+/* That prefetch for a block's rows [rb, rb + nr) (clipped to rows) of w and,
+ * when given, w2. */
+__device__ __forceinline__ void prefetch_rows(const uint8_t *w, const uint8_t *w2, size_t row_bytes,
+                                              int rb, int nr, int rows) {
     if (rb >= rows) return;
-    size_t off = (size_t)rb * row_bytes, n = (size_t)min(WARPS * R, rows - rb) * row_bytes;
+    size_t off = (size_t)rb * row_bytes, n = (size_t)min(nr, rows - rb) * row_bytes;
     prefetch_l2(w + off, n, PF_BYTES);
-    if (GLU) prefetch_l2(w2 + off, n, PF_BYTES);
+    if (w2) prefetch_l2(w2 + off, n, PF_BYTES);
 }
 
 /* s[0] (and s[1] for GLU) += the R rows from r0 against NT q8 activations;
@@ -106,7 +105,7 @@ __global__ void __launch_bounds__(WARPS * 32)
           int y_stride, bool acc) {
     const int lane = threadIdx.x & 31;
     const int r0 = (blockIdx.x * WARPS + threadIdx.x / 32) * R;
-    prefetch_block<R, GLU>(w, w2, row_bytes, rows);
+    prefetch_rows(w, GLU ? w2 : nullptr, row_bytes, blockIdx.x * WARPS * R, WARPS * R, rows);
     pdl_trigger();
     pdl_wait();
     if (r0 >= rows) return;
@@ -127,11 +126,7 @@ __global__ void __launch_bounds__(WARPS * 32)
     const int nb1 = (rows1 + WARPS - 1) / WARPS;
     const bool first = (int)blockIdx.x < nb1;
     const int rb = (first ? blockIdx.x : blockIdx.x - nb1) * WARPS, r0 = rb + threadIdx.x / 32;
-    const int rows_m = first ? rows1 : rows2;
-    const size_t rbm = first ? rb1 : rb2;
-    if (rb < rows_m)
-        prefetch_l2((first ? w1 : w2) + (size_t)rb * rbm, (size_t)min(WARPS, rows_m - rb) * rbm,
-                    PF_BYTES);
+    prefetch_rows(first ? w1 : w2, nullptr, first ? rb1 : rb2, rb, WARPS, first ? rows1 : rows2);
     pdl_trigger();
     pdl_wait();
     float s[2][1][NT] = {};
@@ -158,8 +153,7 @@ __global__ void __launch_bounds__(1024 / R)
     __shared__ float sh[NT][32];
     const int lane = threadIdx.x & 31, wp = threadIdx.x / 32;
     const int rb = blockIdx.x * 32, r0 = rb + wp * R;
-    prefetch_l2(w + (size_t)rb * row_bytes, 32 * row_bytes, PF_BYTES);
-    prefetch_l2(w2 + (size_t)rb * row_bytes, 32 * row_bytes, PF_BYTES);
+    prefetch_rows(w, w2, row_bytes, rb, 32, rows);
     pdl_trigger();
     pdl_wait();
     float s[2][R][NT] = {};
@@ -213,7 +207,7 @@ __global__ void __launch_bounds__(WARPS * 32)
          int rows, const float *__restrict__ x, float *y, int y_stride, bool acc) {
     const int lane = threadIdx.x & 31;
     const int r0 = (blockIdx.x * WARPS + threadIdx.x / 32) * R;
-    prefetch_block<R, GLU>(w, w2, row_bytes, rows);
+    prefetch_rows(w, GLU ? w2 : nullptr, row_bytes, blockIdx.x * WARPS * R, WARPS * R, rows);
     pdl_trigger();
     pdl_wait();
     if (r0 >= rows) return;

@@ -67,9 +67,7 @@ static int build(const lm_engine *e, lmc_wjob *jobs) {
 cudaError_t lmc_wpipe_init(lm_engine *e) {
     const char *v = getenv("LOCALM_CUDA_OVERLAP");
     e->overlap = !(v && v[0] == '0');
-    int least = 0, greatest = 0;
-    cudaError_t rc = cudaDeviceGetStreamPriorityRange(&least, &greatest);
-    if (rc == cudaSuccess) rc = cudaStreamCreateWithPriority(&e->st2, cudaStreamNonBlocking, least);
+    cudaError_t rc = lmc_stream_create(&e->st2, false);
     for (int i = 0; i < 2 && rc == cudaSuccess; i++) {
         rc = cudaEventCreateWithFlags(&e->ev_ready[i], cudaEventDisableTiming);
         if (rc == cudaSuccess)

@@ -54,23 +54,24 @@ __device__ __forceinline__ void ld_words_a16(const uint8_t *p, uint32_t (&w)[8])
     w[0] = a.x, w[1] = a.y, w[2] = a.z, w[3] = a.w, w[4] = c.x, w[5] = c.y, w[6] = c.z, w[7] = c.w;
 }
 
-/* 6-bit scale and min of sub-block j of a Q4_K / Q5_K super-block whose
- * header is loaded as one 16-byte word (h.x: d and dmin; h.y..h.w: the 12
- * scale bytes): one load instead of two half and two or three byte loads. */
-__device__ __forceinline__ void k_scale_min_w(uint4 h, int j, int *s, int *m) {
+/* Scale and min of sub-block j of the Q4_K / Q5_K super-block at b (16-byte
+ * aligned), multiplied out: (d * sc_j, dmin * m_j). The header (d, dmin,
+ * then 12 bytes of 6-bit scales and mins) is read as one 16-byte word: one
+ * load instead of two half and two or three byte loads. */
+__device__ __forceinline__ float2 k_sub_scales(const uint8_t *b, int j) {
+    uint4 h = __ldg((const uint4 *)b);
+    float2 dd = __half22float2(*(const __half2 *)&h.x);
     int sh = 8 * (j & 3);
     int b0 = (int)(h.y >> sh) & 0xFF, b1 = (int)(h.z >> sh) & 0xFF, b2 = (int)(h.w >> sh) & 0xFF;
+    int sc, mn;
     if (j < 4) {
-        *s = b0 & 63;
-        *m = b1 & 63;
+        sc = b0 & 63;
+        mn = b1 & 63;
     } else {
-        *s = (b2 & 15) | ((b0 >> 6) << 4);
-        *m = (b2 >> 4) | ((b1 >> 6) << 4);
+        sc = (b2 & 15) | ((b0 >> 6) << 4);
+        mn = (b2 >> 4) | ((b1 >> 6) << 4);
     }
-}
-/* d and dmin of that header. */
-__device__ __forceinline__ float2 k_d_dmin(uint4 h) {
-    return __half22float2(*(const __half2 *)&h.x);
+    return make_float2(dd.x * (float)sc, dd.y * (float)mn);
 }
 
 /* Spreads 4 bits into bit 4 of each of 4 bytes (Q5 high bits). */
@@ -171,15 +172,12 @@ __device__ __forceinline__ void dequant_unit<LM_TYPE_Q8_0>(const uint8_t *row, i
 template <>
 __device__ __forceinline__ void dequant_unit<LM_TYPE_Q4_K>(const uint8_t *row, int u, float *o) {
     const uint8_t *b = row + 144 * (u >> 3);
-    int j = u & 7, sc, mn;
-    uint4 hd = *(const uint4 *)b;
-    float2 dd = k_d_dmin(hd);
-    float d = dd.x, dmin = dd.y;
-    k_scale_min_w(hd, j, &sc, &mn);
+    int j = u & 7;
+    float2 sm = k_sub_scales(b, j);
     uint32_t w[8];
     ld_words_a16(b + 16 + 32 * (j >> 1), w);
     int sh = 4 * (j & 1);
-    float ds = d * (float)sc, dm = dmin * (float)mn;
+    float ds = sm.x, dm = sm.y;
 #pragma unroll
     for (int l = 0; l < 32; l++)
         o[l] = ds * (float)((byte_of(w, l) >> sh) & 15) - dm;
@@ -187,16 +185,13 @@ __device__ __forceinline__ void dequant_unit<LM_TYPE_Q4_K>(const uint8_t *row, i
 template <>
 __device__ __forceinline__ void dequant_unit<LM_TYPE_Q5_K>(const uint8_t *row, int u, float *o) {
     const uint8_t *b = row + 176 * (u >> 3);
-    int j = u & 7, sc, mn;
-    uint4 hd = *(const uint4 *)b;
-    float2 dd = k_d_dmin(hd);
-    float d = dd.x, dmin = dd.y;
-    k_scale_min_w(hd, j, &sc, &mn);
+    int j = u & 7;
+    float2 sm = k_sub_scales(b, j);
     uint32_t wh[8], w[8];
     ld_words_a16(b + 16, wh);
     ld_words_a16(b + 48 + 32 * (j >> 1), w);
     int sh = 4 * (j & 1);
-    float ds = d * (float)sc, dm = dmin * (float)mn;
+    float ds = sm.x, dm = sm.y;
 #pragma unroll
     for (int l = 0; l < 32; l++) {
         int q = ((byte_of(w, l) >> sh) & 15) | (((byte_of(wh, l) >> j) & 1) << 4);
@@ -328,40 +323,35 @@ template <>
 __device__ __forceinline__ float dot_unit<LM_TYPE_Q4_K>(const uint8_t *row, int u, const int *xq,
                                                         float xd, float xsd) {
     const uint8_t *b = row + 144 * (u >> 3);
-    int j = u & 7, sc, mn;
+    int j = u & 7;
     const uint4 *qs = (const uint4 *)(b + 16 + 32 * (j >> 1));
-    uint4 hd = __ldg((const uint4 *)b), a = __ldg(qs), c = __ldg(qs + 1);
+    float2 sm = k_sub_scales(b, j);
+    uint4 a = __ldg(qs), c = __ldg(qs + 1);
     uint32_t w[8] = {a.x, a.y, a.z, a.w, c.x, c.y, c.z, c.w};
-    float2 dm = k_d_dmin(hd);
-    float d = dm.x, dmin = dm.y;
-    k_scale_min_w(hd, j, &sc, &mn);
     int sh = 4 * (j & 1), s = 0;
 #pragma unroll
     for (int i = 0; i < 8; i++)
         s = __dp4a((int)((w[i] >> sh) & 0x0F0F0F0Fu), xq[i], s);
-    return d * (float)sc * xd * (float)s - dmin * (float)mn * xsd;
+    return sm.x * xd * (float)s - sm.y * xsd;
 }
 template <>
 __device__ __forceinline__ float dot_unit<LM_TYPE_Q5_K>(const uint8_t *row, int u, const int *xq,
                                                         float xd, float xsd) {
     const uint8_t *b = row + 176 * (u >> 3);
-    int j = u & 7, sc, mn;
+    int j = u & 7;
     const uint4 *qs = (const uint4 *)(b + 48 + 32 * (j >> 1));
     const uint4 *qh = (const uint4 *)(b + 16);
-    uint4 hd = __ldg((const uint4 *)b);
+    float2 sm = k_sub_scales(b, j);
     uint4 a = __ldg(qs), c = __ldg(qs + 1), e = __ldg(qh), f = __ldg(qh + 1);
     uint32_t w[8] = {a.x, a.y, a.z, a.w, c.x, c.y, c.z, c.w};
     uint32_t h[8] = {e.x, e.y, e.z, e.w, f.x, f.y, f.z, f.w};
-    float2 dm = k_d_dmin(hd);
-    float d = dm.x, dmin = dm.y;
-    k_scale_min_w(hd, j, &sc, &mn);
     int sh = 4 * (j & 1), s = 0;
 #pragma unroll
     for (int i = 0; i < 8; i++) {
         uint32_t q = ((w[i] >> sh) & 0x0F0F0F0Fu) | (((h[i] >> j) & 0x01010101u) << 4);
         s = __dp4a((int)q, xq[i], s);
     }
-    return d * (float)sc * xd * (float)s - dmin * (float)mn * xsd;
+    return sm.x * xd * (float)s - sm.y * xsd;
 }
 template <>
 __device__ __forceinline__ float dot_unit<LM_TYPE_Q6_K>(const uint8_t *row, int u, const int *xq,
