@@ -66,10 +66,13 @@ static double decode_bytes(const lm_model_desc *m, double avg_pos, size_t kv_elt
     return b;
 }
 
-/* Multiply-adds of a prompt of n tokens: 2 per weight per token, plus the
- * causal attention scores and mixing. */
+/* Operations a prompt of n tokens needs: 2 per layer weight per token, the
+ * causal attention scores and mixing, and the output matrix once: the
+ * prompt asks for the logits of its last token only (counting the output
+ * matrix for every token would credit work that is never done: 7 % of an
+ * 8B model's count). */
 static double prefill_flops(const lm_model_desc *m, int n) {
-    double params = (double)m->output->ne[0] * (double)m->output->ne[1];
+    double head = (double)m->output->ne[0] * (double)m->output->ne[1], params = 0;
     for (uint32_t l = 0; l < m->hp.n_layer; l++) {
         const lm_layer *L = &m->layers[l];
         const lm_tensor *ts[7] = {L->wq, L->wk, L->wv, L->wo, L->ffn_gate, L->ffn_up, L->ffn_down};
@@ -78,7 +81,7 @@ static double prefill_flops(const lm_model_desc *m, int n) {
     }
     double attn =
         2.0 * 2.0 * m->hp.n_layer * (double)m->hp.n_head * m->hp.head_dim * n * (n + 1) / 2.0;
-    return 2.0 * params * n + attn;
+    return 2.0 * params * n + 2.0 * head + attn;
 }
 
 static bool quantized(const lm_model_desc *m) {
