@@ -31,9 +31,10 @@ typedef struct lmc_layer {
     uint16_t *k_cache, *v_cache; /* half [n_seq][n_ctx][nkv][hd] */
 } lmc_layer;
 
-/* One dequantisation tile of the prefill weight pipeline: rows [r0, r0+nr). */
+/* One dequantisation tile of the prefill weight pipeline: rows [r0, r0+nr)
+ * of m, followed (when m2 is set, r0 = 0 and nr = m->rows) by all of m2. */
 typedef struct lmc_wjob {
-    const lmc_mat *m;
+    const lmc_mat *m, *m2;
     int r0, nr;
 } lmc_wjob;
 
@@ -95,6 +96,10 @@ void lmc_wpipe_reset(lm_engine *e);
  * when m is its next matrix, else are dequantised in line. */
 bool lmc_gemm(lm_engine *e, const lmc_mat *m, const uint16_t *xh, int n, void *y, int ldy,
               float beta, bool half_out);
+/* The same for a and b of equal n_in, b's rows written after a's (float y,
+ * beta 0): one GEMM over both when the pipeline holds them as one tile. */
+bool lmc_gemm2(lm_engine *e, const lmc_mat *a, const lmc_mat *b, const uint16_t *xh, int n,
+               float *y, int ldy);
 
 lm_status lmc_forward(lm_engine *e, const lm_batch *b, lm_logits *out, lm_err *err);
 #endif

@@ -99,9 +99,8 @@ static bool run_big(lm_engine *e, int n, int n_out, float *dst, int one_seq) {
         lmc_norm_act(st, e->x, n, E, L->attn_norm, eps, NULL, e->xh, NULL, NULL);
         if (L->wqkv.w)
             ok &= gemm(e, &L->wqkv, e->xh, n, e->qkv, e->qkv_dim, 0.0f);
-        else if (L->wqk.w)
-            ok &= gemm(e, &L->wqk, e->xh, n, e->qkv, e->qkv_dim, 0.0f) &&
-                  gemm(e, &L->wv, e->xh, n, e->qkv + Q + K, e->qkv_dim, 0.0f);
+        else if (L->wqk.w) /* wv's rows follow wq|wk's */
+            ok &= lmc_gemm2(e, &L->wqk, &L->wv, e->xh, n, e->qkv, e->qkv_dim);
         else
             ok &= gemm(e, &L->wq, e->xh, n, e->qkv, e->qkv_dim, 0.0f) &&
                   gemm(e, &L->wk, e->xh, n, e->qkv + Q, e->qkv_dim, 0.0f) &&

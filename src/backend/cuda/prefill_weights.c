@@ -12,7 +12,12 @@
  * so the tile list is built once at load. A GEMM for any other matrix (the
  * output projection, or a pass cut short) takes the in-line path, which
  * first waits for the pipeline to drain. LOCALM_CUDA_OVERLAP=0 turns the
- * pipeline off (everything in line), for measurements. */
+ * pipeline off (everything in line), for measurements.
+ *
+ * K-quant files keep wv in another type than wq|wk, so the two are separate
+ * matrices, and cuBLAS multiplies a 1024-row wv (8B) at a third of the tensor
+ * rate of the 5120-row wq|wk. Once dequantised both are half, so they share
+ * one tile and one GEMM (lmc_gemm2). */
 #include "backend/cuda/cuda_kernels.h"
 #include "backend/cuda/engine_cuda_impl.h"
 #include <stdlib.h>
@@ -31,10 +36,21 @@ static int add_mat(const lm_engine *e, const lmc_mat *m, lmc_wjob *jobs, int n) 
     int per = tile_rows(e, m);
     if (per < 1) return n;
     for (int r0 = 0; r0 < m->rows; r0 += per) {
-        if (jobs) jobs[n] = (lmc_wjob){m, r0, m->rows - r0 < per ? m->rows - r0 : per};
+        if (jobs) jobs[n] = (lmc_wjob){m, NULL, r0, m->rows - r0 < per ? m->rows - r0 : per};
         n++;
     }
     return n;
+}
+
+/* Appends a and b as one tile when both are quantised and fit, else as
+ * their own tiles. */
+static int add_pair(const lm_engine *e, const lmc_mat *a, const lmc_mat *b, lmc_wjob *jobs, int n) {
+    bool q = a->w && b->w && a->type != LM_TYPE_F16 && b->type != LM_TYPE_F16;
+    if (q && a->n_in == b->n_in && (size_t)(a->rows + b->rows) * (size_t)a->n_in <= tile_elems(e)) {
+        if (jobs) jobs[n] = (lmc_wjob){a, b, 0, a->rows};
+        return n + 1;
+    }
+    return add_mat(e, b, jobs, add_mat(e, a, jobs, n));
 }
 
 /* The matrices of the prefill pass in the order run_big multiplies them. */
@@ -44,10 +60,9 @@ static int build(const lm_engine *e, lmc_wjob *jobs) {
         const lmc_layer *L = &e->layers[l];
         if (L->wqkv.w)
             n = add_mat(e, &L->wqkv, jobs, n);
-        else if (L->wqk.w) {
-            n = add_mat(e, &L->wqk, jobs, n);
-            n = add_mat(e, &L->wv, jobs, n);
-        } else {
+        else if (L->wqk.w)
+            n = add_pair(e, &L->wqk, &L->wv, jobs, n);
+        else {
             n = add_mat(e, &L->wq, jobs, n);
             n = add_mat(e, &L->wk, jobs, n);
             n = add_mat(e, &L->wv, jobs, n);
@@ -106,6 +121,8 @@ static bool issue(lm_engine *e) {
         const uint8_t *w = (const uint8_t *)j->m->w + (size_t)j->r0 * j->m->row_bytes;
         if (cudaStreamWaitEvent(e->st2, e->ev_free[b], 0) != cudaSuccess ||
             !lmc_dequant_f16(e->st2, j->m->type, w, j->nr, j->m->n_in, tile(e, b)) ||
+            (j->m2 && !lmc_dequant_f16(e->st2, j->m2->type, j->m2->w, j->m2->rows, j->m2->n_in,
+                                       tile(e, b) + (size_t)j->nr * j->m->n_in)) ||
             cudaEventRecord(e->ev_ready[b], e->st2) != cudaSuccess)
             return false;
         e->jn++;
@@ -129,7 +146,7 @@ bool lmc_gemm(lm_engine *e, const lmc_mat *m, const uint16_t *xh, int n, void *y
         return gemm_tile(e, m, m->w, m->rows, xh, n, y, ldy, beta, half_out);
     int per = tile_rows(e, m);
     if (per < 1) return false;
-    if (e->overlap && e->jc < e->n_jobs && e->jobs[e->jc].m == m) {
+    if (e->overlap && e->jc < e->n_jobs && e->jobs[e->jc].m == m && !e->jobs[e->jc].m2) {
         for (int r0 = 0; r0 < m->rows; r0 += per) {
             const lmc_wjob *j = &e->jobs[e->jc];
             int b = e->jc & 1;
@@ -161,4 +178,19 @@ bool lmc_gemm(lm_engine *e, const lmc_mat *m, const uint16_t *xh, int n, void *y
     for (int b = 0; b < 2; b++)
         if (cudaEventRecord(e->ev_free[b], e->st) != cudaSuccess) return false;
     return true;
+}
+
+bool lmc_gemm2(lm_engine *e, const lmc_mat *a, const lmc_mat *b, const uint16_t *xh, int n,
+               float *y, int ldy) {
+    const lmc_wjob *j = e->overlap && e->jc < e->n_jobs ? &e->jobs[e->jc] : NULL;
+    if (!j || j->m != a || j->m2 != b)
+        return lmc_gemm(e, a, xh, n, y, ldy, 0.0f, false) &&
+               lmc_gemm(e, b, xh, n, y + a->rows, ldy, 0.0f, false);
+    int t = e->jc & 1;
+    if (!issue(e) || cudaStreamWaitEvent(e->st, e->ev_ready[t], 0) != cudaSuccess ||
+        !gemm_tile(e, a, tile(e, t), a->rows + b->rows, xh, n, y, ldy, 0.0f, false) ||
+        cudaEventRecord(e->ev_free[t], e->st) != cudaSuccess)
+        return false;
+    e->jc++;
+    return issue(e);
 }
