@@ -755,6 +755,63 @@ static void models_match_references(void **state) {
     }
 }
 
+/* LOCALM_CUDA_F16_PREFILL=1: the half copies are made (VRAM grows by their
+ * size) and a prompt's logits are those of the dequantising path. */
+static void f16_prefill_copies_match(void **state) {
+    (void)state;
+    NEED_DEVICE();
+    NEED_DATA();
+    const char *path = "models/tiny-qwen2-q4_k_m.gguf"; /* wq|wk and wv of two types */
+    const lm_backend_ops *B = lm_backend_cuda();
+    lm_model_desc *m = NULL;
+    lm_err err = {0};
+    assert_int_equal(lm_model_open(lm_test_path(path), &m, &err), LM_OK);
+    const lm_hparams *hp = &m->hp;
+    double E = hp->n_embd, F = hp->n_ff,
+           qkv = (double)(hp->n_head + 2 * hp->n_head_kv) * hp->head_dim;
+    double copies =
+        2.0 * hp->n_layer * (E * qkv + (double)hp->n_head * hp->head_dim * E + 3 * E * F);
+    lm_load_opts o;
+    lm_load_opts_default(&o);
+    o.n_ctx = 256;
+    const int n = 40, V = (int)hp->n_vocab;
+    int32_t tok[40], pos[40];
+    int8_t want[40];
+    for (int i = 0; i < n; i++)
+        tok[i] = (int32_t)((i * 7919 + 13) % V), pos[i] = i, want[i] = 1;
+    float *lg[2] = {malloc(sizeof(float) * (size_t)n * V), malloc(sizeof(float) * (size_t)n * V)};
+    size_t grew[2];
+    for (int k = 0; k < 2; k++) {
+        if (k)
+            setenv("LOCALM_CUDA_F16_PREFILL", "1", 1);
+        else
+            unsetenv("LOCALM_CUDA_F16_PREFILL");
+        size_t fr0 = 0, fr1 = 0, tot = 0;
+        CK(cudaMemGetInfo(&fr0, &tot));
+        lm_engine *e = NULL;
+        assert_int_equal(B->load(m, &o, NULL, NULL, &e, &err), LM_OK);
+        CK(cudaMemGetInfo(&fr1, &tot));
+        grew[k] = fr0 - fr1;
+        lm_logits out = {.data = lg[k], .capacity = n};
+        lm_batch b = {.n_tokens = n, .tokens = tok, .pos = pos, .logits = want};
+        assert_int_equal(B->forward(e, &b, &out, &err), LM_OK);
+        B->unload(e);
+    }
+    unsetenv("LOCALM_CUDA_F16_PREFILL");
+    double mx = 0, d = 0;
+    for (size_t i = 0; i < (size_t)n * V; i++) {
+        mx = fmax(mx, fabs(lg[0][i]));
+        d = fmax(d, fabs((double)lg[1][i] - lg[0][i]));
+    }
+    print_message("f16 prefill copies: VRAM %.1f MiB more (copies %.1f MiB), max |logit diff| "
+                  "%.2e of max |logit| %.2f\n",
+                  ((double)grew[1] - (double)grew[0]) / 1048576.0, copies / 1048576.0, d, mx);
+    assert_true((double)grew[1] - (double)grew[0] >= 0.9 * copies);
+    assert_true(d <= 1e-3 * mx);
+    free(lg[0]), free(lg[1]);
+    lm_model_free(m);
+}
+
 /* A VRAM budget below the model's need: check declines with the reason and
  * load refuses, so selection falls through to the next engine. */
 static void small_vram_budget_declines(void **state) {
@@ -822,6 +879,7 @@ int main(void) {
         cmocka_unit_test(prefill_attention_matches_cpu_reference),
         cmocka_unit_test(matvec_pair_matches_reference),
         cmocka_unit_test(small_vram_budget_declines),
+        cmocka_unit_test(f16_prefill_copies_match),
         cmocka_unit_test(models_match_references),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -457,6 +457,7 @@ static lm_status cuda_load(const lm_model_desc *m, const lm_load_opts *o, lm_pro
     if (!e) return lm_fail(err, LM_ERR_NO_MEMORY, "cuda engine");
     set_dims(e, m, o);
     e->device = o ? o->device : 0;
+    e->mem_budget = o ? o->mem_budget : 0;
     e->layers = calloc((size_t)e->n_layer, sizeof *e->layers);
     e->seq_len = calloc((size_t)e->n_seq, sizeof *e->seq_len);
     size_t E = e->n_embd, vec = 2 * E + (size_t)e->qkv_dim + 2 * (size_t)e->hd + E;

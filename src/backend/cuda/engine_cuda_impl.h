@@ -18,6 +18,7 @@ typedef struct lmc_mat {
     uint32_t type;
     int n_in, rows;
     size_t row_bytes;
+    uint16_t *h; /* half copy for the prefill GEMMs (LOCALM_CUDA_F16_PREFILL), or NULL */
 } lmc_mat;
 
 typedef struct lmc_layer {
@@ -72,6 +73,9 @@ struct lm_engine {
     cudaEvent_t ev_ready[2], ev_free[2];
     lmc_wjob *jobs;
     int n_jobs, jn, jc; /* jobs issued to st2 / consumed by GEMMs this pass */
+    uint16_t *hbuf;     /* the half copies of the matrices (one allocation) */
+    size_t hbuf_bytes;
+    uint64_t mem_budget; /* lm_load_opts.mem_budget: 0 = free VRAM */
     bool overlap;
     cublasHandle_t blas;
     cudaGraphExec_t graph[LMC_SMALL_TOK + 1];
@@ -85,8 +89,9 @@ void lmc_scratch_layout(lm_engine *e, uint8_t *base);
 
 /* A non-blocking stream at the device's highest (or lowest) priority. */
 cudaError_t lmc_stream_create(cudaStream_t *st, bool highest);
-/* Creates the dequantisation stream, its events and the tile list (after the
- * weights are placed); lmc_wpipe_free releases them. */
+/* Creates the dequantisation stream, its events, the half copies when asked
+ * for and they fit, and the tile list (after the weights are placed);
+ * lmc_wpipe_free releases them. */
 cudaError_t lmc_wpipe_init(lm_engine *e);
 void lmc_wpipe_free(lm_engine *e);
 /* Starts a prefill pass: the next GEMM is the first of layer 0. */

@@ -17,9 +17,18 @@
  * K-quant files keep wv in another type than wq|wk, so the two are separate
  * matrices, and cuBLAS multiplies a 1024-row wv (8B) at a third of the tensor
  * rate of the 5120-row wq|wk. Once dequantised both are half, so they share
- * one tile and one GEMM (lmc_gemm2). */
+ * one tile and one GEMM (lmc_gemm2).
+ *
+ * LOCALM_CUDA_F16_PREFILL=1 trades VRAM for prefill speed: every quantised
+ * matrix the prefill multiplies also gets a half copy, made once at load, and
+ * the GEMMs read it, so no pass dequantises (an 8B Q4_K_M model then holds
+ * 14 GB more). The copies are made only when they fit the free VRAM and the
+ * load's budget; otherwise a line on stderr says so and prefill goes on
+ * dequantising. Off by default: a runtime that quadruples a model's VRAM is
+ * not what people who load several models expect. */
 #include "backend/cuda/cuda_kernels.h"
 #include "backend/cuda/engine_cuda_impl.h"
+#include <stdio.h>
 #include <stdlib.h>
 
 static size_t tile_elems(const lm_engine *e) {
@@ -32,7 +41,7 @@ static int tile_rows(const lm_engine *e, const lmc_mat *m) {
 
 /* Appends m's tiles (counting only when jobs is NULL); F16 needs none. */
 static int add_mat(const lm_engine *e, const lmc_mat *m, lmc_wjob *jobs, int n) {
-    if (!m->w || m->type == LM_TYPE_F16) return n;
+    if (!m->w || m->type == LM_TYPE_F16 || m->h) return n;
     int per = tile_rows(e, m);
     if (per < 1) return n;
     for (int r0 = 0; r0 < m->rows; r0 += per) {
@@ -45,7 +54,7 @@ static int add_mat(const lm_engine *e, const lmc_mat *m, lmc_wjob *jobs, int n) 
 /* Appends a and b as one tile when both are quantised and fit, else as
  * their own tiles. */
 static int add_pair(const lm_engine *e, const lmc_mat *a, const lmc_mat *b, lmc_wjob *jobs, int n) {
-    bool q = a->w && b->w && a->type != LM_TYPE_F16 && b->type != LM_TYPE_F16;
+    bool q = a->w && b->w && a->type != LM_TYPE_F16 && b->type != LM_TYPE_F16 && !a->h && !b->h;
     if (q && a->n_in == b->n_in && (size_t)(a->rows + b->rows) * (size_t)a->n_in <= tile_elems(e)) {
         if (jobs) jobs[n] = (lmc_wjob){a, b, 0, a->rows};
         return n + 1;
@@ -79,6 +88,65 @@ static int build(const lm_engine *e, lmc_wjob *jobs) {
     return n;
 }
 
+/* Lists (mats != NULL) or counts the quantised matrices of the prefill pass,
+ * wv right after wq|wk so that their copies are adjacent. */
+static int prefill_mats(lm_engine *e, lmc_mat **mats) {
+    int n = 0;
+    for (int l = 0; l < e->n_layer; l++) {
+        lmc_layer *L = &e->layers[l];
+        lmc_mat *ms[] = {&L->wqkv, &L->wqk, &L->wv, &L->wo, &L->wgu, &L->down, NULL, NULL, NULL};
+        int k = 6;
+        if (!L->wqkv.w && !L->wqk.w) ms[k++] = &L->wq, ms[k++] = &L->wk;
+        if (!L->wgu.w) ms[k++] = &L->gate, ms[k++] = &L->up;
+        if (L->wqkv.w) ms[2] = NULL; /* wv is part of wqkv */
+        for (int i = 0; i < k; i++) {
+            lmc_mat *m = ms[i];
+            if (!m || !m->w || m->type == LM_TYPE_F16) continue;
+            if (mats) mats[n] = m;
+            n++;
+        }
+    }
+    return n;
+}
+
+/* The half copies, when asked for and they fit (see the top of the file). */
+static cudaError_t make_half_copies(lm_engine *e) {
+    const char *v = getenv("LOCALM_CUDA_F16_PREFILL");
+    if (!v || v[0] != '1') return cudaSuccess;
+    int n = prefill_mats(e, NULL);
+    lmc_mat **mats = n ? malloc(sizeof *mats * (size_t)n) : NULL;
+    if (!n || !mats) return n ? cudaErrorMemoryAllocation : cudaSuccess;
+    prefill_mats(e, mats);
+    size_t bytes = 0, fr = 0, tot = 0;
+    for (int i = 0; i < n; i++)
+        bytes += (size_t)mats[i]->rows * (size_t)mats[i]->n_in * 2;
+    cudaError_t rc = cudaMemGetInfo(&fr, &tot);
+    size_t used = e->wbytes + e->kv_bytes + e->scratch_bytes, slack = 256ull << 20;
+    bool fits = rc == cudaSuccess && bytes + slack <= fr &&
+                (!e->mem_budget || used + bytes + slack <= e->mem_budget);
+    if (!fits || cudaMalloc((void **)&e->hbuf, bytes) != cudaSuccess) {
+        (void)cudaGetLastError();
+        e->hbuf = NULL;
+        fprintf(stderr,
+                "cuda: LOCALM_CUDA_F16_PREFILL: the half copies need %.2f GiB, %.2f GiB free%s; "
+                "prefill dequantises each pass instead\n",
+                bytes / 1073741824.0, fr / 1073741824.0,
+                e->mem_budget ? " (and the load's VRAM budget)" : "");
+        free(mats);
+        return cudaSuccess;
+    }
+    e->hbuf_bytes = bytes;
+    uint16_t *h = e->hbuf;
+    for (int i = 0; i < n && rc == cudaSuccess; i++) {
+        lmc_mat *m = mats[i];
+        if (!lmc_dequant_f16(e->st, m->type, m->w, m->rows, m->n_in, h)) rc = cudaErrorInvalidValue;
+        m->h = h;
+        h += (size_t)m->rows * (size_t)m->n_in;
+    }
+    free(mats);
+    return rc == cudaSuccess ? cudaStreamSynchronize(e->st) : rc;
+}
+
 cudaError_t lmc_wpipe_init(lm_engine *e) {
     const char *v = getenv("LOCALM_CUDA_OVERLAP");
     e->overlap = !(v && v[0] == '0');
@@ -88,6 +156,7 @@ cudaError_t lmc_wpipe_init(lm_engine *e) {
         if (rc == cudaSuccess)
             rc = cudaEventCreateWithFlags(&e->ev_free[i], cudaEventDisableTiming);
     }
+    if (rc == cudaSuccess) rc = make_half_copies(e);
     if (rc != cudaSuccess) return rc;
     e->n_jobs = build(e, NULL);
     e->jobs = e->n_jobs ? malloc((size_t)e->n_jobs * sizeof *e->jobs) : NULL;
@@ -102,6 +171,7 @@ void lmc_wpipe_free(lm_engine *e) {
         if (e->ev_free[i]) cudaEventDestroy(e->ev_free[i]);
     }
     if (e->st2) cudaStreamDestroy(e->st2);
+    cudaFree(e->hbuf);
     free(e->jobs);
 }
 
@@ -144,6 +214,7 @@ bool lmc_gemm(lm_engine *e, const lmc_mat *m, const uint16_t *xh, int n, void *y
     size_t ysz = half_out ? 2 : 4;
     if (m->type == LM_TYPE_F16)
         return gemm_tile(e, m, m->w, m->rows, xh, n, y, ldy, beta, half_out);
+    if (m->h) return gemm_tile(e, m, m->h, m->rows, xh, n, y, ldy, beta, half_out);
     int per = tile_rows(e, m);
     if (per < 1) return false;
     if (e->overlap && e->jc < e->n_jobs && e->jobs[e->jc].m == m && !e->jobs[e->jc].m2) {
@@ -182,6 +253,8 @@ bool lmc_gemm(lm_engine *e, const lmc_mat *m, const uint16_t *xh, int n, void *y
 
 bool lmc_gemm2(lm_engine *e, const lmc_mat *a, const lmc_mat *b, const uint16_t *xh, int n,
                float *y, int ldy) {
+    if (a->h && b->h == a->h + (size_t)a->rows * (size_t)a->n_in) /* adjacent copies */
+        return gemm_tile(e, a, a->h, a->rows + b->rows, xh, n, y, ldy, 0.0f, false);
     const lmc_wjob *j = e->overlap && e->jc < e->n_jobs ? &e->jobs[e->jc] : NULL;
     if (!j || j->m != a || j->m2 != b)
         return lmc_gemm(e, a, xh, n, y, ldy, 0.0f, false) &&
