@@ -135,7 +135,6 @@ static cudaError_t make_half_copies(lm_engine *e) {
         free(mats);
         return cudaSuccess;
     }
-    e->hbuf_bytes = bytes;
     uint16_t *h = e->hbuf;
     for (int i = 0; i < n && rc == cudaSuccess; i++) {
         lmc_mat *m = mats[i];
