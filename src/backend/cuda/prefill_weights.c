@@ -22,10 +22,11 @@
  * LOCALM_CUDA_F16_PREFILL=1 trades VRAM for prefill speed: every quantised
  * matrix the prefill multiplies also gets a half copy, made once at load, and
  * the GEMMs read it, so no pass dequantises (an 8B Q4_K_M model then holds
- * 14 GB more). The copies are made only when they fit the free VRAM and the
- * load's budget; otherwise a line on stderr says so and prefill goes on
- * dequantising. Off by default: a runtime that quadruples a model's VRAM is
- * not what people who load several models expect. */
+ * 14 GB more). Matrices are copied in pass order while the copies fit the
+ * free VRAM and the load's budget; a line on stderr says when some do not,
+ * and those are dequantised each pass as without the option. Off by
+ * default: a runtime that quadruples a model's VRAM is not what people who
+ * load several models expect. */
 #include "backend/cuda/cuda_kernels.h"
 #include "backend/cuda/engine_cuda_impl.h"
 #include <stdio.h>
@@ -109,7 +110,8 @@ static int prefill_mats(lm_engine *e, lmc_mat **mats) {
     return n;
 }
 
-/* The half copies, when asked for and they fit (see the top of the file). */
+/* The half copies, when asked for, of as many matrices (in pass order) as
+ * fit (see the top of the file). */
 static cudaError_t make_half_copies(lm_engine *e) {
     const char *v = getenv("LOCALM_CUDA_F16_PREFILL");
     if (!v || v[0] != '1') return cudaSuccess;
@@ -117,26 +119,33 @@ static cudaError_t make_half_copies(lm_engine *e) {
     lmc_mat **mats = n ? malloc(sizeof *mats * (size_t)n) : NULL;
     if (!n || !mats) return n ? cudaErrorMemoryAllocation : cudaSuccess;
     prefill_mats(e, mats);
-    size_t bytes = 0, fr = 0, tot = 0;
-    for (int i = 0; i < n; i++)
-        bytes += (size_t)mats[i]->rows * (size_t)mats[i]->n_in * 2;
+    size_t fr = 0, tot = 0, slack = 256ull << 20;
+    size_t used = e->wbytes + e->kv_bytes + e->scratch_bytes;
     cudaError_t rc = cudaMemGetInfo(&fr, &tot);
-    size_t used = e->wbytes + e->kv_bytes + e->scratch_bytes, slack = 256ull << 20;
-    bool fits = rc == cudaSuccess && bytes + slack <= fr &&
-                (!e->mem_budget || used + bytes + slack <= e->mem_budget);
-    if (!fits || cudaMalloc((void **)&e->hbuf, bytes) != cudaSuccess) {
-        (void)cudaGetLastError();
-        e->hbuf = NULL;
-        fprintf(stderr,
-                "cuda: LOCALM_CUDA_F16_PREFILL: the half copies need %.2f GiB, %.2f GiB free%s; "
-                "prefill dequantises each pass instead\n",
-                bytes / 1073741824.0, fr / 1073741824.0,
-                e->mem_budget ? " (and the load's VRAM budget)" : "");
-        free(mats);
-        return cudaSuccess;
+    size_t room = rc == cudaSuccess && fr > slack ? fr - slack : 0;
+    if (e->mem_budget) {
+        size_t b = e->mem_budget > used + slack ? e->mem_budget - used - slack : 0;
+        room = b < room ? b : room;
     }
+    size_t want = 0, bytes = 0;
+    int k = 0;
+    for (int i = 0; i < n; i++) {
+        size_t b = (size_t)mats[i]->rows * (size_t)mats[i]->n_in * 2;
+        want += b;
+        if (k == i && bytes + b <= room) bytes += b, k++;
+    }
+    if (k && cudaMalloc((void **)&e->hbuf, bytes) != cudaSuccess) {
+        (void)cudaGetLastError();
+        e->hbuf = NULL, k = 0;
+    }
+    if (k < n)
+        fprintf(stderr,
+                "cuda: LOCALM_CUDA_F16_PREFILL: half copies of %d of %d matrices (%.0f of %.0f "
+                "MiB; %.0f MiB free%s); prefill dequantises the others each pass\n",
+                k, n, (double)bytes / 1048576.0 * (k > 0), want / 1048576.0, fr / 1048576.0,
+                e->mem_budget ? ", and the load's VRAM budget" : "");
     uint16_t *h = e->hbuf;
-    for (int i = 0; i < n && rc == cudaSuccess; i++) {
+    for (int i = 0; i < k && rc == cudaSuccess; i++) {
         lmc_mat *m = mats[i];
         if (!lmc_dequant_f16(e->st, m->type, m->w, m->rows, m->n_in, h)) rc = cudaErrorInvalidValue;
         m->h = h;
