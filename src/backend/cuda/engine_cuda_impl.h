@@ -72,9 +72,8 @@ struct lm_engine {
     cudaStream_t st2;
     cudaEvent_t ev_ready[2], ev_free[2];
     lmc_wjob *jobs;
-    int n_jobs, jn, jc; /* jobs issued to st2 / consumed by GEMMs this pass */
-    uint16_t *hbuf;     /* the half copies of the matrices (one allocation) */
-    size_t hbuf_bytes;
+    int n_jobs, jn, jc;  /* jobs issued to st2 / consumed by GEMMs this pass */
+    uint16_t *hbuf;      /* the half copies of the matrices (one allocation) */
     uint64_t mem_budget; /* lm_load_opts.mem_budget: 0 = free VRAM */
     bool overlap;
     cublasHandle_t blas;
