@@ -63,62 +63,63 @@ static int add_pair(const lm_engine *e, const lmc_mat *a, const lmc_mat *b, lmc_
     return add_mat(e, b, jobs, add_mat(e, a, jobs, n));
 }
 
-/* The matrices of the prefill pass in the order run_big multiplies them. */
-static int build(const lm_engine *e, lmc_wjob *jobs) {
-    int n = 0;
-    for (int l = 0; l < e->n_layer; l++) {
-        const lmc_layer *L = &e->layers[l];
-        if (L->wqkv.w)
-            n = add_mat(e, &L->wqkv, jobs, n);
-        else if (L->wqk.w)
-            n = add_pair(e, &L->wqk, &L->wv, jobs, n);
-        else {
-            n = add_mat(e, &L->wq, jobs, n);
-            n = add_mat(e, &L->wk, jobs, n);
-            n = add_mat(e, &L->wv, jobs, n);
-        }
-        n = add_mat(e, &L->wo, jobs, n);
-        if (L->wgu.w)
-            n = add_mat(e, &L->wgu, jobs, n);
-        else {
-            n = add_mat(e, &L->gate, jobs, n);
-            n = add_mat(e, &L->up, jobs, n);
-        }
-        n = add_mat(e, &L->down, jobs, n);
-    }
-    return n;
-}
+/* One GEMM of the prefill pass: matrix m, or wq|wk with the wv whose rows
+ * the same GEMM writes after them (m2, lmc_gemm2). */
+typedef struct gemm_unit {
+    lmc_mat *m, *m2;
+} gemm_unit;
 
-/* Lists (mats != NULL) or counts the quantised matrices of the prefill pass,
- * wv right after wq|wk so that their copies are adjacent. */
-static int prefill_mats(lm_engine *e, lmc_mat **mats) {
+enum { UNITS_PER_LAYER = 7 }; /* wq, wk, wv, wo, gate, up, down at most */
+
+/* The prefill pass's GEMMs in the order run_big multiplies them: the one list
+ * both the tile pipeline and the half copies are built from. */
+static int gemm_units(lm_engine *e, gemm_unit *u) {
     int n = 0;
     for (int l = 0; l < e->n_layer; l++) {
         lmc_layer *L = &e->layers[l];
-        lmc_mat *ms[] = {&L->wqkv, &L->wqk, &L->wv, &L->wo, &L->wgu, &L->down, NULL, NULL, NULL};
-        int k = 6;
-        if (!L->wqkv.w && !L->wqk.w) ms[k++] = &L->wq, ms[k++] = &L->wk;
-        if (!L->wgu.w) ms[k++] = &L->gate, ms[k++] = &L->up;
-        if (L->wqkv.w) ms[2] = NULL; /* wv is part of wqkv */
-        for (int i = 0; i < k; i++) {
-            lmc_mat *m = ms[i];
-            if (!m || !m->w || m->type == LM_TYPE_F16) continue;
-            if (mats) mats[n] = m;
-            n++;
+        if (L->wqkv.w)
+            u[n++] = (gemm_unit){&L->wqkv, NULL};
+        else if (L->wqk.w)
+            u[n++] = (gemm_unit){&L->wqk, &L->wv};
+        else {
+            u[n++] = (gemm_unit){&L->wq, NULL};
+            u[n++] = (gemm_unit){&L->wk, NULL};
+            u[n++] = (gemm_unit){&L->wv, NULL};
         }
+        u[n++] = (gemm_unit){&L->wo, NULL};
+        if (L->wgu.w)
+            u[n++] = (gemm_unit){&L->wgu, NULL};
+        else {
+            u[n++] = (gemm_unit){&L->gate, NULL};
+            u[n++] = (gemm_unit){&L->up, NULL};
+        }
+        u[n++] = (gemm_unit){&L->down, NULL};
     }
     return n;
 }
 
-/* The half copies, when asked for, of as many matrices (in pass order) as
- * fit (see the top of the file). */
-static cudaError_t make_half_copies(lm_engine *e) {
+/* The pipeline's tiles for the units (counting only when jobs is NULL). */
+static int build(const lm_engine *e, const gemm_unit *u, int nu, lmc_wjob *jobs) {
+    int n = 0;
+    for (int i = 0; i < nu; i++)
+        n = u[i].m2 ? add_pair(e, u[i].m, u[i].m2, jobs, n) : add_mat(e, u[i].m, jobs, n);
+    return n;
+}
+
+/* The half copies, when asked for, of as many quantised matrices of the
+ * units (in pass order: wv right after wq|wk, so that one GEMM can read both)
+ * as fit (see the top of the file). */
+static cudaError_t make_half_copies(lm_engine *e, const gemm_unit *u, int nu) {
     const char *v = getenv("LOCALM_CUDA_F16_PREFILL");
     if (!v || v[0] != '1') return cudaSuccess;
-    int n = prefill_mats(e, NULL);
-    lmc_mat **mats = n ? malloc(sizeof *mats * (size_t)n) : NULL;
-    if (!n || !mats) return n ? cudaErrorMemoryAllocation : cudaSuccess;
-    prefill_mats(e, mats);
+    lmc_mat **mats = malloc(sizeof *mats * 2 * (size_t)nu);
+    if (!mats) return cudaErrorMemoryAllocation;
+    int n = 0;
+    for (int i = 0; i < nu; i++) {
+        lmc_mat *two[2] = {u[i].m, u[i].m2};
+        for (int k = 0; k < 2; k++)
+            if (two[k] && two[k]->w && two[k]->type != LM_TYPE_F16) mats[n++] = two[k];
+    }
     size_t fr = 0, tot = 0, slack = 256ull << 20;
     size_t used = e->wbytes + e->kv_bytes + e->scratch_bytes;
     cudaError_t rc = cudaMemGetInfo(&fr, &tot);
@@ -164,13 +165,21 @@ cudaError_t lmc_wpipe_init(lm_engine *e) {
         if (rc == cudaSuccess)
             rc = cudaEventCreateWithFlags(&e->ev_free[i], cudaEventDisableTiming);
     }
-    if (rc == cudaSuccess) rc = make_half_copies(e);
     if (rc != cudaSuccess) return rc;
-    e->n_jobs = build(e, NULL);
-    e->jobs = e->n_jobs ? malloc((size_t)e->n_jobs * sizeof *e->jobs) : NULL;
-    if (e->n_jobs && !e->jobs) return cudaErrorMemoryAllocation;
-    build(e, e->jobs);
-    return cudaSuccess;
+    gemm_unit *u = malloc(sizeof *u * UNITS_PER_LAYER * (size_t)e->n_layer);
+    if (!u) return cudaErrorMemoryAllocation;
+    int nu = gemm_units(e, u);
+    rc = make_half_copies(e, u, nu); /* first: copied matrices get no tiles */
+    if (rc == cudaSuccess) {
+        e->n_jobs = build(e, u, nu, NULL);
+        e->jobs = e->n_jobs ? malloc((size_t)e->n_jobs * sizeof *e->jobs) : NULL;
+        if (e->n_jobs && !e->jobs)
+            rc = cudaErrorMemoryAllocation;
+        else
+            build(e, u, nu, e->jobs);
+    }
+    free(u);
+    return rc;
 }
 
 void lmc_wpipe_free(lm_engine *e) {
@@ -217,6 +226,19 @@ static bool gemm_tile(lm_engine *e, const lmc_mat *m, const uint16_t *w, int nr,
                         CUBLAS_GEMM_DEFAULT) == CUBLAS_STATUS_SUCCESS;
 }
 
+/* The GEMM of the pipeline's next tile (nr rows of m, y its first output
+ * row), after which the tile's half is free for the dequantisation two ahead. */
+static bool gemm_next(lm_engine *e, const lmc_mat *m, int nr, const uint16_t *xh, int n, void *y,
+                      int ldy, float beta, bool half_out) {
+    int b = e->jc & 1;
+    if (!issue(e) || cudaStreamWaitEvent(e->st, e->ev_ready[b], 0) != cudaSuccess ||
+        !gemm_tile(e, m, tile(e, b), nr, xh, n, y, ldy, beta, half_out) ||
+        cudaEventRecord(e->ev_free[b], e->st) != cudaSuccess)
+        return false;
+    e->jc++;
+    return issue(e);
+}
+
 bool lmc_gemm(lm_engine *e, const lmc_mat *m, const uint16_t *xh, int n, void *y, int ldy,
               float beta, bool half_out) {
     size_t ysz = half_out ? 2 : 4;
@@ -228,15 +250,10 @@ bool lmc_gemm(lm_engine *e, const lmc_mat *m, const uint16_t *xh, int n, void *y
     if (e->overlap && e->jc < e->n_jobs && e->jobs[e->jc].m == m && !e->jobs[e->jc].m2) {
         for (int r0 = 0; r0 < m->rows; r0 += per) {
             const lmc_wjob *j = &e->jobs[e->jc];
-            int b = e->jc & 1;
-            if (j->m != m || j->r0 != r0 || !issue(e) ||
-                cudaStreamWaitEvent(e->st, e->ev_ready[b], 0) != cudaSuccess ||
-                !gemm_tile(e, m, tile(e, b), j->nr, xh, n, (uint8_t *)y + (size_t)r0 * ysz, ldy,
-                           beta, half_out) ||
-                cudaEventRecord(e->ev_free[b], e->st) != cudaSuccess)
+            if (j->m != m || j->r0 != r0 ||
+                !gemm_next(e, m, j->nr, xh, n, (uint8_t *)y + (size_t)r0 * ysz, ldy, beta,
+                           half_out))
                 return false;
-            e->jc++;
-            if (!issue(e)) return false;
         }
         return true;
     }
@@ -267,11 +284,5 @@ bool lmc_gemm2(lm_engine *e, const lmc_mat *a, const lmc_mat *b, const uint16_t 
     if (!j || j->m != a || j->m2 != b)
         return lmc_gemm(e, a, xh, n, y, ldy, 0.0f, false) &&
                lmc_gemm(e, b, xh, n, y + a->rows, ldy, 0.0f, false);
-    int t = e->jc & 1;
-    if (!issue(e) || cudaStreamWaitEvent(e->st, e->ev_ready[t], 0) != cudaSuccess ||
-        !gemm_tile(e, a, tile(e, t), a->rows + b->rows, xh, n, y, ldy, 0.0f, false) ||
-        cudaEventRecord(e->ev_free[t], e->st) != cudaSuccess)
-        return false;
-    e->jc++;
-    return issue(e);
+    return gemm_next(e, a, a->rows + b->rows, xh, n, y, ldy, 0.0f, false);
 }
