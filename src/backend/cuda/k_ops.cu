@@ -723,17 +723,23 @@ __global__ void __launch_bounds__(MAXT)
     for (int i = 0; i < DPL; i++)
         dst[lane * DPL + i] = o[i];
     if (lane == 0) dst[HD] = m, dst[HD + 1] = l;
-    /* publish the partial, then count this chunk in */
-    __threadfence();
+    /* publish the partial, then count this chunk in: the barrier orders the
+     * block's writes before thread 0's fence, which is cumulative, so one
+     * fence per block does what a fence in every thread did (ncu had the
+     * 256 fences among the kernel's top stall sites); the last block's
+     * thread 0 fences again before the block reads the other partials */
     __syncthreads();
     if (threadIdx.x == 0) {
+        __threadfence();
         int prev = atomicAdd(&cnt[blockIdx.x], 1);
         is_last = prev == n_act - 1;
-        if (is_last) cnt[blockIdx.x] = 0; /* ready for the next step */
+        if (is_last) {
+            cnt[blockIdx.x] = 0; /* ready for the next step */
+            __threadfence();
+        }
     }
     __syncthreads();
     if (!is_last) return;
-    __threadfence();
     /* merge: chunk k weighs exp(m_k - M) / L */
     float M = -INFINITY;
     for (int k = lane; k < n_act; k += 32)
