@@ -137,13 +137,13 @@ static cudaError_t make_half_copies(lm_engine *e, const gemm_unit *u, int nu) {
     }
     if (k && cudaMalloc((void **)&e->hbuf, bytes) != cudaSuccess) {
         (void)cudaGetLastError();
-        e->hbuf = NULL, k = 0;
+        e->hbuf = NULL, k = 0, bytes = 0;
     }
     if (k < n)
         fprintf(stderr,
                 "cuda: LOCALM_CUDA_F16_PREFILL: half copies of %d of %d matrices (%.0f of %.0f "
                 "MiB; %.0f MiB free%s); prefill dequantises the others each pass\n",
-                k, n, (double)bytes / 1048576.0 * (k > 0), want / 1048576.0, fr / 1048576.0,
+                k, n, bytes / 1048576.0, want / 1048576.0, fr / 1048576.0,
                 e->mem_budget ? ", and the load's VRAM budget" : "");
     uint16_t *h = e->hbuf;
     for (int i = 0; i < k && rc == cudaSuccess; i++) {
