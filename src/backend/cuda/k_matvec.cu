@@ -6,6 +6,8 @@
 #include "backend/cuda/cuda_kernels.h"
 #include "backend/cuda/launch.cuh"
 #include "backend/cuda/quant.cuh"
+#include <stdio.h>
+#include <stdlib.h>
 
 using namespace lmc;
 
@@ -62,14 +64,14 @@ __device__ __forceinline__ void prefetch_rows(const uint8_t *w, const uint8_t *w
 template <int T, int NT, int R, bool GLU>
 __device__ __forceinline__ void
 accum_q8(const uint8_t *__restrict__ w, const uint8_t *__restrict__ w2, size_t row_bytes, int n_in,
-         int r0, int rows, const int8_t *__restrict__ xq, const float2 *__restrict__ xs, int lane,
-         float (&s)[2][R][NT]) {
+         int r0, int rows, const int8_t *__restrict__ xq, const float2 *__restrict__ xs, int u0,
+         int ustep, float (&s)[2][R][NT]) {
     const int n_units = n_in / 32;
     /* Unrolled so that a lane's next weight loads are issued before the
      * current ones return: short rows (n_in 2048: two units per lane) are
      * latency-bound otherwise. */
 #pragma unroll 2
-    for (int u = lane; u < n_units; u += 32) {
+    for (int u = u0; u < n_units; u += ustep) {
         int xv[NT][8];
         float xd[NT], xsd[NT];
 #pragma unroll
@@ -98,20 +100,59 @@ accum_q8(const uint8_t *__restrict__ w, const uint8_t *__restrict__ w2, size_t r
     }
 }
 
-template <int T, int NT, int R, bool GLU>
+/* The KS > 1 finish: warp sums through shared memory, added in warp order. */
+template <int NT, int R, bool GLU, int KS>
+__device__ __forceinline__ void ks_finish(float (&s)[2][R][NT], int r0, int rows, float *y,
+                                          int y_stride, bool acc, int lane, int wp, int kw) {
+    __shared__ float sh[WARPS][2][R][NT];
+#pragma unroll
+    for (int r = 0; r < R; r++)
+#pragma unroll
+        for (int t = 0; t < NT; t++) {
+            float a = warp_sum(s[0][r][t]);
+            float b = GLU ? warp_sum(s[1][r][t]) : 0.0f;
+            if (lane == 0) sh[wp][0][r][t] = a, sh[wp][1][r][t] = b;
+        }
+    __syncthreads();
+    if (kw != 0 || lane >= R * NT) return;
+    const int r = lane / NT, t = lane % NT;
+    if (r0 + r >= rows) return;
+    float a = 0.0f, b = 0.0f;
+#pragma unroll
+    for (int k = 0; k < KS; k++)
+        a += sh[wp + k][0][r][t], b += sh[wp + k][1][r][t];
+    float v = GLU ? silu(a) * b : a;
+    float *dst = y + (size_t)t * y_stride + r0 + r;
+    *dst = acc ? *dst + v : v;
+}
+
+/* KS warps share each row (KS = 1: a warp per row): warp k of a row takes
+ * units k*32 + lane, stepping 32*KS, and the KS partial sums are added in a
+ * fixed order through shared memory, so results do not depend on timing. A
+ * block's rows are then done in 1/KS of the time: for long rows (the down
+ * projection, 14336 inputs) a block's serial chain of weight round trips, not
+ * the bytes, set the kernel's tail. */
+template <int T, int NT, int R, bool GLU, int KS>
 __global__ void __launch_bounds__(WARPS * 32)
     mv_q8(const uint8_t *__restrict__ w, const uint8_t *__restrict__ w2, size_t row_bytes, int n_in,
           int rows, const int8_t *__restrict__ xq, const float2 *__restrict__ xs, float *y,
           int y_stride, bool acc) {
-    const int lane = threadIdx.x & 31;
-    const int r0 = (blockIdx.x * WARPS + threadIdx.x / 32) * R;
-    prefetch_rows(w, GLU ? w2 : nullptr, row_bytes, blockIdx.x * WARPS * R, WARPS * R, rows);
+    constexpr int RG = WARPS / KS; /* row groups per block */
+    const int lane = threadIdx.x & 31, wp = threadIdx.x / 32, kw = wp % KS;
+    const int r0 = (blockIdx.x * RG + wp / KS) * R;
+    prefetch_rows(w, GLU ? w2 : nullptr, row_bytes, blockIdx.x * RG * R, RG * R, rows);
     pdl_trigger();
     pdl_wait();
-    if (r0 >= rows) return;
+    if (KS == 1 && r0 >= rows) return;
     float s[2][R][NT] = {};
-    accum_q8<T, NT, R, GLU>(w, w2, row_bytes, n_in, r0, rows, xq, xs, lane, s);
-    finish<NT, R, GLU>(s, r0, rows, y, y_stride, acc, lane);
+    if (r0 < rows)
+        accum_q8<T, NT, R, GLU>(w, w2, row_bytes, n_in, r0, rows, xq, xs, lane + 32 * kw, 32 * KS,
+                                s);
+    if constexpr (KS == 1) {
+        finish<NT, R, GLU>(s, r0, rows, y, y_stride, acc, lane);
+    } else {
+        ks_finish<NT, R, GLU, KS>(s, r0, rows, y, y_stride, acc, lane, wp, kw);
+    }
 }
 
 /* Two mat-vecs on the same q8 input in one launch (wq|wk and a wv of another
@@ -132,11 +173,11 @@ __global__ void __launch_bounds__(WARPS * 32)
     float s[2][1][NT] = {};
     if (first) {
         if (r0 >= rows1) return;
-        accum_q8<T1, NT, 1, false>(w1, nullptr, rb1, n_in, r0, rows1, xq, xs, lane, s);
+        accum_q8<T1, NT, 1, false>(w1, nullptr, rb1, n_in, r0, rows1, xq, xs, lane, 32, s);
         finish<NT, 1, false>(s, r0, rows1, y1, y_stride, false, lane);
     } else {
         if (r0 >= rows2) return;
-        accum_q8<T2, NT, 1, false>(w2, nullptr, rb2, n_in, r0, rows2, xq, xs, lane, s);
+        accum_q8<T2, NT, 1, false>(w2, nullptr, rb2, n_in, r0, rows2, xq, xs, lane, 32, s);
         finish<NT, 1, false>(s, r0, rows2, y2, y_stride, false, lane);
     }
 }
@@ -157,7 +198,7 @@ __global__ void __launch_bounds__(1024 / R)
     pdl_trigger();
     pdl_wait();
     float s[2][R][NT] = {};
-    accum_q8<T, NT, R, true>(w, w2, row_bytes, n_in, r0, rows, xq, xs, lane, s);
+    accum_q8<T, NT, R, true>(w, w2, row_bytes, n_in, r0, rows, xq, xs, lane, 32, s);
 #pragma unroll
     for (int r = 0; r < R; r++)
 #pragma unroll
@@ -201,19 +242,20 @@ __device__ __forceinline__ void load8<LM_TYPE_F32>(const uint8_t *row, int c, fl
     o[0] = a.x, o[1] = a.y, o[2] = a.z, o[3] = a.w, o[4] = b.x, o[5] = b.y, o[6] = b.z, o[7] = b.w;
 }
 
-template <int T, int NT, int R, bool GLU>
+template <int T, int NT, int R, bool GLU, int KS>
 __global__ void __launch_bounds__(WARPS * 32)
     mv_f(const uint8_t *__restrict__ w, const uint8_t *__restrict__ w2, size_t row_bytes, int n_in,
          int rows, const float *__restrict__ x, float *y, int y_stride, bool acc) {
-    const int lane = threadIdx.x & 31;
-    const int r0 = (blockIdx.x * WARPS + threadIdx.x / 32) * R;
-    prefetch_rows(w, GLU ? w2 : nullptr, row_bytes, blockIdx.x * WARPS * R, WARPS * R, rows);
+    constexpr int RG = WARPS / KS; /* row groups per block */
+    const int lane = threadIdx.x & 31, wp = threadIdx.x / 32, kw = wp % KS;
+    const int r0 = (blockIdx.x * RG + wp / KS) * R;
+    prefetch_rows(w, GLU ? w2 : nullptr, row_bytes, blockIdx.x * RG * R, RG * R, rows);
     pdl_trigger();
     pdl_wait();
-    if (r0 >= rows) return;
+    if (KS == 1 && r0 >= rows) return;
     float s[2][R][NT] = {};
 #pragma unroll 2
-    for (int c = lane; c < n_in / 8; c += 32) {
+    for (int c = lane + 32 * kw; c < (r0 < rows ? n_in / 8 : 0); c += 32 * KS) {
         float xv[NT][8];
 #pragma unroll
         for (int t = 0; t < NT; t++) {
@@ -242,7 +284,10 @@ __global__ void __launch_bounds__(WARPS * 32)
             }
         }
     }
-    finish<NT, R, GLU>(s, r0, rows, y, y_stride, acc, lane);
+    if constexpr (KS == 1)
+        finish<NT, R, GLU>(s, r0, rows, y, y_stride, acc, lane);
+    else
+        ks_finish<NT, R, GLU, KS>(s, r0, rows, y, y_stride, acc, lane, wp, kw);
 }
 
 struct mv_args {
@@ -258,15 +303,50 @@ struct mv_args {
     bool acc;
 };
 
-template <int T, int NT, int R, bool GLU> void launch_t(cudaStream_t st, const mv_args &a) {
-    int rows_per_block = WARPS * R;
+/* Warps per row (KS) for rows of n_in inputs, R rows per warp: enough that a
+ * warp's share is at most 128 units of 32 weights (q8 types; four per lane,
+ * two round trips of the unrolled loop) or 128 16-byte pieces (float types).
+ * Measured on an H200 (bench_cuda_kernels, fraction of the copy bandwidth):
+ * Q4_K 4096 x 14336 0.45 -> 0.63 with four warps per row, 14336 x 4096 (two
+ * rows per warp) 0.56 -> 0.70 with two, 4096 x 4096 0.41 -> 0.40 with two
+ * (so one), 2048 x 2048 Q4_0 0.18 -> 0.13 with two (so one).
+ * LOCALM_CUDA_KS=n overrides it for measurements. */
+static int ks_for(int pieces_per_row, int r) {
+    static int forced = -1;
+    if (forced < 0) {
+        const char *e = getenv("LOCALM_CUDA_KS");
+        forced = e ? atoi(e) : 0;
+    }
+    if (forced == 1 || forced == 2 || forced == 4) return forced;
+    int per_warp = pieces_per_row * r;
+    return per_warp <= 128 ? 1 : per_warp <= 256 ? 2 : 4;
+}
+
+template <int T, int NT, int R, bool GLU, int KS> void launch_ks(cudaStream_t st, const mv_args &a) {
+    int rows_per_block = WARPS / KS * R;
     dim3 grid((a.rows + rows_per_block - 1) / rows_per_block);
     if constexpr (T == LM_TYPE_F16 || T == LM_TYPE_BF16 || T == LM_TYPE_F32)
-        launch(mv_f<T, NT, R, GLU>, grid, dim3(WARPS * 32), st, a.w, a.w2, a.row_bytes, a.n_in,
+        launch(mv_f<T, NT, R, GLU, KS>, grid, dim3(WARPS * 32), st, a.w, a.w2, a.row_bytes, a.n_in,
                a.rows, a.xf, a.y, a.y_stride, a.acc);
     else
-        launch(mv_q8<T, NT, R, GLU>, grid, dim3(WARPS * 32), st, a.w, a.w2, a.row_bytes, a.n_in,
-               a.rows, a.xq, (const float2 *)a.xs, a.y, a.y_stride, a.acc);
+        launch(mv_q8<T, NT, R, GLU, KS>, grid, dim3(WARPS * 32), st, a.w, a.w2, a.row_bytes,
+               a.n_in, a.rows, a.xq, (const float2 *)a.xs, a.y, a.y_stride, a.acc);
+}
+
+template <int T, int NT, int R, bool GLU> void launch_t(cudaStream_t st, const mv_args &a) {
+    constexpr bool F = T == LM_TYPE_F16 || T == LM_TYPE_BF16 || T == LM_TYPE_F32;
+    int pieces = F ? a.n_in / 8 : a.n_in / 32;
+    switch (ks_for(pieces, R)) {
+    case 2:
+        launch_ks<T, NT, R, GLU, 2>(st, a);
+        break;
+    case 4:
+        launch_ks<T, NT, R, GLU, 4>(st, a);
+        break;
+    default:
+        launch_ks<T, NT, R, GLU, 1>(st, a);
+        break;
+    }
 }
 
 template <int T>
