@@ -322,15 +322,16 @@ static int ks_for(int pieces_per_row, int r) {
     return per_warp <= 128 ? 1 : per_warp <= 256 ? 2 : 4;
 }
 
-template <int T, int NT, int R, bool GLU, int KS> void launch_ks(cudaStream_t st, const mv_args &a) {
+template <int T, int NT, int R, bool GLU, int KS>
+void launch_ks(cudaStream_t st, const mv_args &a) {
     int rows_per_block = WARPS / KS * R;
     dim3 grid((a.rows + rows_per_block - 1) / rows_per_block);
     if constexpr (T == LM_TYPE_F16 || T == LM_TYPE_BF16 || T == LM_TYPE_F32)
         launch(mv_f<T, NT, R, GLU, KS>, grid, dim3(WARPS * 32), st, a.w, a.w2, a.row_bytes, a.n_in,
                a.rows, a.xf, a.y, a.y_stride, a.acc);
     else
-        launch(mv_q8<T, NT, R, GLU, KS>, grid, dim3(WARPS * 32), st, a.w, a.w2, a.row_bytes,
-               a.n_in, a.rows, a.xq, (const float2 *)a.xs, a.y, a.y_stride, a.acc);
+        launch(mv_q8<T, NT, R, GLU, KS>, grid, dim3(WARPS * 32), st, a.w, a.w2, a.row_bytes, a.n_in,
+               a.rows, a.xq, (const float2 *)a.xs, a.y, a.y_stride, a.acc);
 }
 
 template <int T, int NT, int R, bool GLU> void launch_t(cudaStream_t st, const mv_args &a) {
