@@ -585,6 +585,30 @@ __global__ void __launch_bounds__(MAXT)
         for (int i = 0; i < KP; i++)
             kv[i] = __ldg(kr + i);
     }
+    /* V mixing: four groups of 8 lanes, group vg taking positions vg, vg + 4,
+     * ... of a tile and lane vs of it HD/8 dimensions, so a tile's V rows are
+     * all in flight at once (one memory round trip; with one lane per
+     * HD/32 dimensions over all 32 positions it took four). */
+    constexpr int VD = HD / 8, VU = VD / 8; /* dimensions, 16-byte loads per lane and row */
+    /* V rows in batches of VB positions per group (all eight up to head size
+     * 128; 256 would spill registers) */
+    constexpr int VB = VU <= 2 ? 8 : 4;
+    const int vg = lane >> 3, vs = lane & 7;
+    /* Up to head size 64 the first tile's V rows are requested here too: they
+     * do not depend on the scores, and the K, V and q round trips then
+     * overlap (at 128 the registers would spill). */
+    constexpr bool VPRE = HD <= 64 && MAXT <= 256;
+    uint4 vpre[VPRE ? VB : 1][VU];
+    if (VPRE) {
+#pragma unroll
+        for (int k = 0; k < VB; k++) {
+            const int pp = start + vg + 4 * k;
+            const uint4 *vr = (const uint4 *)(vb + (size_t)(pp < end ? pp : start) * row) + vs * VU;
+#pragma unroll
+            for (int u = 0; u < VU; u++)
+                vpre[k][u] = __ldg(vr + u);
+        }
+    }
     if (ra.qkv) {
         const float *b = ra.bias;
         warp_prep_head<HD>(ra.qkv + (size_t)h * HD, b ? b + (size_t)h * HD : nullptr, ra.q_norm,
@@ -609,12 +633,6 @@ __global__ void __launch_bounds__(MAXT)
             qs[d] = qh[d] * scale;
     }
     __syncwarp();
-    /* V mixing: four groups of 8 lanes, group vg taking positions vg, vg + 4,
-     * ... of a tile and lane vs of it HD/8 dimensions, so a tile's V rows are
-     * all in flight at once (one memory round trip; with one lane per
-     * HD/32 dimensions over all 32 positions it took four). */
-    constexpr int VD = HD / 8, VU = VD / 8; /* dimensions, 16-byte loads per lane and row */
-    const int vg = lane >> 3, vs = lane & 7;
     float m = -INFINITY, l = 0.0f, acc[VD];
 #pragma unroll
     for (int i = 0; i < VD; i++)
@@ -657,12 +675,10 @@ __global__ void __launch_bounds__(MAXT)
 #pragma unroll
         for (int i = 0; i < VD; i++)
             acc[i] *= a;
-        /* V rows in batches of VB positions per group (all eight up to head
-         * size 128; 256 would spill registers) */
-        constexpr int VB = VU <= 2 ? 8 : 4;
 #pragma unroll
         for (int k0 = 0; k0 < 8; k0 += VB) {
             uint4 vv[VB][VU];
+            const bool pre = VPRE && k0 == 0 && p0 == start;
 #pragma unroll
             for (int k = 0; k < VB; k++) {
                 const int pp = p0 + vg + 4 * (k0 + k);
@@ -670,7 +686,7 @@ __global__ void __launch_bounds__(MAXT)
                     (const uint4 *)(vb + (size_t)(pp < end ? pp : start) * row) + vs * VU;
 #pragma unroll
                 for (int u = 0; u < VU; u++)
-                    vv[k][u] = __ldg(vr + u);
+                    vv[k][u] = pre ? vpre[VPRE ? k : 0][u] : __ldg(vr + u);
             }
 #pragma unroll
             for (int k = 0; k < VB; k++) {
@@ -740,28 +756,30 @@ __global__ void __launch_bounds__(MAXT)
     }
     __syncthreads();
     if (!is_last) return;
-    /* merge: chunk k weighs exp(m_k - M) / L */
-    float M = -INFINITY;
-    for (int k = lane; k < n_act; k += 32)
-        M = fmaxf(M, __ldcg(ph + k * stride + HD));
-    M = warp_max(M);
-    float L = 0.0f;
-    for (int k = lane; k < n_act; k += 32)
-        L += __ldcg(ph + k * stride + HD + 1) * __expf(__ldcg(ph + k * stride + HD) - M);
-    L = warp_sum(L);
+    /* merge: chunk k weighs exp(m_k - M) / L, folded in with a running
+     * maximum, so the loads of MU chunks (m, l and this lane's slice) are
+     * independent and in flight together: one round trip per MU chunks
+     * (three passes, maxima, sums, outputs, took two more) */
+    float M = -INFINITY, L = 0.0f;
 #pragma unroll
     for (int i = 0; i < DPL; i++)
         o[i] = 0.0f;
-    /* every chunk's loads are independent: issue many at once, so a long
-     * context (20 chunks at 640 positions) costs two round trips, not five */
     constexpr int MU = DPL <= 2 ? 16 : DPL <= 4 ? 8 : 4;
 #pragma unroll MU
     for (int k = 0; k < n_act; k++) {
         const float *pk = ph + k * stride;
-        float wk = __expf(__ldcg(pk + HD) - M);
+        const float mk = __ldcg(pk + HD), lk = __ldcg(pk + HD + 1);
+        float ok[DPL];
 #pragma unroll
         for (int i = 0; i < DPL; i++)
-            o[i] += wk * __ldcg(pk + lane * DPL + i);
+            ok[i] = __ldcg(pk + lane * DPL + i);
+        const float mn = fmaxf(M, mk), b = __expf(mk - mn);
+        const float a = M > -INFINITY ? __expf(M - mn) : 0.0f; /* the first chunk */
+        L = L * a + lk * b;
+#pragma unroll
+        for (int i = 0; i < DPL; i++)
+            o[i] = o[i] * a + ok[i] * b;
+        M = mn;
     }
     float inv = L > 0.0f ? 1.0f / L : 0.0f;
 #pragma unroll
