@@ -594,14 +594,17 @@ __global__ void __launch_bounds__(MAXT)
      * 128; 256 would spill registers) */
     constexpr int VB = VU <= 2 ? 8 : 4;
     const int vg = lane >> 3, vs = lane & 7;
-    /* Up to head size 64 the first tile's V rows are requested here too: they
-     * do not depend on the scores, and the K, V and q round trips then
-     * overlap (at 128 the registers would spill). */
-    constexpr bool VPRE = HD <= 64 && MAXT <= 256;
-    uint4 vpre[VPRE ? VB : 1][VU];
+    /* The first tile's V rows (VPN of each group's VB positions) are
+     * requested here too: they do not depend on the scores, and the K, V and
+     * q round trips then overlap. All of them up to head size 64 (1.1B Q4_0
+     * decode with the merge below 1,482-1,511 -> 1,578-1,596 t/s on an H200),
+     * half at 128 (8B 384 -> 388; all of them would spill registers). */
+    constexpr int VPN = MAXT > 256 ? 0 : HD <= 64 ? VB : HD == 128 ? VB / 2 : 0;
+    constexpr bool VPRE = VPN > 0;
+    uint4 vpre[VPRE ? VPN : 1][VU];
     if (VPRE) {
 #pragma unroll
-        for (int k = 0; k < VB; k++) {
+        for (int k = 0; k < VPN; k++) {
             const int pp = start + vg + 4 * k;
             const uint4 *vr = (const uint4 *)(vb + (size_t)(pp < end ? pp : start) * row) + vs * VU;
 #pragma unroll
@@ -686,7 +689,7 @@ __global__ void __launch_bounds__(MAXT)
                     (const uint4 *)(vb + (size_t)(pp < end ? pp : start) * row) + vs * VU;
 #pragma unroll
                 for (int u = 0; u < VU; u++)
-                    vv[k][u] = pre ? vpre[VPRE ? k : 0][u] : __ldg(vr + u);
+                    vv[k][u] = pre && k < VPN ? vpre[k < VPN ? k : 0][u] : __ldg(vr + u);
             }
 #pragma unroll
             for (int k = 0; k < VB; k++) {
