@@ -441,6 +441,7 @@ static void cuda_unload(lm_engine *e) {
     cudaFree(e->kv);
     cudaFree(e->scratch);
     cudaFreeHost(e->h_in);
+    cudaFreeHost(e->h_logits);
     (void)cudaGetLastError();
     free(e->layers);
     free(e->seq_len);
@@ -479,7 +480,9 @@ static lm_status cuda_load(const lm_model_desc *m, const lm_load_opts *o, lm_pro
         (rc = cudaMalloc((void **)&e->wbuf, e->wbytes)) ||
         (rc = cudaMalloc((void **)&e->kv, e->kv_bytes)) ||
         (rc = cudaMalloc((void **)&e->scratch, e->scratch_bytes)) ||
-        (rc = cudaMallocHost((void **)&e->h_in, 4 * LMC_MAX_TOK * sizeof(int32_t)))) {
+        (rc = cudaMallocHost((void **)&e->h_in, 4 * LMC_MAX_TOK * sizeof(int32_t))) ||
+        (rc = cudaMallocHost((void **)&e->h_logits,
+                             (size_t)LMC_SMALL_TOK * (size_t)e->n_vocab * sizeof(float)))) {
         s = cuda_fail(err, rc, "allocation");
         goto fail;
     }

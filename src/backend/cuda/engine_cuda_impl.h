@@ -64,6 +64,7 @@ struct lm_engine {
     int32_t *att_cnt; /* decode attention's per-(token, KV head) chunk counters */
     int32_t *d_in;    /* tokens, pos, seq, idx: 4 x LMC_MAX_TOK */
     int32_t *h_in;    /* pinned mirror */
+    float *h_logits;  /* pinned: the decode step's logit rows, LMC_SMALL_TOK x n_vocab */
     int *seq_len;     /* host: positions written per sequence */
 
     cudaStream_t st;
