@@ -555,7 +555,13 @@ __global__ void __launch_bounds__(MAXT)
     __shared__ __align__(16) float q_sh[16 * HD];
     __shared__ __align__(16) float kv_sh[2][HD]; /* the current position's k, v */
     __shared__ int is_last;
-    pdl_wait();
+    /* early: this kernel prepares the current position's k and v itself, so
+     * no cache row it reads was written by the previous kernel (the one it
+     * writes is read from shared memory): the first tile's K and V rows are
+     * requested before waiting for that kernel. Otherwise (q, k, v from
+     * lmc_qkv_rope) the wait comes first. */
+    const bool early = ra.qkv != nullptr;
+    if (!early) pdl_wait();
     const int G = blockDim.x / 32;
     const int t = blockIdx.x / nkv, g = blockIdx.x % nkv, c = blockIdx.y;
     const int lane = threadIdx.x & 31, j = threadIdx.x / 32, h = g * G + j;
@@ -563,7 +569,10 @@ __global__ void __launch_bounds__(MAXT)
     const int chunk = (n_ctx + n_split - 1) / n_split;
     const int n_act = (len + chunk - 1) / chunk;
     const int start = c * chunk, end = min(start + chunk, len);
-    if (start >= end) return; /* past the position: not counted */
+    if (start >= end) { /* past the position: not counted */
+        if (early) pdl_wait();
+        return;
+    }
     float *qs = q_sh + j * HD;
     const float scale = rsqrtf((float)HD);
     const size_t row = (size_t)nkv * HD;
@@ -612,6 +621,7 @@ __global__ void __launch_bounds__(MAXT)
                 vpre[k][u] = __ldg(vr + u);
         }
     }
+    if (early) pdl_wait();
     if (ra.qkv) {
         const float *b = ra.bias;
         warp_prep_head<HD>(ra.qkv + (size_t)h * HD, b ? b + (size_t)h * HD : nullptr, ra.q_norm,
