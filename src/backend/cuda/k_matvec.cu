@@ -6,7 +6,6 @@
 #include "backend/cuda/cuda_kernels.h"
 #include "backend/cuda/launch.cuh"
 #include "backend/cuda/quant.cuh"
-#include <stdio.h>
 #include <stdlib.h>
 
 using namespace lmc;
