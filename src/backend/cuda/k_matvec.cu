@@ -18,23 +18,6 @@ __device__ __forceinline__ float silu(float g) {
     return g / (1.0f + __expf(-g));
 }
 
-template <int NT, int R, bool GLU>
-__device__ __forceinline__ void finish(float (&s)[2][R][NT], int r0, int rows, float *y,
-                                       int y_stride, bool acc, int lane) {
-#pragma unroll
-    for (int r = 0; r < R; r++)
-#pragma unroll
-        for (int t = 0; t < NT; t++) {
-            float a = warp_sum(s[0][r][t]);
-            float b = GLU ? warp_sum(s[1][r][t]) : 0.0f;
-            if (lane == 0 && r0 + r < rows) {
-                float v = GLU ? silu(a) * b : a;
-                float *dst = y + (size_t)t * y_stride + r0 + r;
-                *dst = acc ? *dst + v : v;
-            }
-        }
-}
-
 /* Every mat-vec kernel starts the same way: an L2 prefetch of the first
  * PF_BYTES of its block's rows of each matrix, then pdl_trigger(), then
  * pdl_wait(). So the next kernel is let onto the GPU as soon as this one's
@@ -99,30 +82,45 @@ accum_q8(const uint8_t *__restrict__ w, const uint8_t *__restrict__ w2, size_t r
     }
 }
 
-/* The KS > 1 finish: warp sums through shared memory, added in warp order. */
+/* Writes row r0 + r of token t: silu(a) * b for GLU, else a, added to y when
+ * acc. */
+template <bool GLU>
+__device__ __forceinline__ void store_y(float a, float b, float *y, int y_stride, int row, int t,
+                                        bool acc) {
+    float v = GLU ? silu(a) * b : a;
+    float *dst = y + (size_t)t * y_stride + row;
+    *dst = acc ? *dst + v : v;
+}
+
+/* Reduces each lane's sums s over the warp and writes the rows. With KS > 1
+ * warps wp .. wp + KS - 1 share the rows from r0 (kw: this warp's index among
+ * them): their sums meet in shared memory and are added in warp order, so
+ * the result does not depend on timing. */
 template <int NT, int R, bool GLU, int KS>
-__device__ __forceinline__ void ks_finish(float (&s)[2][R][NT], int r0, int rows, float *y,
-                                          int y_stride, bool acc, int lane, int wp, int kw) {
-    __shared__ float sh[WARPS][2][R][NT];
+__device__ __forceinline__ void finish(float (&s)[2][R][NT], int r0, int rows, float *y,
+                                       int y_stride, bool acc, int lane, int wp = 0, int kw = 0) {
+    __shared__ float sh[KS > 1 ? WARPS : 1][2][R][NT];
 #pragma unroll
     for (int r = 0; r < R; r++)
 #pragma unroll
         for (int t = 0; t < NT; t++) {
             float a = warp_sum(s[0][r][t]);
             float b = GLU ? warp_sum(s[1][r][t]) : 0.0f;
-            if (lane == 0) sh[wp][0][r][t] = a, sh[wp][1][r][t] = b;
+            if (KS == 1 && lane == 0 && r0 + r < rows)
+                store_y<GLU>(a, b, y, y_stride, r0 + r, t, acc);
+            if (KS > 1 && lane == 0) sh[wp][0][r][t] = a, sh[wp][1][r][t] = b;
         }
-    __syncthreads();
-    if (kw != 0 || lane >= R * NT) return;
-    const int r = lane / NT, t = lane % NT;
-    if (r0 + r >= rows) return;
-    float a = 0.0f, b = 0.0f;
+    if constexpr (KS > 1) {
+        __syncthreads();
+        if (kw != 0 || lane >= R * NT) return;
+        const int r = lane / NT, t = lane % NT;
+        if (r0 + r >= rows) return;
+        float a = 0.0f, b = 0.0f;
 #pragma unroll
-    for (int k = 0; k < KS; k++)
-        a += sh[wp + k][0][r][t], b += sh[wp + k][1][r][t];
-    float v = GLU ? silu(a) * b : a;
-    float *dst = y + (size_t)t * y_stride + r0 + r;
-    *dst = acc ? *dst + v : v;
+        for (int k = 0; k < KS; k++)
+            a += sh[wp + k][0][r][t], b += sh[wp + k][1][r][t];
+        store_y<GLU>(a, b, y, y_stride, r0 + r, t, acc);
+    }
 }
 
 /* KS warps share each row (KS = 1: a warp per row): warp k of a row takes
@@ -147,11 +145,7 @@ __global__ void __launch_bounds__(WARPS * 32)
     if (r0 < rows)
         accum_q8<T, NT, R, GLU>(w, w2, row_bytes, n_in, r0, rows, xq, xs, lane + 32 * kw, 32 * KS,
                                 s);
-    if constexpr (KS == 1) {
-        finish<NT, R, GLU>(s, r0, rows, y, y_stride, acc, lane);
-    } else {
-        ks_finish<NT, R, GLU, KS>(s, r0, rows, y, y_stride, acc, lane, wp, kw);
-    }
+    finish<NT, R, GLU, KS>(s, r0, rows, y, y_stride, acc, lane, wp, kw);
 }
 
 /* Two mat-vecs on the same q8 input in one launch (wq|wk and a wv of another
@@ -173,11 +167,11 @@ __global__ void __launch_bounds__(WARPS * 32)
     if (first) {
         if (r0 >= rows1) return;
         accum_q8<T1, NT, 1, false>(w1, nullptr, rb1, n_in, r0, rows1, xq, xs, lane, 32, s);
-        finish<NT, 1, false>(s, r0, rows1, y1, y_stride, false, lane);
+        finish<NT, 1, false, 1>(s, r0, rows1, y1, y_stride, false, lane);
     } else {
         if (r0 >= rows2) return;
         accum_q8<T2, NT, 1, false>(w2, nullptr, rb2, n_in, r0, rows2, xq, xs, lane, 32, s);
-        finish<NT, 1, false>(s, r0, rows2, y2, y_stride, false, lane);
+        finish<NT, 1, false, 1>(s, r0, rows2, y2, y_stride, false, lane);
     }
 }
 
@@ -190,8 +184,7 @@ __global__ void __launch_bounds__(1024 / R * KS)
     mv_glu_q8(const uint8_t *__restrict__ w, const uint8_t *__restrict__ w2, size_t row_bytes,
               int n_in, int rows, const int8_t *__restrict__ xq, const float2 *__restrict__ xs,
               int8_t *yq, float2 *ys, size_t pf_cap) {
-    __shared__ float sh[NT][32];
-    __shared__ float part[KS > 1 ? 32 / R * KS : 1][R][NT][2];
+    __shared__ float part[32 / R * KS][R][NT][2]; /* each warp's gate and up sums */
     const int lane = threadIdx.x & 31, wp = threadIdx.x / 32, kw = wp % KS;
     const int rb = blockIdx.x * 32, r0 = rb + wp / KS * R;
     prefetch_rows(w, w2, row_bytes, rb, 32, rows, pf_cap);
@@ -204,22 +197,16 @@ __global__ void __launch_bounds__(1024 / R * KS)
 #pragma unroll
         for (int t = 0; t < NT; t++) {
             float a = warp_sum(s[0][r][t]), b = warp_sum(s[1][r][t]);
-            if (KS == 1 && lane == 0) sh[t][wp * R + r] = silu(a) * b;
-            if (KS > 1 && lane == 0) part[wp][r][t][0] = a, part[wp][r][t][1] = b;
+            if (lane == 0) part[wp][r][t][0] = a, part[wp][r][t][1] = b;
         }
     __syncthreads();
-    if (wp < NT) {
-        float v;
-        if constexpr (KS == 1) {
-            v = sh[wp][lane];
-        } else { /* row lane: the KS partial sums in warp order */
-            const int g = lane / R * KS, r = lane % R;
-            float a = 0.0f, b = 0.0f;
+    if (wp < NT) { /* lane: row rb + lane, the sums of its KS warps in warp order */
+        const int g = lane / R * KS, r = lane % R;
+        float a = 0.0f, b = 0.0f;
 #pragma unroll
-            for (int k = 0; k < KS; k++)
-                a += part[g + k][r][wp][0], b += part[g + k][r][wp][1];
-            v = silu(a) * b;
-        }
+        for (int k = 0; k < KS; k++)
+            a += part[g + k][r][wp][0], b += part[g + k][r][wp][1];
+        float v = silu(a) * b;
         size_t i = (size_t)wp * rows + rb + lane; /* warp wp writes token wp */
         warp_store_q8(v, yq + i, ys + i / 32, lane);
     }
@@ -296,10 +283,7 @@ __global__ void __launch_bounds__(WARPS * 32)
             }
         }
     }
-    if constexpr (KS == 1)
-        finish<NT, R, GLU>(s, r0, rows, y, y_stride, acc, lane);
-    else
-        ks_finish<NT, R, GLU, KS>(s, r0, rows, y, y_stride, acc, lane, wp, kw);
+    finish<NT, R, GLU, KS>(s, r0, rows, y, y_stride, acc, lane, wp, kw);
 }
 
 struct mv_args {
