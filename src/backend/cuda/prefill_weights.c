@@ -40,9 +40,15 @@ static int tile_rows(const lm_engine *e, const lmc_mat *m) {
     return (int)(tile_elems(e) / (size_t)m->n_in);
 }
 
-/* Appends m's tiles (counting only when jobs is NULL); F16 needs none. */
+/* A matrix the prefill's GEMMs need dequantised: present and not F16. */
+static bool quantised(const lmc_mat *m) {
+    return m->w && m->type != LM_TYPE_F16;
+}
+
+/* Appends m's tiles (counting only when jobs is NULL); F16 and half copies
+ * need none. */
 static int add_mat(const lm_engine *e, const lmc_mat *m, lmc_wjob *jobs, int n) {
-    if (!m->w || m->type == LM_TYPE_F16 || m->h) return n;
+    if (!quantised(m) || m->h) return n;
     int per = tile_rows(e, m);
     if (per < 1) return n;
     for (int r0 = 0; r0 < m->rows; r0 += per) {
@@ -55,7 +61,7 @@ static int add_mat(const lm_engine *e, const lmc_mat *m, lmc_wjob *jobs, int n) 
 /* Appends a and b as one tile when both are quantised and fit, else as
  * their own tiles. */
 static int add_pair(const lm_engine *e, const lmc_mat *a, const lmc_mat *b, lmc_wjob *jobs, int n) {
-    bool q = a->w && b->w && a->type != LM_TYPE_F16 && b->type != LM_TYPE_F16 && !a->h && !b->h;
+    bool q = quantised(a) && quantised(b) && !a->h && !b->h;
     if (q && a->n_in == b->n_in && (size_t)(a->rows + b->rows) * (size_t)a->n_in <= tile_elems(e)) {
         if (jobs) jobs[n] = (lmc_wjob){a, b, 0, a->rows};
         return n + 1;
@@ -118,7 +124,7 @@ static cudaError_t make_half_copies(lm_engine *e, const gemm_unit *u, int nu) {
     for (int i = 0; i < nu; i++) {
         lmc_mat *two[2] = {u[i].m, u[i].m2};
         for (int k = 0; k < 2; k++)
-            if (two[k] && two[k]->w && two[k]->type != LM_TYPE_F16) mats[n++] = two[k];
+            if (two[k] && quantised(two[k])) mats[n++] = two[k];
     }
     size_t fr = 0, tot = 0, slack = 256ull << 20;
     size_t used = e->wbytes + e->kv_bytes + e->scratch_bytes;
