@@ -43,8 +43,10 @@ static double bench_matvec(uint32_t type, int rows, int n_in, int nt, double *gb
     uint8_t *host = malloc(bytes), *dw;
     fill(host, bytes);
     CK(cudaMalloc((void **)&dw, bytes * copies));
-    for (int c = 0; c < copies; c++)
+    for (int c = 0; c < copies; c++) {
         CK(cudaMemcpy(dw + bytes * c, host, bytes, cudaMemcpyHostToDevice));
+        if (!lmc_device_layout(0, type, dw + bytes * c, bytes)) CK(cudaErrorLaunchFailure);
+    }
     float *x, *y, *xs;
     int8_t *xq;
     CK(cudaMalloc((void **)&x, sizeof(float) * n_in * nt));

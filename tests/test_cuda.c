@@ -136,6 +136,8 @@ static void check_kernels(int n_in) {
         }
         CK(cudaMemcpy(dw, w, rb * rows, cudaMemcpyHostToDevice));
         CK(cudaMemcpy(dw2, w2, rb * rows, cudaMemcpyHostToDevice));
+        assert_true(lmc_device_layout(0, t, dw, rb * rows));
+        assert_true(lmc_device_layout(0, t, dw2, rb * rows));
 
         /* dequantisation: the same numbers as the CPU's */
         CK(cudaMemset(ddq, 0xff, sizeof(float) * n_in * rows)); /* NaN poison */
@@ -278,6 +280,8 @@ static void matvec_pair_matches_reference(void **state) {
         }
         CK(cudaMemcpy(dw1, w1, rb1 * r1, cudaMemcpyHostToDevice));
         CK(cudaMemcpy(dw2, w2, rb2 * r2, cudaMemcpyHostToDevice));
+        assert_true(lmc_device_layout(0, pairs[k][0], dw1, rb1 * r1));
+        assert_true(lmc_device_layout(0, pairs[k][1], dw2, rb2 * r2));
         for (int nt = 1; nt <= 2; nt++) {
             CK(cudaMemset(dy, 0xff, sizeof(float) * ys * 2));
             assert_true(lmc_matvec_pair(0, pairs[k][0], dw1, r1, dy, pairs[k][1], dw2, r2, dy + r1,

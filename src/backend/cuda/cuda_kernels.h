@@ -50,6 +50,12 @@ bool lmc_matvec_pair(cudaStream_t st, uint32_t t1, const void *w1, int rows1, fl
                      uint32_t t2, const void *w2, int rows2, float *y2, int n_in, const int8_t *xq,
                      const float *xs, int n_tok, int y_stride);
 
+/* Rearranges bytes of weights of a type just uploaded to w into the layout
+ * the kernels read (in place; a no-op for most types, see quant.cuh). Every
+ * upload of weights must go through it. False on a launch failure or bytes
+ * that are not whole blocks. */
+bool lmc_device_layout(cudaStream_t st, uint32_t type, void *w, size_t bytes);
+
 /* rows x n_in weights of any supported type -> half [rows][n_in]. */
 bool lmc_dequant_f16(cudaStream_t st, uint32_t type, const void *w, int64_t rows, int64_t n_in,
                      uint16_t *out);

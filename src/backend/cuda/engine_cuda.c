@@ -325,6 +325,12 @@ static lm_status up_mat(uploader *u, const lm_tensor *t, bool aligned, lmc_mat *
         lm_status s = report(u, n, t->name);
         if (s) return s;
     }
+    /* the copies above are synchronous; so is this, before the engine's own
+     * stream uses the weights */
+    if (!lmc_device_layout(0, t->type, u->p.base + at, bytes))
+        return cuda_fail(u->err, cudaGetLastError(), "weight layout");
+    cudaError_t rc = cudaStreamSynchronize(0);
+    if (rc != cudaSuccess) return cuda_fail(u->err, rc, "weight layout");
     out->w = u->p.base + at;
     out->type = t->type;
     out->n_in = (int)t->ne[0];

@@ -79,6 +79,46 @@ __device__ __forceinline__ uint32_t spread4(uint32_t b) {
     return ((b & 1u) << 4) | ((b & 2u) << 11) | ((b & 4u) << 18) | ((b & 8u) << 25);
 }
 
+/* Q6_K super-blocks are kept on the device in a layout of their own, made in
+ * place at upload (lmc_device_layout): in the GGUF one a 32-element unit is
+ * spread over 32 bytes of ql and 32 of qh at 2-byte alignment, which took 18
+ * word loads and funnel shifts per unit and left the Q6_K mat-vecs
+ * load-bound. Rearranged, a unit is one 16-byte load of low nibbles, one
+ * 8-byte load of high bits and one 2-byte load of its two scales. A block
+ * still takes its 210 bytes at its place; as blocks start at any even
+ * address, the 18 bytes of d and scales ("filler": d, then the 16 scales)
+ * are split around the 192 bytes of quants, pre of them first, pre chosen
+ * from the block's address so that the quants start 16-byte aligned.
+ * Unit j's quants q[0..31] (6 bits, stored value + 32): low nibbles at
+ * pre + 16j as four words, word a holding q[4a .. 4a+3] in its low nibbles
+ * and q[16+4a ..] in its high ones; high bits at pre + 128 + 8j as two
+ * words, word a holding q[4(a+2s) .. 4(a+2s)+3] >> 4 at bits 2s of each
+ * byte. So word i of four consecutive quants is a shift and a mask away. */
+__host__ __device__ inline int q6r_pre(uintptr_t block_addr) {
+    return (int)((16 - (block_addr & 15)) & 15);
+}
+/* Offset in the block of filler byte f (0-1: d, 2 + 2j: unit j's scales). */
+__host__ __device__ inline int q6r_fill(int f, int pre) {
+    return f < pre ? f : f + 192;
+}
+/* Unit j (0..7) of the rearranged Q6_K block at b: q[i] = quants 4i..4i+3
+ * (unsigned, 0..63), d, and the scales of its two halves. */
+__device__ __forceinline__ void q6r_unit(const uint8_t *b, int j, uint32_t (&q)[8], float &d,
+                                         int &s0, int &s1) {
+    const int pre = q6r_pre((uintptr_t)b);
+    const uint4 lo = __ldg((const uint4 *)(b + pre + 16 * j));
+    const uint2 hi = __ldg((const uint2 *)(b + pre + 128 + 8 * j));
+    d = ld_half(b + q6r_fill(0, pre));
+    const unsigned short sw = __ldg((const unsigned short *)(b + q6r_fill(2 + 2 * j, pre)));
+    s0 = (int)(int8_t)(sw & 0xFF);
+    s1 = (int)(int8_t)(sw >> 8);
+    const uint32_t l[4] = {lo.x, lo.y, lo.z, lo.w}, h[2] = {hi.x, hi.y};
+#pragma unroll
+    for (int i = 0; i < 8; i++)
+        q[i] = ((l[i & 3] >> (4 * (i >> 2))) & 0x0F0F0F0Fu) |
+               (((h[i & 1] >> (2 * (i >> 1))) & 0x03030303u) << 4);
+}
+
 /* Byte offset of 32-element unit u within a row, and bytes of the block that
  * holds it, per type. */
 template <int T> struct blk;
@@ -200,21 +240,14 @@ __device__ __forceinline__ void dequant_unit<LM_TYPE_Q5_K>(const uint8_t *row, i
 }
 template <>
 __device__ __forceinline__ void dequant_unit<LM_TYPE_Q6_K>(const uint8_t *row, int u, float *o) {
-    const uint8_t *b = row + 210 * (u >> 3);
-    int s = u & 7, h = s >> 2, k = s & 3;
-    const uint8_t *ql = b + 64 * h + 32 * (k & 1);
-    const uint8_t *qh = b + 128 + 32 * h;
-    const int8_t *sc = (const int8_t *)(b + 192) + 8 * h + 2 * k;
-    float d = ld_half(b + 208);
-    int shl = 4 * (k >> 1), shh = 2 * k;
-    uint32_t wl[8], wh[8];
-    ld_words_a2<8>(ql, wl);
-    ld_words_a2<8>(qh, wh);
+    uint32_t q[8];
+    float d;
+    int s0, s1;
+    q6r_unit(row + 210 * (u >> 3), u & 7, q, d, s0, s1);
+    const float d0 = d * (float)s0, d1 = d * (float)s1;
 #pragma unroll
-    for (int l = 0; l < 32; l++) {
-        int q = ((byte_of(wl, l) >> shl) & 15) | (((byte_of(wh, l) >> shh) & 3) << 4);
-        o[l] = d * (float)sc[l >> 4] * (float)(q - 32);
-    }
+    for (int l = 0; l < 32; l++)
+        o[l] = (l < 16 ? d0 : d1) * (float)(byte_of(q, l) - 32);
 }
 template <>
 __device__ __forceinline__ void dequant_unit<LM_TYPE_F16>(const uint8_t *row, int u, float *o) {
@@ -357,28 +390,20 @@ template <>
 __device__ __forceinline__ float dot_unit<LM_TYPE_Q6_K>(const uint8_t *row, int u, const int *xq,
                                                         float xd, float xsd) {
     (void)xsd;
-    const uint8_t *b = row + 210 * (u >> 3);
-    int s8 = u & 7, h = s8 >> 2, k = s8 & 3;
-    const uint8_t *ql = b + 64 * h + 32 * (k & 1);
-    const uint8_t *qh = b + 128 + 32 * h;
-    const int8_t *sc = (const int8_t *)(b + 192) + 8 * h + 2 * k;
-    int shl = 4 * (k >> 1), shh = 2 * k;
-    uint32_t wl[8], wh[8];
-    ld_words_a2<8>(ql, wl);
-    ld_words_a2<8>(qh, wh);
+    uint32_t w[8];
+    float d;
+    int s0, s1;
+    q6r_unit(row + 210 * (u >> 3), u & 7, w, d, s0, s1);
     int sa = 0, sb = 0;
 #pragma unroll
     for (int i = 0; i < 8; i++) {
-        uint32_t lo = (wl[i] >> shl) & 0x0F0F0F0Fu;
-        uint32_t hi = ((wh[i] >> shh) & 0x03030303u) << 4;
-        int q = (int)__vsub4(lo | hi, 0x20202020u);
+        int q = (int)__vsub4(w[i], 0x20202020u);
         if (i < 4)
             sa = __dp4a(q, xq[i], sa);
         else
             sb = __dp4a(q, xq[i], sb);
     }
-    float d = ld_half(b + 208);
-    return d * xd * (float)((int)sc[0] * sa + (int)sc[1] * sb);
+    return d * xd * (float)(s0 * sa + s1 * sb);
 }
 
 /* ---- warp reductions and q8 activation blocks -------------------------- */
