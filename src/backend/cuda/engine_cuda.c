@@ -327,8 +327,11 @@ static lm_status up_mat(uploader *u, const lm_tensor *t, bool aligned, lmc_mat *
     }
     /* the copies above are synchronous; so is this, before the engine's own
      * stream uses the weights */
-    if (!lmc_device_layout(0, t->type, u->p.base + at, bytes))
-        return cuda_fail(u->err, cudaGetLastError(), "weight layout");
+    if (!lmc_device_layout(0, t->type, u->p.base + at, bytes)) {
+        cudaError_t rc = cudaGetLastError();
+        if (rc != cudaSuccess) return cuda_fail(u->err, rc, "weight layout");
+        return lm_fail(u->err, LM_ERR_BACKEND, "cuda: %s is not aligned to its blocks", t->name);
+    }
     cudaError_t rc = cudaStreamSynchronize(0);
     if (rc != cudaSuccess) return cuda_fail(u->err, rc, "weight layout");
     out->w = u->p.base + at;

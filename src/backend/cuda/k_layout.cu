@@ -1,7 +1,7 @@
 /* k_layout.cu — weights rearranged on the device after upload, for types
- * whose GGUF layout the kernels read slowly. Only Q6_K so far: each
- * super-block is rewritten in place into the layout quant.cuh describes
- * (same 210 bytes at the same address), once per load. */
+ * whose GGUF layout the kernels read slowly: the K-quants Q4_K, Q5_K and
+ * Q6_K. Each super-block is rewritten in place into the layout quant.cuh
+ * describes (same bytes at the same address), once per load. */
 #include "backend/cuda/cuda_kernels.h"
 #include "backend/cuda/quant.cuh"
 
@@ -47,13 +47,55 @@ __global__ void q6k_layout_kernel(uint8_t *w, int64_t n_blocks) {
         b[i] = dst[i];
 }
 
+/* Q4_K (qs at 16, QS = 144) and Q5_K (qh at 16, qs at 48, QS = 176): GGUF
+ * unit j (32 elements) is qs[32(j >> 1) + l] >> 4(j & 1) and bit j of
+ * qh[l]. */
+template <int BYTES> __global__ void k_layout_kernel(uint8_t *w, int64_t n_blocks) {
+    int64_t g = (int64_t)blockIdx.x * blockDim.x + threadIdx.x;
+    if (g >= n_blocks) return;
+    constexpr bool Q5 = BYTES == 176;
+    uint8_t *qs = w + BYTES * g + (Q5 ? 48 : 16), *qh = w + BYTES * g + 16;
+    uint8_t src[128], dst[128], hs[32], hd[32];
+    for (int i = 0; i < 128; i++)
+        src[i] = qs[i];
+    for (int i = 0; i < 32 && Q5; i++)
+        hs[i] = qh[i], hd[i] = 0;
+    for (int j = 0; j < 8; j++) {
+        uint8_t q[32];
+        for (int l = 0; l < 32; l++)
+            q[l] = (uint8_t)((src[32 * (j >> 1) + l] >> (4 * (j & 1))) & 15);
+        for (int a = 0; a < 4; a++)
+            for (int b = 0; b < 4; b++)
+                dst[16 * j + 4 * a + b] = (uint8_t)(q[4 * a + b] | (q[16 + 4 * a + b] << 4));
+        for (int i = 0; i < 8 && Q5; i++)
+            for (int b = 0; b < 4; b++)
+                hd[4 * j + b] |= (uint8_t)(((hs[4 * i + b] >> j) & 1) << i);
+    }
+    for (int i = 0; i < 128; i++)
+        qs[i] = dst[i];
+    for (int i = 0; i < 32 && Q5; i++)
+        qh[i] = hd[i];
+}
+
 } // namespace
 
 extern "C" bool lmc_device_layout(cudaStream_t st, uint32_t type, void *w, size_t bytes) {
-    if (type != LM_TYPE_Q6_K) return true;
-    if (bytes % 210 || ((uintptr_t)w & 1)) return false;
-    int64_t n = (int64_t)(bytes / 210);
+    int bb = type == LM_TYPE_Q6_K   ? 210
+             : type == LM_TYPE_Q5_K ? 176
+             : type == LM_TYPE_Q4_K ? 144
+                                    : 0;
+    if (!bb) return true;
+    /* Q4_K/Q5_K blocks are read with 16-byte loads: their start is too */
+    if (bytes % bb || ((uintptr_t)w & (bb == 210 ? 1 : 15))) return false;
+    int64_t n = (int64_t)(bytes / bb);
     if (n == 0) return true;
-    q6k_layout_kernel<<<(unsigned)((n + 127) / 128), 128, 0, st>>>((uint8_t *)w, n);
+    unsigned grid = (unsigned)((n + 127) / 128);
+    uint8_t *p = (uint8_t *)w;
+    if (bb == 210)
+        q6k_layout_kernel<<<grid, 128, 0, st>>>(p, n);
+    else if (bb == 176)
+        k_layout_kernel<176><<<grid, 128, 0, st>>>(p, n);
+    else
+        k_layout_kernel<144><<<grid, 128, 0, st>>>(p, n);
     return cudaGetLastError() == cudaSuccess;
 }

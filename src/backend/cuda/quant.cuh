@@ -119,6 +119,21 @@ __device__ __forceinline__ void q6r_unit(const uint8_t *b, int j, uint32_t (&q)[
                (((h[i & 1] >> (2 * (i >> 1))) & 0x03030303u) << 4);
 }
 
+/* Q4_K and Q5_K blocks are rearranged at upload too (header untouched): in
+ * the GGUF layout two units share 32 bytes of qs (one in the low nibbles,
+ * one in the high), so each unit loaded 32 bytes to use 16, and Q5_K's 32
+ * bytes of qh hold one bit of every unit. Rearranged, unit j's quants are
+ * the 16 bytes at qs + 16j, word a holding q[4a .. 4a+3] in its low nibbles
+ * and q[16+4a ..] in its high ones (as Q6_K's low nibbles); Q5_K's fifth
+ * bits are the word at qh + 4j, byte b's bit i being that of q[4i + b]. */
+__device__ __forceinline__ void nib16(const uint8_t *p, uint32_t (&q)[8]) {
+    const uint4 v = __ldg((const uint4 *)p);
+    const uint32_t l[4] = {v.x, v.y, v.z, v.w};
+#pragma unroll
+    for (int i = 0; i < 8; i++)
+        q[i] = (l[i & 3] >> (4 * (i >> 2))) & 0x0F0F0F0Fu;
+}
+
 /* Byte offset of 32-element unit u within a row, and bytes of the block that
  * holds it, per type. */
 template <int T> struct blk;
@@ -215,28 +230,25 @@ __device__ __forceinline__ void dequant_unit<LM_TYPE_Q4_K>(const uint8_t *row, i
     int j = u & 7;
     float2 sm = k_sub_scales(b, j);
     uint32_t w[8];
-    ld_words_a16(b + 16 + 32 * (j >> 1), w);
-    int sh = 4 * (j & 1);
-    float ds = sm.x, dm = sm.y;
+    nib16(b + 16 + 16 * j, w);
 #pragma unroll
     for (int l = 0; l < 32; l++)
-        o[l] = ds * (float)((byte_of(w, l) >> sh) & 15) - dm;
+        o[l] = sm.x * (float)byte_of(w, l) - sm.y;
 }
 template <>
 __device__ __forceinline__ void dequant_unit<LM_TYPE_Q5_K>(const uint8_t *row, int u, float *o) {
     const uint8_t *b = row + 176 * (u >> 3);
     int j = u & 7;
     float2 sm = k_sub_scales(b, j);
-    uint32_t wh[8], w[8];
-    ld_words_a16(b + 16, wh);
-    ld_words_a16(b + 48 + 32 * (j >> 1), w);
-    int sh = 4 * (j & 1);
-    float ds = sm.x, dm = sm.y;
+    uint32_t w[8];
+    nib16(b + 48 + 16 * j, w);
+    const uint32_t h = __ldg((const unsigned int *)(b + 16 + 4 * j));
 #pragma unroll
-    for (int l = 0; l < 32; l++) {
-        int q = ((byte_of(w, l) >> sh) & 15) | (((byte_of(wh, l) >> j) & 1) << 4);
-        o[l] = ds * (float)q - dm;
-    }
+    for (int i = 0; i < 8; i++)
+        w[i] |= ((h >> i) & 0x01010101u) << 4;
+#pragma unroll
+    for (int l = 0; l < 32; l++)
+        o[l] = sm.x * (float)byte_of(w, l) - sm.y;
 }
 template <>
 __device__ __forceinline__ void dequant_unit<LM_TYPE_Q6_K>(const uint8_t *row, int u, float *o) {
@@ -357,14 +369,13 @@ __device__ __forceinline__ float dot_unit<LM_TYPE_Q4_K>(const uint8_t *row, int 
                                                         float xd, float xsd) {
     const uint8_t *b = row + 144 * (u >> 3);
     int j = u & 7;
-    const uint4 *qs = (const uint4 *)(b + 16 + 32 * (j >> 1));
     float2 sm = k_sub_scales(b, j);
-    uint4 a = __ldg(qs), c = __ldg(qs + 1);
-    uint32_t w[8] = {a.x, a.y, a.z, a.w, c.x, c.y, c.z, c.w};
-    int sh = 4 * (j & 1), s = 0;
+    uint32_t w[8];
+    nib16(b + 16 + 16 * j, w);
+    int s = 0;
 #pragma unroll
     for (int i = 0; i < 8; i++)
-        s = __dp4a((int)((w[i] >> sh) & 0x0F0F0F0Fu), xq[i], s);
+        s = __dp4a((int)w[i], xq[i], s);
     return sm.x * xd * (float)s - sm.y * xsd;
 }
 template <>
@@ -372,18 +383,14 @@ __device__ __forceinline__ float dot_unit<LM_TYPE_Q5_K>(const uint8_t *row, int 
                                                         float xd, float xsd) {
     const uint8_t *b = row + 176 * (u >> 3);
     int j = u & 7;
-    const uint4 *qs = (const uint4 *)(b + 48 + 32 * (j >> 1));
-    const uint4 *qh = (const uint4 *)(b + 16);
     float2 sm = k_sub_scales(b, j);
-    uint4 a = __ldg(qs), c = __ldg(qs + 1), e = __ldg(qh), f = __ldg(qh + 1);
-    uint32_t w[8] = {a.x, a.y, a.z, a.w, c.x, c.y, c.z, c.w};
-    uint32_t h[8] = {e.x, e.y, e.z, e.w, f.x, f.y, f.z, f.w};
-    int sh = 4 * (j & 1), s = 0;
+    uint32_t w[8];
+    nib16(b + 48 + 16 * j, w);
+    const uint32_t h = __ldg((const unsigned int *)(b + 16 + 4 * j));
+    int s = 0;
 #pragma unroll
-    for (int i = 0; i < 8; i++) {
-        uint32_t q = ((w[i] >> sh) & 0x0F0F0F0Fu) | (((h[i] >> j) & 0x01010101u) << 4);
-        s = __dp4a((int)q, xq[i], s);
-    }
+    for (int i = 0; i < 8; i++)
+        s = __dp4a((int)(w[i] | (((h >> i) & 0x01010101u) << 4)), xq[i], s);
     return sm.x * xd * (float)s - sm.y * xsd;
 }
 template <>
