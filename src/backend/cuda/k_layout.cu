@@ -47,7 +47,7 @@ __global__ void q6k_layout_kernel(uint8_t *w, int64_t n_blocks) {
         b[i] = dst[i];
 }
 
-/* Q4_K (qs at 16, QS = 144) and Q5_K (qh at 16, qs at 48, QS = 176): GGUF
+/* Q4_K (144-byte blocks, qs at 16) and Q5_K (176, qh at 16, qs at 48): GGUF
  * unit j (32 elements) is qs[32(j >> 1) + l] >> 4(j & 1) and bit j of
  * qh[l]. */
 template <int BYTES> __global__ void k_layout_kernel(uint8_t *w, int64_t n_blocks) {

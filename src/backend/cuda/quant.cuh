@@ -2,9 +2,10 @@
  * at a time: to floats (dequantisation) and as an integer dot product with an
  * 8-bit quantised activation block (dp4a); the writing of those activation
  * blocks; and the host-side row sizes and type switch the launchers share.
- * Layouts follow the GGUF specification; K-quant super-blocks (256 elements)
- * are addressed by their 32-element sub-blocks so that every type has the
- * same unit. */
+ * Layouts follow the GGUF specification, except that the bytes inside each
+ * Q4_K, Q5_K and Q6_K super-block are rearranged at upload (k_layout.cu,
+ * described below); K-quant super-blocks (256 elements) are addressed by
+ * their 32-element sub-blocks so that every type has the same unit. */
 #ifndef LM_BACKEND_CUDA_QUANT_CUH
 #define LM_BACKEND_CUDA_QUANT_CUH
 #include <cuda_bf16.h>
