@@ -49,12 +49,6 @@ template <int N> __device__ __forceinline__ void ld_words_a2(const uint8_t *p, u
 __device__ __forceinline__ int byte_of(const uint32_t *w, int l) {
     return (int)((w[l >> 2] >> (8 * (l & 3))) & 0xFFu);
 }
-/* 32 bytes at a 16-byte aligned p as 8 words (two 16-byte loads). */
-__device__ __forceinline__ void ld_words_a16(const uint8_t *p, uint32_t (&w)[8]) {
-    uint4 a = __ldg((const uint4 *)p), c = __ldg((const uint4 *)p + 1);
-    w[0] = a.x, w[1] = a.y, w[2] = a.z, w[3] = a.w, w[4] = c.x, w[5] = c.y, w[6] = c.z, w[7] = c.w;
-}
-
 /* Scale and min of sub-block j of the Q4_K / Q5_K super-block at b (16-byte
  * aligned), multiplied out: (d * sc_j, dmin * m_j). The header (d, dmin,
  * then 12 bytes of 6-bit scales and mins) is read as one 16-byte word: one
