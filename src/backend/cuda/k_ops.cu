@@ -453,6 +453,13 @@ __global__ void __launch_bounds__(ATT_THREADS)
     }
 }
 
+/* *p += v at device scope with acquire and release semantics; the old value. */
+__device__ __forceinline__ int atom_add_acq_rel(int *p, int v) {
+    int old;
+    asm volatile("atom.acq_rel.gpu.add.s32 %0, [%1], %2;" : "=r"(old) : "l"(p), "r"(v) : "memory");
+    return old;
+}
+
 /* Positions a decode block takes: one tile of 32, so a block's critical path
  * is one K and one V round trip (chunks of 64, two tiles, measured ~13 us
  * per 8B layer under ncu at 576 positions, a chain of memory round trips). */
@@ -761,19 +768,16 @@ __global__ void __launch_bounds__(MAXT)
         dst[lane * DPL + i] = o[i];
     if (lane == 0) dst[HD] = m, dst[HD + 1] = l;
     /* publish the partial, then count this chunk in: the barrier orders the
-     * block's writes before thread 0's fence, which is cumulative, so one
-     * fence per block does what a fence in every thread did (ncu had the
-     * 256 fences among the kernel's top stall sites); the last block's
-     * thread 0 fences again before the block reads the other partials */
+     * block's writes before thread 0's counter update, whose release is
+     * cumulative, so it publishes them all (ncu had per-thread fences among
+     * the kernel's top stall sites); its acquire, for the last block, makes
+     * the other blocks' partials visible before the block reads them. One
+     * acq_rel atomic instead of a fence, an atomic and a second fence. */
     __syncthreads();
     if (threadIdx.x == 0) {
-        __threadfence();
-        int prev = atomicAdd(&cnt[blockIdx.x], 1);
+        int prev = atom_add_acq_rel(&cnt[blockIdx.x], 1);
         is_last = prev == n_act - 1;
-        if (is_last) {
-            cnt[blockIdx.x] = 0; /* ready for the next step */
-            __threadfence();
-        }
+        if (is_last) cnt[blockIdx.x] = 0; /* ready for the next step */
     }
     __syncthreads();
     if (!is_last) return;
