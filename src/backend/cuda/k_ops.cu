@@ -613,6 +613,11 @@ __global__ void __launch_bounds__(MAXT)
      * 128; 256 would spill registers) */
     constexpr int VB = VU <= 2 ? 8 : 4;
     const int vg = lane >> 3, vs = lane & 7;
+    /* this lane's 16-byte pieces of the V row at position pp (clamped into
+     * the chunk: past its end the row is read but weighs nothing) */
+    auto v_row = [&](int pp) {
+        return (const uint4 *)(vb + (size_t)(pp < end ? pp : start) * row) + vs * VU;
+    };
     /* The first tile's V rows (VPN of each group's VB positions) are
      * requested here too: they do not depend on the scores, and the K, V and
      * q round trips then overlap. All of them up to head size 64 (1.1B Q4_0
@@ -624,8 +629,7 @@ __global__ void __launch_bounds__(MAXT)
     if (VPRE) {
 #pragma unroll
         for (int k = 0; k < VPN; k++) {
-            const int pp = start + vg + 4 * k;
-            const uint4 *vr = (const uint4 *)(vb + (size_t)(pp < end ? pp : start) * row) + vs * VU;
+            const uint4 *vr = v_row(start + vg + 4 * k);
 #pragma unroll
             for (int u = 0; u < VU; u++)
                 vpre[k][u] = __ldg(vr + u);
@@ -634,11 +638,8 @@ __global__ void __launch_bounds__(MAXT)
          * into L1, so their loads after the scores hit it (8B Q4_K_M decode,
          * H100 same-machine A/B: 371.0-372.4 -> 374.3-375.1 t/s) */
 #pragma unroll
-        for (int k = VPN; k < VB; k++) {
-            const int pp = start + vg + 4 * k;
-            const uint4 *vr = (const uint4 *)(vb + (size_t)(pp < end ? pp : start) * row) + vs * VU;
-            asm volatile("prefetch.global.L1 [%0];" ::"l"(vr));
-        }
+        for (int k = VPN; k < VB; k++)
+            asm volatile("prefetch.global.L1 [%0];" ::"l"(v_row(start + vg + 4 * k)));
     }
     /* The output projection may launch now: its blocks take the SMs this
      * grid leaves and ask L2 for their rows while the attention's chain of
@@ -719,9 +720,7 @@ __global__ void __launch_bounds__(MAXT)
             const bool pre = VPRE && k0 == 0 && p0 == start;
 #pragma unroll
             for (int k = 0; k < VB; k++) {
-                const int pp = p0 + vg + 4 * (k0 + k);
-                const uint4 *vr =
-                    (const uint4 *)(vb + (size_t)(pp < end ? pp : start) * row) + vs * VU;
+                const uint4 *vr = v_row(p0 + vg + 4 * (k0 + k));
 #pragma unroll
                 for (int u = 0; u < VU; u++)
                     vv[k][u] = pre && k < VPN ? vpre[k < VPN ? k : 0][u] : __ldg(vr + u);
