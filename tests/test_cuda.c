@@ -94,7 +94,7 @@ static void check_kernels(int n_in) {
     const uint32_t types[] = {LM_TYPE_F32,  LM_TYPE_F16,  LM_TYPE_BF16, LM_TYPE_Q4_0,
                               LM_TYPE_Q4_1, LM_TYPE_Q5_0, LM_TYPE_Q5_1, LM_TYPE_Q8_0,
                               LM_TYPE_Q4_K, LM_TYPE_Q5_K, LM_TYPE_Q6_K};
-    const int rows = 37, max_tok = 8;
+    const int rows = 37, max_tok = 64;
     const double grow = n_in > 768 ? sqrt((double)n_in / 768.0) : 1.0;
     float *src = malloc(sizeof(float) * n_in * rows), *dq = malloc(sizeof(float) * n_in * rows);
     float *ref = malloc(sizeof(float) * n_in * rows), *x = malloc(sizeof(float) * n_in * max_tok);
@@ -147,13 +147,15 @@ static void check_kernels(int n_in) {
             lm_cpu_dequant_row(t, w + r * rb, ref + (size_t)r * n_in, n_in);
         double e_dq = rel_err(dq, ref, (size_t)n_in * rows);
 
-        /* mat-vec for 1, 3 and 8 tokens, against the scalar reference fed the
-         * very activations the kernel saw (q8 blocks dequantised for quantised
-         * types), and against the float activations with a looser bound */
+        /* mat-vec for 1 to 64 tokens (from 2 tokens on lmc_mmq for the types
+         * it reads, in one, two, four and eight tiles of 8), against the
+         * scalar reference fed the very activations the kernel saw (q8 blocks
+         * dequantised for quantised types), and against the float activations
+         * with a looser bound */
         double e_mv = 0, e_mvf = 0, e_glu = 0, e_gq = 0;
         bool q8 = lmc_type_uses_q8(t);
-        const int nts[3] = {1, 3, 8};
-        for (int ni = 0; ni < 3; ni++) {
+        const int nts[6] = {1, 2, 3, 8, 17, 64};
+        for (int ni = 0; ni < 6; ni++) {
             int nt = nts[ni];
             lmc_convert_act(0, dx, nt, n_in, NULL, dq8, ds);
             CK(cudaMemcpy(hq, dq8, (size_t)n_in * nt, cudaMemcpyDeviceToHost));
@@ -629,6 +631,46 @@ static void check_prefill(const lm_backend_ops *B, lm_engine *e, const cJSON *pr
     }
 }
 
+/* Prefill in pieces of 12 tokens (the short-prompt path of lmc_mmq, each
+ * piece attending to the cache the earlier ones left), logits of the same
+ * rows as check_prefill. */
+static void check_prefill_pieces(const lm_backend_ops *B, lm_engine *e, const cJSON *prompts,
+                                 int n_vocab, tally *t) {
+    const int piece = 12;
+    for (int p = 0; p < cJSON_GetArraySize(prompts); p++) {
+        const cJSON *pr = cJSON_GetArrayItem(prompts, p);
+        int n_ids, n_g;
+        int *ids = json_ints(cJSON_GetObjectItem(pr, "ids"), &n_ids);
+        int *g = json_ints(cJSON_GetObjectItem(pr, "greedy"), &n_g);
+        int n = n_ids + n_g;
+        int32_t *tok = malloc(sizeof(int32_t) * n), *pos = malloc(sizeof(int32_t) * n);
+        int8_t *want = calloc((size_t)n, 1);
+        for (int i = 0; i < n; i++) {
+            tok[i] = i < n_ids ? ids[i] : g[i - n_ids];
+            pos[i] = i;
+            want[i] = i >= n_ids - 1;
+        }
+        float *lg = malloc(sizeof(float) * (size_t)piece * n_vocab);
+        assert_int_equal(B->kv_seq(e, LM_KV_CLEAR, -1, 0, -1), LM_OK);
+        for (int c0 = 0; c0 < n; c0 += piece) {
+            int nc = n - c0 < piece ? n - c0 : piece, rows = 0;
+            for (int i = 0; i < nc; i++)
+                rows += want[c0 + i];
+            lm_logits out = {.data = lg, .capacity = piece};
+            lm_batch b = {.n_tokens = nc, .tokens = tok + c0, .pos = pos + c0, .logits = want + c0};
+            lm_err err = {0};
+            lm_status s = B->forward(e, &b, &out, &err);
+            if (s) print_message("forward: %s\n", lm_err_text(&err));
+            assert_int_equal(s, LM_OK);
+            assert_int_equal(out.n_rows, rows);
+            for (int i = 0, r = 0; i < nc; i++)
+                if (want[c0 + i])
+                    score_step(pr, c0 + i - (n_ids - 1), lg + (size_t)r++ * n_vocab, n_vocab, t);
+        }
+        free(ids), free(g), free(tok), free(pos), free(want), free(lg);
+    }
+}
+
 /* Decode path: two prompts at once as sequences 0 and 1, one token per
  * sequence per call (batches of 2, then 1 when the shorter one ends). */
 static void check_decode(const lm_backend_ops *B, lm_engine *e, const cJSON *prompts, int n_vocab,
@@ -736,8 +778,9 @@ static void models_match_references(void **state) {
         int n_vocab = (int)m->hp.n_vocab;
         const cJSON *prompts = cJSON_GetObjectItem(j, "prompts");
         const cJSON *nll = cJSON_GetObjectItem(j, "nll");
-        tally tp = {0}, td = {0};
+        tally tp = {0}, td = {0}, tc = {0};
         check_prefill(B, e, prompts, n_vocab, &tp);
+        check_prefill_pieces(B, e, prompts, n_vocab, &tc);
         check_decode(B, e, prompts, n_vocab, &td);
         double ours = mean_nll(B, e, nll, n_vocab);
         double ref =
@@ -751,20 +794,25 @@ static void models_match_references(void **state) {
                       ->valuedouble
                 : 1.0;
         double ap = (double)tp.agree / tp.total, ad = (double)td.agree / td.total;
-        print_message("cuda %-32s NLL %.5f (ref %.5f, diff %.1e) | agreement prefill %.4f decode "
-                      "%.4f (llama.cpp %.4f) | max|last_logits-ref| prefill %.2e decode %.2e\n",
-                      mc->path, ours, ref, fabs(ours - ref), ap, ad, ag_ref, tp.max_last_diff,
-                      td.max_last_diff);
+        double ac = (double)tc.agree / tc.total;
+        print_message("cuda %-32s NLL %.5f (ref %.5f, diff %.1e) | agreement prefill %.4f in "
+                      "pieces %.4f decode %.4f (llama.cpp %.4f) | max|last_logits-ref| prefill "
+                      "%.2e pieces %.2e decode %.2e\n",
+                      mc->path, ours, ref, fabs(ours - ref), ap, ac, ad, ag_ref, tp.max_last_diff,
+                      tc.max_last_diff, td.max_last_diff);
         if (mc->f16) {
             assert_true(fabs(ours - ref) <= 2e-3);
             assert_int_equal(tp.agree, tp.total);
             assert_int_equal(td.agree, td.total);
+            assert_int_equal(tc.agree, tc.total);
             assert_true(tp.max_last_diff <= 1e-2);
             assert_true(td.max_last_diff <= 1e-2);
+            assert_true(tc.max_last_diff <= 1e-2);
         } else {
             assert_true(fabs(ours - ref) <= 0.02);
             assert_true(ap >= ag_ref - 0.03);
             assert_true(ad >= ag_ref - 0.03);
+            assert_true(ac >= ag_ref - 0.03);
         }
         B->unload(e);
         lm_model_free(m);

@@ -235,8 +235,8 @@ static size_t scratch_walk(lm_engine *e, uint8_t *base) {
     LMC_PART(part, float, part_rows *(e->hd + 2));
     LMC_PART(xh, uint16_t, T * maxw);
     LMC_PART(wh, uint16_t, wh_elems_for(e));
-    LMC_PART(xq, int8_t, S * maxw);
-    LMC_PART(xs, float, S *maxw / 16);
+    LMC_PART(xq, int8_t, T * maxw); /* T: short prompts' q8 activations (k_mmq.cu) */
+    LMC_PART(xs, float, T *maxw / 16);
     LMC_PART(xq2, int8_t, S * maxw);
     LMC_PART(xs2, float, S *maxw / 16);
     LMC_PART(att_cnt, int32_t, S * e->nkv);

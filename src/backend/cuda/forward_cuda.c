@@ -83,6 +83,77 @@ static bool gemm(lm_engine *e, const lmc_mat *m, const uint16_t *xh, int n, floa
     return lmc_gemm(e, m, xh, n, y, ldy, beta, false);
 }
 
+/* Prompts of up to this many tokens multiply straight from the quantised
+ * blocks on the int8 tensor cores (k_mmq.cu) when every layer matrix is of
+ * a type that kernel reads; longer ones dequantise to half for cuBLAS, whose
+ * fixed cost (every weight written out in half: ~12.5 ms on an 8B, 2.4 ms on
+ * a 1.1B) pays off over many tokens. H100, 16 / 32 / 64 tokens: 8B 7.4 /
+ * 9.9 / 16.9 ms against 12.4 / 12.5 / 12.6, 1.1B Q4_0 1.4 / 2.0 / 2.6
+ * against 2.4 / 2.4 / 2.6. LOCALM_CUDA_MMQ_TOK=n moves the bound. */
+static int mmq_max_tok(void) {
+    static int v = -1;
+    if (v < 0) {
+        const char *s = getenv("LOCALM_CUDA_MMQ_TOK");
+        v = s ? atoi(s) : 32;
+        if (v > LMC_MAX_TOK) v = LMC_MAX_TOK;
+    }
+    return v;
+}
+
+static bool mq_ok(const lmc_mat *m) {
+    return !m->w || (lmc_mmq_supported(m->type) && m->n_in % 256 == 0);
+}
+
+static bool mmq_model(const lm_engine *e) {
+    for (int l = 0; l < e->n_layer; l++) {
+        const lmc_layer *L = &e->layers[l];
+        if (!mq_ok(&L->wq) || !mq_ok(&L->wk) || !mq_ok(&L->wv) || !mq_ok(&L->wo) ||
+            !mq_ok(&L->gate) || !mq_ok(&L->up) || !mq_ok(&L->down) || !mq_ok(&L->wqkv) ||
+            !mq_ok(&L->wqk))
+            return false;
+    }
+    return true;
+}
+
+/* y (+)= W x for the n tokens' q8 activations in e->xq / e->xs. */
+static bool mq(lm_engine *e, const lmc_mat *m, int n, float *y, int ldy, bool acc) {
+    return lmc_mmq(e->st, m->type, m->w, NULL, m->n_in, m->rows, e->xq, e->xs, n, y, ldy, acc);
+}
+
+/* One layer of a short prompt (run_big's body with q8 activations and
+ * lmc_mmq in place of the half activations and the GEMMs). */
+static bool layer_q8(lm_engine *e, const lmc_layer *L, int n, int one_seq) {
+    const int32_t *pos = e->d_in + T, *seq = e->d_in + 2 * T;
+    int E = e->n_embd, Q = e->nh * e->hd, K = e->nkv * e->hd, F = e->n_ff;
+    float eps = e->hp.norm_eps;
+    cudaStream_t st = e->st;
+    bool ok = true;
+    lmc_norm_act(st, e->x, n, E, L->attn_norm, eps, NULL, NULL, e->xq, e->xs);
+    if (L->wqkv.w)
+        ok &= mq(e, &L->wqkv, n, e->qkv, e->qkv_dim, false);
+    else if (L->wqk.w)
+        ok &= mq(e, &L->wqk, n, e->qkv, e->qkv_dim, false) &&
+              mq(e, &L->wv, n, e->qkv + Q + K, e->qkv_dim, false);
+    else
+        ok &= mq(e, &L->wq, n, e->qkv, e->qkv_dim, false) &&
+              mq(e, &L->wk, n, e->qkv + Q, e->qkv_dim, false) &&
+              mq(e, &L->wv, n, e->qkv + Q + K, e->qkv_dim, false);
+    lmc_qkv_rope(st, e->qkv, n, e->nh, e->nkv, e->hd, L->bqkv, L->q_norm, L->k_norm, eps,
+                 e->inv_freq, (int)e->hp.rope_layout, pos, seq, e->q, L->k_cache, L->v_cache,
+                 e->n_ctx);
+    if (one_seq < 0 || !lmc_attention_prefill(st, e->q, n, e->nh, e->nkv, e->hd, L->k_cache,
+                                              L->v_cache, e->n_ctx, pos, one_seq, e->att, NULL))
+        ok &= lmc_attention(st, e->q, n, e->nh, e->nkv, e->hd, L->k_cache, L->v_cache, e->n_ctx,
+                            pos, seq, 1, e->part, NULL, e->att, NULL, NULL);
+    lmc_convert_act(st, e->att, n, Q, NULL, e->xq, e->xs);
+    ok &= mq(e, &L->wo, n, e->x, E, true);
+    lmc_norm_act(st, e->x, n, E, L->ffn_norm, eps, NULL, NULL, e->xq, e->xs);
+    ok &= lmc_mmq(st, L->gate.type, L->gate.w, L->up.w, E, F, e->xq, e->xs, n, e->ffb, F, false);
+    lmc_convert_act(st, e->ffb, n, F, NULL, e->xq, e->xs);
+    ok &= mq(e, &L->down, n, e->x, E, true);
+    return ok;
+}
+
 /* GEMM body for n > LMC_SMALL_TOK tokens; logits for the n_out rows listed
  * in d_in[3T..], copied to host rows dst. one_seq: the sequence of every
  * token, or -1 when they are of several (tensor-core attention needs one). */
@@ -94,7 +165,10 @@ static bool run_big(lm_engine *e, int n, int n_out, float *dst, int one_seq) {
     cudaStream_t st = e->st;
     bool ok = lmc_get_rows(st, e->tok.type, e->tok.w, E, tok, n, e->x);
     lmc_wpipe_reset(e); /* the GEMMs below follow the pipeline's order */
-    for (int l = 0; l < e->n_layer && ok; l++) {
+    bool q8 = n <= mmq_max_tok() && mmq_model(e);
+    for (int l = 0; l < e->n_layer && ok && q8; l++)
+        ok &= layer_q8(e, &e->layers[l], n, one_seq);
+    for (int l = 0; l < e->n_layer && ok && !q8; l++) {
         lmc_layer *L = &e->layers[l];
         lmc_norm_act(st, e->x, n, E, L->attn_norm, eps, NULL, e->xh, NULL, NULL);
         if (L->wqkv.w)

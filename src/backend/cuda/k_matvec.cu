@@ -397,9 +397,27 @@ template <bool GLU> bool dispatch(cudaStream_t st, const mv_args &a, int nt) {
     return with_type<false>(a.type, [&](auto t) { launch_nt<decltype(t)::value, GLU>(st, a, nt); });
 }
 
+/* From this many tokens on, types lmc_mmq reads go to the int8 tensor
+ * cores (k_mmq.cu) instead of the dp4a kernels below. H100, an 8-token
+ * batch: 8B Q4_K_M 7.2 -> 6.8 ms, 1.1B Q4_0 1.6 -> 1.5 ms; at 2 and 4 tokens
+ * the dp4a kernels are faster (8B 3.7 / 4.3 ms against 5.3 / 6.7).
+ * LOCALM_CUDA_MMQ_MIN=n moves the bound (n > 8: never below a prompt). */
+static int mmq_min() {
+    static int v = -1;
+    if (v < 0) {
+        const char *e = getenv("LOCALM_CUDA_MMQ_MIN");
+        v = e ? atoi(e) : 8;
+        if (v < 2) v = 2;
+    }
+    return v;
+}
+
 /* Splits n_tok into launches of 8, 4, 2 and 1 tokens. */
 template <bool GLU> bool run(cudaStream_t st, mv_args a, int n_tok) {
     bool q8 = lmc_type_uses_q8(a.type);
+    if (q8 && n_tok >= mmq_min() && lmc_mmq_supported(a.type))
+        return lmc_mmq(st, a.type, a.w, GLU ? a.w2 : nullptr, a.n_in, a.rows, a.xq, a.xs, n_tok,
+                       a.y, a.y_stride, a.acc);
     int units = a.n_in / 32;
     for (int t = 0; t < n_tok;) {
         int left = n_tok - t, nt = left >= 8 ? 8 : left >= 4 ? 4 : left >= 2 ? 2 : 1;

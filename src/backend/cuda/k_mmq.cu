@@ -1,0 +1,485 @@
+/* k_mmq.cu — quantised weights times a few tokens on the int8 tensor cores
+ * (mma.sync m16n8k32): each weight is read once for up to 32 tokens, its
+ * 4-8 bit quants fed to the tensor cores as int8 against the q8 activation
+ * blocks the mat-vecs read, each 32-input unit's integer sums scaled in
+ * float. A dp4a mat-vec does all its multiply-adds on the CUDA cores and
+ * loads every token's activations per lane, so it slows with the tokens (8B
+ * Q4_K_M: 3.7 ms for 2 tokens, 7.2 ms for 8); past 8 tokens the prompt path
+ * dequantises every weight to half for cuBLAS, ~12.5 ms on the 8B whatever
+ * the length up to ~100 tokens. H100, prompts of 16 / 32 tokens: 8B 12.4 ->
+ * 7.4 ms and 12.5 -> 9.9 ms, 1.1B Q4_0 2.4 -> 1.4 ms and 2.4 -> 2.0 ms. At 64
+ * tokens cuBLAS is as fast or faster, at 2-4 the dp4a kernels are: the
+ * callers route by token count. Types: Q4_0, Q8_0, Q4_K, Q5_K, Q6_K. */
+#include "backend/cuda/cuda_kernels.h"
+#include "backend/cuda/launch.cuh"
+#include "backend/cuda/quant.cuh"
+
+using namespace lmc;
+
+namespace {
+
+constexpr int MQ_WM = 2; /* row tiles of 16 per block */
+constexpr int MQ_ROWS = 16 * MQ_WM;
+constexpr int MQ_KC = 8;  /* units (of 32 inputs) per staged chunk */
+constexpr int MQ_XW = 72; /* words per token of a chunk's q8 (64, padded against bank conflicts) */
+
+/* Bytes of a chunk (8 units) of one row, per type. */
+template <int T> __host__ __device__ constexpr int chunk_bytes() {
+    return T == LM_TYPE_Q4_0   ? 144
+           : T == LM_TYPE_Q8_0 ? 272
+           : T == LM_TYPE_Q4_K ? 144
+           : T == LM_TYPE_Q5_K ? 176
+                               : 210; /* Q6_K */
+}
+/* Words staged per row and chunk: the chunk plus a word (4-byte copies may
+ * start 2 bytes into one), rounded to 4 mod 8 so that the 8 rows a fragment
+ * load touches fall in different banks and rows stay 16-byte aligned for
+ * 16-byte copies. Q6_K chunks (210 bytes) start at any even address: 4-byte
+ * copies, an odd stride. */
+template <int T> __host__ __device__ constexpr int row_words() {
+    return T == LM_TYPE_Q6_K ? 53 : (chunk_bytes<T>() / 4 + 4) / 8 * 8 + 4;
+}
+
+/* The first n (1-4) bytes of the word at src, the rest zero. */
+__device__ __forceinline__ void cp_async4z(void *dst, const void *src, int n) {
+    asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;" ::"r"(
+                     (unsigned)__cvta_generic_to_shared(dst)),
+                 "l"(src), "r"(n));
+}
+__device__ __forceinline__ void cp_async8(void *dst, const void *src) {
+    asm volatile(
+        "cp.async.ca.shared.global [%0], [%1], 8;" ::"r"((unsigned)__cvta_generic_to_shared(dst)),
+        "l"(src));
+}
+__device__ __forceinline__ void cp_async16(void *dst, const void *src) {
+    asm volatile(
+        "cp.async.cg.shared.global [%0], [%1], 16;" ::"r"((unsigned)__cvta_generic_to_shared(dst)),
+        "l"(src));
+}
+__device__ __forceinline__ void cp_commit() {
+    asm volatile("cp.async.commit_group;");
+}
+template <int N> __device__ __forceinline__ void cp_wait() {
+    asm volatile("cp.async.wait_group %0;" ::"n"(N));
+}
+
+/* Shared-memory reads of staged weight bytes (b: a byte address). */
+__device__ __forceinline__ uint32_t sh_u16(const uint8_t *b) {
+    return *(const unsigned short *)b;
+}
+__device__ __forceinline__ uint32_t sh_u32_a2(const uint8_t *b) {
+    return sh_u16(b) | (sh_u16(b + 2) << 16);
+}
+__device__ __forceinline__ float sh_half(const uint8_t *b) {
+    return __half2float(__ushort_as_half((unsigned short)sh_u16(b)));
+}
+
+/* One row's share of a unit as the A operand of mma.m16n8k32 (s8). Lane
+ * 4 g + tig takes quants 8 tig .. 8 tig + 7 of the unit (k slots 4 tig ..
+ * and 16 + 4 tig ..), so that its activation bytes are 8 contiguous ones;
+ * w = a * q + b. Q6_K's halves (quants 0-15, 16-31) have their own integer
+ * scales: lanes tig < 2 hold the first, the others the second, and the two
+ * halves are multiplied separately (s0, s1; the other half's lanes zero). */
+struct arow {
+    uint32_t lo, hi;
+    float a, b;
+    int s0, s1;
+};
+
+/* The nibble words of a Q4 unit (word w: quants 4w.. low, 16 + 4w.. high)
+ * as this lane's quants 8 tig .. 8 tig + 7. */
+__device__ __forceinline__ void nib_pair(uint32_t w0, uint32_t w1, int tig, arow &r) {
+    const int sh = 4 * (tig >> 1);
+    r.lo = (w0 >> sh) & 0x0F0F0F0Fu;
+    r.hi = (w1 >> sh) & 0x0F0F0F0Fu;
+}
+
+/* Row bytes of chunk in shared memory at b (its first byte), unit k, global
+ * address of those bytes g (Q6_K's in-block layout depends on it). */
+template <int T>
+__device__ __forceinline__ void sh_arow(const uint8_t *b, uintptr_t g, int k, int tig, arow &r);
+
+template <>
+__device__ __forceinline__ void sh_arow<LM_TYPE_Q4_0>(const uint8_t *b, uintptr_t, int k, int tig,
+                                                      arow &r) {
+    const uint8_t *blk = b + 18 * k;
+    const float d = sh_half(blk);
+    const uint8_t *q = blk + 2 + 8 * (tig & 1);
+    nib_pair(sh_u32_a2(q), sh_u32_a2(q + 4), tig, r);
+    r.a = d;
+    r.b = -8.0f * d;
+}
+template <>
+__device__ __forceinline__ void sh_arow<LM_TYPE_Q8_0>(const uint8_t *b, uintptr_t, int k, int tig,
+                                                      arow &r) {
+    const uint8_t *blk = b + 34 * k;
+    r.a = sh_half(blk);
+    r.b = 0.0f;
+    r.lo = sh_u32_a2(blk + 2 + 8 * tig);
+    r.hi = sh_u32_a2(blk + 6 + 8 * tig);
+}
+/* (d * sc_j, dmin * m_j) of a Q4_K / Q5_K header in shared memory. */
+__device__ __forceinline__ float2 sh_k_scales(const uint8_t *b, int j) {
+    const uint32_t *h = (const uint32_t *)b;
+    const float2 dd = __half22float2(*(const __half2 *)&h[0]);
+    const int sh = 8 * (j & 3);
+    const int b0 = (int)(h[1] >> sh) & 0xFF, b1 = (int)(h[2] >> sh) & 0xFF,
+              b2 = (int)(h[3] >> sh) & 0xFF;
+    int sc, mn;
+    if (j < 4) {
+        sc = b0 & 63;
+        mn = b1 & 63;
+    } else {
+        sc = (b2 & 15) | ((b0 >> 6) << 4);
+        mn = (b2 >> 4) | ((b1 >> 6) << 4);
+    }
+    return make_float2(dd.x * (float)sc, dd.y * (float)mn);
+}
+template <>
+__device__ __forceinline__ void sh_arow<LM_TYPE_Q4_K>(const uint8_t *b, uintptr_t, int k, int tig,
+                                                      arow &r) {
+    const float2 sm = sh_k_scales(b, k);
+    const uint32_t *q = (const uint32_t *)(b + 16 + 16 * k) + 2 * (tig & 1);
+    nib_pair(q[0], q[1], tig, r);
+    r.a = sm.x;
+    r.b = -sm.y;
+}
+template <>
+__device__ __forceinline__ void sh_arow<LM_TYPE_Q5_K>(const uint8_t *b, uintptr_t, int k, int tig,
+                                                      arow &r) {
+    const float2 sm = sh_k_scales(b, k);
+    const uint32_t *q = (const uint32_t *)(b + 48 + 16 * k) + 2 * (tig & 1);
+    nib_pair(q[0], q[1], tig, r);
+    const uint32_t h = *(const uint32_t *)(b + 16 + 4 * k); /* bit i of byte c: quant 4i + c */
+    r.lo |= ((h >> (2 * tig)) & 0x01010101u) << 4;
+    r.hi |= ((h >> (2 * tig + 1)) & 0x01010101u) << 4;
+    r.a = sm.x;
+    r.b = -sm.y;
+}
+template <>
+__device__ __forceinline__ void sh_arow<LM_TYPE_Q6_K>(const uint8_t *b, uintptr_t g, int k, int tig,
+                                                      arow &r) {
+    const int pre = q6r_pre(g);             /* b: the block's first byte, at global g */
+    const int half = tig >> 1, i = 2 * tig; /* this lane's quant groups i, i + 1 of 4 */
+    const uint32_t *l = (const uint32_t *)(b + pre + 16 * k);
+    const uint32_t *h = (const uint32_t *)(b + pre + 128 + 8 * k);
+    const int ls = 4 * half, hs = 2 * (i >> 1);
+    const uint32_t l0 = l[i & 3], l1 = l[(i + 1) & 3];
+    r.lo = __vsub4(((l0 >> ls) & 0x0F0F0F0Fu) | (((h[0] >> hs) & 0x03030303u) << 4), 0x20202020u);
+    r.hi = __vsub4(((l1 >> ls) & 0x0F0F0F0Fu) | (((h[1] >> hs) & 0x03030303u) << 4), 0x20202020u);
+    r.a = sh_half(b + q6r_fill(0, pre));
+    r.b = 0.0f;
+    const uint32_t sw = sh_u16(b + q6r_fill(2 + 2 * k, pre));
+    r.s0 = (int)(int8_t)(sw & 0xFF);
+    r.s1 = (int)(int8_t)(sw >> 8);
+}
+
+__device__ __forceinline__ void mma_k32(int (&c)[4], uint32_t a0, uint32_t a1, uint32_t a2,
+                                        uint32_t a3, uint32_t b0, uint32_t b1) {
+    asm volatile("mma.sync.aligned.m16n8k32.row.col.s32.s8.s8.s32 {%0, %1, %2, %3}, "
+                 "{%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};"
+                 : "+r"(c[0]), "+r"(c[1]), "+r"(c[2]), "+r"(c[3])
+                 : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
+}
+
+/* The integer products of rows (ra: g, rb: g + 8) with one n-tile. */
+template <int T>
+__device__ __forceinline__ void tile_mma(const arow &ra, const arow &rb, uint32_t b0, uint32_t b1,
+                                         int tig, int (&c)[4]) {
+    c[0] = c[1] = c[2] = c[3] = 0;
+    if constexpr (T == LM_TYPE_Q6_K) {
+        int h[4] = {0, 0, 0, 0};
+        const bool first = tig < 2; /* this lane's quants are in the first half */
+        mma_k32(c, first ? ra.lo : 0u, first ? rb.lo : 0u, first ? ra.hi : 0u, first ? rb.hi : 0u,
+                b0, b1);
+        mma_k32(h, first ? 0u : ra.lo, first ? 0u : rb.lo, first ? 0u : ra.hi, first ? 0u : rb.hi,
+                b0, b1);
+        c[0] = c[0] * ra.s0 + h[0] * ra.s1;
+        c[1] = c[1] * ra.s0 + h[1] * ra.s1;
+        c[2] = c[2] * rb.s0 + h[2] * rb.s1;
+        c[3] = c[3] * rb.s0 + h[3] * rb.s1;
+    } else {
+        mma_k32(c, ra.lo, rb.lo, ra.hi, rb.hi, b0, b1);
+    }
+}
+
+__device__ __forceinline__ float silu(float g) {
+    return g / (1.0f + __expf(-g));
+}
+
+/* Shared memory of one stage: NM matrices' MQ_ROWS rows x row_words words,
+ * then NTOK tokens x MQ_XW words of q8, then MQ_KC x NTOK float2 scales. */
+template <int T, int NTOK, int NM> __host__ __device__ constexpr int stage_bytes() {
+    return NM * MQ_ROWS * row_words<T>() * 4 + NTOK * MQ_XW * 4 + MQ_KC * NTOK * 8;
+}
+
+/* Issues the copies of chunk c (units 8c .. 8c + 7) of the block's rows into
+ * stage st: the weights (weights_only) or the activations. */
+template <int T, int NTOK, int NM>
+__device__ __forceinline__ void stage_chunk(uint8_t *st, const uint8_t *const *wm, size_t row_bytes,
+                                            int rb0, int rows, int c, const int8_t *xq,
+                                            const float2 *xs, int n_in, int n_tok, bool weights) {
+    constexpr int RW = row_words<T>(), CB = chunk_bytes<T>();
+    if (weights) {
+        /* TPR threads per row, each every TPR-th piece */
+        const int tpr = blockDim.x / MQ_ROWS; /* threads per row */
+        const int r = threadIdx.x % MQ_ROWS, q = threadIdx.x / MQ_ROWS;
+#pragma unroll
+        for (int m = 0; m < NM; m++) {
+            const uint8_t *src =
+                wm[m] + (size_t)min(rb0 + r, rows - 1) * row_bytes + (size_t)c * CB;
+            uint8_t *dst = st + (size_t)(m * MQ_ROWS + r) * RW * 4;
+            if (CB % 16 == 0 && ((uintptr_t)src & 15) == 0) {
+                for (int p = q; p < CB / 16; p += tpr)
+                    cp_async16(dst + 16 * p, src + 16 * p);
+            } else { /* from the word holding the first byte; the last word
+                      * only as far as the chunk goes (it may end the matrix) */
+                const uintptr_t s0 = (uintptr_t)src & ~(uintptr_t)3, e = (uintptr_t)src + CB;
+                const int nw = (int)((e - s0 + 3) / 4);
+                for (int wd = q; wd < nw; wd += tpr) {
+                    const uintptr_t a = s0 + 4 * wd;
+                    cp_async4z(dst + 4 * wd, (const void *)a, (int)min((uintptr_t)4, e - a));
+                }
+            }
+        }
+        return;
+    }
+    uint8_t *xsh = st + NM * MQ_ROWS * RW * 4;
+    float2 *ssh = (float2 *)(xsh + NTOK * MQ_XW * 4);
+    const int n_units = n_in / 32;
+    for (int i = threadIdx.x; i < n_tok * 16; i += blockDim.x) {
+        const int t = i >> 4, p = i & 15;
+        cp_async16(xsh + (size_t)t * MQ_XW * 4 + 16 * p, xq + (size_t)t * n_in + 256 * c + 16 * p);
+    }
+    for (int i = threadIdx.x; i < n_tok * MQ_KC; i += blockDim.x) {
+        const int t = i / MQ_KC, k = i % MQ_KC;
+        cp_async8(ssh + k * NTOK + t, xs + (size_t)t * n_units + MQ_KC * c + k);
+    }
+}
+
+/* Grid (token groups of NTOK, row blocks of MQ_ROWS), MQ_WM x KS warps:
+ * warp (wm, kg) multiplies rows 16 wm .. 16 wm + 15 of the block with the
+ * group's tokens (NTOK / 8 tiles of 8) over chunks kg, kg + KS, ...; lane =
+ * 4 g + tig holds rows g and g + 8, tokens 2 tig and 2 tig + 1 of each tile.
+ * Each step stages KS chunks (8 units each) of the block's rows and tokens
+ * in shared memory by cp.async, the next step's in flight while this one
+ * multiplies; the KS groups' sums meet in shared memory in group order.
+ * GLU: silu(W x) * (W2 x). */
+template <int T, int NTOK, bool GLU, int KS>
+__global__ void __launch_bounds__(MQ_WM *KS * 32)
+    mmq_kernel(const uint8_t *__restrict__ w, const uint8_t *__restrict__ w2, size_t row_bytes,
+               int n_in, int rows, const int8_t *__restrict__ xq, const float2 *__restrict__ xs,
+               int n_tok, float *y, int y_stride, bool acc) {
+    constexpr int NM = GLU ? 2 : 1, NTL = NTOK / 8, RW = row_words<T>(), CB = chunk_bytes<T>();
+    constexpr int SB1 = stage_bytes<T, NTOK, NM>(), SB = KS * SB1;
+    extern __shared__ __align__(16) uint8_t smem[];
+    const int lane = threadIdx.x & 31, wp = threadIdx.x >> 5, g = lane >> 2, tig = lane & 3;
+    const int wm = wp % MQ_WM, kg = wp / MQ_WM;
+    {
+        const int t0 = blockIdx.x * NTOK;
+        xq += (size_t)t0 * n_in;
+        xs += (size_t)t0 * (n_in / 32);
+        y += (size_t)t0 * y_stride;
+        n_tok = min(n_tok - t0, NTOK);
+    }
+    const int rb0 = blockIdx.y * MQ_ROWS, nc = n_in / 256, nit = (nc + KS - 1) / KS;
+    const uint8_t *wm_[2] = {w, GLU ? w2 : w};
+    /* weights never depend on the previous kernel: the first step's are
+     * requested before the wait */
+    for (int k = 0; k < KS && k < nc; k++)
+        stage_chunk<T, NTOK, NM>(smem + k * SB1, wm_, row_bytes, rb0, rows, k, xq, xs, n_in, n_tok,
+                                 true);
+    pdl_trigger();
+    pdl_wait();
+    for (int k = 0; k < KS && k < nc; k++)
+        stage_chunk<T, NTOK, NM>(smem + k * SB1, wm_, row_bytes, rb0, rows, k, xq, xs, n_in, n_tok,
+                                 false);
+    cp_commit();
+    const int ra = 16 * wm + g, rbr = ra + 8; /* this lane's rows in the block */
+    uintptr_t ga[NM], gb[NM];
+#pragma unroll
+    for (int m = 0; m < NM; m++) {
+        ga[m] = (uintptr_t)(wm_[m] + (size_t)min(rb0 + ra, rows - 1) * row_bytes);
+        gb[m] = (uintptr_t)(wm_[m] + (size_t)min(rb0 + rbr, rows - 1) * row_bytes);
+    }
+    float s[NM][NTL][4];
+#pragma unroll
+    for (int m = 0; m < NM; m++)
+#pragma unroll
+        for (int j = 0; j < NTL; j++)
+            s[m][j][0] = s[m][j][1] = s[m][j][2] = s[m][j][3] = 0.0f;
+    for (int it = 0; it < nit; it++) {
+        if (it + 1 < nit) {
+            uint8_t *nx = smem + ((it + 1) & 1) * SB;
+            for (int k = 0; k < KS; k++) {
+                const int c = (it + 1) * KS + k;
+                if (c >= nc) break;
+                stage_chunk<T, NTOK, NM>(nx + k * SB1, wm_, row_bytes, rb0, rows, c, xq, xs, n_in,
+                                         n_tok, true);
+                stage_chunk<T, NTOK, NM>(nx + k * SB1, wm_, row_bytes, rb0, rows, c, xq, xs, n_in,
+                                         n_tok, false);
+            }
+            cp_commit();
+            cp_wait<1>();
+        } else {
+            cp_wait<0>();
+        }
+        __syncthreads();
+        const int c = it * KS + kg;
+        if (c < nc) {
+            const uint8_t *cur = smem + (it & 1) * SB + kg * SB1;
+            const uint8_t *xsh = cur + NM * MQ_ROWS * RW * 4;
+            const float2 *ssh = (const float2 *)(xsh + NTOK * MQ_XW * 4);
+            const size_t co = (size_t)c * CB;
+#pragma unroll 2
+            for (int k = 0; k < MQ_KC; k++) {
+                arow A[NM], B[NM];
+#pragma unroll
+                for (int m = 0; m < NM; m++) {
+                    /* the chunk's first byte sits (address & 3) into its first word */
+                    const uint8_t *base = cur + (size_t)m * MQ_ROWS * RW * 4;
+                    sh_arow<T>(base + (size_t)ra * RW * 4 + ((ga[m] + co) & 3), ga[m] + co, k, tig,
+                               A[m]);
+                    sh_arow<T>(base + (size_t)rbr * RW * 4 + ((gb[m] + co) & 3), gb[m] + co, k, tig,
+                               B[m]);
+                }
+#pragma unroll
+                for (int j = 0; j < NTL; j++) {
+                    const uint2 bv =
+                        *(const uint2 *)(xsh + (size_t)(8 * j + g) * MQ_XW * 4 + 32 * k + 8 * tig);
+                    const float4 xv = *(const float4 *)(ssh + k * NTOK + 8 * j + 2 * tig);
+#pragma unroll
+                    for (int m = 0; m < NM; m++) {
+                        int cc[4];
+                        tile_mma<T>(A[m], B[m], bv.x, bv.y, tig, cc);
+                        s[m][j][0] += A[m].a * xv.x * (float)cc[0] + A[m].b * xv.y;
+                        s[m][j][1] += A[m].a * xv.z * (float)cc[1] + A[m].b * xv.w;
+                        s[m][j][2] += B[m].a * xv.x * (float)cc[2] + B[m].b * xv.y;
+                        s[m][j][3] += B[m].a * xv.z * (float)cc[3] + B[m].b * xv.w;
+                    }
+                }
+            }
+        }
+        __syncthreads(); /* the next step's copies overwrite this stage */
+    }
+    if constexpr (KS > 1) { /* groups 1.. leave their sums; group 0 adds them in order */
+        float *red = (float *)smem;
+        if (kg > 0)
+#pragma unroll
+            for (int m = 0; m < NM; m++)
+#pragma unroll
+                for (int j = 0; j < NTL; j++)
+#pragma unroll
+                    for (int e = 0; e < 4; e++)
+                        red[((((kg - 1) * MQ_WM + wm) * NM + m) * NTL * 4 + 4 * j + e) * 32 +
+                            lane] = s[m][j][e];
+        __syncthreads();
+        if (kg > 0) return;
+        for (int k = 1; k < KS; k++)
+#pragma unroll
+            for (int m = 0; m < NM; m++)
+#pragma unroll
+                for (int j = 0; j < NTL; j++)
+#pragma unroll
+                    for (int e = 0; e < 4; e++)
+                        s[m][j][e] +=
+                            red[((((k - 1) * MQ_WM + wm) * NM + m) * NTL * 4 + 4 * j + e) * 32 +
+                                lane];
+    }
+#pragma unroll
+    for (int j = 0; j < NTL; j++)
+#pragma unroll
+        for (int e = 0; e < 4; e++) {
+            const int row = rb0 + 16 * wm + g + 8 * (e >> 1), t = 8 * j + 2 * tig + (e & 1);
+            if (row >= rows || t >= n_tok) continue;
+            float v = GLU ? silu(s[0][j][e]) * s[NM - 1][j][e] : s[0][j][e];
+            float *dst = y + (size_t)t * y_stride + row;
+            *dst = acc ? *dst + v : v;
+        }
+}
+
+/* Shared memory a block of KS groups takes (two steps of KS chunks). */
+template <int T, int NTOK, bool GLU, int KS> constexpr int mq_smem() {
+    return 2 * KS * stage_bytes < T, NTOK, GLU ? 2 : 1 > ();
+}
+
+template <int T, int NTOK, bool GLU, int KS>
+void launch_ks(cudaStream_t st, const uint8_t *w, const uint8_t *w2, size_t rb, int n_in, int rows,
+               const int8_t *xq, const float2 *xs, int n_tok, float *y, int y_stride, bool acc) {
+    constexpr int SMEM = mq_smem<T, NTOK, GLU, KS>();
+    static bool attr =
+        cudaFuncSetAttribute(mmq_kernel<T, NTOK, GLU, KS>,
+                             cudaFuncAttributeMaxDynamicSharedMemorySize, SMEM) == cudaSuccess;
+    (void)attr;
+    dim3 grid((n_tok + NTOK - 1) / NTOK, (rows + MQ_ROWS - 1) / MQ_ROWS);
+    launch_smem(mmq_kernel<T, NTOK, GLU, KS>, grid, dim3(MQ_WM * KS * 32), SMEM, st, w, w2, rb,
+                n_in, rows, xq, xs, n_tok, y, y_stride, acc);
+}
+
+/* Input groups per block: enough warps (~16 per SM) for matrices of few rows,
+ * as far as two steps fit in shared memory. With whole rows per warp (one
+ * group) the 4096-row matrices gave 2 warps per SM and the kernel ran at
+ * 0.5 TB/s (8B, 8 tokens: 8.3 ms; with up to 8 groups 6.8 ms). */
+constexpr int MQ_SMEM_MAX = 200 * 1024;
+template <int T, int NTOK, bool GLU>
+void launch_ntok(cudaStream_t st, const uint8_t *w, const uint8_t *w2, size_t rb, int n_in,
+                 int rows, const int8_t *xq, const float2 *xs, int n_tok, float *y, int y_stride,
+                 bool acc) {
+    const int tiles = (rows + 15) / 16, nc = n_in / 256;
+    int ks = 1;
+    while (ks < 8 && tiles * ks < 2048 && 2 * ks <= nc)
+        ks *= 2;
+#define LMC_MQK(K)                                                                                 \
+    if (ks >= K && mq_smem<T, NTOK, GLU, K>() <= MQ_SMEM_MAX)                                      \
+        return launch_ks<T, NTOK, GLU, K>(st, w, w2, rb, n_in, rows, xq, xs, n_tok, y, y_stride,   \
+                                          acc);
+    LMC_MQK(8)
+    LMC_MQK(4)
+    LMC_MQK(2)
+#undef LMC_MQK
+    launch_ks<T, NTOK, GLU, 1>(st, w, w2, rb, n_in, rows, xq, xs, n_tok, y, y_stride, acc);
+}
+
+template <int T, bool GLU>
+void launch_t(cudaStream_t st, const uint8_t *w, const uint8_t *w2, size_t rb, int n_in, int rows,
+              const int8_t *xq, const float2 *xs, int n_tok, float *y, int y_stride, bool acc) {
+    if (n_tok <= 8)
+        launch_ntok<T, 8, GLU>(st, w, w2, rb, n_in, rows, xq, xs, n_tok, y, y_stride, acc);
+    else if (n_tok <= 16)
+        launch_ntok<T, 16, GLU>(st, w, w2, rb, n_in, rows, xq, xs, n_tok, y, y_stride, acc);
+    else
+        launch_ntok<T, 32, GLU>(st, w, w2, rb, n_in, rows, xq, xs, n_tok, y, y_stride, acc);
+}
+
+} // namespace
+
+extern "C" bool lmc_mmq_supported(uint32_t type) {
+    return type == LM_TYPE_Q4_0 || type == LM_TYPE_Q8_0 || type == LM_TYPE_Q4_K ||
+           type == LM_TYPE_Q5_K || type == LM_TYPE_Q6_K;
+}
+
+extern "C" bool lmc_mmq(cudaStream_t st, uint32_t type, const void *w, const void *w2, int n_in,
+                        int rows, const int8_t *xq, const float *xs, int n_tok, float *y,
+                        int y_stride, bool accumulate) {
+    size_t rb = row_bytes_of(type, n_in);
+    if (!lmc_mmq_supported(type) || !rb || n_in % 256 || rows < 1 || n_tok < 1) return false;
+    const uint8_t *a = (const uint8_t *)w, *b = (const uint8_t *)w2;
+    const float2 *s = (const float2 *)xs;
+#define LMC_MQT(TY)                                                                                \
+    case TY:                                                                                       \
+        if (b)                                                                                     \
+            launch_t<TY, true>(st, a, b, rb, n_in, rows, xq, s, n_tok, y, y_stride, accumulate);   \
+        else                                                                                       \
+            launch_t<TY, false>(st, a, b, rb, n_in, rows, xq, s, n_tok, y, y_stride, accumulate);  \
+        return true;
+    switch (type) {
+        LMC_MQT(LM_TYPE_Q4_0)
+        LMC_MQT(LM_TYPE_Q8_0)
+        LMC_MQT(LM_TYPE_Q4_K)
+        LMC_MQT(LM_TYPE_Q5_K)
+        LMC_MQT(LM_TYPE_Q6_K)
+    default:
+        return false;
+    }
+#undef LMC_MQT
+}
