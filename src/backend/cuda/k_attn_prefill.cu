@@ -4,6 +4,7 @@
  * online over tiles of 64 cache positions with its state in registers, so no
  * score matrix is ever written. The scalar kernel in k_ops.cu walked the
  * context with one thread per position and took a quarter of an 8B prefill. */
+#include "backend/cuda/cp_async.cuh"
 #include "backend/cuda/cuda_kernels.h"
 #include "backend/cuda/launch.cuh"
 #include <cuda_fp16.h>
@@ -52,28 +53,6 @@ template <bool TRANS> __device__ __forceinline__ void ldsm4(uint32_t (&r)[4], co
 #else
     (void)p;
     r[0] = r[1] = r[2] = r[3] = 0;
-#endif
-}
-
-/* 16 bytes global -> shared without passing through registers; zeros when
- * !in (src-size 0). */
-__device__ __forceinline__ void cp_async16(__half *dst, const __half *src, bool in) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-    unsigned d = (unsigned)__cvta_generic_to_shared(dst);
-    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;" ::"r"(d), "l"(src),
-                 "r"(in ? 16 : 0));
-#else
-    (void)dst, (void)src, (void)in;
-#endif
-}
-__device__ __forceinline__ void cp_async_commit() {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-    asm volatile("cp.async.commit_group;");
-#endif
-}
-__device__ __forceinline__ void cp_async_wait1() {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-    asm volatile("cp.async.wait_group 1;" ::: "memory");
 #endif
 }
 
@@ -149,18 +128,18 @@ __global__ void __launch_bounds__(32 * PF_WARPS)
              * uninitialised values */
             bool in = p0 + r <= pmax;
             size_t src = (size_t)(in ? p0 + r : 0) * prow + c;
-            cp_async16(ks + r * LD + c, kb + src, in);
-            cp_async16(vs + r * LD + c, vb + src, in);
+            cp_async16(ks + r * LD + c, kb + src, in ? 16 : 0);
+            cp_async16(vs + r * LD + c, vb + src, in ? 16 : 0);
         }
-        cp_async_commit();
+        cp_commit();
     };
     stage(0, 0);
     for (int p0 = 0, it = 0; p0 <= pmax; p0 += PF_KV, it++) {
         if (p0 + PF_KV <= pmax)
             stage((it + 1) & 1, p0 + PF_KV);
         else
-            cp_async_commit(); /* an empty group keeps the count uniform */
-        cp_async_wait1();      /* all but the newest group: this tile is in */
+            cp_commit(); /* an empty group keeps the count uniform */
+        cp_wait<1>();    /* all but the newest group: this tile is in */
         const __half *ks = pf_smem + (size_t)(2 * (it & 1)) * PF_KV * LD, *vs = ks + PF_KV * LD;
         __syncthreads();
         if (p0 <= lw) {

@@ -10,6 +10,7 @@
  * 7.4 ms and 12.5 -> 9.9 ms, 1.1B Q4_0 2.4 -> 1.4 ms and 2.4 -> 2.0 ms. At 64
  * tokens cuBLAS is as fast or faster, at 2-4 the dp4a kernels are: the
  * callers route by token count. Types: Q4_0, Q8_0, Q4_K, Q5_K, Q6_K. */
+#include "backend/cuda/cp_async.cuh"
 #include "backend/cuda/cuda_kernels.h"
 #include "backend/cuda/launch.cuh"
 #include "backend/cuda/quant.cuh"
@@ -38,29 +39,6 @@ template <int T> __host__ __device__ constexpr int chunk_bytes() {
  * copies, an odd stride. */
 template <int T> __host__ __device__ constexpr int row_words() {
     return T == LM_TYPE_Q6_K ? 53 : (chunk_bytes<T>() / 4 + 4) / 8 * 8 + 4;
-}
-
-/* The first n (1-4) bytes of the word at src, the rest zero. */
-__device__ __forceinline__ void cp_async4z(void *dst, const void *src, int n) {
-    asm volatile("cp.async.ca.shared.global [%0], [%1], 4, %2;" ::"r"(
-                     (unsigned)__cvta_generic_to_shared(dst)),
-                 "l"(src), "r"(n));
-}
-__device__ __forceinline__ void cp_async8(void *dst, const void *src) {
-    asm volatile(
-        "cp.async.ca.shared.global [%0], [%1], 8;" ::"r"((unsigned)__cvta_generic_to_shared(dst)),
-        "l"(src));
-}
-__device__ __forceinline__ void cp_async16(void *dst, const void *src) {
-    asm volatile(
-        "cp.async.cg.shared.global [%0], [%1], 16;" ::"r"((unsigned)__cvta_generic_to_shared(dst)),
-        "l"(src));
-}
-__device__ __forceinline__ void cp_commit() {
-    asm volatile("cp.async.commit_group;");
-}
-template <int N> __device__ __forceinline__ void cp_wait() {
-    asm volatile("cp.async.wait_group %0;" ::"n"(N));
 }
 
 /* Shared-memory reads of staged weight bytes (b: a byte address). */
@@ -176,10 +154,14 @@ __device__ __forceinline__ void sh_arow<LM_TYPE_Q6_K>(const uint8_t *b, uintptr_
 
 __device__ __forceinline__ void mma_k32(int (&c)[4], uint32_t a0, uint32_t a1, uint32_t a2,
                                         uint32_t a3, uint32_t b0, uint32_t b1) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800 /* lmc_mmq_supported() says no below */
     asm volatile("mma.sync.aligned.m16n8k32.row.col.s32.s8.s8.s32 {%0, %1, %2, %3}, "
                  "{%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};"
                  : "+r"(c[0]), "+r"(c[1]), "+r"(c[2]), "+r"(c[3])
                  : "r"(a0), "r"(a1), "r"(a2), "r"(a3), "r"(b0), "r"(b1));
+#else
+    (void)c, (void)a0, (void)a1, (void)a2, (void)a3, (void)b0, (void)b1;
+#endif
 }
 
 /* The integer products of rows (ra: g, rb: g + 8) with one n-tile. */
@@ -213,16 +195,16 @@ template <int T, int NTOK, int NM> __host__ __device__ constexpr int stage_bytes
     return NM * MQ_ROWS * row_words<T>() * 4 + NTOK * MQ_XW * 4 + MQ_KC * NTOK * 8;
 }
 
-/* Issues the copies of chunk c (units 8c .. 8c + 7) of the block's rows into
- * stage st: the weights (weights_only) or the activations. */
+/* Issues the copies of chunk c (units 8c .. 8c + 7) into stage st: the
+ * block's rows of each matrix (weights) or the tokens' q8 blocks and scales. */
 template <int T, int NTOK, int NM>
 __device__ __forceinline__ void stage_chunk(uint8_t *st, const uint8_t *const *wm, size_t row_bytes,
                                             int rb0, int rows, int c, const int8_t *xq,
                                             const float2 *xs, int n_in, int n_tok, bool weights) {
     constexpr int RW = row_words<T>(), CB = chunk_bytes<T>();
     if (weights) {
-        /* TPR threads per row, each every TPR-th piece */
-        const int tpr = blockDim.x / MQ_ROWS; /* threads per row */
+        /* tpr threads per row, each every tpr-th 16- or 4-byte piece */
+        const int tpr = blockDim.x / MQ_ROWS;
         const int r = threadIdx.x % MQ_ROWS, q = threadIdx.x / MQ_ROWS;
 #pragma unroll
         for (int m = 0; m < NM; m++) {
@@ -238,7 +220,7 @@ __device__ __forceinline__ void stage_chunk(uint8_t *st, const uint8_t *const *w
                 const int nw = (int)((e - s0 + 3) / 4);
                 for (int wd = q; wd < nw; wd += tpr) {
                     const uintptr_t a = s0 + 4 * wd;
-                    cp_async4z(dst + 4 * wd, (const void *)a, (int)min((uintptr_t)4, e - a));
+                    cp_async4(dst + 4 * wd, (const void *)a, (int)min((uintptr_t)4, e - a));
                 }
             }
         }
@@ -454,8 +436,10 @@ void launch_t(cudaStream_t st, const uint8_t *w, const uint8_t *w2, size_t rb, i
 } // namespace
 
 extern "C" bool lmc_mmq_supported(uint32_t type) {
-    return type == LM_TYPE_Q4_0 || type == LM_TYPE_Q8_0 || type == LM_TYPE_Q4_K ||
-           type == LM_TYPE_Q5_K || type == LM_TYPE_Q6_K;
+    /* int8 mma.sync m16n8k32 and cp.async: compute capability 8.0 */
+    return cc_major() >= 8 &&
+           (type == LM_TYPE_Q4_0 || type == LM_TYPE_Q8_0 || type == LM_TYPE_Q4_K ||
+            type == LM_TYPE_Q5_K || type == LM_TYPE_Q6_K);
 }
 
 extern "C" bool lmc_mmq(cudaStream_t st, uint32_t type, const void *w, const void *w2, int n_in,
