@@ -115,24 +115,32 @@ __device__ __forceinline__ float2 sh_k_scales(const uint8_t *b, int j) {
 }
 template <>
 __device__ __forceinline__ void sh_arow<LM_TYPE_Q4_K>(const uint8_t *b, uintptr_t, int k, int tig,
-                                                      arow &r) {
-    const float2 sm = sh_k_scales(b, k);
+                                                      arow &r) { /* a, b: kq_scale() */
     const uint32_t *q = (const uint32_t *)(b + 16 + 16 * k) + 2 * (tig & 1);
     nib_pair(q[0], q[1], tig, r);
-    r.a = sm.x;
-    r.b = -sm.y;
 }
 template <>
 __device__ __forceinline__ void sh_arow<LM_TYPE_Q5_K>(const uint8_t *b, uintptr_t, int k, int tig,
-                                                      arow &r) {
-    const float2 sm = sh_k_scales(b, k);
+                                                      arow &r) { /* a, b: kq_scale() */
     const uint32_t *q = (const uint32_t *)(b + 48 + 16 * k) + 2 * (tig & 1);
     nib_pair(q[0], q[1], tig, r);
     const uint32_t h = *(const uint32_t *)(b + 16 + 4 * k); /* bit i of byte c: quant 4i + c */
     r.lo |= ((h >> (2 * tig)) & 0x01010101u) << 4;
     r.hi |= ((h >> (2 * tig + 1)) & 0x01010101u) << 4;
-    r.a = sm.x;
-    r.b = -sm.y;
+}
+
+/* Q4_K / Q5_K: the four lanes of a row each decode the scales of two of the
+ * chunk's units once (ks: units 2 tig, 2 tig + 1), and unit k's pass from
+ * lane 4 g + k / 2 by shuffle, instead of every lane decoding the 6-bit
+ * header for every unit. */
+template <int T> __host__ __device__ constexpr bool kq() {
+    return T == LM_TYPE_Q4_K || T == LM_TYPE_Q5_K;
+}
+__device__ __forceinline__ void kq_scale(const float2 (&ks)[2], int k, int lane, arow &r) {
+    const float2 v = (k & 1) ? ks[1] : ks[0];
+    const int src = (lane & ~3) | (k >> 1);
+    r.a = __shfl_sync(0xffffffffu, v.x, src);
+    r.b = -__shfl_sync(0xffffffffu, v.y, src);
 }
 template <>
 __device__ __forceinline__ void sh_arow<LM_TYPE_Q6_K>(const uint8_t *b, uintptr_t g, int k, int tig,
@@ -313,17 +321,32 @@ __global__ void __launch_bounds__(MQ_WM *KS * 32)
             const uint8_t *xsh = cur + NM * MQ_ROWS * RW * 4;
             const float2 *ssh = (const float2 *)(xsh + NTOK * MQ_XW * 4);
             const size_t co = (size_t)c * CB;
-#pragma unroll 2
+            /* the chunk's first byte sits (address & 3) into its first word */
+            const uint8_t *pa[NM], *pb[NM];
+            float2 ksa[NM][2], ksb[NM][2];
+#pragma unroll
+            for (int m = 0; m < NM; m++) {
+                const uint8_t *base = cur + (size_t)m * MQ_ROWS * RW * 4;
+                pa[m] = base + (size_t)ra * RW * 4 + ((ga[m] + co) & 3);
+                pb[m] = base + (size_t)rbr * RW * 4 + ((gb[m] + co) & 3);
+                if constexpr (kq<T>())
+#pragma unroll
+                    for (int u = 0; u < 2; u++) {
+                        ksa[m][u] = sh_k_scales(pa[m], 2 * tig + u);
+                        ksb[m][u] = sh_k_scales(pb[m], 2 * tig + u);
+                    }
+            }
+#pragma unroll
             for (int k = 0; k < MQ_KC; k++) {
                 arow A[NM], B[NM];
 #pragma unroll
                 for (int m = 0; m < NM; m++) {
-                    /* the chunk's first byte sits (address & 3) into its first word */
-                    const uint8_t *base = cur + (size_t)m * MQ_ROWS * RW * 4;
-                    sh_arow<T>(base + (size_t)ra * RW * 4 + ((ga[m] + co) & 3), ga[m] + co, k, tig,
-                               A[m]);
-                    sh_arow<T>(base + (size_t)rbr * RW * 4 + ((gb[m] + co) & 3), gb[m] + co, k, tig,
-                               B[m]);
+                    sh_arow<T>(pa[m], ga[m] + co, k, tig, A[m]);
+                    sh_arow<T>(pb[m], gb[m] + co, k, tig, B[m]);
+                    if constexpr (kq<T>()) {
+                        kq_scale(ksa[m], k, lane, A[m]);
+                        kq_scale(ksb[m], k, lane, B[m]);
+                    }
                 }
 #pragma unroll
                 for (int j = 0; j < NTL; j++) {
