@@ -87,9 +87,9 @@ static bool gemm(lm_engine *e, const lmc_mat *m, const uint16_t *xh, int n, floa
  * blocks on the int8 tensor cores (k_mmq.cu) when every layer matrix is of
  * a type that kernel reads; longer ones dequantise to half for cuBLAS, whose
  * fixed cost (every weight written out in half: ~12.5 ms on an 8B, 2.4 ms on
- * a 1.1B) pays off over many tokens. H100, 16 / 32 / 64 tokens: 8B 7.4 /
- * 9.9 / 16.9 ms against 12.4 / 12.5 / 12.6, 1.1B Q4_0 1.4 / 2.0 / 2.6
- * against 2.4 / 2.4 / 2.6. LOCALM_CUDA_MMQ_TOK=n moves the bound. */
+ * a 1.1B) pays off over many tokens. H100, 16 / 32 tokens: 8B Q4_K_M 6.9 /
+ * 9.7 ms against 12.4 / 12.5, 1.1B Q4_0 1.4 / 2.0 against 2.4 / 2.4; at 64
+ * cuBLAS is ahead on the 8B (12.6 ms against 16.9). LOCALM_CUDA_MMQ_TOK=n moves the bound. */
 static int mmq_max_tok(void) {
     static int v = -1;
     if (v < 0) {

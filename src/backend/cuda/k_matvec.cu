@@ -399,7 +399,7 @@ template <bool GLU> bool dispatch(cudaStream_t st, const mv_args &a, int nt) {
 
 /* From this many tokens on, types lmc_mmq reads go to the int8 tensor
  * cores (k_mmq.cu) instead of the dp4a kernels below. H100, an 8-token
- * batch: 8B Q4_K_M 7.2 -> 6.8 ms, 1.1B Q4_0 1.6 -> 1.5 ms; at 2 and 4 tokens
+ * batch: 8B Q4_K_M 7.2 -> 6.4 ms, 1.1B Q4_0 1.6 -> 1.5 ms; at 2 and 4 tokens
  * the dp4a kernels are faster (8B 3.7 / 4.3 ms against 5.3 / 6.7).
  * LOCALM_CUDA_MMQ_MIN=n moves the bound (n > 8: never below a prompt). */
 static int mmq_min() {

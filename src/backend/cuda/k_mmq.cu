@@ -7,8 +7,8 @@
  * Q4_K_M: 3.7 ms for 2 tokens, 7.2 ms for 8); past 8 tokens the prompt path
  * dequantises every weight to half for cuBLAS, ~12.5 ms on the 8B whatever
  * the length up to ~100 tokens. H100, prompts of 16 / 32 tokens: 8B 12.4 ->
- * 7.4 ms and 12.5 -> 9.9 ms, 1.1B Q4_0 2.4 -> 1.4 ms and 2.4 -> 2.0 ms. At 64
- * tokens cuBLAS is as fast or faster, at 2-4 the dp4a kernels are: the
+ * 6.9 ms and 12.5 -> 9.7 ms, 1.1B Q4_0 2.4 -> 1.4 ms and 2.4 -> 2.0 ms. At 64
+ * tokens cuBLAS is ahead on the 8B, at 2-4 the dp4a kernels are: the
  * callers route by token count. Types: Q4_0, Q8_0, Q4_K, Q5_K, Q6_K. */
 #include "backend/cuda/cp_async.cuh"
 #include "backend/cuda/cuda_kernels.h"
