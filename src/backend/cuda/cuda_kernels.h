@@ -53,9 +53,10 @@ bool lmc_matvec_pair(cudaStream_t st, uint32_t t1, const void *w1, int rows1, fl
 /* Whether lmc_mmq reads weights of this type. */
 bool lmc_mmq_supported(uint32_t type);
 /* y[t][r] (+)= dot(W row r, x_t) for n_tok tokens of q8 activations (xq, xs
- * as lmc_matvec's) on the int8 tensor cores, every weight read once per 64
- * tokens; with w2 (gate w, up w2) silu(W x) * (W2 x). False for other types
- * or shapes. */
+ * as lmc_matvec's) on the int8 tensor cores, every weight read from memory
+ * once per 32 tokens; with w2 (gate w, up w2) silu(W x) * (W2 x). False,
+ * launching nothing, for other types, n_in % 256 != 0 or before compute
+ * capability 8.0. */
 bool lmc_mmq(cudaStream_t st, uint32_t type, const void *w, const void *w2, int n_in, int rows,
              const int8_t *xq, const float *xs, int n_tok, float *y, int y_stride, bool accumulate);
 /* Rearranges bytes of weights of a type just uploaded to w into the layout

@@ -415,9 +415,10 @@ static int mmq_min() {
 /* Splits n_tok into launches of 8, 4, 2 and 1 tokens. */
 template <bool GLU> bool run(cudaStream_t st, mv_args a, int n_tok) {
     bool q8 = lmc_type_uses_q8(a.type);
-    if (q8 && n_tok >= mmq_min() && lmc_mmq_supported(a.type))
-        return lmc_mmq(st, a.type, a.w, GLU ? a.w2 : nullptr, a.n_in, a.rows, a.xq, a.xs, n_tok,
-                       a.y, a.y_stride, a.acc);
+    if (q8 && n_tok >= mmq_min() &&
+        lmc_mmq(st, a.type, a.w, GLU ? a.w2 : nullptr, a.n_in, a.rows, a.xq, a.xs, n_tok, a.y,
+                a.y_stride, a.acc))
+        return true; /* else (other types, rows of n_in % 256 != 0) the kernels below */
     int units = a.n_in / 32;
     for (int t = 0; t < n_tok;) {
         int left = n_tok - t, nt = left >= 8 ? 8 : left >= 4 ? 4 : left >= 2 ? 2 : 1;
