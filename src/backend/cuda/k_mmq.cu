@@ -9,7 +9,8 @@
  * the length up to ~100 tokens. H100, prompts of 16 / 32 tokens: 8B 12.4 ->
  * 6.9 ms and 12.5 -> 9.7 ms, 1.1B Q4_0 2.4 -> 1.4 ms and 2.4 -> 2.0 ms. At 64
  * tokens cuBLAS is ahead on the 8B, at 2-4 the dp4a kernels are: the
- * callers route by token count. Types: Q4_0, Q8_0, Q4_K, Q5_K, Q6_K. */
+ * callers route by token count. Types: every quantised one (Q4_0, Q4_1, Q5_0,
+ * Q5_1, Q8_0, Q4_K, Q5_K, Q6_K). */
 #include "backend/cuda/cp_async.cuh"
 #include "backend/cuda/cuda_kernels.h"
 #include "backend/cuda/launch.cuh"
@@ -27,6 +28,9 @@ constexpr int MQ_XW = 72; /* words per token of a chunk's q8 (64, padded against
 /* Bytes of a chunk (8 units) of one row, per type. */
 template <int T> __host__ __device__ constexpr int chunk_bytes() {
     return T == LM_TYPE_Q4_0   ? 144
+           : T == LM_TYPE_Q4_1 ? 160
+           : T == LM_TYPE_Q5_0 ? 176
+           : T == LM_TYPE_Q5_1 ? 192
            : T == LM_TYPE_Q8_0 ? 272
            : T == LM_TYPE_Q4_K ? 144
            : T == LM_TYPE_Q5_K ? 176
@@ -86,6 +90,41 @@ __device__ __forceinline__ void sh_arow<LM_TYPE_Q4_0>(const uint8_t *b, uintptr_
     nib_pair(sh_u32_a2(q), sh_u32_a2(q + 4), tig, r);
     r.a = d;
     r.b = -8.0f * d;
+}
+template <>
+__device__ __forceinline__ void sh_arow<LM_TYPE_Q4_1>(const uint8_t *b, uintptr_t, int k, int tig,
+                                                      arow &r) {
+    const uint8_t *blk = b + 20 * k;
+    const uint8_t *q = blk + 4 + 8 * (tig & 1);
+    nib_pair(sh_u32_a2(q), sh_u32_a2(q + 4), tig, r);
+    r.a = sh_half(blk);
+    r.b = sh_half(blk + 2);
+}
+/* Q5_0 / Q5_1: quant i's fifth bit is bit i of qh; this lane's quants are
+ * 8 tig .. 8 tig + 7, so their bits are qh >> 8 tig. */
+__device__ __forceinline__ void q5_high(uint32_t qh, int tig, arow &r) {
+    r.lo |= spread4((qh >> (8 * tig)) & 15u);
+    r.hi |= spread4((qh >> (8 * tig + 4)) & 15u);
+}
+template <>
+__device__ __forceinline__ void sh_arow<LM_TYPE_Q5_0>(const uint8_t *b, uintptr_t, int k, int tig,
+                                                      arow &r) {
+    const uint8_t *blk = b + 22 * k;
+    const uint8_t *q = blk + 6 + 8 * (tig & 1);
+    nib_pair(sh_u32_a2(q), sh_u32_a2(q + 4), tig, r);
+    q5_high(sh_u32_a2(blk + 2), tig, r);
+    r.a = sh_half(blk);
+    r.b = -16.0f * r.a;
+}
+template <>
+__device__ __forceinline__ void sh_arow<LM_TYPE_Q5_1>(const uint8_t *b, uintptr_t, int k, int tig,
+                                                      arow &r) {
+    const uint8_t *blk = b + 24 * k;
+    const uint8_t *q = blk + 8 + 8 * (tig & 1);
+    nib_pair(sh_u32_a2(q), sh_u32_a2(q + 4), tig, r);
+    q5_high(sh_u32_a2(blk + 4), tig, r);
+    r.a = sh_half(blk);
+    r.b = sh_half(blk + 2);
 }
 template <>
 __device__ __forceinline__ void sh_arow<LM_TYPE_Q8_0>(const uint8_t *b, uintptr_t, int k, int tig,
@@ -461,7 +500,8 @@ void launch_t(cudaStream_t st, const uint8_t *w, const uint8_t *w2, size_t rb, i
 extern "C" bool lmc_mmq_supported(uint32_t type) {
     /* int8 mma.sync m16n8k32 and cp.async: compute capability 8.0 */
     return cc_major() >= 8 &&
-           (type == LM_TYPE_Q4_0 || type == LM_TYPE_Q8_0 || type == LM_TYPE_Q4_K ||
+           (type == LM_TYPE_Q4_0 || type == LM_TYPE_Q4_1 || type == LM_TYPE_Q5_0 ||
+            type == LM_TYPE_Q5_1 || type == LM_TYPE_Q8_0 || type == LM_TYPE_Q4_K ||
             type == LM_TYPE_Q5_K || type == LM_TYPE_Q6_K);
 }
 
@@ -481,6 +521,9 @@ extern "C" bool lmc_mmq(cudaStream_t st, uint32_t type, const void *w, const voi
         return true;
     switch (type) {
         LMC_MQT(LM_TYPE_Q4_0)
+        LMC_MQT(LM_TYPE_Q4_1)
+        LMC_MQT(LM_TYPE_Q5_0)
+        LMC_MQT(LM_TYPE_Q5_1)
         LMC_MQT(LM_TYPE_Q8_0)
         LMC_MQT(LM_TYPE_Q4_K)
         LMC_MQT(LM_TYPE_Q5_K)
