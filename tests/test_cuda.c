@@ -147,11 +147,11 @@ static void check_kernels(int n_in) {
             lm_cpu_dequant_row(t, w + r * rb, ref + (size_t)r * n_in, n_in);
         double e_dq = rel_err(dq, ref, (size_t)n_in * rows);
 
-        /* mat-vec for 1 to 64 tokens (from 2 tokens on lmc_mmq for the types
-         * it reads, in one, two, four and eight tiles of 8), against the
-         * scalar reference fed the very activations the kernel saw (q8 blocks
-         * dequantised for quantised types), and against the float activations
-         * with a looser bound */
+        /* mat-vec for 1 to 64 tokens (from 8 tokens on, quantised types take
+         * lmc_mmq: one, two and four tiles of 8, and 64 tokens as two groups
+         * of 32), against the scalar reference fed the very activations the
+         * kernel saw (q8 blocks dequantised for quantised types), and against
+         * the float activations with a looser bound */
         double e_mv = 0, e_mvf = 0, e_glu = 0, e_gq = 0;
         bool q8 = lmc_type_uses_q8(t);
         const int nts[6] = {1, 2, 3, 8, 17, 64};
@@ -631,9 +631,9 @@ static void check_prefill(const lm_backend_ops *B, lm_engine *e, const cJSON *pr
     }
 }
 
-/* Prefill in pieces of 12 tokens (the short-prompt path of lmc_mmq, each
- * piece attending to the cache the earlier ones left), logits of the same
- * rows as check_prefill. */
+/* Prefill in pieces of 12 tokens (the short-prompt path: lmc_mmq for
+ * quantised models), each piece attending to the cache the earlier ones
+ * left; logits of the same rows as check_prefill. */
 static void check_prefill_pieces(const lm_backend_ops *B, lm_engine *e, const cJSON *prompts,
                                  int n_vocab, tally *t) {
     const int piece = 12;
