@@ -600,15 +600,18 @@ static void score_step(const cJSON *prompt, int k, const float *row, int n_vocab
     t->agree += argmax(row, n_vocab) == cJSON_GetArrayItem(greedy, k)->valueint;
 }
 
-/* Prefill path: each prompt + its greedy tokens in one batch. */
+/* Prefill path: each prompt + its greedy tokens, in batches of up to piece
+ * tokens (0: one batch), each attending to the cache the earlier ones left;
+ * logits for every position from the prompt's last on. Pieces of 12 take
+ * the short-prompt path (lmc_mmq for quantised models). */
 static void check_prefill(const lm_backend_ops *B, lm_engine *e, const cJSON *prompts, int n_vocab,
-                          tally *t) {
+                          int piece, tally *t) {
     for (int p = 0; p < cJSON_GetArraySize(prompts); p++) {
         const cJSON *pr = cJSON_GetArrayItem(prompts, p);
         int n_ids, n_g;
         int *ids = json_ints(cJSON_GetObjectItem(pr, "ids"), &n_ids);
         int *g = json_ints(cJSON_GetObjectItem(pr, "greedy"), &n_g);
-        int n = n_ids + n_g;
+        int n = n_ids + n_g, per = piece > 0 && piece < n ? piece : n;
         int32_t *tok = malloc(sizeof(int32_t) * n), *pos = malloc(sizeof(int32_t) * n);
         int8_t *want = calloc((size_t)n, 1);
         for (int i = 0; i < n; i++) {
@@ -616,47 +619,13 @@ static void check_prefill(const lm_backend_ops *B, lm_engine *e, const cJSON *pr
             pos[i] = i;
             want[i] = i >= n_ids - 1;
         }
-        float *lg = malloc(sizeof(float) * (size_t)(n_g + 1) * n_vocab);
-        lm_logits out = {.data = lg, .capacity = n_g + 1};
-        lm_batch b = {.n_tokens = n, .tokens = tok, .pos = pos, .logits = want};
-        lm_err err = {0};
+        float *lg = malloc(sizeof(float) * (size_t)per * n_vocab);
         assert_int_equal(B->kv_seq(e, LM_KV_CLEAR, -1, 0, -1), LM_OK);
-        lm_status s = B->forward(e, &b, &out, &err);
-        if (s) print_message("forward: %s\n", lm_err_text(&err));
-        assert_int_equal(s, LM_OK);
-        assert_int_equal(out.n_rows, n_g + 1);
-        for (int k = 0; k <= n_g; k++)
-            score_step(pr, k, lg + (size_t)k * n_vocab, n_vocab, t);
-        free(ids), free(g), free(tok), free(pos), free(want), free(lg);
-    }
-}
-
-/* Prefill in pieces of 12 tokens (the short-prompt path: lmc_mmq for
- * quantised models), each piece attending to the cache the earlier ones
- * left; logits of the same rows as check_prefill. */
-static void check_prefill_pieces(const lm_backend_ops *B, lm_engine *e, const cJSON *prompts,
-                                 int n_vocab, tally *t) {
-    const int piece = 12;
-    for (int p = 0; p < cJSON_GetArraySize(prompts); p++) {
-        const cJSON *pr = cJSON_GetArrayItem(prompts, p);
-        int n_ids, n_g;
-        int *ids = json_ints(cJSON_GetObjectItem(pr, "ids"), &n_ids);
-        int *g = json_ints(cJSON_GetObjectItem(pr, "greedy"), &n_g);
-        int n = n_ids + n_g;
-        int32_t *tok = malloc(sizeof(int32_t) * n), *pos = malloc(sizeof(int32_t) * n);
-        int8_t *want = calloc((size_t)n, 1);
-        for (int i = 0; i < n; i++) {
-            tok[i] = i < n_ids ? ids[i] : g[i - n_ids];
-            pos[i] = i;
-            want[i] = i >= n_ids - 1;
-        }
-        float *lg = malloc(sizeof(float) * (size_t)piece * n_vocab);
-        assert_int_equal(B->kv_seq(e, LM_KV_CLEAR, -1, 0, -1), LM_OK);
-        for (int c0 = 0; c0 < n; c0 += piece) {
-            int nc = n - c0 < piece ? n - c0 : piece, rows = 0;
+        for (int c0 = 0; c0 < n; c0 += per) {
+            int nc = n - c0 < per ? n - c0 : per, rows = 0;
             for (int i = 0; i < nc; i++)
                 rows += want[c0 + i];
-            lm_logits out = {.data = lg, .capacity = piece};
+            lm_logits out = {.data = lg, .capacity = per};
             lm_batch b = {.n_tokens = nc, .tokens = tok + c0, .pos = pos + c0, .logits = want + c0};
             lm_err err = {0};
             lm_status s = B->forward(e, &b, &out, &err);
@@ -779,8 +748,8 @@ static void models_match_references(void **state) {
         const cJSON *prompts = cJSON_GetObjectItem(j, "prompts");
         const cJSON *nll = cJSON_GetObjectItem(j, "nll");
         tally tp = {0}, td = {0}, tc = {0};
-        check_prefill(B, e, prompts, n_vocab, &tp);
-        check_prefill_pieces(B, e, prompts, n_vocab, &tc);
+        check_prefill(B, e, prompts, n_vocab, 0, &tp);
+        check_prefill(B, e, prompts, n_vocab, 12, &tc);
         check_decode(B, e, prompts, n_vocab, &td);
         double ours = mean_nll(B, e, nll, n_vocab);
         double ref =

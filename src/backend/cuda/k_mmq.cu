@@ -76,6 +76,13 @@ __device__ __forceinline__ void nib_pair(uint32_t w0, uint32_t w1, int tig, arow
     r.hi = (w1 >> sh) & 0x0F0F0F0Fu;
 }
 
+/* This lane's quants from the 16 nibble bytes of a Q4_0 / Q4_1 / Q5_0 / Q5_1
+ * unit at qs (2-byte aligned) in shared memory. */
+__device__ __forceinline__ void sh_nibs(const uint8_t *qs, int tig, arow &r) {
+    const uint8_t *q = qs + 8 * (tig & 1);
+    nib_pair(sh_u32_a2(q), sh_u32_a2(q + 4), tig, r);
+}
+
 /* Row bytes of chunk in shared memory at b (its first byte), unit k, global
  * address of those bytes g (Q6_K's in-block layout depends on it). */
 template <int T>
@@ -86,8 +93,7 @@ __device__ __forceinline__ void sh_arow<LM_TYPE_Q4_0>(const uint8_t *b, uintptr_
                                                       arow &r) {
     const uint8_t *blk = b + 18 * k;
     const float d = sh_half(blk);
-    const uint8_t *q = blk + 2 + 8 * (tig & 1);
-    nib_pair(sh_u32_a2(q), sh_u32_a2(q + 4), tig, r);
+    sh_nibs(blk + 2, tig, r);
     r.a = d;
     r.b = -8.0f * d;
 }
@@ -95,8 +101,7 @@ template <>
 __device__ __forceinline__ void sh_arow<LM_TYPE_Q4_1>(const uint8_t *b, uintptr_t, int k, int tig,
                                                       arow &r) {
     const uint8_t *blk = b + 20 * k;
-    const uint8_t *q = blk + 4 + 8 * (tig & 1);
-    nib_pair(sh_u32_a2(q), sh_u32_a2(q + 4), tig, r);
+    sh_nibs(blk + 4, tig, r);
     r.a = sh_half(blk);
     r.b = sh_half(blk + 2);
 }
@@ -110,8 +115,7 @@ template <>
 __device__ __forceinline__ void sh_arow<LM_TYPE_Q5_0>(const uint8_t *b, uintptr_t, int k, int tig,
                                                       arow &r) {
     const uint8_t *blk = b + 22 * k;
-    const uint8_t *q = blk + 6 + 8 * (tig & 1);
-    nib_pair(sh_u32_a2(q), sh_u32_a2(q + 4), tig, r);
+    sh_nibs(blk + 6, tig, r);
     q5_high(sh_u32_a2(blk + 2), tig, r);
     r.a = sh_half(blk);
     r.b = -16.0f * r.a;
@@ -120,8 +124,7 @@ template <>
 __device__ __forceinline__ void sh_arow<LM_TYPE_Q5_1>(const uint8_t *b, uintptr_t, int k, int tig,
                                                       arow &r) {
     const uint8_t *blk = b + 24 * k;
-    const uint8_t *q = blk + 8 + 8 * (tig & 1);
-    nib_pair(sh_u32_a2(q), sh_u32_a2(q + 4), tig, r);
+    sh_nibs(blk + 8, tig, r);
     q5_high(sh_u32_a2(blk + 4), tig, r);
     r.a = sh_half(blk);
     r.b = sh_half(blk + 2);
@@ -135,22 +138,11 @@ __device__ __forceinline__ void sh_arow<LM_TYPE_Q8_0>(const uint8_t *b, uintptr_
     r.lo = sh_u32_a2(blk + 2 + 8 * tig);
     r.hi = sh_u32_a2(blk + 6 + 8 * tig);
 }
-/* (d * sc_j, dmin * m_j) of a Q4_K / Q5_K header in shared memory. */
+/* (d * sc_j, dmin * m_j) of a Q4_K / Q5_K super-block staged in shared
+ * memory at b (16-byte aligned: these chunks are staged whole 16-byte pieces
+ * into rows of a multiple of 16 bytes). */
 __device__ __forceinline__ float2 sh_k_scales(const uint8_t *b, int j) {
-    const uint32_t *h = (const uint32_t *)b;
-    const float2 dd = __half22float2(*(const __half2 *)&h[0]);
-    const int sh = 8 * (j & 3);
-    const int b0 = (int)(h[1] >> sh) & 0xFF, b1 = (int)(h[2] >> sh) & 0xFF,
-              b2 = (int)(h[3] >> sh) & 0xFF;
-    int sc, mn;
-    if (j < 4) {
-        sc = b0 & 63;
-        mn = b1 & 63;
-    } else {
-        sc = (b2 & 15) | ((b0 >> 6) << 4);
-        mn = (b2 >> 4) | ((b1 >> 6) << 4);
-    }
-    return make_float2(dd.x * (float)sc, dd.y * (float)mn);
+    return k_scales_of(*(const uint4 *)b, j);
 }
 template <>
 __device__ __forceinline__ void sh_arow<LM_TYPE_Q4_K>(const uint8_t *b, uintptr_t, int k, int tig,

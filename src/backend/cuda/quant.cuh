@@ -49,12 +49,10 @@ template <int N> __device__ __forceinline__ void ld_words_a2(const uint8_t *p, u
 __device__ __forceinline__ int byte_of(const uint32_t *w, int l) {
     return (int)((w[l >> 2] >> (8 * (l & 3))) & 0xFFu);
 }
-/* Scale and min of sub-block j of the Q4_K / Q5_K super-block at b (16-byte
- * aligned), multiplied out: (d * sc_j, dmin * m_j). The header (d, dmin,
- * then 12 bytes of 6-bit scales and mins) is read as one 16-byte word: one
- * load instead of two half and two or three byte loads. */
-__device__ __forceinline__ float2 k_sub_scales(const uint8_t *b, int j) {
-    uint4 h = __ldg((const uint4 *)b);
+/* Scale and min of sub-block j of a Q4_K / Q5_K super-block whose header (d,
+ * dmin, then 12 bytes of 6-bit scales and mins) is h, multiplied out:
+ * (d * sc_j, dmin * m_j). */
+__device__ __forceinline__ float2 k_scales_of(uint4 h, int j) {
     float2 dd = __half22float2(*(const __half2 *)&h.x);
     int sh = 8 * (j & 3);
     int b0 = (int)(h.y >> sh) & 0xFF, b1 = (int)(h.z >> sh) & 0xFF, b2 = (int)(h.w >> sh) & 0xFF;
@@ -67,6 +65,12 @@ __device__ __forceinline__ float2 k_sub_scales(const uint8_t *b, int j) {
         mn = (b2 >> 4) | ((b1 >> 6) << 4);
     }
     return make_float2(dd.x * (float)sc, dd.y * (float)mn);
+}
+/* The same for the super-block at b (16-byte aligned) in global memory, its
+ * header read as one 16-byte word: one load instead of two half and two or
+ * three byte loads. */
+__device__ __forceinline__ float2 k_sub_scales(const uint8_t *b, int j) {
+    return k_scales_of(__ldg((const uint4 *)b), j);
 }
 
 /* Spreads 4 bits into bit 4 of each of 4 bytes (Q5 high bits). */
