@@ -6,11 +6,11 @@
  * loads every token's activations per lane, so it slows with the tokens (8B
  * Q4_K_M: 3.7 ms for 2 tokens, 7.2 ms for 8); past 8 tokens the prompt path
  * dequantises every weight to half for cuBLAS, ~12.5 ms on the 8B whatever
- * the length up to ~100 tokens. H100, prompts of 16 / 32 tokens: 8B 12.4 ->
- * 6.9 ms and 12.5 -> 9.7 ms, 1.1B Q4_0 2.4 -> 1.4 ms and 2.4 -> 2.0 ms. At 64
- * tokens cuBLAS is ahead on the 8B, at 2-4 the dp4a kernels are: the
- * callers route by token count. Types: every quantised one (Q4_0, Q4_1, Q5_0,
- * Q5_1, Q8_0, Q4_K, Q5_K, Q6_K). */
+ * the length up to ~100 tokens. H100, prompts of 8 / 16 / 32 tokens: 8B 7.2
+ * -> 5.4, 12.4 -> 6.3 and 12.5 -> 9.0 ms; 1.1B Q4_0 2.4 -> 1.3 and 2.4 -> 1.8
+ * ms at 16 / 32. At 64 tokens cuBLAS is ahead on the 8B, at 2-4 the dp4a
+ * kernels are: the callers route by token count. Types: every quantised one
+ * (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K, Q6_K). */
 #include "backend/cuda/cp_async.cuh"
 #include "backend/cuda/cuda_kernels.h"
 #include "backend/cuda/launch.cuh"
@@ -59,9 +59,10 @@ __device__ __forceinline__ float sh_half(const uint8_t *b) {
 /* One row's share of a unit as the A operand of mma.m16n8k32 (s8). Lane
  * 4 g + tig takes quants 8 tig .. 8 tig + 7 of the unit (k slots 4 tig ..
  * and 16 + 4 tig ..), so that its activation bytes are 8 contiguous ones;
- * w = a * q + b. Q6_K's halves (quants 0-15, 16-31) have their own integer
- * scales: lanes tig < 2 hold the first, the others the second, and the two
- * halves are multiplied separately (s0, s1; the other half's lanes zero). */
+ * w = a * q + b, b only where has_b() (Q4_0 and Q5_0 take q - 8 and q - 16
+ * as their int8 quants instead of an offset). Q6_K's halves (quants 0-15, 16-31) have their own
+ * integer scales: lanes tig < 2 hold the first, the others the second, and the two halves are
+ * multiplied separately (s0, s1; the other half's lanes zero). */
 struct arow {
     uint32_t lo, hi;
     float a, b;
@@ -94,8 +95,9 @@ __device__ __forceinline__ void sh_arow<LM_TYPE_Q4_0>(const uint8_t *b, uintptr_
     const uint8_t *blk = b + 18 * k;
     const float d = sh_half(blk);
     sh_nibs(blk + 2, tig, r);
+    r.lo = __vsub4(r.lo, 0x08080808u); /* q - 8 fits int8: no offset term */
+    r.hi = __vsub4(r.hi, 0x08080808u);
     r.a = d;
-    r.b = -8.0f * d;
 }
 template <>
 __device__ __forceinline__ void sh_arow<LM_TYPE_Q4_1>(const uint8_t *b, uintptr_t, int k, int tig,
@@ -117,8 +119,9 @@ __device__ __forceinline__ void sh_arow<LM_TYPE_Q5_0>(const uint8_t *b, uintptr_
     const uint8_t *blk = b + 22 * k;
     sh_nibs(blk + 6, tig, r);
     q5_high(sh_u32_a2(blk + 2), tig, r);
+    r.lo = __vsub4(r.lo, 0x10101010u); /* q - 16 fits int8 */
+    r.hi = __vsub4(r.hi, 0x10101010u);
     r.a = sh_half(blk);
-    r.b = -16.0f * r.a;
 }
 template <>
 __device__ __forceinline__ void sh_arow<LM_TYPE_Q5_1>(const uint8_t *b, uintptr_t, int k, int tig,
@@ -134,7 +137,6 @@ __device__ __forceinline__ void sh_arow<LM_TYPE_Q8_0>(const uint8_t *b, uintptr_
                                                       arow &r) {
     const uint8_t *blk = b + 34 * k;
     r.a = sh_half(blk);
-    r.b = 0.0f;
     r.lo = sh_u32_a2(blk + 2 + 8 * tig);
     r.hi = sh_u32_a2(blk + 6 + 8 * tig);
 }
@@ -185,7 +187,6 @@ __device__ __forceinline__ void sh_arow<LM_TYPE_Q6_K>(const uint8_t *b, uintptr_
     r.lo = __vsub4(((l0 >> ls) & 0x0F0F0F0Fu) | (((h[0] >> hs) & 0x03030303u) << 4), 0x20202020u);
     r.hi = __vsub4(((l1 >> ls) & 0x0F0F0F0Fu) | (((h[1] >> hs) & 0x03030303u) << 4), 0x20202020u);
     r.a = sh_half(b + q6r_fill(0, pre));
-    r.b = 0.0f;
     const uint32_t sw = sh_u16(b + q6r_fill(2 + 2 * k, pre));
     r.s0 = (int)(int8_t)(sw & 0xFF);
     r.s1 = (int)(int8_t)(sw >> 8);
@@ -224,6 +225,41 @@ __device__ __forceinline__ void tile_mma(const arow &ra, const arow &rb, uint32_
     }
 }
 
+/* An int32 of magnitude under 2^22 as a float, exactly: added into the
+ * mantissa of 1.5 * 2^23, whose exponent it leaves alone, then subtracted
+ * back out: one integer and one float add at full rate, where cvt runs at a
+ * quarter, for each of a unit's 4 sums per mma (H100: 16-32-token prompts
+ * 4-6 % faster). A unit's sum is at most 32 * 127 * 127 = 516,128 (Q8_0). */
+__device__ __forceinline__ float small_i2f(int x) {
+    return __int_as_float(x + 0x4B400000) - 12582912.0f;
+}
+/* Types whose weights are a * q + b with a float b per unit (the others'
+ * offsets are folded into their int8 quants). */
+template <int T> __host__ __device__ constexpr bool has_b() {
+    return T == LM_TYPE_Q4_1 || T == LM_TYPE_Q5_1 || T == LM_TYPE_Q4_K || T == LM_TYPE_Q5_K;
+}
+/* Adds a unit's scaled sums (cc: rows g, g + 8 x tokens 2 tig, 2 tig + 1;
+ * xv: those tokens' (scale, scale * sum of q8)) into s. Q6_K's sums carry
+ * its integer sub-block scales and may pass 2^22: a plain conversion. */
+template <int T>
+__device__ __forceinline__ void unit_acc(float (&s)[4], const arow &A, const arow &B, float4 xv,
+                                         const int (&cc)[4]) {
+    float f[4];
+#pragma unroll
+    for (int e = 0; e < 4; e++)
+        f[e] = T == LM_TYPE_Q6_K ? (float)cc[e] : small_i2f(cc[e]);
+    s[0] = fmaf(A.a * xv.x, f[0], s[0]);
+    s[1] = fmaf(A.a * xv.z, f[1], s[1]);
+    s[2] = fmaf(B.a * xv.x, f[2], s[2]);
+    s[3] = fmaf(B.a * xv.z, f[3], s[3]);
+    if constexpr (has_b<T>()) {
+        s[0] = fmaf(A.b, xv.y, s[0]);
+        s[1] = fmaf(A.b, xv.w, s[1]);
+        s[2] = fmaf(B.b, xv.y, s[2]);
+        s[3] = fmaf(B.b, xv.w, s[3]);
+    }
+}
+
 __device__ __forceinline__ float silu(float g) {
     return g / (1.0f + __expf(-g));
 }
@@ -234,47 +270,87 @@ template <int T, int NTOK, int NM> __host__ __device__ constexpr int stage_bytes
     return NM * MQ_ROWS * row_words<T>() * 4 + NTOK * MQ_XW * 4 + MQ_KC * NTOK * 8;
 }
 
-/* Issues the copies of chunk c (units 8c .. 8c + 7) into stage st: the
- * block's rows of each matrix (weights) or the tokens' q8 blocks and scales. */
-template <int T, int NTOK, int NM>
-__device__ __forceinline__ void stage_chunk(uint8_t *st, const uint8_t *const *wm, size_t row_bytes,
-                                            int rb0, int rows, int c, const int8_t *xq,
-                                            const float2 *xs, int n_in, int n_tok, bool weights) {
-    constexpr int RW = row_words<T>(), CB = chunk_bytes<T>();
-    if (weights) {
-        /* tpr threads per row, each every tpr-th 16- or 4-byte piece */
-        const int tpr = blockDim.x / MQ_ROWS;
-        const int r = threadIdx.x % MQ_ROWS, q = threadIdx.x / MQ_ROWS;
-#pragma unroll
-        for (int m = 0; m < NM; m++) {
+/* The copies of one step: chunks c0 .. c0 + KS - 1 (those below nc; chunk
+ * c is units 8c .. 8c + 7), chunk k into st + k * stage_bytes. Staging is
+ * most of the kernel's instructions at 8-16 tokens, so the copies of all KS
+ * chunks go as one flat loop (each thread every blockDim-th copy) wherever
+ * that measured faster than a loop per chunk (H100, 8B Q4_K_M: 8-token
+ * prompt 6.4 -> 5.4 ms). */
+template <int T, int NTOK, int NM, int KS>
+__device__ __forceinline__ void stage_weights(uint8_t *st, const uint8_t *const *wm,
+                                              size_t row_bytes, int rb0, int rows, int c0, int nc,
+                                              bool al16) {
+    constexpr int RW = row_words<T>(), CB = chunk_bytes<T>(), SB1 = stage_bytes<T, NTOK, NM>();
+    constexpr int NT = MQ_WM * KS * 32;
+    if (CB % 16 == 0 && al16) { /* al16: rows and chunks 16-byte aligned */
+        constexpr int P = CB / 16, N = KS * NM * MQ_ROWS * P;
+        for (int i = threadIdx.x; i < N; i += NT) {
+            const int p = i % P, r = i / P % MQ_ROWS, m = i / (P * MQ_ROWS) % NM,
+                      k = i / (P * MQ_ROWS * NM);
+            if (c0 + k >= nc) break; /* k grows with i */
             const uint8_t *src =
-                wm[m] + (size_t)min(rb0 + r, rows - 1) * row_bytes + (size_t)c * CB;
-            uint8_t *dst = st + (size_t)(m * MQ_ROWS + r) * RW * 4;
-            if (CB % 16 == 0 && ((uintptr_t)src & 15) == 0) {
-                for (int p = q; p < CB / 16; p += tpr)
-                    cp_async16(dst + 16 * p, src + 16 * p);
-            } else { /* from the word holding the first byte; the last word
-                      * only as far as the chunk goes (it may end the matrix) */
-                const uintptr_t s0 = (uintptr_t)src & ~(uintptr_t)3, e = (uintptr_t)src + CB;
-                const int nw = (int)((e - s0 + 3) / 4);
-                for (int wd = q; wd < nw; wd += tpr) {
-                    const uintptr_t a = s0 + 4 * wd;
-                    cp_async4(dst + 4 * wd, (const void *)a, (int)min((uintptr_t)4, e - a));
-                }
-            }
+                wm[m] + (size_t)min(rb0 + r, rows - 1) * row_bytes + (size_t)(c0 + k) * CB + 16 * p;
+            cp_async16(st + k * SB1 + (m * MQ_ROWS + r) * RW * 4 + 16 * p, src);
         }
         return;
     }
-    uint8_t *xsh = st + NM * MQ_ROWS * RW * 4;
-    float2 *ssh = (float2 *)(xsh + NTOK * MQ_XW * 4);
+    /* Q6_K's 210-byte chunks: 4-byte copies from the word holding the first
+     * byte, the last word only as far as the chunk goes (it may end the
+     * matrix). Per chunk and row: the flat form's index arithmetic per word
+     * was slower here. tpr threads per row, each every tpr-th word. */
+    const int tpr = NT / MQ_ROWS, r = threadIdx.x % MQ_ROWS, q = threadIdx.x / MQ_ROWS;
+    for (int k = 0; k < KS && c0 + k < nc; k++)
+#pragma unroll
+        for (int m = 0; m < NM; m++) {
+            const uintptr_t src = (uintptr_t)(wm[m] + (size_t)min(rb0 + r, rows - 1) * row_bytes +
+                                              (size_t)(c0 + k) * CB),
+                            s0 = src & ~(uintptr_t)3, e = src + CB;
+            uint8_t *dst = st + k * SB1 + (m * MQ_ROWS + r) * RW * 4;
+            const int nw = (int)((e - s0 + 3) / 4);
+            for (int wd = q; wd < nw; wd += tpr) {
+                const uintptr_t a = s0 + 4 * wd;
+                cp_async4(dst + 4 * wd, (const void *)a, (int)min((uintptr_t)4, e - a));
+            }
+        }
+}
+/* The tokens' q8 blocks (16-byte pieces) and (scale, scale * sum) pairs of
+ * the same chunks; flat for tiles of 8-16 tokens, per chunk for 32 (the two
+ * issue the same copies; per chunk measured 7 % faster there). */
+template <int T, int NTOK, int NM, int KS>
+__device__ __forceinline__ void stage_acts(uint8_t *st, const int8_t *xq, const float2 *xs,
+                                           int n_in, int n_tok, int c0, int nc) {
+    constexpr int SB1 = stage_bytes<T, NTOK, NM>(), NT = MQ_WM * KS * 32;
+    constexpr int XO = NM * MQ_ROWS * row_words<T>() * 4, SO = XO + NTOK * MQ_XW * 4;
     const int n_units = n_in / 32;
-    for (int i = threadIdx.x; i < n_tok * 16; i += blockDim.x) {
-        const int t = i >> 4, p = i & 15;
-        cp_async16(xsh + (size_t)t * MQ_XW * 4 + 16 * p, xq + (size_t)t * n_in + 256 * c + 16 * p);
-    }
-    for (int i = threadIdx.x; i < n_tok * MQ_KC; i += blockDim.x) {
-        const int t = i / MQ_KC, k = i % MQ_KC;
-        cp_async8(ssh + k * NTOK + t, xs + (size_t)t * n_units + MQ_KC * c + k);
+    if constexpr (NTOK <= 16) {
+        for (int i = threadIdx.x; i < KS * NTOK * 16; i += NT) {
+            const int p = i & 15, t = (i >> 4) % NTOK, k = i / (16 * NTOK);
+            if (c0 + k >= nc) break;
+            if (t < n_tok)
+                cp_async16(st + k * SB1 + XO + t * MQ_XW * 4 + 16 * p,
+                           xq + (size_t)t * n_in + 256 * (c0 + k) + 16 * p);
+        }
+        for (int i = threadIdx.x; i < KS * NTOK * MQ_KC; i += NT) {
+            const int u = i % MQ_KC, t = i / MQ_KC % NTOK, k = i / (MQ_KC * NTOK);
+            if (c0 + k >= nc) break;
+            if (t < n_tok)
+                cp_async8(st + k * SB1 + SO + (u * NTOK + t) * 8,
+                          xs + (size_t)t * n_units + MQ_KC * (c0 + k) + u);
+        }
+    } else {
+        for (int k = 0; k < KS && c0 + k < nc; k++) {
+            const int c = c0 + k;
+            for (int i = threadIdx.x; i < n_tok * 16; i += NT) {
+                const int t = i >> 4, p = i & 15;
+                cp_async16(st + k * SB1 + XO + t * MQ_XW * 4 + 16 * p,
+                           xq + (size_t)t * n_in + 256 * c + 16 * p);
+            }
+            for (int i = threadIdx.x; i < n_tok * MQ_KC; i += NT) {
+                const int t = i / MQ_KC, u = i % MQ_KC;
+                cp_async8(st + k * SB1 + SO + (u * NTOK + t) * 8,
+                          xs + (size_t)t * n_units + MQ_KC * c + u);
+            }
+        }
     }
 }
 
@@ -307,14 +383,11 @@ __global__ void __launch_bounds__(MQ_WM *KS * 32)
     const uint8_t *wm_[2] = {w, GLU ? w2 : w};
     /* weights never depend on the previous kernel: the first step's are
      * requested before the wait */
-    for (int k = 0; k < KS && k < nc; k++)
-        stage_chunk<T, NTOK, NM>(smem + k * SB1, wm_, row_bytes, rb0, rows, k, xq, xs, n_in, n_tok,
-                                 true);
+    const bool al16 = (uintptr_t)w % 16 == 0 && (uintptr_t)wm_[1] % 16 == 0 && row_bytes % 16 == 0;
+    stage_weights<T, NTOK, NM, KS>(smem, wm_, row_bytes, rb0, rows, 0, nc, al16);
     pdl_trigger();
     pdl_wait();
-    for (int k = 0; k < KS && k < nc; k++)
-        stage_chunk<T, NTOK, NM>(smem + k * SB1, wm_, row_bytes, rb0, rows, k, xq, xs, n_in, n_tok,
-                                 false);
+    stage_acts<T, NTOK, NM, KS>(smem, xq, xs, n_in, n_tok, 0, nc);
     cp_commit();
     const int ra = 16 * wm + g, rbr = ra + 8; /* this lane's rows in the block */
     uintptr_t ga[NM], gb[NM];
@@ -332,14 +405,8 @@ __global__ void __launch_bounds__(MQ_WM *KS * 32)
     for (int it = 0; it < nit; it++) {
         if (it + 1 < nit) {
             uint8_t *nx = smem + ((it + 1) & 1) * SB;
-            for (int k = 0; k < KS; k++) {
-                const int c = (it + 1) * KS + k;
-                if (c >= nc) break;
-                stage_chunk<T, NTOK, NM>(nx + k * SB1, wm_, row_bytes, rb0, rows, c, xq, xs, n_in,
-                                         n_tok, true);
-                stage_chunk<T, NTOK, NM>(nx + k * SB1, wm_, row_bytes, rb0, rows, c, xq, xs, n_in,
-                                         n_tok, false);
-            }
+            stage_weights<T, NTOK, NM, KS>(nx, wm_, row_bytes, rb0, rows, (it + 1) * KS, nc, al16);
+            stage_acts<T, NTOK, NM, KS>(nx, xq, xs, n_in, n_tok, (it + 1) * KS, nc);
             cp_commit();
             cp_wait<1>();
         } else {
@@ -388,10 +455,7 @@ __global__ void __launch_bounds__(MQ_WM *KS * 32)
                     for (int m = 0; m < NM; m++) {
                         int cc[4];
                         tile_mma<T>(A[m], B[m], bv.x, bv.y, tig, cc);
-                        s[m][j][0] += A[m].a * xv.x * (float)cc[0] + A[m].b * xv.y;
-                        s[m][j][1] += A[m].a * xv.z * (float)cc[1] + A[m].b * xv.w;
-                        s[m][j][2] += B[m].a * xv.x * (float)cc[2] + B[m].b * xv.y;
-                        s[m][j][3] += B[m].a * xv.z * (float)cc[3] + B[m].b * xv.w;
+                        unit_acc<T>(s[m][j], A[m], B[m], xv, cc);
                     }
                 }
             }
