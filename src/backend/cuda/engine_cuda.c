@@ -374,6 +374,12 @@ static lmc_mat fuse(const lmc_mat *a, const lmc_mat *b, const lmc_mat *c) {
     return f;
 }
 
+/* Whether lmc_mmq reads this matrix (short prompts take it when it reads
+ * every layer matrix: lm_engine.mmq). */
+static bool mmq_ok(const lmc_mat *m) {
+    return lmc_mmq_supported(m->type) && m->n_in % 256 == 0;
+}
+
 static lm_status upload_all(uploader *u, const lm_model_desc *m) {
     lm_engine *e = u->e;
     lm_status s;
@@ -383,6 +389,7 @@ static lm_status upload_all(uploader *u, const lm_model_desc *m) {
     else if ((s = up_mat(u, m->output, true, &e->out)))
         return s;
     size_t E = e->n_embd, hd = e->hd, Q = (size_t)e->nh * hd, K = (size_t)e->nkv * hd;
+    e->mmq = true;
     for (int i = 0; i < e->n_layer; i++) {
         const lm_layer *L = &m->layers[i];
         lmc_layer *D = &e->layers[i];
@@ -417,6 +424,8 @@ static lm_status upload_all(uploader *u, const lm_model_desc *m) {
         D->bqkv = (L->bq || L->bk || L->bv) ? dv + 2 * E : NULL;
         D->q_norm = L->q_norm ? dv + 2 * E + Q + 2 * K : NULL;
         D->k_norm = L->k_norm ? dv + 2 * E + Q + 2 * K + hd : NULL;
+        e->mmq &= mmq_ok(&D->wq) && mmq_ok(&D->wk) && mmq_ok(&D->wv) && mmq_ok(&D->wo) &&
+                  mmq_ok(&D->gate) && mmq_ok(&D->up) && mmq_ok(&D->down);
     }
     size_t at = place(&u->p, (E + hd) * sizeof(float), true);
     to_float(m->output_norm, u->tmp, E);

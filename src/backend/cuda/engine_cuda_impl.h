@@ -77,6 +77,7 @@ struct lm_engine {
     uint16_t *hbuf;      /* the half copies of the matrices (one allocation) */
     uint64_t mem_budget; /* lm_load_opts.mem_budget: 0 = free VRAM */
     bool overlap;
+    bool mmq; /* every layer matrix is one lmc_mmq reads: short prompts take it */
     cublasHandle_t blas;
     cudaGraphExec_t graph[LMC_SMALL_TOK + 1];
     bool failed; /* a CUDA error left the context unusable */

@@ -87,9 +87,10 @@ static bool gemm(lm_engine *e, const lmc_mat *m, const uint16_t *xh, int n, floa
  * blocks on the int8 tensor cores (k_mmq.cu) when every layer matrix is of
  * a type that kernel reads; longer ones dequantise to half for cuBLAS, whose
  * fixed cost (every weight written out in half: ~12.5 ms on an 8B, 2.4 ms on
- * a 1.1B) pays off over many tokens. H100, 16 / 32 tokens: 8B Q4_K_M 6.9 /
- * 9.7 ms against 12.4 / 12.5, 1.1B Q4_0 1.4 / 2.0 against 2.4 / 2.4; at 64
- * cuBLAS is ahead on the 8B (12.6 ms against 16.9). LOCALM_CUDA_MMQ_TOK=n moves the bound. */
+ * a 1.1B) pays off over many tokens. H100, 16 / 32 tokens: 8B Q4_K_M 6.3 /
+ * 9.0 ms against 12.4 / 12.5, 1.1B Q4_0 1.3 / 1.8 against 2.4 / 2.4; at 64
+ * cuBLAS is ahead on the 8B (12.9 ms against 16.2). LOCALM_CUDA_MMQ_TOK=n
+ * moves the bound. */
 static int mmq_max_tok(void) {
     static int v = -1;
     if (v < 0) {
@@ -100,107 +101,88 @@ static int mmq_max_tok(void) {
     return v;
 }
 
-static bool mq_ok(const lmc_mat *m) {
-    return !m->w || (lmc_mmq_supported(m->type) && m->n_in % 256 == 0);
+/* y (+)= W x for the n tokens' activations: q8 ones (e->xq / e->xs) on the
+ * int8 tensor cores, or half ones (e->xh) through the GEMM pipeline. */
+static bool mm(lm_engine *e, const lmc_mat *m, int n, float *y, int ldy, bool acc, bool q8) {
+    if (q8)
+        return lmc_mmq(e->st, m->type, m->w, NULL, m->n_in, m->rows, e->xq, e->xs, n, y, ldy, acc);
+    return gemm(e, m, e->xh, n, y, ldy, acc ? 1.0f : 0.0f);
 }
 
-static bool mmq_model(const lm_engine *e) {
-    for (int l = 0; l < e->n_layer; l++) {
-        const lmc_layer *L = &e->layers[l];
-        if (!mq_ok(&L->wq) || !mq_ok(&L->wk) || !mq_ok(&L->wv) || !mq_ok(&L->wo) ||
-            !mq_ok(&L->gate) || !mq_ok(&L->up) || !mq_ok(&L->down) || !mq_ok(&L->wqkv) ||
-            !mq_ok(&L->wqk))
-            return false;
-    }
-    return true;
+/* The norm of x (or a conversion of src) as the next matrix's activations. */
+static void act(lm_engine *e, const float *src, int n, int dim, const float *norm, bool q8) {
+    if (norm)
+        lmc_norm_act(e->st, src, n, dim, norm, e->hp.norm_eps, NULL, q8 ? NULL : e->xh,
+                     q8 ? e->xq : NULL, q8 ? e->xs : NULL);
+    else
+        lmc_convert_act(e->st, src, n, dim, q8 ? NULL : e->xh, q8 ? e->xq : NULL,
+                        q8 ? e->xs : NULL);
 }
 
-/* y (+)= W x for the n tokens' q8 activations in e->xq / e->xs. */
-static bool mq(lm_engine *e, const lmc_mat *m, int n, float *y, int ldy, bool acc) {
-    return lmc_mmq(e->st, m->type, m->w, NULL, m->n_in, m->rows, e->xq, e->xs, n, y, ldy, acc);
-}
-
-/* One layer of a short prompt (run_big's body with q8 activations and
- * lmc_mmq in place of the half activations and the GEMMs). */
-static bool layer_q8(lm_engine *e, const lmc_layer *L, int n, int one_seq) {
+/* One layer of a prompt of n tokens. q8: short prompts of a model whose
+ * matrices lmc_mmq reads multiply the quantised blocks with q8 activations;
+ * otherwise half activations go through the GEMM pipeline, whose calls
+ * follow its fixed order. */
+static bool layer(lm_engine *e, const lmc_layer *L, int n, int one_seq, bool q8) {
     const int32_t *pos = e->d_in + T, *seq = e->d_in + 2 * T;
     int E = e->n_embd, Q = e->nh * e->hd, K = e->nkv * e->hd, F = e->n_ff;
-    float eps = e->hp.norm_eps;
     cudaStream_t st = e->st;
     bool ok = true;
-    lmc_norm_act(st, e->x, n, E, L->attn_norm, eps, NULL, NULL, e->xq, e->xs);
+    act(e, e->x, n, E, L->attn_norm, q8);
     if (L->wqkv.w)
-        ok &= mq(e, &L->wqkv, n, e->qkv, e->qkv_dim, false);
+        ok &= mm(e, &L->wqkv, n, e->qkv, e->qkv_dim, false, q8);
+    else if (L->wqk.w && !q8) /* wv's rows follow wq|wk's */
+        ok &= lmc_gemm2(e, &L->wqk, &L->wv, e->xh, n, e->qkv, e->qkv_dim);
     else if (L->wqk.w)
-        ok &= mq(e, &L->wqk, n, e->qkv, e->qkv_dim, false) &&
-              mq(e, &L->wv, n, e->qkv + Q + K, e->qkv_dim, false);
+        ok &= mm(e, &L->wqk, n, e->qkv, e->qkv_dim, false, q8) &&
+              mm(e, &L->wv, n, e->qkv + Q + K, e->qkv_dim, false, q8);
     else
-        ok &= mq(e, &L->wq, n, e->qkv, e->qkv_dim, false) &&
-              mq(e, &L->wk, n, e->qkv + Q, e->qkv_dim, false) &&
-              mq(e, &L->wv, n, e->qkv + Q + K, e->qkv_dim, false);
-    lmc_qkv_rope(st, e->qkv, n, e->nh, e->nkv, e->hd, L->bqkv, L->q_norm, L->k_norm, eps,
+        ok &= mm(e, &L->wq, n, e->qkv, e->qkv_dim, false, q8) &&
+              mm(e, &L->wk, n, e->qkv + Q, e->qkv_dim, false, q8) &&
+              mm(e, &L->wv, n, e->qkv + Q + K, e->qkv_dim, false, q8);
+    lmc_qkv_rope(st, e->qkv, n, e->nh, e->nkv, e->hd, L->bqkv, L->q_norm, L->k_norm, e->hp.norm_eps,
                  e->inv_freq, (int)e->hp.rope_layout, pos, seq, e->q, L->k_cache, L->v_cache,
                  e->n_ctx);
-    if (one_seq < 0 || !lmc_attention_prefill(st, e->q, n, e->nh, e->nkv, e->hd, L->k_cache,
-                                              L->v_cache, e->n_ctx, pos, one_seq, e->att, NULL))
+    /* tensor cores when it applies (writing the GEMM's half input directly) */
+    bool tc = one_seq >= 0 &&
+              lmc_attention_prefill(st, e->q, n, e->nh, e->nkv, e->hd, L->k_cache, L->v_cache,
+                                    e->n_ctx, pos, one_seq, q8 ? e->att : NULL, q8 ? NULL : e->xh);
+    if (!tc)
         ok &= lmc_attention(st, e->q, n, e->nh, e->nkv, e->hd, L->k_cache, L->v_cache, e->n_ctx,
                             pos, seq, 1, e->part, NULL, e->att, NULL, NULL);
-    lmc_convert_act(st, e->att, n, Q, NULL, e->xq, e->xs);
-    ok &= mq(e, &L->wo, n, e->x, E, true);
-    lmc_norm_act(st, e->x, n, E, L->ffn_norm, eps, NULL, NULL, e->xq, e->xs);
-    ok &= lmc_mmq(st, L->gate.type, L->gate.w, L->up.w, E, F, e->xq, e->xs, n, e->ffb, F, false);
-    lmc_convert_act(st, e->ffb, n, F, NULL, e->xq, e->xs);
-    ok &= mq(e, &L->down, n, e->x, E, true);
-    return ok;
-}
-
-/* GEMM body for n > LMC_SMALL_TOK tokens; logits for the n_out rows listed
- * in d_in[3T..], copied to host rows dst. one_seq: the sequence of every
- * token, or -1 when they are of several (tensor-core attention needs one). */
-static bool run_big(lm_engine *e, int n, int n_out, float *dst, int one_seq) {
-    const int32_t *tok = e->d_in, *pos = e->d_in + T, *seq = e->d_in + 2 * T;
-    const int32_t *idx = e->d_in + 3 * T;
-    int E = e->n_embd, Q = e->nh * e->hd, K = e->nkv * e->hd, F = e->n_ff, V = e->n_vocab;
-    float eps = e->hp.norm_eps;
-    cudaStream_t st = e->st;
-    bool ok = lmc_get_rows(st, e->tok.type, e->tok.w, E, tok, n, e->x);
-    lmc_wpipe_reset(e); /* the GEMMs below follow the pipeline's order */
-    bool q8 = n <= mmq_max_tok() && mmq_model(e);
-    for (int l = 0; l < e->n_layer && ok && q8; l++)
-        ok &= layer_q8(e, &e->layers[l], n, one_seq);
-    for (int l = 0; l < e->n_layer && ok && !q8; l++) {
-        lmc_layer *L = &e->layers[l];
-        lmc_norm_act(st, e->x, n, E, L->attn_norm, eps, NULL, e->xh, NULL, NULL);
-        if (L->wqkv.w)
-            ok &= gemm(e, &L->wqkv, e->xh, n, e->qkv, e->qkv_dim, 0.0f);
-        else if (L->wqk.w) /* wv's rows follow wq|wk's */
-            ok &= lmc_gemm2(e, &L->wqk, &L->wv, e->xh, n, e->qkv, e->qkv_dim);
-        else
-            ok &= gemm(e, &L->wq, e->xh, n, e->qkv, e->qkv_dim, 0.0f) &&
-                  gemm(e, &L->wk, e->xh, n, e->qkv + Q, e->qkv_dim, 0.0f) &&
-                  gemm(e, &L->wv, e->xh, n, e->qkv + Q + K, e->qkv_dim, 0.0f);
-        lmc_qkv_rope(st, e->qkv, n, e->nh, e->nkv, e->hd, L->bqkv, L->q_norm, L->k_norm, eps,
-                     e->inv_freq, (int)e->hp.rope_layout, pos, seq, e->q, L->k_cache, L->v_cache,
-                     e->n_ctx);
-        /* tensor cores (writing the GEMM's half input) when it applies */
-        if (one_seq < 0 ||
-            !lmc_attention_prefill(st, e->q, n, e->nh, e->nkv, e->hd, L->k_cache, L->v_cache,
-                                   e->n_ctx, pos, one_seq, NULL, e->xh)) {
-            ok &= lmc_attention(st, e->q, n, e->nh, e->nkv, e->hd, L->k_cache, L->v_cache, e->n_ctx,
-                                pos, seq, 1, e->part, NULL, e->att, NULL, NULL);
-            lmc_convert_act(st, e->att, n, Q, e->xh, NULL, NULL);
-        }
-        ok &= gemm(e, &L->wo, e->xh, n, e->x, E, 1.0f);
-        lmc_norm_act(st, e->x, n, E, L->ffn_norm, eps, NULL, e->xh, NULL, NULL);
-        uint16_t *gu = (uint16_t *)e->ffb; /* gate|up in half */
+    if (q8 || !tc) act(e, e->att, n, Q, NULL, q8);
+    ok &= mm(e, &L->wo, n, e->x, E, true, q8);
+    act(e, e->x, n, E, L->ffn_norm, q8);
+    if (q8) { /* silu(gate) * up in float, then its q8 blocks */
+        ok &=
+            lmc_mmq(st, L->gate.type, L->gate.w, L->up.w, E, F, e->xq, e->xs, n, e->ffb, F, false);
+        act(e, e->ffb, n, F, NULL, q8);
+    } else { /* gate|up in half, then silu(gate) * up */
+        uint16_t *gu = (uint16_t *)e->ffb;
         if (L->wgu.w)
             ok &= lmc_gemm(e, &L->wgu, e->xh, n, gu, 2 * F, 0.0f, true);
         else
             ok &= lmc_gemm(e, &L->gate, e->xh, n, gu, 2 * F, 0.0f, true) &&
                   lmc_gemm(e, &L->up, e->xh, n, gu + F, 2 * F, 0.0f, true);
         lmc_swiglu_f16(st, gu, n, F, e->xh);
-        ok &= gemm(e, &L->down, e->xh, n, e->x, E, 1.0f);
     }
+    ok &= mm(e, &L->down, n, e->x, E, true, q8);
+    return ok;
+}
+
+/* Body for n > LMC_SMALL_TOK tokens; logits for the n_out rows listed in
+ * d_in[3T..], copied to host rows dst. one_seq: the sequence of every
+ * token, or -1 when they are of several (tensor-core attention needs one). */
+static bool run_big(lm_engine *e, int n, int n_out, float *dst, int one_seq) {
+    const int32_t *tok = e->d_in, *idx = e->d_in + 3 * T;
+    int E = e->n_embd, V = e->n_vocab;
+    float eps = e->hp.norm_eps;
+    cudaStream_t st = e->st;
+    bool ok = lmc_get_rows(st, e->tok.type, e->tok.w, E, tok, n, e->x);
+    lmc_wpipe_reset(e); /* the GEMMs below follow the pipeline's order */
+    bool q8 = n <= mmq_max_tok() && e->mmq;
+    for (int l = 0; l < e->n_layer && ok; l++)
+        ok &= layer(e, &e->layers[l], n, one_seq, q8);
     if (!ok || n_out == 0) return ok;
     lmc_gather_rows(st, e->x, E, idx, n_out, e->xg);
     for (int r0 = 0; r0 < n_out && ok; r0 += LMC_LOGIT_ROWS) {
