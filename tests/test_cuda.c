@@ -147,15 +147,16 @@ static void check_kernels(int n_in) {
             lm_cpu_dequant_row(t, w + r * rb, ref + (size_t)r * n_in, n_in);
         double e_dq = rel_err(dq, ref, (size_t)n_in * rows);
 
-        /* mat-vec for 1 to 64 tokens (from 8 tokens on, quantised types take
-         * lmc_mmq: one, two and four tiles of 8, and 64 tokens as two groups
-         * of 32), against the scalar reference fed the very activations the
-         * kernel saw (q8 blocks dequantised for quantised types), and against
-         * the float activations with a looser bound */
+        /* mat-vec for 1 to 64 tokens (from 5 tokens on, quantised types take
+         * lmc_mmq: a tile of 8 partly filled, one, two and four tiles of 8,
+         * and 64 tokens as two groups of 32), against the scalar reference
+         * fed the very activations the kernel saw (q8 blocks dequantised for
+         * quantised types), and against the float activations with a looser
+         * bound */
         double e_mv = 0, e_mvf = 0, e_glu = 0, e_gq = 0;
         bool q8 = lmc_type_uses_q8(t);
-        const int nts[6] = {1, 2, 3, 8, 17, 64};
-        for (int ni = 0; ni < 6; ni++) {
+        const int nts[7] = {1, 2, 3, 5, 8, 17, 64};
+        for (int ni = 0; ni < 7; ni++) {
             int nt = nts[ni];
             lmc_convert_act(0, dx, nt, n_in, NULL, dq8, ds);
             CK(cudaMemcpy(hq, dq8, (size_t)n_in * nt, cudaMemcpyDeviceToHost));

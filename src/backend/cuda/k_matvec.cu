@@ -398,15 +398,16 @@ template <bool GLU> bool dispatch(cudaStream_t st, const mv_args &a, int nt) {
 }
 
 /* From this many tokens on, types lmc_mmq reads go to the int8 tensor
- * cores (k_mmq.cu) instead of the dp4a kernels below. H100, an 8-token
- * batch: 8B Q4_K_M 7.2 -> 6.4 ms, 1.1B Q4_0 1.6 -> 1.5 ms; at 2 and 4 tokens
- * the dp4a kernels are faster (8B 3.7 / 4.3 ms against 5.3 / 6.7).
+ * cores (k_mmq.cu) instead of the dp4a kernels below. H100, prompts of
+ * 5 / 6 / 7 tokens (dp4a -> lmc_mmq): 8B Q4_K_M 6.0 -> 5.0, 6.3 -> 5.1, 8.3
+ * -> 5.1 ms; 1.1B Q4_0 1.28 -> 0.94, 1.38 -> 0.95, 1.72 -> 0.96 ms. At 4
+ * tokens the dp4a kernels are faster (8B 4.0 against 4.9 ms).
  * LOCALM_CUDA_MMQ_MIN=n moves the bound (n > 8: never below a prompt). */
 static int mmq_min() {
     static int v = -1;
     if (v < 0) {
         const char *e = getenv("LOCALM_CUDA_MMQ_MIN");
-        v = e ? atoi(e) : 8;
+        v = e ? atoi(e) : 5;
         if (v < 2) v = 2;
     }
     return v;
