@@ -294,10 +294,11 @@ __device__ __forceinline__ void stage_weights(uint8_t *st, const uint8_t *const 
         }
         return;
     }
-    /* Q6_K's 210-byte chunks: 4-byte copies from the word holding the first
-     * byte, the last word only as far as the chunk goes (it may end the
-     * matrix). Per chunk and row: the flat form's index arithmetic per word
-     * was slower here. tpr threads per row, each every tpr-th word. */
+    /* Q6_K's 210-byte chunks (and rows not 16-byte aligned): 4-byte copies
+     * from the word holding the first byte, the last word only as far as the
+     * chunk goes (it may end the matrix). Per chunk and row: the flat form's
+     * index arithmetic per word was slower here. tpr threads per row, each
+     * every tpr-th word. */
     const int tpr = NT / MQ_ROWS, r = threadIdx.x % MQ_ROWS, q = threadIdx.x / MQ_ROWS;
     for (int k = 0; k < KS && c0 + k < nc; k++)
 #pragma unroll
@@ -315,7 +316,7 @@ __device__ __forceinline__ void stage_weights(uint8_t *st, const uint8_t *const 
 }
 /* The tokens' q8 blocks (16-byte pieces) and (scale, scale * sum) pairs of
  * the same chunks; flat for tiles of 8-16 tokens, per chunk for 32 (the two
- * issue the same copies; per chunk measured 7 % faster there). */
+ * issue the same copies; per chunk measured 5-9 % faster there). */
 template <int T, int NTOK, int NM, int KS>
 __device__ __forceinline__ void stage_acts(uint8_t *st, const int8_t *xq, const float2 *xs,
                                            int n_in, int n_tok, int c0, int nc) {
