@@ -121,6 +121,38 @@ static void check_kernels(int n_in) {
     CK(cudaMalloc((void **)&dgq, 64));
     CK(cudaMalloc((void **)&dgs, sizeof(float) * 4));
     CK(cudaMemcpy(dx, x, sizeof(float) * n_in * max_tok, cudaMemcpyHostToDevice));
+    if (n_in % 256 == 0) { /* RMSNorm into per-256 q8 blocks against the CPU's norm */
+        const int nt = 3;
+        float *g = malloc(sizeof(float) * n_in), *dg;
+        for (int i = 0; i < n_in; i++) /* not frand(): the weights below keep their values */
+            g[i] = 0.5f + 0.1f * (float)(i % 11);
+        CK(cudaMalloc((void **)&dg, sizeof(float) * n_in));
+        CK(cudaMemcpy(dg, g, sizeof(float) * n_in, cudaMemcpyHostToDevice));
+        lmc_act_q8_256(0, dx, nt, n_in, dg, 1e-5f, dq8, ds);
+        CK(cudaMemcpy(hq, dq8, (size_t)n_in * nt, cudaMemcpyDeviceToHost));
+        CK(cudaMemcpy(hs, ds, sizeof(float) * n_in * nt / 16, cudaMemcpyDeviceToHost));
+        for (int k = 0; k < nt; k++) {
+            const float *xk = x + (size_t)k * n_in;
+            double ss = 0;
+            for (int i = 0; i < n_in; i++)
+                ss += (double)xk[i] * xk[i];
+            for (int i = 0; i < n_in; i++)
+                ref[i] = (float)(xk[i] / sqrt(ss / n_in + 1e-5) * g[i]);
+            for (int i = 0; i < n_in; i++) {
+                int b = (k * n_in + i) / 32, qs = 0;
+                xhat[i] = hq[k * n_in + i] * hs[2 * b];
+                if (i % 32 == 0) { /* (scale, scale * sum of codes) */
+                    for (int j = 0; j < 32; j++)
+                        qs += hq[k * n_in + i + j];
+                    assert_true(fabsf(hs[2 * b + 1] - hs[2 * b] * (float)qs) <=
+                                1e-5f * fabsf(hs[2 * b] * (float)qs) + 1e-12f);
+                }
+            }
+            assert_true(rel_err(xhat, ref, (size_t)n_in) < 1e-2);
+        }
+        cudaFree(dg);
+        free(g);
+    }
     for (size_t k = 0; k < sizeof types / sizeof types[0]; k++) {
         uint32_t t = types[k];
         uint64_t rb = 0;
@@ -153,7 +185,7 @@ static void check_kernels(int n_in) {
          * fed the very activations the kernel saw (q8 blocks dequantised for
          * quantised types), and against the float activations with a looser
          * bound */
-        double e_mv = 0, e_mvf = 0, e_glu = 0, e_gq = 0;
+        double e_mv = 0, e_mvf = 0, e_glu = 0, e_gq = 0, e_x256 = 0;
         bool q8 = lmc_type_uses_q8(t);
         const int nts[7] = {1, 2, 3, 5, 8, 17, 64};
         for (int ni = 0; ni < 7; ni++) {
@@ -187,6 +219,31 @@ static void check_kernels(int n_in) {
                 yref[i] = yref[i] / (1.0f + expf(-yref[i])) * y2[i];
             e = rel_err(y, yref, (size_t)rows * nt);
             e_glu = e > e_glu ? e : e_glu;
+            /* K-quants with activations quantised per 256 (short prompts of
+             * K-quant models): lmc_mmq's integer path, plain and SwiGLU */
+            bool kq = t == LM_TYPE_Q4_K || t == LM_TYPE_Q5_K || t == LM_TYPE_Q6_K;
+            if (kq && nt >= 5) {
+                lmc_act_q8_256(0, dx, nt, n_in, NULL, 0.0f, dq8, ds);
+                CK(cudaMemcpy(hq, dq8, (size_t)n_in * nt, cudaMemcpyDeviceToHost));
+                CK(cudaMemcpy(hs, ds, sizeof(float) * n_in * nt / 16, cudaMemcpyDeviceToHost));
+                for (int i = 0; i < n_in * nt; i++) {
+                    xhat[i] = hq[i] * hs[(i / 32) * 2];
+                    assert_true(hs[(i / 32) * 2] == hs[(i / 256) * 16]); /* one scale per 256 */
+                }
+                assert_true(
+                    lmc_mmq(0, t, dw, NULL, n_in, rows, dq8, ds, nt, dy, rows, false, true));
+                CK(cudaMemcpy(y, dy, sizeof(float) * rows * nt, cudaMemcpyDeviceToHost));
+                lm_cpu_matmul_ref(t, w, n_in, 0, rows, xhat, n_in, nt, yref, rows);
+                e = rel_err(y, yref, (size_t)rows * nt);
+                e_x256 = e > e_x256 ? e : e_x256;
+                assert_true(lmc_mmq(0, t, dw, dw2, n_in, rows, dq8, ds, nt, dy, rows, false, true));
+                CK(cudaMemcpy(y, dy, sizeof(float) * rows * nt, cudaMemcpyDeviceToHost));
+                lm_cpu_matmul_ref(t, w2, n_in, 0, rows, xhat, n_in, nt, y2, rows);
+                for (int i = 0; i < rows * nt; i++)
+                    yref[i] = yref[i] / (1.0f + expf(-yref[i])) * y2[i];
+                e = rel_err(y, yref, (size_t)rows * nt);
+                e_x256 = e > e_x256 ? e : e_x256;
+            }
             /* the same SwiGLU straight into q8 blocks (first 32 rows, 1 or 2
              * tokens): the dequantised blocks against the scalar reference */
             int nq = nt < 2 ? nt : 2;
@@ -215,9 +272,10 @@ static void check_kernels(int n_in) {
         }
         CK(cudaDeviceSynchronize());
         print_message("kernel %-5s n_in %5d dequant rel err %.2e | matvec vs ref(q8 act) %.2e, "
-                      "vs ref(f32 act) %.2e | swiglu %.2e, to q8 %.2e\n",
-                      lm_type_name(t), n_in, e_dq, e_mv, e_mvf, e_glu, e_gq);
+                      "vs ref(f32 act) %.2e | swiglu %.2e, to q8 %.2e | per-256 act %.2e\n",
+                      lm_type_name(t), n_in, e_dq, e_mv, e_mvf, e_glu, e_gq, e_x256);
         assert_true(e_gq < 1e-2);
+        assert_true(e_x256 < 5e-5 * grow);
         assert_true(e_dq < 1e-6);
         assert_true(e_mv < 2e-5 * grow);
         assert_true(e_glu < 5e-5 * grow);

@@ -54,11 +54,19 @@ bool lmc_matvec_pair(cudaStream_t st, uint32_t t1, const void *w1, int rows1, fl
 bool lmc_mmq_supported(uint32_t type);
 /* y[t][r] (+)= dot(W row r, x_t) for n_tok tokens of q8 activations (xq, xs
  * as lmc_matvec's) on the int8 tensor cores, every weight read from memory
- * once per 32 tokens; with w2 (gate w, up w2) silu(W x) * (W2 x). False,
- * launching nothing, for other types, n_in % 256 != 0 or before compute
- * capability 8.0. */
+ * once per 32 tokens; with w2 (gate w, up w2) silu(W x) * (W2 x). x256: the
+ * activations come from lmc_act_q8_256 (K-quants then sum whole
+ * super-blocks in int32). False, launching nothing, for other types,
+ * n_in % 256 != 0 or before compute capability 8.0. */
 bool lmc_mmq(cudaStream_t st, uint32_t type, const void *w, const void *w2, int n_in, int rows,
-             const int8_t *xq, const float *xs, int n_tok, float *y, int y_stride, bool accumulate);
+             const int8_t *xq, const float *xs, int n_tok, float *y, int y_stride, bool accumulate,
+             bool x256);
+/* q8 activations (out_q, out_s as lmc_convert_act's) of n_tok rows of n
+ * floats (n % 256 == 0), RMS-normalised with weights w when w is not NULL,
+ * with one scale per 256 values (written to each of their 8 blocks), as the
+ * CPU engine quantises the activations of K-quant rows. */
+void lmc_act_q8_256(cudaStream_t st, const float *x, int n_tok, int n, const float *w, float eps,
+                    int8_t *out_q, float *out_s);
 /* Rearranges bytes of weights of a type just uploaded to w into the layout
  * the kernels read (in place; a no-op for most types, see quant.cuh). Every
  * upload of weights must go through it. False on a launch failure or bytes

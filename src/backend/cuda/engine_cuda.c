@@ -379,6 +379,11 @@ static lmc_mat fuse(const lmc_mat *a, const lmc_mat *b, const lmc_mat *c) {
 static bool mmq_ok(const lmc_mat *m) {
     return lmc_mmq_supported(m->type) && m->n_in % 256 == 0;
 }
+/* K-quants, whose activations the short-prompt path quantises per 256
+ * (lm_engine.mmq256). */
+static bool kquant(const lmc_mat *m) {
+    return m->type == LM_TYPE_Q4_K || m->type == LM_TYPE_Q5_K || m->type == LM_TYPE_Q6_K;
+}
 
 static lm_status upload_all(uploader *u, const lm_model_desc *m) {
     lm_engine *e = u->e;
@@ -389,7 +394,7 @@ static lm_status upload_all(uploader *u, const lm_model_desc *m) {
     else if ((s = up_mat(u, m->output, true, &e->out)))
         return s;
     size_t E = e->n_embd, hd = e->hd, Q = (size_t)e->nh * hd, K = (size_t)e->nkv * hd;
-    e->mmq = true;
+    e->mmq = e->mmq256 = true;
     for (int i = 0; i < e->n_layer; i++) {
         const lm_layer *L = &m->layers[i];
         lmc_layer *D = &e->layers[i];
@@ -426,7 +431,11 @@ static lm_status upload_all(uploader *u, const lm_model_desc *m) {
         D->k_norm = L->k_norm ? dv + 2 * E + Q + 2 * K + hd : NULL;
         e->mmq &= mmq_ok(&D->wq) && mmq_ok(&D->wk) && mmq_ok(&D->wv) && mmq_ok(&D->wo) &&
                   mmq_ok(&D->gate) && mmq_ok(&D->up) && mmq_ok(&D->down);
+        e->mmq256 &= kquant(&D->wq) && kquant(&D->wk) && kquant(&D->wv) && kquant(&D->wo) &&
+                     kquant(&D->gate) && kquant(&D->up) && kquant(&D->down);
     }
+    const char *x256 = getenv("LOCALM_CUDA_X256"); /* =0: per-32 activations for every type */
+    if (x256 && x256[0] == '0') e->mmq256 = false;
     size_t at = place(&u->p, (E + hd) * sizeof(float), true);
     to_float(m->output_norm, u->tmp, E);
     for (size_t i = 0; i < hd / 2; i++) {

@@ -78,6 +78,9 @@ struct lm_engine {
     uint64_t mem_budget; /* lm_load_opts.mem_budget: 0 = free VRAM */
     bool overlap;
     bool mmq; /* every layer matrix is one lmc_mmq reads: short prompts take it */
+    /* and every one a K-quant: their activations quantised per 256 (the
+     * CPU engine's choice for these types), summed per super-block in int32 */
+    bool mmq256;
     cublasHandle_t blas;
     cudaGraphExec_t graph[LMC_SMALL_TOK + 1];
     bool failed; /* a CUDA error left the context unusable */

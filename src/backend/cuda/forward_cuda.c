@@ -105,13 +105,16 @@ static int mmq_max_tok(void) {
  * int8 tensor cores, or half ones (e->xh) through the GEMM pipeline. */
 static bool mm(lm_engine *e, const lmc_mat *m, int n, float *y, int ldy, bool acc, bool q8) {
     if (q8)
-        return lmc_mmq(e->st, m->type, m->w, NULL, m->n_in, m->rows, e->xq, e->xs, n, y, ldy, acc);
+        return lmc_mmq(e->st, m->type, m->w, NULL, m->n_in, m->rows, e->xq, e->xs, n, y, ldy, acc,
+                       e->mmq256);
     return gemm(e, m, e->xh, n, y, ldy, acc ? 1.0f : 0.0f);
 }
 
 /* The norm of x (or a conversion of src) as the next matrix's activations. */
 static void act(lm_engine *e, const float *src, int n, int dim, const float *norm, bool q8) {
-    if (norm)
+    if (q8 && e->mmq256)
+        lmc_act_q8_256(e->st, src, n, dim, norm, e->hp.norm_eps, e->xq, e->xs);
+    else if (norm)
         lmc_norm_act(e->st, src, n, dim, norm, e->hp.norm_eps, NULL, q8 ? NULL : e->xh,
                      q8 ? e->xq : NULL, q8 ? e->xs : NULL);
     else
@@ -154,8 +157,8 @@ static bool layer(lm_engine *e, const lmc_layer *L, int n, int one_seq, bool q8)
     ok &= mm(e, &L->wo, n, e->x, E, true, q8);
     act(e, e->x, n, E, L->ffn_norm, q8);
     if (q8) { /* silu(gate) * up in float, then its q8 blocks */
-        ok &=
-            lmc_mmq(st, L->gate.type, L->gate.w, L->up.w, E, F, e->xq, e->xs, n, e->ffb, F, false);
+        ok &= lmc_mmq(st, L->gate.type, L->gate.w, L->up.w, E, F, e->xq, e->xs, n, e->ffb, F, false,
+                      e->mmq256);
         act(e, e->ffb, n, F, NULL, q8);
     } else { /* gate|up in half, then silu(gate) * up */
         uint16_t *gu = (uint16_t *)e->ffb;

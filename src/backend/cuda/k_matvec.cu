@@ -418,7 +418,7 @@ template <bool GLU> bool run(cudaStream_t st, mv_args a, int n_tok) {
     bool q8 = lmc_type_uses_q8(a.type);
     if (q8 && n_tok >= mmq_min() &&
         lmc_mmq(st, a.type, a.w, GLU ? a.w2 : nullptr, a.n_in, a.rows, a.xq, a.xs, n_tok, a.y,
-                a.y_stride, a.acc))
+                a.y_stride, a.acc, false))
         return true; /* else (other types, rows of n_in % 256 != 0) the kernels below */
     int units = a.n_in / 32;
     for (int t = 0; t < n_tok;) {

@@ -36,13 +36,19 @@ template <int T> __host__ __device__ constexpr int chunk_bytes() {
            : T == LM_TYPE_Q5_K ? 176
                                : 210; /* Q6_K */
 }
-/* Words staged per row and chunk: the chunk plus a word (4-byte copies may
- * start 2 bytes into one), rounded to 4 mod 8 so that the 8 rows a fragment
- * load touches fall in different banks and rows stay 16-byte aligned for
- * 16-byte copies. Q6_K chunks (210 bytes) start at any even address: 4-byte
- * copies, an odd stride. */
+/* Words staged per row and chunk: the chunk plus a word, rounded to 4 mod 8
+ * so that the 8 rows a fragment load touches fall in different banks and
+ * rows stay 16-byte aligned for 16-byte copies. A chunk at an address that
+ * is not 16-byte aligned (Q6_K's 210-byte ones start at any even address)
+ * is staged from the 16-byte boundary below it: up to 14 bytes more, which
+ * the count below still holds (pieces_of). */
 template <int T> __host__ __device__ constexpr int row_words() {
-    return T == LM_TYPE_Q6_K ? 53 : (chunk_bytes<T>() / 4 + 4) / 8 * 8 + 4;
+    return (chunk_bytes<T>() / 4 + 4) / 8 * 8 + 4;
+}
+/* 16-byte pieces that cover a chunk starting at most 14 bytes past a
+ * 16-byte boundary (every GGUF block starts at an even address). */
+template <int T> __host__ __device__ constexpr int pieces_of() {
+    return (chunk_bytes<T>() + 14 + 15) / 16;
 }
 
 /* Shared-memory reads of staged weight bytes (b: a byte address). */
@@ -142,9 +148,22 @@ __device__ __forceinline__ void sh_arow<LM_TYPE_Q8_0>(const uint8_t *b, uintptr_
 }
 /* (d * sc_j, dmin * m_j) of a Q4_K / Q5_K super-block staged in shared
  * memory at b (16-byte aligned: these chunks are staged whole 16-byte pieces
- * into rows of a multiple of 16 bytes). */
-__device__ __forceinline__ float2 sh_k_scales(const uint8_t *b, int j) {
-    return k_scales_of(*(const uint4 *)b, j);
+ * into rows of a multiple of 16 bytes). XI (activations quantised per 256,
+ * see mmq_kernel): the integer sc_j in place of d * sc_j. */
+template <bool XI> __device__ __forceinline__ float2 sh_k_scales(const uint8_t *b, int j) {
+    const uint4 h = *(const uint4 *)b;
+    if constexpr (XI) {
+        const int2 sm = k_scale_ints(h, j);
+        return make_float2(__int_as_float(sm.x),
+                           __half2float(__ushort_as_half((unsigned short)(h.x >> 16))) *
+                               (float)sm.y);
+    } else {
+        return k_scales_of(h, j);
+    }
+}
+/* d of the super-block staged at b. */
+__device__ __forceinline__ float sh_k_d(const uint8_t *b) {
+    return sh_half(b);
 }
 template <>
 __device__ __forceinline__ void sh_arow<LM_TYPE_Q4_K>(const uint8_t *b, uintptr_t, int k, int tig,
@@ -169,10 +188,15 @@ __device__ __forceinline__ void sh_arow<LM_TYPE_Q5_K>(const uint8_t *b, uintptr_
 template <int T> __host__ __device__ constexpr bool kq() {
     return T == LM_TYPE_Q4_K || T == LM_TYPE_Q5_K;
 }
+template <bool XI>
 __device__ __forceinline__ void kq_scale(const float2 (&ks)[2], int k, int lane, arow &r) {
     const float2 v = (k & 1) ? ks[1] : ks[0];
     const int src = (lane & ~3) | (k >> 1);
-    r.a = __shfl_sync(0xffffffffu, v.x, src);
+    const float a = __shfl_sync(0xffffffffu, v.x, src);
+    if constexpr (XI)
+        r.s0 = __float_as_int(a);
+    else
+        r.a = a;
     r.b = -__shfl_sync(0xffffffffu, v.y, src);
 }
 template <>
@@ -260,6 +284,29 @@ __device__ __forceinline__ void unit_acc(float (&s)[4], const arow &A, const aro
     }
 }
 
+/* The same with activations quantised per 256 (one scale per chunk): the
+ * unit's sums times the row's integer sub-block scale added into ci, which
+ * the chunk's end scales once (Q6_K's sums already carry theirs); only
+ * Q4_K / Q5_K's offset term stays per unit, in float. */
+template <int T>
+__device__ __forceinline__ void unit_int(int (&ci)[4], float (&s)[4], const arow &A, const arow &B,
+                                         float4 xv, const int (&cc)[4]) {
+    if constexpr (T == LM_TYPE_Q6_K) {
+#pragma unroll
+        for (int e = 0; e < 4; e++)
+            ci[e] += cc[e];
+    } else {
+        ci[0] += A.s0 * cc[0];
+        ci[1] += A.s0 * cc[1];
+        ci[2] += B.s0 * cc[2];
+        ci[3] += B.s0 * cc[3];
+        s[0] = fmaf(A.b, xv.y, s[0]);
+        s[1] = fmaf(A.b, xv.w, s[1]);
+        s[2] = fmaf(B.b, xv.y, s[2]);
+        s[3] = fmaf(B.b, xv.w, s[3]);
+    }
+}
+
 __device__ __forceinline__ float silu(float g) {
     return g / (1.0f + __expf(-g));
 }
@@ -282,37 +329,38 @@ __device__ __forceinline__ void stage_weights(uint8_t *st, const uint8_t *const 
                                               bool al16) {
     constexpr int RW = row_words<T>(), CB = chunk_bytes<T>(), SB1 = stage_bytes<T, NTOK, NM>();
     constexpr int NT = MQ_WM * KS * 32;
+    static_assert(4 * row_words<T>() >= 16 * pieces_of<T>(), "a staged row holds its pieces");
     if (CB % 16 == 0 && al16) { /* al16: rows and chunks 16-byte aligned */
         constexpr int P = CB / 16, N = KS * NM * MQ_ROWS * P;
         for (int i = threadIdx.x; i < N; i += NT) {
             const int p = i % P, r = i / P % MQ_ROWS, m = i / (P * MQ_ROWS) % NM,
                       k = i / (P * MQ_ROWS * NM);
             if (c0 + k >= nc) break; /* k grows with i */
-            const uint8_t *src =
-                wm[m] + (size_t)min(rb0 + r, rows - 1) * row_bytes + (size_t)(c0 + k) * CB + 16 * p;
+            const uint8_t *src = (NM == 1 || m == 0 ? wm[0] : wm[1]) +
+                                 (size_t)min(rb0 + r, rows - 1) * row_bytes +
+                                 (size_t)(c0 + k) * CB + 16 * p;
             cp_async16(st + k * SB1 + (m * MQ_ROWS + r) * RW * 4 + 16 * p, src);
         }
         return;
     }
-    /* Q6_K's 210-byte chunks (and rows not 16-byte aligned): 4-byte copies
-     * from the word holding the first byte, the last word only as far as the
-     * chunk goes (it may end the matrix). Per chunk and row: the flat form's
-     * index arithmetic per word was slower here. tpr threads per row, each
-     * every tpr-th word. */
-    const int tpr = NT / MQ_ROWS, r = threadIdx.x % MQ_ROWS, q = threadIdx.x / MQ_ROWS;
-    for (int k = 0; k < KS && c0 + k < nc; k++)
-#pragma unroll
-        for (int m = 0; m < NM; m++) {
-            const uintptr_t src = (uintptr_t)(wm[m] + (size_t)min(rb0 + r, rows - 1) * row_bytes +
-                                              (size_t)(c0 + k) * CB),
-                            s0 = src & ~(uintptr_t)3, e = src + CB;
-            uint8_t *dst = st + k * SB1 + (m * MQ_ROWS + r) * RW * 4;
-            const int nw = (int)((e - s0 + 3) / 4);
-            for (int wd = q; wd < nw; wd += tpr) {
-                const uintptr_t a = s0 + 4 * wd;
-                cp_async4(dst + 4 * wd, (const void *)a, (int)min((uintptr_t)4, e - a));
-            }
-        }
+    /* Otherwise (Q6_K's 210-byte chunks, rows not 16-byte aligned) 16-byte
+     * pieces from the boundary at or below the chunk's first byte (the bytes
+     * before it are the previous block's, inside the weights), the last one
+     * only as far as the chunk goes (it may end the matrix): the chunk sits
+     * (address & 15) into its staged row. */
+    constexpr int P = pieces_of<T>(), N = KS * NM * MQ_ROWS * P;
+    for (int i = threadIdx.x; i < N; i += NT) {
+        const int p = i % P, r = i / P % MQ_ROWS, m = i / (P * MQ_ROWS) % NM,
+                  k = i / (P * MQ_ROWS * NM);
+        if (c0 + k >= nc) break;
+        const uintptr_t src = (uintptr_t)((NM == 1 || m == 0 ? wm[0] : wm[1]) +
+                                          (size_t)min(rb0 + r, rows - 1) * row_bytes +
+                                          (size_t)(c0 + k) * CB),
+                        e = src + CB, a = (src & ~(uintptr_t)15) + 16 * p;
+        if (a < e)
+            cp_async16(st + k * SB1 + (m * MQ_ROWS + r) * RW * 4 + 16 * p, (const void *)a,
+                       (int)min((uintptr_t)16, e - a));
+    }
 }
 /* The tokens' q8 blocks (16-byte pieces) and (scale, scale * sum) pairs of
  * the same chunks; flat for tiles of 8-16 tokens, per chunk for 32 (the two
@@ -362,8 +410,13 @@ __device__ __forceinline__ void stage_acts(uint8_t *st, const int8_t *xq, const 
  * Each step stages KS chunks (8 units each) of the block's rows and tokens
  * in shared memory by cp.async, the next step's in flight while this one
  * multiplies; the KS groups' sums meet in shared memory in group order.
- * GLU: silu(W x) * (W2 x). */
-template <int T, int NTOK, bool GLU, int KS>
+ * GLU: silu(W x) * (W2 x). XI (K-quants only): the activations were
+ * quantised with one scale per 256 inputs (lmc_act_q8_256; the scales of
+ * a chunk's 8 units are equal), so a chunk's integer sums are added in int32
+ * with the rows' integer sub-block scales and scaled in float once per chunk
+ * instead of once per unit (the CPU engine quantises activations for K-quant
+ * rows per 256 too). */
+template <int T, int NTOK, bool GLU, int KS, bool XI>
 __global__ void __launch_bounds__(MQ_WM *KS * 32)
     mmq_kernel(const uint8_t *__restrict__ w, const uint8_t *__restrict__ w2, size_t row_bytes,
                int n_in, int rows, const int8_t *__restrict__ xq, const float2 *__restrict__ xs,
@@ -420,20 +473,30 @@ __global__ void __launch_bounds__(MQ_WM *KS * 32)
             const uint8_t *xsh = cur + NM * MQ_ROWS * RW * 4;
             const float2 *ssh = (const float2 *)(xsh + NTOK * MQ_XW * 4);
             const size_t co = (size_t)c * CB;
-            /* the chunk's first byte sits (address & 3) into its first word */
+            /* the chunk's first byte sits (address & 15) into its staged row */
             const uint8_t *pa[NM], *pb[NM];
             float2 ksa[NM][2], ksb[NM][2];
+            float da[NM], db[NM]; /* XI: the rows' d */
+            int ci[NM][NTL][4];   /* XI: the chunk's integer sums */
+            if constexpr (XI)
+#pragma unroll
+                for (int m = 0; m < NM; m++)
+#pragma unroll
+                    for (int j = 0; j < NTL; j++)
+                        ci[m][j][0] = ci[m][j][1] = ci[m][j][2] = ci[m][j][3] = 0;
 #pragma unroll
             for (int m = 0; m < NM; m++) {
                 const uint8_t *base = cur + (size_t)m * MQ_ROWS * RW * 4;
-                pa[m] = base + (size_t)ra * RW * 4 + ((ga[m] + co) & 3);
-                pb[m] = base + (size_t)rbr * RW * 4 + ((gb[m] + co) & 3);
-                if constexpr (kq<T>())
+                pa[m] = base + (size_t)ra * RW * 4 + ((ga[m] + co) & 15);
+                pb[m] = base + (size_t)rbr * RW * 4 + ((gb[m] + co) & 15);
+                if constexpr (kq<T>()) {
 #pragma unroll
                     for (int u = 0; u < 2; u++) {
-                        ksa[m][u] = sh_k_scales(pa[m], 2 * tig + u);
-                        ksb[m][u] = sh_k_scales(pb[m], 2 * tig + u);
+                        ksa[m][u] = sh_k_scales<XI>(pa[m], 2 * tig + u);
+                        ksb[m][u] = sh_k_scales<XI>(pb[m], 2 * tig + u);
                     }
+                    if constexpr (XI) da[m] = sh_k_d(pa[m]), db[m] = sh_k_d(pb[m]);
+                }
             }
 #pragma unroll
             for (int k = 0; k < MQ_KC; k++) {
@@ -443,9 +506,10 @@ __global__ void __launch_bounds__(MQ_WM *KS * 32)
                     sh_arow<T>(pa[m], ga[m] + co, k, tig, A[m]);
                     sh_arow<T>(pb[m], gb[m] + co, k, tig, B[m]);
                     if constexpr (kq<T>()) {
-                        kq_scale(ksa[m], k, lane, A[m]);
-                        kq_scale(ksb[m], k, lane, B[m]);
+                        kq_scale<XI>(ksa[m], k, lane, A[m]);
+                        kq_scale<XI>(ksb[m], k, lane, B[m]);
                     }
+                    if constexpr (XI && !kq<T>()) da[m] = A[m].a, db[m] = B[m].a;
                 }
 #pragma unroll
                 for (int j = 0; j < NTL; j++) {
@@ -456,10 +520,25 @@ __global__ void __launch_bounds__(MQ_WM *KS * 32)
                     for (int m = 0; m < NM; m++) {
                         int cc[4];
                         tile_mma<T>(A[m], B[m], bv.x, bv.y, tig, cc);
-                        unit_acc<T>(s[m][j], A[m], B[m], xv, cc);
+                        if constexpr (XI)
+                            unit_int<T>(ci[m][j], s[m][j], A[m], B[m], xv, cc);
+                        else
+                            unit_acc<T>(s[m][j], A[m], B[m], xv, cc);
                     }
                 }
             }
+            if constexpr (XI) /* the chunk's scale: unit 0's of each token */
+#pragma unroll
+                for (int j = 0; j < NTL; j++) {
+                    const float4 xv = *(const float4 *)(ssh + 8 * j + 2 * tig);
+#pragma unroll
+                    for (int m = 0; m < NM; m++) {
+                        s[m][j][0] = fmaf(da[m] * xv.x, (float)ci[m][j][0], s[m][j][0]);
+                        s[m][j][1] = fmaf(da[m] * xv.z, (float)ci[m][j][1], s[m][j][1]);
+                        s[m][j][2] = fmaf(db[m] * xv.x, (float)ci[m][j][2], s[m][j][2]);
+                        s[m][j][3] = fmaf(db[m] * xv.z, (float)ci[m][j][3], s[m][j][3]);
+                    }
+                }
         }
         __syncthreads(); /* the next step's copies overwrite this stage */
     }
@@ -504,25 +583,36 @@ template <int T, int NTOK, bool GLU, int KS> constexpr int mq_smem() {
     return 2 * KS * stage_bytes < T, NTOK, GLU ? 2 : 1 > ();
 }
 
-template <int T, int NTOK, bool GLU, int KS>
+template <int T, int NTOK, bool GLU, int KS, bool XI>
 void launch_ks(cudaStream_t st, const uint8_t *w, const uint8_t *w2, size_t rb, int n_in, int rows,
                const int8_t *xq, const float2 *xs, int n_tok, float *y, int y_stride, bool acc) {
     constexpr int SMEM = mq_smem<T, NTOK, GLU, KS>();
     static bool attr =
-        cudaFuncSetAttribute(mmq_kernel<T, NTOK, GLU, KS>,
+        cudaFuncSetAttribute(mmq_kernel<T, NTOK, GLU, KS, XI>,
                              cudaFuncAttributeMaxDynamicSharedMemorySize, SMEM) == cudaSuccess;
     (void)attr;
     dim3 grid((n_tok + NTOK - 1) / NTOK, (rows + MQ_ROWS - 1) / MQ_ROWS);
-    launch_smem(mmq_kernel<T, NTOK, GLU, KS>, grid, dim3(MQ_WM * KS * 32), SMEM, st, w, w2, rb,
+    launch_smem(mmq_kernel<T, NTOK, GLU, KS, XI>, grid, dim3(MQ_WM * KS * 32), SMEM, st, w, w2, rb,
                 n_in, rows, xq, xs, n_tok, y, y_stride, acc);
 }
 
 /* Input groups per block: enough warps (~16 per SM) for matrices of few rows,
  * as far as two steps fit in shared memory. With whole rows per warp (one
  * group) the 4096-row matrices gave 2 warps per SM and the kernel ran at
- * 0.5 TB/s (8B, 8 tokens: 8.3 ms; with up to 8 groups 6.8 ms). */
-constexpr int MQ_SMEM_MAX = 200 * 1024;
-template <int T, int NTOK, bool GLU>
+ * 0.5 TB/s (8B, 8 tokens: 8.3 ms; with up to 8 groups 6.8 ms). The cap is
+ * 216 KB (Q6_K's 16-token blocks of 8 groups take 213 KB), or less where the
+ * device gives a block less (compute capability 8.6 / 8.9: 99 KB). */
+inline int mq_smem_max() {
+    static const int cap = [] {
+        int dev = 0, v = 0;
+        if (cudaGetDevice(&dev) != cudaSuccess ||
+            cudaDeviceGetAttribute(&v, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev) != cudaSuccess)
+            v = 48 * 1024;
+        return v < 216 * 1024 ? v : 216 * 1024;
+    }();
+    return cap;
+}
+template <int T, int NTOK, bool GLU, bool XI>
 void launch_ntok(cudaStream_t st, const uint8_t *w, const uint8_t *w2, size_t rb, int n_in,
                  int rows, const int8_t *xq, const float2 *xs, int n_tok, float *y, int y_stride,
                  bool acc) {
@@ -531,25 +621,38 @@ void launch_ntok(cudaStream_t st, const uint8_t *w, const uint8_t *w2, size_t rb
     while (ks < 8 && tiles * ks < 2048 && 2 * ks <= nc)
         ks *= 2;
 #define LMC_MQK(K)                                                                                 \
-    if (ks >= K && mq_smem<T, NTOK, GLU, K>() <= MQ_SMEM_MAX)                                      \
-        return launch_ks<T, NTOK, GLU, K>(st, w, w2, rb, n_in, rows, xq, xs, n_tok, y, y_stride,   \
-                                          acc);
+    if (ks >= K && mq_smem<T, NTOK, GLU, K>() <= mq_smem_max())                                    \
+        return launch_ks<T, NTOK, GLU, K, XI>(st, w, w2, rb, n_in, rows, xq, xs, n_tok, y,         \
+                                              y_stride, acc);
     LMC_MQK(8)
     LMC_MQK(4)
     LMC_MQK(2)
 #undef LMC_MQK
-    launch_ks<T, NTOK, GLU, 1>(st, w, w2, rb, n_in, rows, xq, xs, n_tok, y, y_stride, acc);
+    launch_ks<T, NTOK, GLU, 1, XI>(st, w, w2, rb, n_in, rows, xq, xs, n_tok, y, y_stride, acc);
 }
 
-template <int T, bool GLU>
+template <int T, bool GLU, bool XI>
 void launch_t(cudaStream_t st, const uint8_t *w, const uint8_t *w2, size_t rb, int n_in, int rows,
               const int8_t *xq, const float2 *xs, int n_tok, float *y, int y_stride, bool acc) {
     if (n_tok <= 8)
-        launch_ntok<T, 8, GLU>(st, w, w2, rb, n_in, rows, xq, xs, n_tok, y, y_stride, acc);
+        launch_ntok<T, 8, GLU, XI>(st, w, w2, rb, n_in, rows, xq, xs, n_tok, y, y_stride, acc);
     else if (n_tok <= 16)
-        launch_ntok<T, 16, GLU>(st, w, w2, rb, n_in, rows, xq, xs, n_tok, y, y_stride, acc);
+        launch_ntok<T, 16, GLU, XI>(st, w, w2, rb, n_in, rows, xq, xs, n_tok, y, y_stride, acc);
     else
-        launch_ntok<T, 32, GLU>(st, w, w2, rb, n_in, rows, xq, xs, n_tok, y, y_stride, acc);
+        launch_ntok<T, 32, GLU, XI>(st, w, w2, rb, n_in, rows, xq, xs, n_tok, y, y_stride, acc);
+}
+
+/* x256 (activations quantised per 256) takes the integer path for K-quants;
+ * other types read any q8 activations per unit. */
+template <int T, bool GLU>
+void launch_x(cudaStream_t st, const uint8_t *w, const uint8_t *w2, size_t rb, int n_in, int rows,
+              const int8_t *xq, const float2 *xs, int n_tok, float *y, int y_stride, bool acc,
+              bool x256) {
+    if constexpr (kq<T>() || T == LM_TYPE_Q6_K)
+        if (x256)
+            return launch_t<T, GLU, true>(st, w, w2, rb, n_in, rows, xq, xs, n_tok, y, y_stride,
+                                          acc);
+    launch_t<T, GLU, false>(st, w, w2, rb, n_in, rows, xq, xs, n_tok, y, y_stride, acc);
 }
 
 } // namespace
@@ -564,7 +667,7 @@ extern "C" bool lmc_mmq_supported(uint32_t type) {
 
 extern "C" bool lmc_mmq(cudaStream_t st, uint32_t type, const void *w, const void *w2, int n_in,
                         int rows, const int8_t *xq, const float *xs, int n_tok, float *y,
-                        int y_stride, bool accumulate) {
+                        int y_stride, bool accumulate, bool x256) {
     size_t rb = row_bytes_of(type, n_in);
     if (!lmc_mmq_supported(type) || !rb || n_in % 256 || rows < 1 || n_tok < 1) return false;
     const uint8_t *a = (const uint8_t *)w, *b = (const uint8_t *)w2;
@@ -572,9 +675,11 @@ extern "C" bool lmc_mmq(cudaStream_t st, uint32_t type, const void *w, const voi
 #define LMC_MQT(TY)                                                                                \
     case TY:                                                                                       \
         if (b)                                                                                     \
-            launch_t<TY, true>(st, a, b, rb, n_in, rows, xq, s, n_tok, y, y_stride, accumulate);   \
+            launch_x<TY, true>(st, a, b, rb, n_in, rows, xq, s, n_tok, y, y_stride, accumulate,    \
+                               x256);                                                              \
         else                                                                                       \
-            launch_t<TY, false>(st, a, b, rb, n_in, rows, xq, s, n_tok, y, y_stride, accumulate);  \
+            launch_x<TY, false>(st, a, b, rb, n_in, rows, xq, s, n_tok, y, y_stride, accumulate,   \
+                                x256);                                                             \
         return true;
     switch (type) {
         LMC_MQT(LM_TYPE_Q4_0)

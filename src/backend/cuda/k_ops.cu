@@ -127,6 +127,62 @@ __global__ void __launch_bounds__(256) convert_kernel(const float *__restrict__ 
     if (out_q) warp_store_q8(y, out_q + i, out_s + base / 32 + b, lane);
 }
 
+/* q8 blocks with one scale per 256 values (lmc_act_q8_256): one warp per
+ * 256, each lane 8 consecutive values, so a 32-block is 4 lanes. With w,
+ * every block first takes the whole row's sum of squares (a few KB from L2;
+ * the rows a prompt normalises are 2-8K floats). Grid (256-groups / 8,
+ * n_tok), 256 threads. */
+__global__ void __launch_bounds__(256)
+    act256_kernel(const float *__restrict__ x, int n, const float *__restrict__ w, float eps,
+                  int8_t *out_q, float2 *out_s) {
+    __shared__ float sh[32];
+    pdl_wait();
+    pdl_trigger();
+    const float *xr = x + (size_t)blockIdx.y * n;
+    float scale = 1.0f;
+    if (w) {
+        float ss = 0.0f;
+        for (int i = 4 * threadIdx.x; i < n; i += 4 * blockDim.x) {
+            const float4 v = *(const float4 *)(xr + i);
+            ss += v.x * v.x + v.y * v.y + v.z * v.z + v.w * v.w;
+        }
+        scale = rsqrtf(block_sum(ss, sh) / (float)n + eps);
+    }
+    const int lane = threadIdx.x & 31, g = blockIdx.x * 8 + threadIdx.x / 32;
+    if (g >= n / 256) return;
+    const int i0 = 256 * g + 8 * lane;
+    float v[8], mx = 0.0f;
+#pragma unroll
+    for (int h = 0; h < 2; h++) {
+        const float4 a = *(const float4 *)(xr + i0 + 4 * h);
+        v[4 * h] = a.x, v[4 * h + 1] = a.y, v[4 * h + 2] = a.z, v[4 * h + 3] = a.w;
+    }
+#pragma unroll
+    for (int k = 0; k < 8; k++) {
+        v[k] *= scale * (w ? w[i0 + k] : 1.0f);
+        mx = fmaxf(mx, fabsf(v[k]));
+    }
+    const float d = warp_max(mx) / 127.0f;
+    int sum = 0;
+    uint32_t word[2];
+#pragma unroll
+    for (int h = 0; h < 2; h++) {
+        uint32_t b = 0;
+#pragma unroll
+        for (int k = 0; k < 4; k++) {
+            const int c = d > 0.0f ? __float2int_rn(v[4 * h + k] / d) : 0;
+            sum += c;
+            b |= (uint32_t)(c & 0xFF) << (8 * k);
+        }
+        word[h] = b;
+    }
+    const size_t base = (size_t)blockIdx.y * n;
+    *(uint2 *)(out_q + base + i0) = make_uint2(word[0], word[1]);
+    sum += __shfl_xor_sync(0xffffffffu, sum, 1);
+    sum += __shfl_xor_sync(0xffffffffu, sum, 2);
+    if ((lane & 3) == 0) out_s[base / 32 + i0 / 32] = make_float2(d, d * (float)sum);
+}
+
 /* Launches the register kernel when n fits it, else the general one. */
 void act_launch(cudaStream_t st, const float *x, int n_tok, int n, const float *w, float eps,
                 float *out_f, __half *out_h, int8_t *out_q, float2 *out_s) {
@@ -956,6 +1012,12 @@ extern "C" void lmc_norm_act(cudaStream_t st, const float *x, int n_tok, int n, 
 extern "C" void lmc_convert_act(cudaStream_t st, const float *x, int n_tok, int n, uint16_t *out_h,
                                 int8_t *out_q, float *out_s) {
     act_launch(st, x, n_tok, n, nullptr, 0.0f, nullptr, (__half *)out_h, out_q, (float2 *)out_s);
+}
+
+extern "C" void lmc_act_q8_256(cudaStream_t st, const float *x, int n_tok, int n, const float *w,
+                               float eps, int8_t *out_q, float *out_s) {
+    launch(act256_kernel, dim3((n / 256 + 7) / 8, n_tok), dim3(256), st, x, n, w, eps, out_q,
+           (float2 *)out_s);
 }
 
 extern "C" bool lmc_dequant_f16(cudaStream_t st, uint32_t type, const void *w, int64_t rows,

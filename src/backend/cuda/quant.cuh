@@ -49,22 +49,19 @@ template <int N> __device__ __forceinline__ void ld_words_a2(const uint8_t *p, u
 __device__ __forceinline__ int byte_of(const uint32_t *w, int l) {
     return (int)((w[l >> 2] >> (8 * (l & 3))) & 0xFFu);
 }
-/* Scale and min of sub-block j of a Q4_K / Q5_K super-block whose header (d,
- * dmin, then 12 bytes of 6-bit scales and mins) is h, multiplied out:
- * (d * sc_j, dmin * m_j). */
-__device__ __forceinline__ float2 k_scales_of(uint4 h, int j) {
-    float2 dd = __half22float2(*(const __half2 *)&h.x);
+/* The 6-bit scale and min of sub-block j of a Q4_K / Q5_K super-block whose
+ * header (d, dmin, then 12 bytes of 6-bit scales and mins) is h. */
+__device__ __forceinline__ int2 k_scale_ints(uint4 h, int j) {
     int sh = 8 * (j & 3);
     int b0 = (int)(h.y >> sh) & 0xFF, b1 = (int)(h.z >> sh) & 0xFF, b2 = (int)(h.w >> sh) & 0xFF;
-    int sc, mn;
-    if (j < 4) {
-        sc = b0 & 63;
-        mn = b1 & 63;
-    } else {
-        sc = (b2 & 15) | ((b0 >> 6) << 4);
-        mn = (b2 >> 4) | ((b1 >> 6) << 4);
-    }
-    return make_float2(dd.x * (float)sc, dd.y * (float)mn);
+    if (j < 4) return make_int2(b0 & 63, b1 & 63);
+    return make_int2((b2 & 15) | ((b0 >> 6) << 4), (b2 >> 4) | ((b1 >> 6) << 4));
+}
+/* The same multiplied out: (d * sc_j, dmin * m_j). */
+__device__ __forceinline__ float2 k_scales_of(uint4 h, int j) {
+    float2 dd = __half22float2(*(const __half2 *)&h.x);
+    int2 sm = k_scale_ints(h, j);
+    return make_float2(dd.x * (float)sm.x, dd.y * (float)sm.y);
 }
 /* The same for the super-block at b (16-byte aligned) in global memory, its
  * header read as one 16-byte word: one load instead of two half and two or
