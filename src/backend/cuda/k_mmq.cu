@@ -8,9 +8,11 @@
  * dequantises every weight to half for cuBLAS, ~12.5 ms on the 8B whatever
  * the length up to ~100 tokens. H100, prompts of 8 / 16 / 32 tokens: 8B 7.2
  * -> 5.4, 12.4 -> 6.3 and 12.5 -> 9.0 ms; 1.1B Q4_0 2.4 -> 1.3 and 2.4 -> 1.8
- * ms at 16 / 32. At 64 tokens cuBLAS is ahead on the 8B, at 2-4 the dp4a
- * kernels are: the callers route by token count. Types: every quantised one
- * (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K, Q6_K). */
+ * ms at 16 / 32. K-quant models then sum whole super-blocks in int32 (x256
+ * below; H200, 8B Q4_K_M 5.5 / 6.3 / 9.0 -> 4.4 / 5.2 / 7.6 ms). At 64
+ * tokens cuBLAS is ahead on the 8B, at 2-4 the dp4a kernels are: the callers
+ * route by token count. Types: every quantised one (Q4_0, Q4_1, Q5_0, Q5_1,
+ * Q8_0, Q4_K, Q5_K, Q6_K). */
 #include "backend/cuda/cp_async.cuh"
 #include "backend/cuda/cuda_kernels.h"
 #include "backend/cuda/launch.cuh"
@@ -347,7 +349,8 @@ __device__ __forceinline__ void stage_weights(uint8_t *st, const uint8_t *const 
      * pieces from the boundary at or below the chunk's first byte (the bytes
      * before it are the previous block's, inside the weights), the last one
      * only as far as the chunk goes (it may end the matrix): the chunk sits
-     * (address & 15) into its staged row. */
+     * (address & 15) into its staged row. 4-byte copies before: H200, 1.1B
+     * Q6_K prompts of 8 / 32 tokens +20 / +18 %. */
     constexpr int P = pieces_of<T>(), N = KS * NM * MQ_ROWS * P;
     for (int i = threadIdx.x; i < N; i += NT) {
         const int p = i % P, r = i / P % MQ_ROWS, m = i / (P * MQ_ROWS) % NM,
@@ -415,7 +418,10 @@ __device__ __forceinline__ void stage_acts(uint8_t *st, const int8_t *xq, const 
  * a chunk's 8 units are equal), so a chunk's integer sums are added in int32
  * with the rows' integer sub-block scales and scaled in float once per chunk
  * instead of once per unit (the CPU engine quantises activations for K-quant
- * rows per 256 too). */
+ * rows per 256 too): per mma 4 integer multiply-adds and, for Q4_K / Q5_K,
+ * 4 offset FMAs, where the per-unit form takes 16-20 conversions, multiplies
+ * and FMAs. H200 A/B, prompts of 16 / 32 tokens: 8B Q4_K_M +6 / +11 %, 1.1B
+ * Q6_K +6 / +9 %; at 8 tokens (one token tile per mma) no change. */
 template <int T, int NTOK, bool GLU, int KS, bool XI>
 __global__ void __launch_bounds__(MQ_WM *KS * 32)
     mmq_kernel(const uint8_t *__restrict__ w, const uint8_t *__restrict__ w2, size_t row_bytes,
