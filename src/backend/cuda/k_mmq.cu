@@ -421,7 +421,8 @@ __device__ __forceinline__ void stage_acts(uint8_t *st, const int8_t *xq, const 
  * rows per 256 too): per mma 4 integer multiply-adds and, for Q4_K / Q5_K,
  * 4 offset FMAs, where the per-unit form takes 16-20 conversions, multiplies
  * and FMAs. H200 A/B, prompts of 16 / 32 tokens: 8B Q4_K_M +6 / +11 %, 1.1B
- * Q6_K +6 / +9 %; at 8 tokens (one token tile per mma) no change. */
+ * Q6_K +6 / +9 %. Prompts and batches of up to 8 tokens take the decode
+ * graph, whose activations stay per 32 (its attention writes them). */
 template <int T, int NTOK, bool GLU, int KS, bool XI>
 __global__ void __launch_bounds__(MQ_WM *KS * 32)
     mmq_kernel(const uint8_t *__restrict__ w, const uint8_t *__restrict__ w2, size_t row_bytes,
