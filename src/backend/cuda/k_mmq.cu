@@ -8,11 +8,11 @@
  * dequantises every weight to half for cuBLAS, ~12.5 ms on the 8B whatever
  * the length up to ~100 tokens. H100, prompts of 8 / 16 / 32 tokens: 8B 7.2
  * -> 5.4, 12.4 -> 6.3 and 12.5 -> 9.0 ms; 1.1B Q4_0 2.4 -> 1.3 and 2.4 -> 1.8
- * ms at 16 / 32. K-quant models then sum whole super-blocks in int32 (x256
- * below; H200, 8B Q4_K_M 5.5 / 6.3 / 9.0 -> 4.4 / 5.2 / 7.6 ms). At 64
- * tokens cuBLAS is ahead on the 8B, at 2-4 the dp4a kernels are: the callers
- * route by token count. Types: every quantised one (Q4_0, Q4_1, Q5_0, Q5_1,
- * Q8_0, Q4_K, Q5_K, Q6_K). */
+ * ms at 16 / 32. With Q6_K staged by 16-byte copies and K-quant models
+ * summing whole super-blocks in int32 (x256 below), H200: 8B Q4_K_M 5.5 /
+ * 6.3 / 9.0 -> 4.4 / 5.2 / 7.6 ms. At 64 tokens cuBLAS is ahead on the 8B,
+ * at 2-4 the dp4a kernels are: the callers route by token count. Types:
+ * every quantised one (Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q4_K, Q5_K, Q6_K). */
 #include "backend/cuda/cp_async.cuh"
 #include "backend/cuda/cuda_kernels.h"
 #include "backend/cuda/launch.cuh"
