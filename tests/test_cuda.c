@@ -70,9 +70,26 @@ static void probe_reports_devices_or_reason(void **state) {
                       bi.devices[i].caps, bi.devices[i].mem_free / 1073741824.0,
                       bi.devices[i].mem_total / 1073741824.0);
     }
+    /* the features the launchers use follow the code loaded, not the device
+     * alone (k_arch.cu), and a device that loses some says so */
+    int mj = 0, code;
+    CK(cudaSetDevice(0));
+    CK(cudaDeviceGetAttribute(&mj, cudaDevAttrComputeCapabilityMajor, 0));
+    code = lmc_code_arch();
+    print_message("cuda device 0 runs code compiled for compute_%d\n", code);
+    assert_true(code >= 75);
+    assert_true(lmc_mmq_supported(LM_TYPE_Q4_0) == (code >= 80 && mj >= 8));
+    if (code < 80 && mj >= 8) assert_non_null(strstr(bi.devices[0].caps, "without tensor-core"));
 }
 
 /* ---- kernels against the CPU scalar references ----------------------------- */
+
+/* Whether the loaded kernels have the compute 8.0 paths (int8 mma, cp.async,
+ * the tensor-core prompt attention): a build whose code for this device is
+ * compute_75 PTX has them compiled out, and the launchers decline them. */
+static bool tensor_cores(void) {
+    return lmc_mmq_supported(LM_TYPE_Q4_0);
+}
 
 static double rel_err(const float *a, const float *b, size_t n) {
     double num = 0, den = 0;
@@ -222,7 +239,10 @@ static void check_kernels(int n_in) {
             /* K-quants with activations quantised per 256 (short prompts of
              * K-quant models): lmc_mmq's integer path, plain and SwiGLU */
             bool kq = t == LM_TYPE_Q4_K || t == LM_TYPE_Q5_K || t == LM_TYPE_Q6_K;
-            if (kq && nt >= 5) {
+            if (kq && nt >= 5 && !tensor_cores())
+                assert_false(
+                    lmc_mmq(0, t, dw, NULL, n_in, rows, dq8, ds, nt, dy, rows, false, true));
+            else if (kq && nt >= 5) {
                 lmc_act_q8_256(0, dx, nt, n_in, NULL, 0.0f, dq8, ds);
                 CK(cudaMemcpy(hq, dq8, (size_t)n_in * nt, cudaMemcpyDeviceToHost));
                 CK(cudaMemcpy(hs, ds, sizeof(float) * n_in * nt / 16, cudaMemcpyDeviceToHost));
@@ -529,6 +549,14 @@ static void attention_matches_cpu_reference(void **state) {
 static void prefill_attention_matches_cpu_reference(void **state) {
     (void)state;
     NEED_DEVICE();
+    if (!tensor_cores()) { /* declined, so the engine takes the split-K kernel */
+        float dummy = 0.0f;
+        assert_false(
+            lmc_attention_prefill(0, NULL, 4, 8, 8, 64, NULL, NULL, 16, NULL, 0, &dummy, NULL));
+        print_message("skipped: the loaded kernels have no tensor-core code (compute_%d)\n",
+                      lmc_code_arch());
+        return;
+    }
     const int shapes[][3] = {{32, 4, 64}, {32, 8, 128}, {8, 8, 64}, {12, 4, 128}};
     const int n_ctx = 300, n_seq = 2;
     const int cases[][2] = {{150, 20}, {77, 0}}; /* tokens, first position */

@@ -12,6 +12,12 @@
 extern "C" {
 #endif
 
+/* The PTX architecture (75, 80, 90, ...) the current device's copy of the
+ * kernels was compiled from, 0 when the build has none it can run; below the
+ * device's own compute capability the kernels lack that target's features
+ * and the launchers do without them (k_arch.cu). */
+int lmc_code_arch(void);
+
 /* True for the weight types the engine computes with. */
 bool lmc_type_supported(uint32_t type);
 /* True when mat-vec products with this weight type take q8 activations

@@ -55,7 +55,24 @@ static lm_status cuda_probe(lm_backend_info *out) {
         snprintf(d->caps, sizeof d->caps, "sm_%d%d, %d SMs", p.major, p.minor,
                  p.multiProcessorCount);
         size_t fr = 0, tot = 0;
-        if (cudaSetDevice(i) == cudaSuccess && cudaMemGetInfo(&fr, &tot) == cudaSuccess) {
+        bool set = cudaSetDevice(i) == cudaSuccess;
+        int code = set ? lmc_code_arch() : 0, dev = 10 * p.major + p.minor;
+        if (set && code < dev) { /* said, with what it costs and the remedy */
+            size_t at = strlen(d->caps);
+            const char *miss = code < 80 ? (p.major >= 9 ? "tensor-core prompt kernels and "
+                                                           "programmatic launch"
+                                                         : "tensor-core prompt kernels")
+                               : code < 90 && p.major >= 9 ? "programmatic launch"
+                                                           : NULL;
+            if (code == 0)
+                snprintf(d->caps + at, sizeof d->caps - at,
+                         "; this build has no code for it (LOCALM_CUDA_ARCHS=%d-real)", dev);
+            else if (miss)
+                snprintf(d->caps + at, sizeof d->caps - at,
+                         "; runs compute_%d PTX, without %s (LOCALM_CUDA_ARCHS=%d-real)", code,
+                         miss, dev);
+        }
+        if (set && cudaMemGetInfo(&fr, &tot) == cudaSuccess) {
             d->mem_free = fr;
             d->mem_total = tot;
         } else {
@@ -270,6 +287,15 @@ static lm_status cuda_check(const lm_model_desc *m, const lm_load_opts *o, lm_su
     if (cudaSetDevice(dev) != cudaSuccess || cudaMemGetInfo(&fr, &tot) != cudaSuccess) {
         (void)cudaGetLastError();
         snprintf(out->reason, sizeof out->reason, "CUDA device %d cannot be used", dev);
+        return LM_OK;
+    }
+    if (lmc_code_arch() == 0) { /* every launch would fail */
+        int mj = 0, mn = 0;
+        (void)cudaDeviceGetAttribute(&mj, cudaDevAttrComputeCapabilityMajor, dev);
+        (void)cudaDeviceGetAttribute(&mn, cudaDevAttrComputeCapabilityMinor, dev);
+        snprintf(out->reason, sizeof out->reason,
+                 "this build has no kernels for sm_%d%d (rebuild with LOCALM_CUDA_ARCHS=%d%d-real)",
+                 mj, mn, mj, mn);
         return LM_OK;
     }
     out->bytes_weights = weight_bytes(m);

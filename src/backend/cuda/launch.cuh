@@ -12,18 +12,11 @@
 
 namespace lmc {
 
-/* Compute capability major of the current device, 0 when it cannot be read;
- * asked once (the launchers gate Hopper and Ampere features on it). */
-inline int cc_major() {
-    static const int major = [] {
-        int dev = 0, m = 0;
-        if (cudaGetDevice(&dev) != cudaSuccess ||
-            cudaDeviceGetAttribute(&m, cudaDevAttrComputeCapabilityMajor, dev) != cudaSuccess)
-            return 0;
-        return m;
-    }();
-    return major;
-}
+/* Compute capability major whose features the loaded kernels can use: the
+ * lower of the current device's and that of the code the driver loaded for
+ * it (k_arch.cu), 0 when it cannot be read; asked once (the launchers gate
+ * Hopper and Ampere features on it). */
+int cc_major();
 
 /* On unless LOCALM_CUDA_PDL=0, for devices that have it (compute 9.0+). */
 inline bool pdl_enabled() {
