@@ -279,13 +279,21 @@ static void check_kernels(int n_in) {
             CK(cudaMemcpy(gs, dgs, sizeof(float) * 2 * nq, cudaMemcpyDeviceToHost));
             for (int k = 0; k < nq; k++) {
                 int qsum = 0;
+                float mx = 0.0f;
                 for (int i = 0; i < 32; i++) {
                     deq[32 * k + i] = gq[32 * k + i] * gs[2 * k];
                     r32[32 * k + i] = yref[(size_t)k * rows + i];
                     qsum += gq[32 * k + i];
+                    mx = fmaxf(mx, fabsf(r32[32 * k + i]));
                 }
                 assert_true(fabsf(gs[2 * k + 1] - gs[2 * k] * (float)qsum) <=
                             1e-5f * fabsf(gs[2 * k] * (float)qsum) + 1e-12f);
+                /* each code within half a step of the reference value (plus
+                 * the float kernel's own rounding): the bound rounding to
+                 * the block's scale allows, whatever the values' spread */
+                for (int i = 0; i < 32; i++)
+                    assert_true(fabsf(deq[32 * k + i] - r32[32 * k + i]) <=
+                                0.5f * gs[2 * k] * 1.001f + 1e-4f * mx);
             }
             e = rel_err(deq, r32, (size_t)32 * nq);
             e_gq = e > e_gq ? e : e_gq;
@@ -294,7 +302,7 @@ static void check_kernels(int n_in) {
         print_message("kernel %-5s n_in %5d dequant rel err %.2e | matvec vs ref(q8 act) %.2e, "
                       "vs ref(f32 act) %.2e | swiglu %.2e, to q8 %.2e | per-256 act %.2e\n",
                       lm_type_name(t), n_in, e_dq, e_mv, e_mvf, e_glu, e_gq, e_x256);
-        assert_true(e_gq < 1e-2);
+        assert_true(e_gq < 2e-2); /* the per-code bound above is the contract */
         assert_true(e_x256 < 5e-5 * grow);
         assert_true(e_dq < 1e-6);
         assert_true(e_mv < 2e-5 * grow);
