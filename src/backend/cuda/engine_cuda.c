@@ -39,6 +39,27 @@ static bool cuda_unavailable(char *reason, size_t n) {
     return false;
 }
 
+/* What the current device (compute major.minor) loses with the code this
+ * build has for it (k_arch.cu), and the remedy, after prefix; "" when it
+ * runs the code it needs. true when the kernels come from PTX, which the
+ * driver compiles at their first use. */
+static bool code_note(char *buf, size_t n, const char *prefix, int major, int minor) {
+    int code = lmc_code_arch(), dev = 10 * major + minor;
+    const char *miss = code < 80                 ? (major >= 9 ? "tensor-core prompt kernels and "
+                                                                 "programmatic launch"
+                                                               : "tensor-core prompt kernels")
+                       : code < 90 && major >= 9 ? "programmatic launch"
+                                                 : NULL;
+    buf[0] = 0;
+    if (code == 0)
+        snprintf(buf, n, "%sthis build has no code for sm_%d (LOCALM_CUDA_ARCHS=%d-real)", prefix,
+                 dev, dev);
+    else if (code < dev && miss)
+        snprintf(buf, n, "%sruns compute_%d PTX, without %s (LOCALM_CUDA_ARCHS=%d-real)", prefix,
+                 code, miss, dev);
+    return code > 0 && code < dev;
+}
+
 static lm_status cuda_probe(lm_backend_info *out) {
     memset(out, 0, sizeof *out);
     if (cuda_unavailable(out->reason, sizeof out->reason)) {
@@ -56,21 +77,9 @@ static lm_status cuda_probe(lm_backend_info *out) {
                  p.multiProcessorCount);
         size_t fr = 0, tot = 0;
         bool set = cudaSetDevice(i) == cudaSuccess;
-        int code = set ? lmc_code_arch() : 0, dev = 10 * p.major + p.minor;
-        if (set && code < dev) { /* said, with what it costs and the remedy */
+        if (set) {
             size_t at = strlen(d->caps);
-            const char *miss = code < 80 ? (p.major >= 9 ? "tensor-core prompt kernels and "
-                                                           "programmatic launch"
-                                                         : "tensor-core prompt kernels")
-                               : code < 90 && p.major >= 9 ? "programmatic launch"
-                                                           : NULL;
-            if (code == 0)
-                snprintf(d->caps + at, sizeof d->caps - at,
-                         "; this build has no code for it (LOCALM_CUDA_ARCHS=%d-real)", dev);
-            else if (miss)
-                snprintf(d->caps + at, sizeof d->caps - at,
-                         "; runs compute_%d PTX, without %s (LOCALM_CUDA_ARCHS=%d-real)", code,
-                         miss, dev);
+            code_note(d->caps + at, sizeof d->caps - at, "; ", p.major, p.minor);
         }
         if (set && cudaMemGetInfo(&fr, &tot) == cudaSuccess) {
             d->mem_free = fr;
@@ -293,9 +302,7 @@ static lm_status cuda_check(const lm_model_desc *m, const lm_load_opts *o, lm_su
         int mj = 0, mn = 0;
         (void)cudaDeviceGetAttribute(&mj, cudaDevAttrComputeCapabilityMajor, dev);
         (void)cudaDeviceGetAttribute(&mn, cudaDevAttrComputeCapabilityMinor, dev);
-        snprintf(out->reason, sizeof out->reason,
-                 "this build has no kernels for sm_%d%d (rebuild with LOCALM_CUDA_ARCHS=%d%d-real)",
-                 mj, mn, mj, mn);
+        code_note(out->reason, sizeof out->reason, "", mj, mn);
         return LM_OK;
     }
     out->bytes_weights = weight_bytes(m);
@@ -538,6 +545,17 @@ static lm_status cuda_load(const lm_model_desc *m, const lm_load_opts *o, lm_pro
                              (size_t)LMC_SMALL_TOK * (size_t)e->n_vocab * sizeof(float)))) {
         s = cuda_fail(err, rc, "allocation");
         goto fail;
+    }
+    { /* kernels from PTX: the first use compiles them, which takes a while */
+        int mj = 0, mn = 0;
+        char note[160];
+        (void)cudaDeviceGetAttribute(&mj, cudaDevAttrComputeCapabilityMajor, e->device);
+        (void)cudaDeviceGetAttribute(&mn, cudaDevAttrComputeCapabilityMinor, e->device);
+        if (code_note(note, sizeof note, "; ", mj, mn))
+            fprintf(stderr,
+                    "cuda: no sm_%d%d code in this build: the driver compiles the kernels from "
+                    "compute_%d PTX on first use (once, then cached)%s\n",
+                    mj, mn, lmc_code_arch(), note);
     }
     if (cublasCreate(&e->blas) != CUBLAS_STATUS_SUCCESS ||
         cublasSetStream(e->blas, e->st) != CUBLAS_STATUS_SUCCESS) {
