@@ -101,6 +101,16 @@ static double rel_err(const float *a, const float *b, size_t n) {
     return sqrt(num / (den > 0 ? den : 1));
 }
 
+/* The scalar reference of silu(W x) * (W2 x) for nt tokens of x into yref
+ * (rows floats per token; y2 is scratch of the same size). */
+static void glu_ref(uint32_t t, const uint8_t *w, const uint8_t *w2, int n_in, int rows,
+                    const float *x, int nt, float *yref, float *y2) {
+    lm_cpu_matmul_ref(t, w, n_in, 0, rows, x, n_in, nt, yref, rows);
+    lm_cpu_matmul_ref(t, w2, n_in, 0, rows, x, n_in, nt, y2, rows);
+    for (int i = 0; i < rows * nt; i++)
+        yref[i] = yref[i] / (1.0f + expf(-yref[i])) * y2[i];
+}
+
 /* Every kernel of every weight type on rows of n_in inputs. The widths take
  * each mat-vec form: one warp per row (quantised types up to 4096 inputs,
  * float types to 1024), two warps (quantised 6144, float 2048), four
@@ -230,10 +240,7 @@ static void check_kernels(int n_in) {
             /* SwiGLU pair: silu(Wg x) * (Wu x) */
             assert_true(lmc_matvec_glu(0, t, dw, dw2, n_in, rows, dx, dq8, ds, nt, dy, rows));
             CK(cudaMemcpy(y, dy, sizeof(float) * rows * nt, cudaMemcpyDeviceToHost));
-            lm_cpu_matmul_ref(t, w, n_in, 0, rows, xhat, n_in, nt, yref, rows);
-            lm_cpu_matmul_ref(t, w2, n_in, 0, rows, xhat, n_in, nt, y2, rows);
-            for (int i = 0; i < rows * nt; i++)
-                yref[i] = yref[i] / (1.0f + expf(-yref[i])) * y2[i];
+            glu_ref(t, w, w2, n_in, rows, xhat, nt, yref, y2);
             e = rel_err(y, yref, (size_t)rows * nt);
             e_glu = e > e_glu ? e : e_glu;
             /* K-quants with activations quantised per 256 (short prompts of
@@ -258,9 +265,7 @@ static void check_kernels(int n_in) {
                 e_x256 = e > e_x256 ? e : e_x256;
                 assert_true(lmc_mmq(0, t, dw, dw2, n_in, rows, dq8, ds, nt, dy, rows, false, true));
                 CK(cudaMemcpy(y, dy, sizeof(float) * rows * nt, cudaMemcpyDeviceToHost));
-                lm_cpu_matmul_ref(t, w2, n_in, 0, rows, xhat, n_in, nt, y2, rows);
-                for (int i = 0; i < rows * nt; i++)
-                    yref[i] = yref[i] / (1.0f + expf(-yref[i])) * y2[i];
+                glu_ref(t, w, w2, n_in, rows, xhat, nt, yref, y2);
                 e = rel_err(y, yref, (size_t)rows * nt);
                 e_x256 = e > e_x256 ? e : e_x256;
             }

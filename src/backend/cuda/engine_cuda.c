@@ -39,12 +39,20 @@ static bool cuda_unavailable(char *reason, size_t n) {
     return false;
 }
 
-/* What the current device (compute major.minor) loses with the code this
- * build has for it (k_arch.cu), and the remedy, after prefix; "" when it
- * runs the code it needs. true when the kernels come from PTX, which the
- * driver compiles at their first use. */
-static bool code_note(char *buf, size_t n, const char *prefix, int major, int minor) {
-    int code = lmc_code_arch(), dev = 10 * major + minor;
+/* Compute capability of a device as 10 major + minor (0 when unreadable). */
+static int device_cc(int device) {
+    int mj = 0, mn = 0;
+    (void)cudaDeviceGetAttribute(&mj, cudaDevAttrComputeCapabilityMajor, device);
+    (void)cudaDeviceGetAttribute(&mn, cudaDevAttrComputeCapabilityMinor, device);
+    return 10 * mj + mn;
+}
+
+/* What the current device (compute capability dev, as device_cc) loses with
+ * the code this build has for it (k_arch.cu), and the remedy, after prefix;
+ * "" when it runs the code it needs. true when the kernels come from PTX,
+ * which the driver compiles at their first use. */
+static bool code_note(char *buf, size_t n, const char *prefix, int dev) {
+    int code = lmc_code_arch(), major = dev / 10;
     const char *miss = code < 80                 ? (major >= 9 ? "tensor-core prompt kernels and "
                                                                  "programmatic launch"
                                                                : "tensor-core prompt kernels")
@@ -79,7 +87,7 @@ static lm_status cuda_probe(lm_backend_info *out) {
         bool set = cudaSetDevice(i) == cudaSuccess;
         if (set) {
             size_t at = strlen(d->caps);
-            code_note(d->caps + at, sizeof d->caps - at, "; ", p.major, p.minor);
+            code_note(d->caps + at, sizeof d->caps - at, "; ", 10 * p.major + p.minor);
         }
         if (set && cudaMemGetInfo(&fr, &tot) == cudaSuccess) {
             d->mem_free = fr;
@@ -299,10 +307,7 @@ static lm_status cuda_check(const lm_model_desc *m, const lm_load_opts *o, lm_su
         return LM_OK;
     }
     if (lmc_code_arch() == 0) { /* every launch would fail */
-        int mj = 0, mn = 0;
-        (void)cudaDeviceGetAttribute(&mj, cudaDevAttrComputeCapabilityMajor, dev);
-        (void)cudaDeviceGetAttribute(&mn, cudaDevAttrComputeCapabilityMinor, dev);
-        code_note(out->reason, sizeof out->reason, "", mj, mn);
+        code_note(out->reason, sizeof out->reason, "", device_cc(dev));
         return LM_OK;
     }
     out->bytes_weights = weight_bytes(m);
@@ -547,15 +552,13 @@ static lm_status cuda_load(const lm_model_desc *m, const lm_load_opts *o, lm_pro
         goto fail;
     }
     { /* kernels from PTX: the first use compiles them, which takes a while */
-        int mj = 0, mn = 0;
         char note[160];
-        (void)cudaDeviceGetAttribute(&mj, cudaDevAttrComputeCapabilityMajor, e->device);
-        (void)cudaDeviceGetAttribute(&mn, cudaDevAttrComputeCapabilityMinor, e->device);
-        if (code_note(note, sizeof note, "; ", mj, mn))
+        int cc = device_cc(e->device);
+        if (code_note(note, sizeof note, "; ", cc))
             fprintf(stderr,
-                    "cuda: no sm_%d%d code in this build: the driver compiles the kernels from "
+                    "cuda: no sm_%d code in this build: the driver compiles the kernels from "
                     "compute_%d PTX on first use (once, then cached)%s\n",
-                    mj, mn, lmc_code_arch(), note);
+                    cc, lmc_code_arch(), note);
     }
     if (cublasCreate(&e->blas) != CUBLAS_STATUS_SUCCESS ||
         cublasSetStream(e->blas, e->st) != CUBLAS_STATUS_SUCCESS) {
