@@ -51,7 +51,8 @@ bool lmc_matvec_glu_q8(cudaStream_t st, uint32_t type, const void *wg, const voi
 
 /* y1 = W1 x and y2 = W2 x (rows of y_stride floats) in one launch for 1 or 2
  * tokens of q8 input, for the type pairs K-quant files mix (Q4_K/Q6_K,
- * Q5_K/Q6_K, Q4_K/Q5_K); false for others (the caller launches two). */
+ * Q5_K/Q6_K, Q4_K/Q5_K), and for batches that take the int8 tensor cores
+ * through lmc_mmq_pair; false for others (the caller launches two). */
 bool lmc_matvec_pair(cudaStream_t st, uint32_t t1, const void *w1, int rows1, float *y1,
                      uint32_t t2, const void *w2, int rows2, float *y2, int n_in, const int8_t *xq,
                      const float *xs, int n_tok, int y_stride);
@@ -67,6 +68,13 @@ bool lmc_mmq_supported(uint32_t type);
 bool lmc_mmq(cudaStream_t st, uint32_t type, const void *w, const void *w2, int n_in, int rows,
              const int8_t *xq, const float *xs, int n_tok, float *y, int y_stride, bool accumulate,
              bool x256);
+/* lmc_mmq of two matrices of different types on the same activations in one
+ * launch (y1 = W1 x, y2 = W2 x, rows of y_stride floats), for the K-quant
+ * mixes of wq|wk and wv (Q4_K / Q6_K, Q5_K / Q6_K); false, launching
+ * nothing, for others. */
+bool lmc_mmq_pair(cudaStream_t st, uint32_t t1, const void *w1, int rows1, float *y1, uint32_t t2,
+                  const void *w2, int rows2, float *y2, int n_in, const int8_t *xq, const float *xs,
+                  int n_tok, int y_stride, bool x256);
 /* q8 activations (out_q, out_s as lmc_convert_act's) of n_tok rows of n
  * floats (n % 256 == 0), RMS-normalised with weights w when w is not NULL,
  * with one scale per 256 values (written to each of their 8 blocks), as the

@@ -136,10 +136,12 @@ static bool layer(lm_engine *e, const lmc_layer *L, int n, int one_seq, bool q8)
         ok &= mm(e, &L->wqkv, n, e->qkv, e->qkv_dim, false, q8);
     else if (L->wqk.w && !q8) /* wv's rows follow wq|wk's */
         ok &= lmc_gemm2(e, &L->wqk, &L->wv, e->xh, n, e->qkv, e->qkv_dim);
-    else if (L->wqk.w)
-        ok &= mm(e, &L->wqk, n, e->qkv, e->qkv_dim, false, q8) &&
-              mm(e, &L->wv, n, e->qkv + Q + K, e->qkv_dim, false, q8);
-    else
+    else if (L->wqk.w) { /* one launch for both where the type pair has one */
+        if (!lmc_mmq_pair(st, L->wqk.type, L->wqk.w, L->wqk.rows, e->qkv, L->wv.type, L->wv.w,
+                          L->wv.rows, e->qkv + Q + K, E, e->xq, e->xs, n, e->qkv_dim, e->mmq256))
+            ok &= mm(e, &L->wqk, n, e->qkv, e->qkv_dim, false, q8) &&
+                  mm(e, &L->wv, n, e->qkv + Q + K, e->qkv_dim, false, q8);
+    } else
         ok &= mm(e, &L->wq, n, e->qkv, e->qkv_dim, false, q8) &&
               mm(e, &L->wk, n, e->qkv + Q, e->qkv_dim, false, q8) &&
               mm(e, &L->wv, n, e->qkv + Q + K, e->qkv_dim, false, q8);

@@ -495,6 +495,9 @@ extern "C" bool lmc_matvec_pair(cudaStream_t st, uint32_t t1, const void *w1, in
                                 uint32_t t2, const void *w2, int rows2, float *y2, int n_in,
                                 const int8_t *xq, const float *xs, int n_tok, int y_stride) {
     size_t rb1 = row_bytes_of(t1, n_in), rb2 = row_bytes_of(t2, n_in);
+    if (n_tok >= mmq_min()) /* batches: the int8 tensor cores, one launch */
+        return lmc_mmq_pair(st, t1, w1, rows1, y1, t2, w2, rows2, y2, n_in, xq, xs, n_tok, y_stride,
+                            false);
     if (!rb1 || !rb2 || n_in % 256 || (n_tok != 1 && n_tok != 2)) return false;
 #define LMC_PAIR(A, B)                                                                             \
     if (t1 == A && t2 == B) {                                                                      \

@@ -424,13 +424,13 @@ __device__ __forceinline__ void stage_acts(uint8_t *st, const int8_t *xq, const 
  * Q6_K +6 / +9 %. Prompts and batches of up to 8 tokens take the decode
  * graph, whose activations stay per 32 (its attention writes them). */
 template <int T, int NTOK, bool GLU, int KS, bool XI>
-__global__ void __launch_bounds__(MQ_WM *KS * 32)
-    mmq_kernel(const uint8_t *__restrict__ w, const uint8_t *__restrict__ w2, size_t row_bytes,
-               int n_in, int rows, const int8_t *__restrict__ xq, const float2 *__restrict__ xs,
-               int n_tok, float *y, int y_stride, bool acc) {
+__device__ __forceinline__ void mmq_body(uint8_t *smem, const uint8_t *__restrict__ w,
+                                         const uint8_t *__restrict__ w2, size_t row_bytes, int n_in,
+                                         int rows, const int8_t *__restrict__ xq,
+                                         const float2 *__restrict__ xs, int n_tok, float *y,
+                                         int y_stride, bool acc, int row_block) {
     constexpr int NM = GLU ? 2 : 1, NTL = NTOK / 8, RW = row_words<T>(), CB = chunk_bytes<T>();
     constexpr int SB1 = stage_bytes<T, NTOK, NM>(), SB = KS * SB1;
-    extern __shared__ __align__(16) uint8_t smem[];
     const int lane = threadIdx.x & 31, wp = threadIdx.x >> 5, g = lane >> 2, tig = lane & 3;
     const int wm = wp % MQ_WM, kg = wp / MQ_WM;
     {
@@ -440,7 +440,7 @@ __global__ void __launch_bounds__(MQ_WM *KS * 32)
         y += (size_t)t0 * y_stride;
         n_tok = min(n_tok - t0, NTOK);
     }
-    const int rb0 = blockIdx.y * MQ_ROWS, nc = n_in / 256, nit = (nc + KS - 1) / KS;
+    const int rb0 = row_block * MQ_ROWS, nc = n_in / 256, nit = (nc + KS - 1) / KS;
     const uint8_t *wm_[2] = {w, GLU ? w2 : w};
     /* weights never depend on the previous kernel: the first step's are
      * requested before the wait */
@@ -585,6 +585,36 @@ __global__ void __launch_bounds__(MQ_WM *KS * 32)
         }
 }
 
+template <int T, int NTOK, bool GLU, int KS, bool XI>
+__global__ void __launch_bounds__(MQ_WM *KS * 32)
+    mmq_kernel(const uint8_t *__restrict__ w, const uint8_t *__restrict__ w2, size_t row_bytes,
+               int n_in, int rows, const int8_t *__restrict__ xq, const float2 *__restrict__ xs,
+               int n_tok, float *y, int y_stride, bool acc) {
+    extern __shared__ __align__(16) uint8_t smem[];
+    mmq_body<T, NTOK, GLU, KS, XI>(smem, w, w2, row_bytes, n_in, rows, xq, xs, n_tok, y, y_stride,
+                                   acc, blockIdx.y);
+}
+
+/* Two matrices of different types on the same activations in one grid: the
+ * row blocks of the first, then those of the second (wq|wk and wv of K-quant
+ * files, whose wv of 1,024 rows alone fills 32 blocks, a quarter of an
+ * H100). */
+template <int T1, int T2, int NTOK, int KS, bool XI>
+__global__ void __launch_bounds__(MQ_WM *KS * 32)
+    mmq_pair_kernel(const uint8_t *__restrict__ w1, size_t rb1, int rows1, float *y1,
+                    const uint8_t *__restrict__ w2, size_t rb2, int rows2, float *y2, int n_in,
+                    const int8_t *__restrict__ xq, const float2 *__restrict__ xs, int n_tok,
+                    int y_stride) {
+    extern __shared__ __align__(16) uint8_t smem[];
+    const int nb1 = (rows1 + MQ_ROWS - 1) / MQ_ROWS;
+    if ((int)blockIdx.y < nb1)
+        mmq_body<T1, NTOK, false, KS, XI>(smem, w1, w1, rb1, n_in, rows1, xq, xs, n_tok, y1,
+                                          y_stride, false, blockIdx.y);
+    else
+        mmq_body<T2, NTOK, false, KS, XI>(smem, w2, w2, rb2, n_in, rows2, xq, xs, n_tok, y2,
+                                          y_stride, false, blockIdx.y - nb1);
+}
+
 /* Shared memory a block of KS groups takes (two steps of KS chunks). */
 template <int T, int NTOK, bool GLU, int KS> constexpr int mq_smem() {
     return 2 * KS * stage_bytes < T, NTOK, GLU ? 2 : 1 > ();
@@ -662,7 +692,85 @@ void launch_x(cudaStream_t st, const uint8_t *w, const uint8_t *w2, size_t rb, i
     launch_t<T, GLU, false>(st, w, w2, rb, n_in, rows, xq, xs, n_tok, y, y_stride, acc);
 }
 
+template <int T1, int T2, int NTOK, int KS, bool XI>
+void launch_pair_ks(cudaStream_t st, const uint8_t *w1, size_t rb1, int rows1, float *y1,
+                    const uint8_t *w2, size_t rb2, int rows2, float *y2, int n_in, const int8_t *xq,
+                    const float2 *xs, int n_tok, int y_stride) {
+    constexpr int S1 = mq_smem<T1, NTOK, false, KS>(), S2 = mq_smem<T2, NTOK, false, KS>();
+    constexpr int SMEM = S1 > S2 ? S1 : S2;
+    static bool attr =
+        cudaFuncSetAttribute(mmq_pair_kernel<T1, T2, NTOK, KS, XI>,
+                             cudaFuncAttributeMaxDynamicSharedMemorySize, SMEM) == cudaSuccess;
+    (void)attr;
+    dim3 grid((n_tok + NTOK - 1) / NTOK,
+              (rows1 + MQ_ROWS - 1) / MQ_ROWS + (rows2 + MQ_ROWS - 1) / MQ_ROWS);
+    launch_smem(mmq_pair_kernel<T1, T2, NTOK, KS, XI>, grid, dim3(MQ_WM * KS * 32), SMEM, st, w1,
+                rb1, rows1, y1, w2, rb2, rows2, y2, n_in, xq, xs, n_tok, y_stride);
+}
+/* Input groups as launch_ntok picks them for both matrices' rows together,
+ * under the shared memory the larger of their stages takes. */
+template <int T1, int T2, int NTOK, bool XI>
+void launch_pair_ntok(cudaStream_t st, const uint8_t *w1, size_t rb1, int rows1, float *y1,
+                      const uint8_t *w2, size_t rb2, int rows2, float *y2, int n_in,
+                      const int8_t *xq, const float2 *xs, int n_tok, int y_stride) {
+    const int tiles = (rows1 + 15) / 16 + (rows2 + 15) / 16, nc = n_in / 256;
+    int ks = 1;
+    while (ks < 8 && tiles * ks < 2048 && 2 * ks <= nc)
+        ks *= 2;
+#define LMC_MQP(K)                                                                                 \
+    if (ks >= K && mq_smem<T1, NTOK, false, K>() <= mq_smem_max() &&                               \
+        mq_smem<T2, NTOK, false, K>() <= mq_smem_max())                                            \
+        return launch_pair_ks<T1, T2, NTOK, K, XI>(st, w1, rb1, rows1, y1, w2, rb2, rows2, y2,     \
+                                                   n_in, xq, xs, n_tok, y_stride);
+    LMC_MQP(8)
+    LMC_MQP(4)
+    LMC_MQP(2)
+#undef LMC_MQP
+    launch_pair_ks<T1, T2, NTOK, 1, XI>(st, w1, rb1, rows1, y1, w2, rb2, rows2, y2, n_in, xq, xs,
+                                        n_tok, y_stride);
+}
+template <int T1, int T2, bool XI>
+void launch_pair_t(cudaStream_t st, const uint8_t *w1, size_t rb1, int rows1, float *y1,
+                   const uint8_t *w2, size_t rb2, int rows2, float *y2, int n_in, const int8_t *xq,
+                   const float2 *xs, int n_tok, int y_stride) {
+    if (n_tok <= 8)
+        launch_pair_ntok<T1, T2, 8, XI>(st, w1, rb1, rows1, y1, w2, rb2, rows2, y2, n_in, xq, xs,
+                                        n_tok, y_stride);
+    else if (n_tok <= 16)
+        launch_pair_ntok<T1, T2, 16, XI>(st, w1, rb1, rows1, y1, w2, rb2, rows2, y2, n_in, xq, xs,
+                                         n_tok, y_stride);
+    else
+        launch_pair_ntok<T1, T2, 32, XI>(st, w1, rb1, rows1, y1, w2, rb2, rows2, y2, n_in, xq, xs,
+                                         n_tok, y_stride);
+}
+
 } // namespace
+
+extern "C" bool lmc_mmq_pair(cudaStream_t st, uint32_t t1, const void *w1, int rows1, float *y1,
+                             uint32_t t2, const void *w2, int rows2, float *y2, int n_in,
+                             const int8_t *xq, const float *xs, int n_tok, int y_stride,
+                             bool x256) {
+    size_t rb1 = row_bytes_of(t1, n_in), rb2 = row_bytes_of(t2, n_in);
+    if (!lmc_mmq_supported(t1) || !lmc_mmq_supported(t2) || !rb1 || !rb2 || n_in % 256 ||
+        rows1 < 1 || rows2 < 1 || n_tok < 1)
+        return false;
+    const uint8_t *a = (const uint8_t *)w1, *b = (const uint8_t *)w2;
+    const float2 *s = (const float2 *)xs;
+#define LMC_MQPT(A, B)                                                                             \
+    if (t1 == A && t2 == B) {                                                                      \
+        if (x256)                                                                                  \
+            launch_pair_t<A, B, true>(st, a, rb1, rows1, y1, b, rb2, rows2, y2, n_in, xq, s,       \
+                                      n_tok, y_stride);                                            \
+        else                                                                                       \
+            launch_pair_t<A, B, false>(st, a, rb1, rows1, y1, b, rb2, rows2, y2, n_in, xq, s,      \
+                                       n_tok, y_stride);                                           \
+        return true;                                                                               \
+    }
+    LMC_MQPT(LM_TYPE_Q4_K, LM_TYPE_Q6_K)
+    LMC_MQPT(LM_TYPE_Q5_K, LM_TYPE_Q6_K)
+#undef LMC_MQPT
+    return false;
+}
 
 extern "C" bool lmc_mmq_supported(uint32_t type) {
     /* int8 mma.sync m16n8k32 and cp.async: compute capability 8.0 */
