@@ -723,7 +723,8 @@ static void score_step(const cJSON *prompt, int k, const float *row, int n_vocab
 /* Prefill path: each prompt + its greedy tokens, in batches of up to piece
  * tokens (0: one batch), each attending to the cache the earlier ones left;
  * logits for every position from the prompt's last on. Pieces of 12 take
- * the short-prompt path (lmc_mmq for quantised models). */
+ * the short-prompt path (lmc_mmq for quantised models), pieces of 6 the
+ * decode graph's batches (lmc_mmq too, with the activations per 32). */
 static void check_prefill(const lm_backend_ops *B, lm_engine *e, const cJSON *prompts, int n_vocab,
                           int piece, tally *t) {
     for (int p = 0; p < cJSON_GetArraySize(prompts); p++) {
@@ -867,9 +868,10 @@ static void models_match_references(void **state) {
         int n_vocab = (int)m->hp.n_vocab;
         const cJSON *prompts = cJSON_GetObjectItem(j, "prompts");
         const cJSON *nll = cJSON_GetObjectItem(j, "nll");
-        tally tp = {0}, td = {0}, tc = {0};
+        tally tp = {0}, td = {0}, tc = {0}, t6 = {0};
         check_prefill(B, e, prompts, n_vocab, 0, &tp);
         check_prefill(B, e, prompts, n_vocab, 12, &tc);
+        check_prefill(B, e, prompts, n_vocab, 6, &t6);
         check_decode(B, e, prompts, n_vocab, &td);
         double ours = mean_nll(B, e, nll, n_vocab);
         double ref =
@@ -883,25 +885,28 @@ static void models_match_references(void **state) {
                       ->valuedouble
                 : 1.0;
         double ap = (double)tp.agree / tp.total, ad = (double)td.agree / td.total;
-        double ac = (double)tc.agree / tc.total;
+        double ac = (double)tc.agree / tc.total, a6 = (double)t6.agree / t6.total;
         print_message("cuda %-32s NLL %.5f (ref %.5f, diff %.1e) | agreement prefill %.4f in "
-                      "pieces %.4f decode %.4f (llama.cpp %.4f) | max|last_logits-ref| prefill "
-                      "%.2e pieces %.2e decode %.2e\n",
-                      mc->path, ours, ref, fabs(ours - ref), ap, ac, ad, ag_ref, tp.max_last_diff,
-                      tc.max_last_diff, td.max_last_diff);
+                      "pieces of 12 / 6 %.4f / %.4f decode %.4f (llama.cpp %.4f) | "
+                      "max|last_logits-ref| prefill %.2e pieces %.2e / %.2e decode %.2e\n",
+                      mc->path, ours, ref, fabs(ours - ref), ap, ac, a6, ad, ag_ref,
+                      tp.max_last_diff, tc.max_last_diff, t6.max_last_diff, td.max_last_diff);
         if (mc->f16) {
             assert_true(fabs(ours - ref) <= 2e-3);
             assert_int_equal(tp.agree, tp.total);
             assert_int_equal(td.agree, td.total);
             assert_int_equal(tc.agree, tc.total);
+            assert_int_equal(t6.agree, t6.total);
             assert_true(tp.max_last_diff <= 1e-2);
             assert_true(td.max_last_diff <= 1e-2);
             assert_true(tc.max_last_diff <= 1e-2);
+            assert_true(t6.max_last_diff <= 1e-2);
         } else {
             assert_true(fabs(ours - ref) <= 0.02);
             assert_true(ap >= ag_ref - 0.03);
             assert_true(ad >= ag_ref - 0.03);
             assert_true(ac >= ag_ref - 0.03);
+            assert_true(a6 >= ag_ref - 0.03);
         }
         B->unload(e);
         lm_model_free(m);
