@@ -521,6 +521,17 @@ __device__ __forceinline__ int atom_add_acq_rel(int *p, int v) {
  * per 8B layer under ncu at 576 positions, a chain of memory round trips). */
 constexpr int DEC_CHUNK = 32;
 
+/* The chunk of a token whose context holds len positions, split over at most
+ * n_split blocks: the fewest whole tiles of 32 per block that cover it. From
+ * the token's own length, not n_ctx: the grid is fixed when the decode graph
+ * is captured, and a chunk of n_ctx / n_split made a long-context model's
+ * short conversation run a few blocks of many tiles each (H200, 8B Q4_K_M at
+ * ~576 positions: 431 t/s with n_ctx 641, 395 with 32768, 293 with 131072). */
+__device__ __forceinline__ int dec_chunk(int len, int n_split) {
+    const int per = DEC_CHUNK * n_split;
+    return DEC_CHUNK * ((len + per - 1) / per);
+}
+
 /* Writes one head's output (v[DPL] per lane, lane-major dimensions) to out
  * and, with out_q, its q8 blocks; buf is HD floats of the warp's shared memory. */
 template <int HD>
@@ -632,7 +643,7 @@ __global__ void __launch_bounds__(MAXT)
     const int t = blockIdx.x / nkv, g = blockIdx.x % nkv, c = blockIdx.y;
     const int lane = threadIdx.x & 31, j = threadIdx.x / 32, h = g * G + j;
     const int len = min(pos[t] + 1, n_ctx), sq = seq[t];
-    const int chunk = (n_ctx + n_split - 1) / n_split;
+    const int chunk = dec_chunk(len, n_split);
     const int n_act = (len + chunk - 1) / chunk;
     const int start = c * chunk, end = min(start + chunk, len);
     if (start >= end) { /* past the position: not counted */
