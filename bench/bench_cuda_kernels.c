@@ -85,7 +85,7 @@ static double bench_attention(int nh, int nkv, int hd, int n_ctx, int p) {
     uint16_t *kc, *vc;
     float *q, *part, *out;
     int32_t *d_ps;
-    int n_split = lmc_attention_dec_split(n_ctx);
+    int n_split = lmc_attention_dec_split(n_ctx, nkv);
     int32_t *cnt;
     CK(cudaMalloc((void **)&cnt, sizeof(int32_t) * nkv));
     CK(cudaMemset(cnt, 0, sizeof(int32_t) * nkv));

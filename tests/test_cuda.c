@@ -472,7 +472,7 @@ static void attention_matches_cpu_reference(void **state) {
         float *dqv, *dpart, *dout, *dxs;
         int32_t *dps, *dcnt;
         int8_t *dxq;
-        int split = lmc_attention_dec_split(n_ctx);
+        int split = lmc_attention_dec_split(n_ctx, nkv);
         CK(cudaMalloc((void **)&dk, kvn * 2));
         CK(cudaMalloc((void **)&dv, kvn * 2));
         CK(cudaMalloc((void **)&dqv, sizeof(float) * qn));

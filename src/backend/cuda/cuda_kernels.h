@@ -134,9 +134,9 @@ bool lmc_attention_prefill(cudaStream_t st, const float *q, int n_tok, int nh, i
                            const uint16_t *k_cache, const uint16_t *v_cache, int n_ctx,
                            const int32_t *pos, int seq, float *out, uint16_t *out_h);
 /* Most chunks the decode attention splits a context of up to n_ctx
- * positions into (each token's chunks are whole tiles of 32 positions,
- * sized from its own length). */
-int lmc_attention_dec_split(int n_ctx);
+ * positions into, for nkv KV heads (each token's chunks are whole tiles of
+ * 32 positions, sized from its own length). */
+int lmc_attention_dec_split(int n_ctx, int nkv);
 /* Head shapes lmc_attention handles: head_dim 64, 128 or 256, and up to 8
  * query heads per KV head (16 when head_dim <= 128). */
 bool lmc_attention_supported(int nh, int nkv, int hd);

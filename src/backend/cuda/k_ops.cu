@@ -7,6 +7,7 @@
 #include "backend/cuda/launch.cuh"
 #include "backend/cuda/quant.cuh"
 #include <math.h>
+#include <stdlib.h>
 
 using namespace lmc;
 
@@ -1113,9 +1114,25 @@ extern "C" void lmc_gather_rows(cudaStream_t st, const float *x, int n, const in
     gather_kernel<<<n_idx, 256, 0, st>>>(x, n, idx, y);
 }
 
-extern "C" int lmc_attention_dec_split(int n_ctx) {
+/* At most 32 chunks per KV head (at least 128 blocks in all: 64 chunks with
+ * two KV heads). More chunks make every block short but the last one's merge
+ * long (256 chunks: 16-32 rounds of loads per head), and past a few thousand
+ * positions the merge and every block's start dominate. H200, decode t/s at
+ * 4k / 16k positions with at most 256 / 128 / 64 / 32 / 16 chunks: 8B Q4_K_M
+ * (8 KV heads) 304 / 340 / 318 / 348 / 303 and 196 / 205 / 224 / 237 / 171,
+ * 1.1B Q4_0 (4) 939 / 1,169 / 1,059 / 1,149 / 998 and 551 / 596 / 664 / 711 /
+ * 507; at 1k positions all within noise. LOCALM_CUDA_DEC_SPLIT=n sets the
+ * cap, for measurements. */
+extern "C" int lmc_attention_dec_split(int n_ctx, int nkv) {
+    static int forced = -1;
+    if (forced < 0) {
+        const char *e = getenv("LOCALM_CUDA_DEC_SPLIT");
+        forced = e && atoi(e) >= 2 && atoi(e) <= ATT_MAX_SPLIT ? atoi(e) : 0;
+    }
+    int cap = forced ? forced : nkv > 0 && 128 / nkv > 32 ? 128 / nkv : 32;
+    if (cap > ATT_MAX_SPLIT) cap = ATT_MAX_SPLIT;
     int split = (n_ctx + DEC_CHUNK - 1) / DEC_CHUNK;
-    return split < 2 ? 2 : split > ATT_MAX_SPLIT ? ATT_MAX_SPLIT : split;
+    return split < 2 ? 2 : split > cap ? cap : split;
 }
 
 extern "C" bool lmc_attention_rope1(cudaStream_t st, const float *qkv, int nh, int nkv, int hd,
