@@ -487,14 +487,15 @@ static void attention_matches_cpu_reference(void **state) {
         CK(cudaMemcpy(dv, hv, kvn * 2, cudaMemcpyHostToDevice));
         CK(cudaMemcpy(dqv, hq, sizeof(float) * qn, cudaMemcpyHostToDevice));
         CK(cudaMemcpy(dps, ps, sizeof ps, cudaMemcpyHostToDevice));
-        /* the second run (after the first left the counters at zero) in 3
+        /* the later runs (after the first left the counters at zero) in 3
          * chunks: whole tiles per block sized from each token's length (651
-         * positions: 224, 224 and 203) */
-        double e_dec[2], e_one;
-        for (int rep = 0; rep < 2; rep++) {
+         * positions: 224, 224 and 203), staged in shared memory or read
+         * straight */
+        double e_dec[3], e_one;
+        for (int rep = 0; rep < 3; rep++) {
             CK(cudaMemset(dout, 0xff, sizeof(float) * qn));
             assert_true(lmc_attention(0, dqv, n_tok, nh, nkv, hd, dk, dv, n_ctx, dps, dps + 2,
-                                      rep ? 3 : split, dpart, dcnt, dout, dxq, dxs));
+                                      rep ? 3 : split, dpart, dcnt, dout, dxq, dxs, rep == 1));
             CK(cudaMemcpy(got, dout, sizeof(float) * qn, cudaMemcpyDeviceToHost));
             e_dec[rep] = rel_err(got, ref, qn);
         }
@@ -507,7 +508,7 @@ static void attention_matches_cpu_reference(void **state) {
         double e_q8 = rel_err(deq, got, qn);
         CK(cudaMemset(dout, 0xff, sizeof(float) * qn));
         assert_true(lmc_attention(0, dqv, n_tok, nh, nkv, hd, dk, dv, n_ctx, dps, dps + 2, 1, dpart,
-                                  NULL, dout, NULL, NULL));
+                                  NULL, dout, NULL, NULL, false));
         CK(cudaMemcpy(got, dout, sizeof(float) * qn, cudaMemcpyDeviceToHost));
         e_one = rel_err(got, ref, qn);
         int32_t cnt[64];
@@ -540,15 +541,22 @@ static void attention_matches_cpu_reference(void **state) {
                     *knw = qnw ? qnw + hd : NULL; /* q/k norms */
         lmc_qkv_rope(0, dqkv, 1, nh, nkv, hd, bias, qnw, knw, 1e-6f, dinv, layout, dps, dps + 2,
                      dqo, dk, dv, n_ctx);
-        assert_true(lmc_attention(0, dqo, 1, nh, nkv, hd, dk, dv, n_ctx, dps, dps + 2, split, dpart,
-                                  dcnt, dout, NULL, NULL));
-        assert_true(lmc_attention_rope1(0, dqkv, nh, nkv, hd, bias, qnw, knw, 1e-6f, dinv, layout,
-                                        dk2, dv2, n_ctx, dps, dps + 2, split, dpart, dcnt, dout2,
-                                        dxq, dxs));
+        /* one-tile chunks, then 3 staged chunks (the position's own row in
+         * a staged tile) */
         float *o1 = malloc(sizeof(float) * nh * hd), *o2 = malloc(sizeof(float) * nh * hd);
-        CK(cudaMemcpy(o1, dout, sizeof(float) * nh * hd, cudaMemcpyDeviceToHost));
-        CK(cudaMemcpy(o2, dout2, sizeof(float) * nh * hd, cudaMemcpyDeviceToHost));
-        double e_fused = rel_err(o2, o1, (size_t)nh * hd);
+        double e_fused = 0;
+        for (int f = 0; f < 2; f++) {
+            int sp = f ? 3 : split;
+            assert_true(lmc_attention(0, dqo, 1, nh, nkv, hd, dk, dv, n_ctx, dps, dps + 2, sp,
+                                      dpart, dcnt, dout, NULL, NULL, f == 1));
+            assert_true(lmc_attention_rope1(0, dqkv, nh, nkv, hd, bias, qnw, knw, 1e-6f, dinv,
+                                            layout, dk2, dv2, n_ctx, dps, dps + 2, sp, dpart, dcnt,
+                                            dout2, dxq, dxs, f == 1));
+            CK(cudaMemcpy(o1, dout, sizeof(float) * nh * hd, cudaMemcpyDeviceToHost));
+            CK(cudaMemcpy(o2, dout2, sizeof(float) * nh * hd, cudaMemcpyDeviceToHost));
+            double e = rel_err(o2, o1, (size_t)nh * hd);
+            e_fused = e > e_fused ? e : e_fused;
+        }
         size_t row = ((size_t)0 * n_ctx + (size_t)ps[0]) * nkv * hd; /* seq 0, its position */
         uint16_t *r1 = malloc((size_t)nkv * hd * 2 * 2), *r2 = r1 + (size_t)nkv * hd;
         double e_kv = 0;
@@ -562,14 +570,14 @@ static void attention_matches_cpu_reference(void **state) {
             }
         }
         print_message("attention nh %d nkv %d hd %d: decode (%d chunks) rel err %.2e, in 3 "
-                      "chunks %.2e, q8 %.2e | one chunk %.2e | q/k/v prepared inside %.2e, K/V "
-                      "rows %.2e\n",
-                      nh, nkv, hd, split, e_dec[0], e_dec[1], e_q8, e_one, e_fused, e_kv);
+                      "chunks staged %.2e / straight %.2e, q8 %.2e | one chunk %.2e | q/k/v "
+                      "prepared inside %.2e, K/V rows %.2e\n",
+                      nh, nkv, hd, split, e_dec[0], e_dec[1], e_dec[2], e_q8, e_one, e_fused, e_kv);
         assert_true(e_fused < 1e-5 && e_kv < 2e-3);
         cudaFree(dqkv), cudaFree(dinv), cudaFree(dqo), cudaFree(dout2), cudaFree(dk2),
             cudaFree(dv2);
         free(hr), free(hinv), free(o1), free(o2), free(r1);
-        assert_true(e_dec[0] < 1e-4 && e_dec[1] < 1e-4 && e_one < 1e-4);
+        assert_true(e_dec[0] < 1e-4 && e_dec[1] < 1e-4 && e_dec[2] < 1e-4 && e_one < 1e-4);
         assert_true(e_q8 < 1e-2);
         cudaFree(dk), cudaFree(dv), cudaFree(dqv), cudaFree(dout), cudaFree(dxq), cudaFree(dxs),
             cudaFree(dpart), cudaFree(dps), cudaFree(dcnt);

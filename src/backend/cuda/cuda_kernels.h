@@ -112,11 +112,14 @@ void lmc_qkv_rope(cudaStream_t st, const float *qkv, int n_tok, int nh, int nkv,
  * out_q non-NULL also its q8 blocks (out_q, out_s as lmc_convert_act). With
  * n_split > 1, counters (n_tok*nkv ints, zero before the first call and left
  * zero by every call) select the one-kernel decode path, whose last block per
- * KV head merges the chunks. */
+ * KV head merges the chunks; there staged picks its form for chunks of
+ * several tiles (some token past 32 * n_split positions): tiles staged in
+ * shared memory (faster there), or read straight (faster when every chunk
+ * is one tile). Both are correct for any length. */
 bool lmc_attention(cudaStream_t st, const float *q, int n_tok, int nh, int nkv, int hd,
                    const uint16_t *k_cache, const uint16_t *v_cache, int n_ctx, const int32_t *pos,
                    const int32_t *seq, int n_split, float *part, int32_t *counters, float *out,
-                   int8_t *out_q, float *out_s);
+                   int8_t *out_q, float *out_s, bool staged);
 /* lmc_qkv_rope then lmc_attention (decode path, n_split > 1) for one token in
  * one kernel: the attention prepares q itself, and the block whose chunk
  * holds the position stores k and v; qkv as for lmc_qkv_rope. */
@@ -124,7 +127,8 @@ bool lmc_attention_rope1(cudaStream_t st, const float *qkv, int nh, int nkv, int
                          const float *bias, const float *q_norm, const float *k_norm, float eps,
                          const float *inv_freq, int layout, uint16_t *k_cache, uint16_t *v_cache,
                          int n_ctx, const int32_t *pos, const int32_t *seq, int n_split,
-                         float *part, int32_t *counters, float *out, int8_t *out_q, float *out_s);
+                         float *part, int32_t *counters, float *out, int8_t *out_q, float *out_s,
+                         bool staged);
 /* Causal attention of n_tok tokens that all belong to sequence seq (a
  * prompt), on tensor cores: q is rounded to half, the probabilities too.
  * Result to exactly one of out (floats, as lmc_attention) or out_h (half).
@@ -133,6 +137,8 @@ bool lmc_attention_rope1(cudaStream_t st, const float *qkv, int nh, int nkv, int
 bool lmc_attention_prefill(cudaStream_t st, const float *q, int n_tok, int nh, int nkv, int hd,
                            const uint16_t *k_cache, const uint16_t *v_cache, int n_ctx,
                            const int32_t *pos, int seq, float *out, uint16_t *out_h);
+/* Positions per tile of the decode attention; a chunk is whole tiles. */
+#define LMC_DEC_TILE 32
 /* Most chunks the decode attention splits a context of up to n_ctx
  * positions into, for nkv KV heads (each token's chunks are whole tiles of
  * 32 positions, sized from its own length). */

@@ -497,8 +497,9 @@ cudaError_t lmc_stream_create(cudaStream_t *st, bool highest) {
 
 static void cuda_unload(lm_engine *e) {
     if (!e) return;
-    for (int i = 0; i <= LMC_SMALL_TOK; i++)
-        if (e->graph[i]) cudaGraphExecDestroy(e->graph[i]);
+    for (int k = 0; k < 2; k++)
+        for (int i = 0; i <= LMC_SMALL_TOK; i++)
+            if (e->graph[k][i]) cudaGraphExecDestroy(e->graph[k][i]);
     if (e->blas) cublasDestroy(e->blas);
     lmc_wpipe_free(e);
     if (e->st) cudaStreamDestroy(e->st);

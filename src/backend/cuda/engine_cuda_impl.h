@@ -82,8 +82,8 @@ struct lm_engine {
      * CPU engine's choice for these types), summed per super-block in int32 */
     bool mmq256;
     cublasHandle_t blas;
-    cudaGraphExec_t graph[LMC_SMALL_TOK + 1];
-    bool failed; /* a CUDA error left the context unusable */
+    cudaGraphExec_t graph[2][LMC_SMALL_TOK + 1]; /* [staged attention][tokens] */
+    bool failed;                                 /* a CUDA error left the context unusable */
 };
 
 /* Scratch bytes for a model at these options (check() and load() agree). */

@@ -22,7 +22,7 @@ static bool mv(lm_engine *e, const lmc_mat *m, const float *xf, int n, float *y,
 
 /* Mat-vec body for n <= LMC_SMALL_TOK tokens; logits of all n rows. Only
  * kernel launches on e->st, so it can be captured as a graph. */
-static bool run_small(lm_engine *e, int n) {
+static bool run_small(lm_engine *e, int n, bool staged) {
     const int32_t *tok = e->d_in, *pos = e->d_in + T, *seq = e->d_in + 2 * T;
     int E = e->n_embd, Q = e->nh * e->hd, K = e->nkv * e->hd, F = e->n_ff;
     float eps = e->hp.norm_eps;
@@ -48,13 +48,14 @@ static bool run_small(lm_engine *e, int n) {
             ok &= lmc_attention_rope1(st, e->qkv, e->nh, e->nkv, e->hd, L->bqkv, L->q_norm,
                                       L->k_norm, eps, e->inv_freq, (int)e->hp.rope_layout,
                                       L->k_cache, L->v_cache, e->n_ctx, pos, seq, e->dec_split,
-                                      e->part, e->att_cnt, e->att, e->xq, e->xs);
+                                      e->part, e->att_cnt, e->att, e->xq, e->xs, staged);
         } else {
             lmc_qkv_rope(st, e->qkv, n, e->nh, e->nkv, e->hd, L->bqkv, L->q_norm, L->k_norm, eps,
                          e->inv_freq, (int)e->hp.rope_layout, pos, seq, e->q, L->k_cache,
                          L->v_cache, e->n_ctx);
             ok &= lmc_attention(st, e->q, n, e->nh, e->nkv, e->hd, L->k_cache, L->v_cache, e->n_ctx,
-                                pos, seq, e->dec_split, e->part, e->att_cnt, e->att, e->xq, e->xs);
+                                pos, seq, e->dec_split, e->part, e->att_cnt, e->att, e->xq, e->xs,
+                                staged);
         }
         ok &= mv(e, &L->wo, e->att, n, e->x, E, true);
         lmc_norm_act(st, e->x, n, E, L->ffn_norm, eps, e->xf, NULL, e->xq, e->xs);
@@ -154,7 +155,7 @@ static bool layer(lm_engine *e, const lmc_layer *L, int n, int one_seq, bool q8)
                                     e->n_ctx, pos, one_seq, q8 ? e->att : NULL, q8 ? NULL : e->xh);
     if (!tc)
         ok &= lmc_attention(st, e->q, n, e->nh, e->nkv, e->hd, L->k_cache, L->v_cache, e->n_ctx,
-                            pos, seq, 1, e->part, NULL, e->att, NULL, NULL);
+                            pos, seq, 1, e->part, NULL, e->att, NULL, NULL, false);
     if (q8 || !tc) act(e, e->att, n, Q, NULL, q8);
     ok &= mm(e, &L->wo, n, e->x, E, true, q8);
     act(e, e->x, n, E, L->ffn_norm, q8);
@@ -206,35 +207,39 @@ static bool run_big(lm_engine *e, int n, int n_out, float *dst, int one_seq) {
     return ok;
 }
 
-/* Replays (capturing on first use) the graph of the n-token decode body. */
-static bool launch_small(lm_engine *e, int n) {
+/* Replays (capturing on first use) the graph of the n-token decode body.
+ * staged: some token's context is long enough for chunks of several tiles,
+ * which the decode attention then stages in shared memory (a graph of its
+ * own: the form is fixed when the graph is captured). */
+static bool launch_small(lm_engine *e, int n, bool staged) {
     static int use_graph = -1;
     if (use_graph < 0) {
         const char *v = getenv("LOCALM_CUDA_GRAPH");
         use_graph = !(v && v[0] == '0');
     }
-    if (!use_graph) return run_small(e, n);
-    if (!e->graph[n]) {
+    if (!use_graph) return run_small(e, n, staged);
+    cudaGraphExec_t *ge = &e->graph[staged][n];
+    if (!*ge) {
         /* The first step of each size runs directly (loading the kernels
          * outside any capture); the graph is captured for the next ones. */
-        if (!run_small(e, n)) return false;
+        if (!run_small(e, n, staged)) return false;
         cudaGraph_t g = NULL;
         if (cudaStreamBeginCapture(e->st, cudaStreamCaptureModeThreadLocal) != cudaSuccess)
             return false;
-        bool ok = run_small(e, n);
+        bool ok = run_small(e, n, staged);
         if (cudaStreamEndCapture(e->st, &g) != cudaSuccess || !ok) {
             if (g) cudaGraphDestroy(g);
             return false;
         }
-        cudaError_t rc = cudaGraphInstantiate(&e->graph[n], g, 0);
+        cudaError_t rc = cudaGraphInstantiate(ge, g, 0);
         cudaGraphDestroy(g);
         if (rc != cudaSuccess) {
-            e->graph[n] = NULL;
+            *ge = NULL;
             return false;
         }
         return true;
     }
-    return cudaGraphLaunch(e->graph[n], e->st) == cudaSuccess;
+    return cudaGraphLaunch(*ge, e->st) == cudaSuccess;
 }
 
 static lm_status device_error(lm_engine *e, lm_err *err, const char *what) {
@@ -287,7 +292,10 @@ lm_status lmc_forward(lm_engine *e, const lm_batch *b, lm_logits *out, lm_err *e
         if (cudaMemcpyAsync(e->d_in, h, 4 * T * sizeof(int32_t), cudaMemcpyHostToDevice, e->st))
             return device_error(e, err, "input copy");
         if (n <= LMC_SMALL_TOK) {
-            if (!launch_small(e, n)) return device_error(e, err, "decode step");
+            bool staged = false; /* a context past one tile per chunk */
+            for (int i = 0; i < n; i++)
+                staged |= h[T + i] + 1 > LMC_DEC_TILE * e->dec_split;
+            if (!launch_small(e, n, staged)) return device_error(e, err, "decode step");
             /* into pinned memory, then to the caller's rows: a copy to
              * pageable memory goes through the driver's staging buffer in
              * pieces. H200, decode t/s: 1.1B Q4_0 1,569-1,573 -> 1,598-1,611,

@@ -3,6 +3,7 @@
  * dequantisation to half for prefill GEMMs, embedding lookup, the fused
  * bias / q-k norm / RoPE / KV-cache store, split-K causal attention over the
  * F16 cache, and SwiGLU. */
+#include "backend/cuda/cp_async.cuh"
 #include "backend/cuda/cuda_kernels.h"
 #include "backend/cuda/launch.cuh"
 #include "backend/cuda/quant.cuh"
@@ -520,7 +521,7 @@ __device__ __forceinline__ int atom_add_acq_rel(int *p, int v) {
 /* Positions a decode block takes: one tile of 32, so a block's critical path
  * is one K and one V round trip (chunks of 64, two tiles, measured ~13 us
  * per 8B layer under ncu at 576 positions, a chain of memory round trips). */
-constexpr int DEC_CHUNK = 32;
+constexpr int DEC_CHUNK = LMC_DEC_TILE;
 
 /* The chunk of a token whose context holds len positions, split over at most
  * n_split blocks: the fewest whole tiles of 32 per block that cover it. From
@@ -624,12 +625,30 @@ __device__ __forceinline__ void warp_store_row(float *dst, __half *row, int lane
  * block leaves its partial in part and the last block of the (token, KV
  * head) to finish, found with a counter, merges the chunks, so there is no
  * second kernel. */
-template <int HD, int MAXT>
+template <int HD, int MAXT, bool STAGE>
 __global__ void __launch_bounds__(MAXT)
     attn_dec_kernel(const float *__restrict__ q, rope_args ra, int nh, int nkv, __half *kc,
                     __half *vc, int n_ctx, const int32_t *pos, const int32_t *seq, int n_split,
                     float *part, int *cnt, float *out, int8_t *out_q, float2 *out_s) {
     constexpr int DPL = HD / 32;
+    /* Tiles after a chunk's first (contexts of more than 32 tiles per KV
+     * head) are staged in shared memory, K and V rows of 32 positions in two
+     * stages, the next tile's copies in flight while one is worked: the
+     * block's threads copy whole rows (16-byte pieces, consecutive threads
+     * consecutive bytes), and the G warps read them from there. Read straight
+     * from global memory, one row per lane, those tiles kept L1 80 % busy at
+     * 16 % of DRAM bandwidth (ncu, 8B at 16k positions: 91 us per layer),
+     * each warp loading the rows its group's other warps load too. Rows are
+     * padded by 16 bytes so a quarter-warp's 16-byte reads of 8 rows hit
+     * distinct banks. Head size 256 would not fit: it reads as before. Only
+     * the STAGE instantiation has the tiles: their shared memory cost the
+     * one-tile chunks of short contexts ~2 % (8B decode at 576 positions,
+     * H200: 432-434 -> 424-426 t/s), so those take the other. Staging K
+     * alone (V read as before) was slower: 1.1B at 16k positions 791 t/s
+     * against 872. */
+    constexpr bool STG = STAGE && HD <= 128;
+    constexpr int RS = HD * 2 + 16, PR = HD / 8; /* staged row bytes, 16-byte pieces per row */
+    __shared__ __align__(16) uint8_t tiles[STG ? 2 : 1][2][STG ? 32 * RS : 16];
     __shared__ __align__(16) float q_sh[16 * HD];
     __shared__ __align__(16) float kv_sh[2][HD]; /* the current position's k, v */
     __shared__ int is_last;
@@ -740,18 +759,47 @@ __global__ void __launch_bounds__(MAXT)
             qs[d] = qh[d] * scale;
     }
     __syncwarp();
+    /* the K and V rows of the tile from p0 into stage st (rows past end
+     * repeat its last row: they weigh nothing) */
+    const bool multi = STG && end - start > 32; /* uniform per block */
+    auto stage_tile = [&](int p0, int st) {
+        for (int i = threadIdx.x; i < 2 * 32 * PR; i += blockDim.x) {
+            const int w = i / (32 * PR), r = i / PR % 32, pc = i % PR;
+            const __half *src = (w ? vb : kb) + (size_t)min(p0 + r, end - 1) * row + 8 * pc;
+            uint8_t *dst = &tiles[st][w][r * RS + 16 * pc];
+#if LMC_CP_ASYNC
+            cp_async16(dst, src);
+#else
+            *(uint4 *)dst = __ldg((const uint4 *)src);
+#endif
+        }
+    };
     float m = -INFINITY, l = 0.0f, acc[VD];
 #pragma unroll
     for (int i = 0; i < VD; i++)
         acc[i] = 0.0f;
-    for (int p0 = start; p0 < end; p0 += 32) {
+    for (int p0 = start, it = 0; p0 < end; p0 += 32, it++) {
         const int p = p0 + lane;
         const bool in = p < end;
         float s = 0.0f;
+        const bool staged = multi && it > 0; /* this tile is in stage it & 1 */
+        if (multi) {
+            if (p0 + 32 < end) stage_tile(p0 + 32, (it + 1) & 1);
+            cp_commit();
+            if (staged) {
+                cp_wait<1>();
+                __syncthreads();
+            }
+        }
+        const uint8_t *ks = &tiles[it & 1][0][0], *vs_ = &tiles[it & 1][1][0];
         /* the K row (or pieces of 128 bytes), all loads of a piece in flight */
 #pragma unroll
         for (int d0 = 0; d0 < HD / 8; d0 += KP) {
-            if (!KROW || p0 != start) {
+            if (staged) {
+#pragma unroll
+                for (int i = 0; i < KP; i++)
+                    kv[i] = *(const uint4 *)(ks + lane * RS + 16 * (d0 + i));
+            } else if (!KROW || p0 != start) {
                 const uint4 *kr = (const uint4 *)(kb + (size_t)(in ? p : start) * row) + d0;
 #pragma unroll
                 for (int i = 0; i < KP; i++)
@@ -788,10 +836,13 @@ __global__ void __launch_bounds__(MAXT)
             const bool pre = VPRE && k0 == 0 && p0 == start;
 #pragma unroll
             for (int k = 0; k < VB; k++) {
-                const uint4 *vr = v_row(p0 + vg + 4 * (k0 + k));
+                const int rl = vg + 4 * (k0 + k); /* the row's place in the tile */
+                const uint4 *vr = v_row(p0 + rl);
 #pragma unroll
                 for (int u = 0; u < VU; u++)
-                    vv[k][u] = pre && k < VPN ? vpre[k < VPN ? k : 0][u] : __ldg(vr + u);
+                    vv[k][u] = pre && k < VPN ? vpre[k < VPN ? k : 0][u]
+                               : staged       ? *(const uint4 *)(vs_ + rl * RS + 16 * (vs * VU + u))
+                                              : __ldg(vr + u);
             }
 #pragma unroll
             for (int k = 0; k < VB; k++) {
@@ -813,6 +864,7 @@ __global__ void __launch_bounds__(MAXT)
                 }
             }
         }
+        if (multi) __syncthreads(); /* the next tile's copies go into the other stage */
     }
     /* sum the four groups, then lane L takes dimensions L*DPL.. (held by
      * lane L/4 of each group at offset (L%4)*DPL), the layout used below */
@@ -979,16 +1031,17 @@ __global__ void gather_kernel(const float *x, int n, const int32_t *idx, float *
 bool dec_launch(cudaStream_t st, const float *q, rope_args ra, int n_tok, int nh, int nkv, int hd,
                 __half *kc, __half *vc, int n_ctx, const int32_t *pos, const int32_t *seq,
                 int n_split, float *part, int32_t *counters, float *out, int8_t *out_q,
-                float *out_s) {
+                float *out_s, bool staged) {
     int G = nh / nkv;
     if (n_split < 2 || n_split > ATT_MAX_SPLIT || G < 1 || G > 16 || (hd > 128 && G > 8))
         return false;
     dim3 grid(n_tok * nkv, n_split), block(32 * G);
     int *cn = (int *)counters;
     float2 *os = (float2 *)out_s;
-#define LMC_DEC(HD, MAXT)                                                                          \
-    launch(attn_dec_kernel<HD, MAXT>, grid, block, st, q, ra, nh, nkv, kc, vc, n_ctx, pos, seq,    \
+#define LMC_DEC_S(HD, MAXT, S)                                                                     \
+    launch(attn_dec_kernel<HD, MAXT, S>, grid, block, st, q, ra, nh, nkv, kc, vc, n_ctx, pos, seq, \
            n_split, part, cn, out, out_q, os)
+#define LMC_DEC(HD, MAXT) (staged ? LMC_DEC_S(HD, MAXT, true) : LMC_DEC_S(HD, MAXT, false))
     /* up to 8 heads per group: 256-thread blocks, so the compiler may use
      * more registers than the 512-thread bound allows (which spilled) */
     switch (hd) {
@@ -1004,13 +1057,14 @@ bool dec_launch(cudaStream_t st, const float *q, rope_args ra, int n_tok, int nh
         else
             LMC_DEC(128, 512);
         return true;
-    case 256:
-        LMC_DEC(256, 256);
+    case 256: /* no staged form (its tiles would not fit) */
+        LMC_DEC_S(256, 256, false);
         return true;
     default:
         return false;
     }
 #undef LMC_DEC
+#undef LMC_DEC_S
 }
 
 } // namespace
@@ -1065,7 +1119,8 @@ extern "C" void lmc_qkv_rope(cudaStream_t st, const float *qkv, int n_tok, int n
 extern "C" bool lmc_attention(cudaStream_t st, const float *q, int n_tok, int nh, int nkv, int hd,
                               const uint16_t *k_cache, const uint16_t *v_cache, int n_ctx,
                               const int32_t *pos, const int32_t *seq, int n_split, float *part,
-                              int32_t *counters, float *out, int8_t *out_q, float *out_s) {
+                              int32_t *counters, float *out, int8_t *out_q, float *out_s,
+                              bool staged) {
     int G = nh / nkv;
     if (n_split < 1 || n_split > ATT_MAX_SPLIT) return false;
     dim3 grid(n_tok * nkv, n_split);
@@ -1075,7 +1130,7 @@ extern "C" bool lmc_attention(cudaStream_t st, const float *q, int n_tok, int nh
         rope_args none = {};
         /* the caches are only written when rope_args carries qkv */
         return dec_launch(st, q, none, n_tok, nh, nkv, hd, (__half *)k_cache, (__half *)v_cache,
-                          n_ctx, pos, seq, n_split, part, counters, out, out_q, out_s);
+                          n_ctx, pos, seq, n_split, part, counters, out, out_q, out_s, staged);
     }
     switch (hd) {
     case 64:
@@ -1140,9 +1195,9 @@ extern "C" bool lmc_attention_rope1(cudaStream_t st, const float *qkv, int nh, i
                                     float eps, const float *inv_freq, int layout, uint16_t *k_cache,
                                     uint16_t *v_cache, int n_ctx, const int32_t *pos,
                                     const int32_t *seq, int n_split, float *part, int32_t *counters,
-                                    float *out, int8_t *out_q, float *out_s) {
+                                    float *out, int8_t *out_q, float *out_s, bool staged) {
     if (!qkv || !counters) return false;
     rope_args ra = {qkv, bias, q_norm, k_norm, inv_freq, eps, layout};
     return dec_launch(st, nullptr, ra, 1, nh, nkv, hd, (__half *)k_cache, (__half *)v_cache, n_ctx,
-                      pos, seq, n_split, part, counters, out, out_q, out_s);
+                      pos, seq, n_split, part, counters, out, out_q, out_s, staged);
 }
