@@ -631,8 +631,8 @@ __global__ void __launch_bounds__(MAXT)
                     __half *vc, int n_ctx, const int32_t *pos, const int32_t *seq, int n_split,
                     float *part, int *cnt, float *out, int8_t *out_q, float2 *out_s) {
     constexpr int DPL = HD / 32;
-    /* Tiles after a chunk's first (contexts of more than 32 tiles per KV
-     * head) are staged in shared memory, K and V rows of 32 positions in two
+    /* Tiles after a chunk's first (a context past n_split tiles, so chunks
+     * of several) are staged in shared memory, K and V rows of 32 positions in two
      * stages, the next tile's copies in flight while one is worked: the
      * block's threads copy whole rows (16-byte pieces, consecutive threads
      * consecutive bytes), and the G warps read them from there. Read straight
