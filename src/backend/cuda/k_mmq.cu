@@ -649,14 +649,31 @@ inline int mq_smem_max() {
     }();
     return cap;
 }
+/* The input groups wanted for tiles of 16 rows over nc chunks: doubled up
+ * to 8 while the grid has under 2048 warps' worth of row tiles and each
+ * group keeps at least one step of chunks (the caller then takes the most
+ * that fit mq_smem_max()). */
+inline int mq_groups(int tiles, int nc) {
+    int ks = 1;
+    while (ks < 8 && tiles * ks < 2048 && 2 * ks <= nc)
+        ks *= 2;
+    return ks;
+}
+/* Calls f(std::integral_constant<int, NTOK>()) with the token tile (8, 16
+ * or 32) for n_tok tokens. */
+template <typename F> void with_ntok(int n_tok, F &&f) {
+    if (n_tok <= 8)
+        f(std::integral_constant<int, 8>());
+    else if (n_tok <= 16)
+        f(std::integral_constant<int, 16>());
+    else
+        f(std::integral_constant<int, 32>());
+}
 template <int T, int NTOK, bool GLU, bool XI>
 void launch_ntok(cudaStream_t st, const uint8_t *w, const uint8_t *w2, size_t rb, int n_in,
                  int rows, const int8_t *xq, const float2 *xs, int n_tok, float *y, int y_stride,
                  bool acc) {
-    const int tiles = (rows + 15) / 16, nc = n_in / 256;
-    int ks = 1;
-    while (ks < 8 && tiles * ks < 2048 && 2 * ks <= nc)
-        ks *= 2;
+    const int ks = mq_groups((rows + 15) / 16, n_in / 256);
 #define LMC_MQK(K)                                                                                 \
     if (ks >= K && mq_smem<T, NTOK, GLU, K>() <= mq_smem_max())                                    \
         return launch_ks<T, NTOK, GLU, K, XI>(st, w, w2, rb, n_in, rows, xq, xs, n_tok, y,         \
@@ -671,12 +688,10 @@ void launch_ntok(cudaStream_t st, const uint8_t *w, const uint8_t *w2, size_t rb
 template <int T, bool GLU, bool XI>
 void launch_t(cudaStream_t st, const uint8_t *w, const uint8_t *w2, size_t rb, int n_in, int rows,
               const int8_t *xq, const float2 *xs, int n_tok, float *y, int y_stride, bool acc) {
-    if (n_tok <= 8)
-        launch_ntok<T, 8, GLU, XI>(st, w, w2, rb, n_in, rows, xq, xs, n_tok, y, y_stride, acc);
-    else if (n_tok <= 16)
-        launch_ntok<T, 16, GLU, XI>(st, w, w2, rb, n_in, rows, xq, xs, n_tok, y, y_stride, acc);
-    else
-        launch_ntok<T, 32, GLU, XI>(st, w, w2, rb, n_in, rows, xq, xs, n_tok, y, y_stride, acc);
+    with_ntok(n_tok, [&](auto nt) {
+        launch_ntok<T, decltype(nt)::value, GLU, XI>(st, w, w2, rb, n_in, rows, xq, xs, n_tok, y,
+                                                     y_stride, acc);
+    });
 }
 
 /* x256 (activations quantised per 256) takes the integer path for K-quants;
@@ -713,10 +728,7 @@ template <int T1, int T2, int NTOK, bool XI>
 void launch_pair_ntok(cudaStream_t st, const uint8_t *w1, size_t rb1, int rows1, float *y1,
                       const uint8_t *w2, size_t rb2, int rows2, float *y2, int n_in,
                       const int8_t *xq, const float2 *xs, int n_tok, int y_stride) {
-    const int tiles = (rows1 + 15) / 16 + (rows2 + 15) / 16, nc = n_in / 256;
-    int ks = 1;
-    while (ks < 8 && tiles * ks < 2048 && 2 * ks <= nc)
-        ks *= 2;
+    const int ks = mq_groups((rows1 + 15) / 16 + (rows2 + 15) / 16, n_in / 256);
 #define LMC_MQP(K)                                                                                 \
     if (ks >= K && mq_smem<T1, NTOK, false, K>() <= mq_smem_max() &&                               \
         mq_smem<T2, NTOK, false, K>() <= mq_smem_max())                                            \
@@ -733,15 +745,10 @@ template <int T1, int T2, bool XI>
 void launch_pair_t(cudaStream_t st, const uint8_t *w1, size_t rb1, int rows1, float *y1,
                    const uint8_t *w2, size_t rb2, int rows2, float *y2, int n_in, const int8_t *xq,
                    const float2 *xs, int n_tok, int y_stride) {
-    if (n_tok <= 8)
-        launch_pair_ntok<T1, T2, 8, XI>(st, w1, rb1, rows1, y1, w2, rb2, rows2, y2, n_in, xq, xs,
-                                        n_tok, y_stride);
-    else if (n_tok <= 16)
-        launch_pair_ntok<T1, T2, 16, XI>(st, w1, rb1, rows1, y1, w2, rb2, rows2, y2, n_in, xq, xs,
-                                         n_tok, y_stride);
-    else
-        launch_pair_ntok<T1, T2, 32, XI>(st, w1, rb1, rows1, y1, w2, rb2, rows2, y2, n_in, xq, xs,
-                                         n_tok, y_stride);
+    with_ntok(n_tok, [&](auto nt) {
+        launch_pair_ntok<T1, T2, decltype(nt)::value, XI>(st, w1, rb1, rows1, y1, w2, rb2, rows2,
+                                                          y2, n_in, xq, xs, n_tok, y_stride);
+    });
 }
 
 } // namespace
