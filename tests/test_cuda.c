@@ -101,6 +101,16 @@ static double rel_err(const float *a, const float *b, size_t n) {
     return sqrt(num / (den > 0 ? den : 1));
 }
 
+/* The q8 blocks of nt rows of n values on the device (dq, ds) copied back
+ * into hq / hs and dequantised into xhat: the activations a kernel saw. */
+static void q8_back(const int8_t *dq, const float *ds, int n, int nt, int8_t *hq, float *hs,
+                    float *xhat) {
+    CK(cudaMemcpy(hq, dq, (size_t)n * nt, cudaMemcpyDeviceToHost));
+    CK(cudaMemcpy(hs, ds, sizeof(float) * n * nt / 16, cudaMemcpyDeviceToHost));
+    for (int i = 0; i < n * nt; i++)
+        xhat[i] = hq[i] * hs[(i / 32) * 2];
+}
+
 /* The scalar reference of silu(W x) * (W2 x) for nt tokens of x into yref
  * (rows floats per token; y2 is scratch of the same size). */
 static void glu_ref(uint32_t t, const uint8_t *w, const uint8_t *w2, int n_in, int rows,
@@ -218,10 +228,8 @@ static void check_kernels(int n_in) {
         for (int ni = 0; ni < 7; ni++) {
             int nt = nts[ni];
             lmc_convert_act(0, dx, nt, n_in, NULL, dq8, ds);
-            CK(cudaMemcpy(hq, dq8, (size_t)n_in * nt, cudaMemcpyDeviceToHost));
-            CK(cudaMemcpy(hs, ds, sizeof(float) * n_in * nt / 16, cudaMemcpyDeviceToHost));
-            for (int i = 0; i < n_in * nt; i++)
-                xhat[i] = q8 ? hq[i] * hs[(i / 32) * 2] : x[i];
+            q8_back(dq8, ds, n_in, nt, hq, hs, xhat);
+            if (!q8) memcpy(xhat, x, sizeof(float) * n_in * nt);
             CK(cudaMemset(dy, 0xff, sizeof(float) * rows * max_tok));
             assert_true(lmc_matvec(0, t, dw, n_in, rows, dx, dq8, ds, nt, dy, rows, false));
             CK(cudaMemcpy(y, dy, sizeof(float) * rows * nt, cudaMemcpyDeviceToHost));
@@ -251,12 +259,9 @@ static void check_kernels(int n_in) {
                     lmc_mmq(0, t, dw, NULL, n_in, rows, dq8, ds, nt, dy, rows, false, true));
             else if (kq && nt >= 5) {
                 lmc_act_q8_256(0, dx, nt, n_in, NULL, 0.0f, dq8, ds);
-                CK(cudaMemcpy(hq, dq8, (size_t)n_in * nt, cudaMemcpyDeviceToHost));
-                CK(cudaMemcpy(hs, ds, sizeof(float) * n_in * nt / 16, cudaMemcpyDeviceToHost));
-                for (int i = 0; i < n_in * nt; i++) {
-                    xhat[i] = hq[i] * hs[(i / 32) * 2];
-                    assert_true(hs[(i / 32) * 2] == hs[(i / 256) * 16]); /* one scale per 256 */
-                }
+                q8_back(dq8, ds, n_in, nt, hq, hs, xhat);
+                for (int i = 0; i < n_in * nt; i++) /* one scale per 256 */
+                    assert_true(hs[(i / 32) * 2] == hs[(i / 256) * 16]);
                 assert_true(
                     lmc_mmq(0, t, dw, NULL, n_in, rows, dq8, ds, nt, dy, rows, false, true));
                 CK(cudaMemcpy(y, dy, sizeof(float) * rows * nt, cudaMemcpyDeviceToHost));
@@ -383,10 +388,7 @@ static void matvec_pair_matches_reference(void **state) {
                     lmc_act_q8_256(0, dx, nt, n_in, NULL, 0.0f, dq, ds);
                 else
                     lmc_convert_act(0, dx, nt, n_in, NULL, dq, ds);
-                CK(cudaMemcpy(hq, dq, (size_t)n_in * nt, cudaMemcpyDeviceToHost));
-                CK(cudaMemcpy(hs, ds, sizeof(float) * n_in * nt / 16, cudaMemcpyDeviceToHost));
-                for (int i = 0; i < n_in * nt; i++)
-                    xhat[i] = hq[i] * hs[(i / 32) * 2];
+                q8_back(dq, ds, n_in, nt, hq, hs, xhat);
                 CK(cudaMemset(dy, 0xff, sizeof(float) * ys * MT));
                 bool ran = x256 ? lmc_mmq_pair(0, pairs[k][0], dw1, r1, dy, pairs[k][1], dw2, r2,
                                                dy + r1, n_in, dq, ds, nt, ys, true)
