@@ -819,6 +819,14 @@ static void check_decode(const lm_backend_ops *B, lm_engine *e, const cJSON *pro
     }
 }
 
+/* -log softmax(row)[next], in double. */
+static double token_nll(const float *row, int n_vocab, int next) {
+    double mx = row[argmax(row, n_vocab)], z = 0;
+    for (int v = 0; v < n_vocab; v++)
+        z += exp((double)row[v] - mx);
+    return mx + log(z) - row[next];
+}
+
 /* Mean NLL of ids[1:] given the prefix, all logits from one batch. */
 static double mean_nll(const lm_backend_ops *B, lm_engine *e, const cJSON *nll, int n_vocab) {
     int n;
@@ -834,14 +842,30 @@ static double mean_nll(const lm_backend_ops *B, lm_engine *e, const cJSON *nll, 
     assert_int_equal(B->kv_seq(e, LM_KV_CLEAR, -1, 0, -1), LM_OK);
     assert_int_equal(B->forward(e, &b, &out, &err), LM_OK);
     double sum = 0;
-    for (int i = 0; i + 1 < n; i++) {
-        const float *r = lg + (size_t)i * n_vocab;
-        double mx = r[argmax(r, n_vocab)], z = 0;
-        for (int v = 0; v < n_vocab; v++)
-            z += exp((double)r[v] - mx);
-        sum += mx + log(z) - r[ids[i + 1]];
-    }
+    for (int i = 0; i + 1 < n; i++)
+        sum += token_nll(lg + (size_t)i * n_vocab, n_vocab, ids[i + 1]);
     free(ids), free(tok), free(pos), free(want), free(lg);
+    return sum / (n - 1);
+}
+
+/* The same mean NLL, one token per forward (the decode graph's path). */
+static double mean_nll_decoded(const lm_backend_ops *B, lm_engine *e, const cJSON *nll,
+                               int n_vocab) {
+    int n;
+    int *ids = json_ints(cJSON_GetObjectItem(nll, "ids"), &n);
+    float *lg = malloc(sizeof(float) * (size_t)n_vocab);
+    assert_int_equal(B->kv_seq(e, LM_KV_CLEAR, -1, 0, -1), LM_OK);
+    double sum = 0;
+    for (int i = 0; i + 1 < n; i++) {
+        int32_t tok = ids[i], pos = i;
+        int8_t want = 1;
+        lm_logits out = {.data = lg, .capacity = 1};
+        lm_batch b = {.n_tokens = 1, .tokens = &tok, .pos = &pos, .logits = &want};
+        lm_err err = {0};
+        assert_int_equal(B->forward(e, &b, &out, &err), LM_OK);
+        sum += token_nll(lg, n_vocab, ids[i + 1]);
+    }
+    free(ids), free(lg);
     return sum / (n - 1);
 }
 
@@ -926,6 +950,45 @@ static void models_match_references(void **state) {
         cJSON_Delete(j);
         free(txt);
     }
+}
+
+/* Decode attention in staged tiles (K and V through shared memory): with
+ * LOCALM_CUDA_DEC_SPLIT=2 every position past 64 takes the staged graph, in
+ * chunks of several tiles. The NLL text decoded token by token must give
+ * Hugging Face's mean NLL as closely as the one-batch prefill does. */
+static void staged_decode_matches_reference(void **state) {
+    (void)state;
+    NEED_DEVICE();
+    NEED_DATA();
+    const lm_backend_ops *B = lm_backend_cuda();
+    size_t len;
+    char *txt = lm_test_read(lm_test_path("refs/tiny-llama3.json"), &len);
+    assert_non_null(txt);
+    cJSON *j = cJSON_ParseWithLength(txt, len);
+    assert_non_null(j);
+    const cJSON *nll = cJSON_GetObjectItem(j, "nll");
+    lm_model_desc *m = NULL;
+    lm_err err = {0};
+    assert_int_equal(lm_model_open(lm_test_path("models/tiny-llama3-f16.gguf"), &m, &err), LM_OK);
+    lm_load_opts o;
+    lm_load_opts_default(&o);
+    o.n_ctx = 512;
+    setenv("LOCALM_CUDA_DEC_SPLIT", "2", 1);
+    lm_engine *e = NULL;
+    lm_status s = B->load(m, &o, NULL, NULL, &e, &err);
+    unsetenv("LOCALM_CUDA_DEC_SPLIT");
+    assert_int_equal(s, LM_OK);
+    int n_ids = cJSON_GetArraySize(cJSON_GetObjectItem(nll, "ids"));
+    assert_true(n_ids > 2 * 64); /* most positions past the staged bound */
+    double ours = mean_nll_decoded(B, e, nll, (int)m->hp.n_vocab);
+    double ref = cJSON_GetObjectItem(nll, "hf_f32_mean_nll")->valuedouble;
+    print_message("staged decode, %d tokens: NLL %.5f (ref %.5f, diff %.1e)\n", n_ids, ours, ref,
+                  fabs(ours - ref));
+    assert_true(fabs(ours - ref) <= 2e-3);
+    B->unload(e);
+    lm_model_free(m);
+    cJSON_Delete(j);
+    free(txt);
 }
 
 /* LOCALM_CUDA_F16_PREFILL=1: the half copies are made (VRAM grows by their
@@ -1067,6 +1130,7 @@ int main(void) {
         cmocka_unit_test(small_vram_budget_declines),
         cmocka_unit_test(f16_prefill_copies_match),
         cmocka_unit_test(models_match_references),
+        cmocka_unit_test(staged_decode_matches_reference),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

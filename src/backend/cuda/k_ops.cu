@@ -1179,11 +1179,9 @@ extern "C" void lmc_gather_rows(cudaStream_t st, const float *x, int n, const in
  * 507; at 1k positions all within noise. LOCALM_CUDA_DEC_SPLIT=n sets the
  * cap, for measurements. */
 extern "C" int lmc_attention_dec_split(int n_ctx, int nkv) {
-    static int forced = -1;
-    if (forced < 0) {
-        const char *e = getenv("LOCALM_CUDA_DEC_SPLIT");
-        forced = e && atoi(e) >= 2 && atoi(e) <= ATT_MAX_SPLIT ? atoi(e) : 0;
-    }
+    /* read at every load, so a test can set it for one engine */
+    const char *e = getenv("LOCALM_CUDA_DEC_SPLIT");
+    int forced = e && atoi(e) >= 2 && atoi(e) <= ATT_MAX_SPLIT ? atoi(e) : 0;
     int cap = forced ? forced : nkv > 0 && 128 / nkv > 32 ? 128 / nkv : 32;
     if (cap > ATT_MAX_SPLIT) cap = ATT_MAX_SPLIT;
     int split = (n_ctx + DEC_CHUNK - 1) / DEC_CHUNK;
