@@ -259,12 +259,13 @@ static size_t scratch_walk(lm_engine *e, uint8_t *base) {
         off += sizeof(type) * (count);                                                             \
     } while (0)
     LMC_PART(x, float, T * e->n_embd);
-    LMC_PART(xf, float, T *maxw);
+    LMC_PART(xf, float, S *maxw); /* the decode body's and the logits' float input */
     LMC_PART(xg, float, T * e->n_embd);
     LMC_PART(qkv, float, T * e->qkv_dim);
     LMC_PART(q, float, T * e->nh * e->hd);
     LMC_PART(att, float, T * e->nh * e->hd);
-    LMC_PART(ffb, float, T * 2 * e->n_ff);
+    /* silu(gate) * up in float, or gate|up in half: n_ff floats' worth a token */
+    LMC_PART(ffb, float, T * e->n_ff);
     LMC_PART(logits, float, (size_t)LMC_LOGIT_ROWS * e->n_vocab);
     LMC_PART(part, float, part_rows *(e->hd + 2));
     LMC_PART(xh, uint16_t, T * maxw);
@@ -585,6 +586,12 @@ static lm_status cuda_load(const lm_model_desc *m, const lm_load_opts *o, lm_pro
     if ((s = upload_all(&u, m))) goto fail;
     if ((rc = lmc_wpipe_init(e))) {
         s = cuda_fail(err, rc, "prefill stream");
+        goto fail;
+    }
+    if (!lmc_warm_up(e)) {
+        rc = cudaGetLastError();
+        s = rc ? cuda_fail(err, rc, "warm-up prompt")
+               : lm_fail(err, LM_ERR_BACKEND, "cuda: the warm-up prompt failed");
         goto fail;
     }
     free(tmp);

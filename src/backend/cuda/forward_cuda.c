@@ -242,6 +242,26 @@ static bool launch_small(lm_engine *e, int n, bool staged) {
     return cudaGraphLaunch(*ge, e->st) == cudaSuccess;
 }
 
+/* A prompt of n tokens into sequence 0 with no logits, its positions then
+ * forgotten (seq_len is left as it was). */
+static bool warm_prompt(lm_engine *e, int n) {
+    int32_t *h = e->h_in;
+    for (int i = 0; i < n; i++)
+        h[i] = i % e->n_vocab, h[T + i] = i, h[2 * T + i] = 0;
+    return cudaMemcpyAsync(e->d_in, h, 4 * T * sizeof(int32_t), cudaMemcpyHostToDevice, e->st) ==
+               cudaSuccess &&
+           run_big(e, n, 0, NULL, 0) && cudaStreamSynchronize(e->st) == cudaSuccess;
+}
+
+bool lmc_warm_up(lm_engine *e) {
+    const char *v = getenv("LOCALM_CUDA_WARMUP");
+    if (v && v[0] == '0') return true;
+    int n = imin(64, e->n_ctx);
+    bool ok = n <= LMC_SMALL_TOK || warm_prompt(e, n);
+    if (ok && e->mmq && mmq_max_tok() > LMC_SMALL_TOK) ok = warm_prompt(e, LMC_SMALL_TOK + 1);
+    return ok && cudaGetLastError() == cudaSuccess;
+}
+
 static lm_status device_error(lm_engine *e, lm_err *err, const char *what) {
     cudaError_t rc = cudaGetLastError();
     if (rc == cudaSuccess) rc = cudaStreamSynchronize(e->st);
