@@ -598,7 +598,7 @@ static void prefill_attention_matches_cpu_reference(void **state) {
     if (!tensor_cores()) { /* declined, so the engine takes the split-K kernel */
         float dummy = 0.0f;
         assert_false(
-            lmc_attention_prefill(0, NULL, 4, 8, 8, 64, NULL, NULL, 16, NULL, 0, &dummy, NULL));
+            lmc_attention_prefill(0, NULL, 4, 8, 8, 64, NULL, NULL, 16, NULL, 0, 0, &dummy, NULL));
         print_message("skipped: the loaded kernels have no tensor-core code (compute_%d)\n",
                       lmc_code_arch());
         return;
@@ -606,61 +606,66 @@ static void prefill_attention_matches_cpu_reference(void **state) {
     const int shapes[][3] = {{32, 4, 64}, {32, 8, 128}, {8, 8, 64}, {12, 4, 128}};
     const int n_ctx = 300, n_seq = 2;
     const int cases[][2] = {{150, 20}, {77, 0}}; /* tokens, first position */
-    for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++)
-        for (int ci = 0; ci < 2; ci++) {
-            int nh = shapes[si][0], nkv = shapes[si][1], hd = shapes[si][2];
-            int n_tok = cases[ci][0], p0 = cases[ci][1];
-            size_t kvn = (size_t)n_seq * n_ctx * nkv * hd, qn = (size_t)n_tok * nh * hd;
-            uint16_t *hk = malloc(kvn * 2), *hv = malloc(kvn * 2);
-            float *hq = malloc(sizeof(float) * qn), *ref = malloc(sizeof(float) * qn);
-            float *got = malloc(sizeof(float) * qn), *sc = malloc(sizeof(float) * n_ctx);
-            int32_t *ps = malloc(sizeof(int32_t) * 2 * n_tok);
-            for (size_t i = 0; i < kvn; i++)
-                hk[i] = lm_float_to_half(frand()), hv[i] = lm_float_to_half(frand());
-            for (size_t i = 0; i < qn; i++)
-                hq[i] = 3.0f * frand();
-            for (int t = 0; t < n_tok; t++)
-                ps[t] = p0 + t, ps[n_tok + t] = 1;
-            cpu_attention(hq, hk, hv, n_tok, nh, nkv, hd, n_ctx, ps, ps + n_tok, sc, ref);
-            uint16_t *dk, *dv;
-            float *dq, *dout;
-            int32_t *dps;
-            CK(cudaMalloc((void **)&dk, kvn * 2));
-            CK(cudaMalloc((void **)&dv, kvn * 2));
-            CK(cudaMalloc((void **)&dq, sizeof(float) * qn));
-            CK(cudaMalloc((void **)&dout, sizeof(float) * qn));
-            CK(cudaMalloc((void **)&dps, sizeof(int32_t) * 2 * n_tok));
-            CK(cudaMemcpy(dk, hk, kvn * 2, cudaMemcpyHostToDevice));
-            CK(cudaMemcpy(dv, hv, kvn * 2, cudaMemcpyHostToDevice));
-            CK(cudaMemcpy(dq, hq, sizeof(float) * qn, cudaMemcpyHostToDevice));
-            CK(cudaMemcpy(dps, ps, sizeof(int32_t) * 2 * n_tok, cudaMemcpyHostToDevice));
-            CK(cudaMemset(dout, 0xff, sizeof(float) * qn));
-            assert_true(lmc_attention_prefill(0, dq, n_tok, nh, nkv, hd, dk, dv, n_ctx, dps, 1,
-                                              dout, NULL));
-            CK(cudaDeviceSynchronize());
-            CK(cudaMemcpy(got, dout, sizeof(float) * qn, cudaMemcpyDeviceToHost));
-            double e = rel_err(got, ref, qn);
-            /* the half output (the GEMM's input in the engine) */
-            uint16_t *hh = malloc(qn * 2);
-            CK(cudaMemset(dout, 0xff, sizeof(float) * qn));
-            assert_true(lmc_attention_prefill(0, dq, n_tok, nh, nkv, hd, dk, dv, n_ctx, dps, 1,
-                                              NULL, (uint16_t *)dout));
-            CK(cudaMemcpy(hh, dout, qn * 2, cudaMemcpyDeviceToHost));
-            for (size_t i = 0; i < qn; i++)
-                got[i] = lm_half_to_float(hh[i]);
-            double eh = rel_err(got, ref, qn);
-            free(hh);
-            print_message("prefill attention nh %d nkv %d hd %d, %d tokens from %d: rel err %.2e, "
-                          "half output %.2e\n",
-                          nh, nkv, hd, n_tok, p0, e, eh);
-            assert_true(e < 4e-3 && eh < 5e-3);
-            cudaFree(dk), cudaFree(dv), cudaFree(dq), cudaFree(dout), cudaFree(dps);
-            free(hk), free(hv), free(hq), free(ref), free(got), free(sc), free(ps);
-        }
+    /* one and two blocks of 16 query rows per warp (the latter: q through
+     * shared memory, tiles of 32 positions at head size 128) */
+    for (int rb = 1; rb <= 2; rb++)
+        for (size_t si = 0; si < sizeof shapes / sizeof shapes[0]; si++)
+            for (int ci = 0; ci < 2; ci++) {
+                setenv("LOCALM_CUDA_PF_RB", rb == 1 ? "1" : "2", 1);
+                int nh = shapes[si][0], nkv = shapes[si][1], hd = shapes[si][2];
+                int n_tok = cases[ci][0], p0 = cases[ci][1];
+                size_t kvn = (size_t)n_seq * n_ctx * nkv * hd, qn = (size_t)n_tok * nh * hd;
+                uint16_t *hk = malloc(kvn * 2), *hv = malloc(kvn * 2);
+                float *hq = malloc(sizeof(float) * qn), *ref = malloc(sizeof(float) * qn);
+                float *got = malloc(sizeof(float) * qn), *sc = malloc(sizeof(float) * n_ctx);
+                int32_t *ps = malloc(sizeof(int32_t) * 2 * n_tok);
+                for (size_t i = 0; i < kvn; i++)
+                    hk[i] = lm_float_to_half(frand()), hv[i] = lm_float_to_half(frand());
+                for (size_t i = 0; i < qn; i++)
+                    hq[i] = 3.0f * frand();
+                for (int t = 0; t < n_tok; t++)
+                    ps[t] = p0 + t, ps[n_tok + t] = 1;
+                cpu_attention(hq, hk, hv, n_tok, nh, nkv, hd, n_ctx, ps, ps + n_tok, sc, ref);
+                uint16_t *dk, *dv;
+                float *dq, *dout;
+                int32_t *dps;
+                CK(cudaMalloc((void **)&dk, kvn * 2));
+                CK(cudaMalloc((void **)&dv, kvn * 2));
+                CK(cudaMalloc((void **)&dq, sizeof(float) * qn));
+                CK(cudaMalloc((void **)&dout, sizeof(float) * qn));
+                CK(cudaMalloc((void **)&dps, sizeof(int32_t) * 2 * n_tok));
+                CK(cudaMemcpy(dk, hk, kvn * 2, cudaMemcpyHostToDevice));
+                CK(cudaMemcpy(dv, hv, kvn * 2, cudaMemcpyHostToDevice));
+                CK(cudaMemcpy(dq, hq, sizeof(float) * qn, cudaMemcpyHostToDevice));
+                CK(cudaMemcpy(dps, ps, sizeof(int32_t) * 2 * n_tok, cudaMemcpyHostToDevice));
+                CK(cudaMemset(dout, 0xff, sizeof(float) * qn));
+                assert_true(lmc_attention_prefill(0, dq, n_tok, nh, nkv, hd, dk, dv, n_ctx, dps,
+                                                  p0 + n_tok, 1, dout, NULL));
+                CK(cudaDeviceSynchronize());
+                CK(cudaMemcpy(got, dout, sizeof(float) * qn, cudaMemcpyDeviceToHost));
+                double e = rel_err(got, ref, qn);
+                /* the half output (the GEMM's input in the engine) */
+                uint16_t *hh = malloc(qn * 2);
+                CK(cudaMemset(dout, 0xff, sizeof(float) * qn));
+                assert_true(lmc_attention_prefill(0, dq, n_tok, nh, nkv, hd, dk, dv, n_ctx, dps,
+                                                  p0 + n_tok, 1, NULL, (uint16_t *)dout));
+                CK(cudaMemcpy(hh, dout, qn * 2, cudaMemcpyDeviceToHost));
+                for (size_t i = 0; i < qn; i++)
+                    got[i] = lm_half_to_float(hh[i]);
+                double eh = rel_err(got, ref, qn);
+                free(hh);
+                print_message("prefill attention, %d row block(s) a warp, nh %d nkv %d hd %d, %d "
+                              "tokens from %d: rel err %.2e, half output %.2e\n",
+                              rb, nh, nkv, hd, n_tok, p0, e, eh);
+                assert_true(e < 4e-3 && eh < 5e-3);
+                cudaFree(dk), cudaFree(dv), cudaFree(dq), cudaFree(dout), cudaFree(dps);
+                free(hk), free(hv), free(hq), free(ref), free(got), free(sc), free(ps);
+            }
+    unsetenv("LOCALM_CUDA_PF_RB");
     /* head sizes it does not take are declined, for the scalar kernel */
     float dummy = 0.0f;
     assert_false(
-        lmc_attention_prefill(0, NULL, 4, 8, 8, 256, NULL, NULL, 16, NULL, 0, &dummy, NULL));
+        lmc_attention_prefill(0, NULL, 4, 8, 8, 256, NULL, NULL, 16, NULL, 0, 0, &dummy, NULL));
 }
 
 /* ---- reference models -------------------------------------------------------- */

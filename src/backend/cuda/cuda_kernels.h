@@ -132,11 +132,13 @@ bool lmc_attention_rope1(cudaStream_t st, const float *qkv, int nh, int nkv, int
 /* Causal attention of n_tok tokens that all belong to sequence seq (a
  * prompt), on tensor cores: q is rounded to half, the probabilities too.
  * Result to exactly one of out (floats, as lmc_attention) or out_h (half).
- * False where it does not apply (head_dim other than 64 or 128, a GPU
- * before compute capability 8.0): use lmc_attention. */
+ * ctx: the tokens' longest context (largest position + 1; 0 when unknown),
+ * which picks the kernel's form. False where it does not apply (head_dim
+ * other than 64 or 128, a GPU before compute capability 8.0): use
+ * lmc_attention. */
 bool lmc_attention_prefill(cudaStream_t st, const float *q, int n_tok, int nh, int nkv, int hd,
                            const uint16_t *k_cache, const uint16_t *v_cache, int n_ctx,
-                           const int32_t *pos, int seq, float *out, uint16_t *out_h);
+                           const int32_t *pos, int ctx, int seq, float *out, uint16_t *out_h);
 /* Positions per tile of the decode attention; a chunk is whole tiles. */
 #define LMC_DEC_TILE 32
 /* Most chunks the decode attention splits a context of up to n_ctx

@@ -127,7 +127,7 @@ static void act(lm_engine *e, const float *src, int n, int dim, const float *nor
  * matrices lmc_mmq reads multiply the quantised blocks with q8 activations;
  * otherwise half activations go through the GEMM pipeline, whose calls
  * follow its fixed order. */
-static bool layer(lm_engine *e, const lmc_layer *L, int n, int one_seq, bool q8) {
+static bool layer(lm_engine *e, const lmc_layer *L, int n, int one_seq, int ctx, bool q8) {
     const int32_t *pos = e->d_in + T, *seq = e->d_in + 2 * T;
     int E = e->n_embd, Q = e->nh * e->hd, K = e->nkv * e->hd, F = e->n_ff;
     cudaStream_t st = e->st;
@@ -150,9 +150,9 @@ static bool layer(lm_engine *e, const lmc_layer *L, int n, int one_seq, bool q8)
                  e->inv_freq, (int)e->hp.rope_layout, pos, seq, e->q, L->k_cache, L->v_cache,
                  e->n_ctx);
     /* tensor cores when it applies (writing the GEMM's half input directly) */
-    bool tc = one_seq >= 0 &&
-              lmc_attention_prefill(st, e->q, n, e->nh, e->nkv, e->hd, L->k_cache, L->v_cache,
-                                    e->n_ctx, pos, one_seq, q8 ? e->att : NULL, q8 ? NULL : e->xh);
+    bool tc = one_seq >= 0 && lmc_attention_prefill(st, e->q, n, e->nh, e->nkv, e->hd, L->k_cache,
+                                                    L->v_cache, e->n_ctx, pos, ctx, one_seq,
+                                                    q8 ? e->att : NULL, q8 ? NULL : e->xh);
     if (!tc)
         ok &= lmc_attention(st, e->q, n, e->nh, e->nkv, e->hd, L->k_cache, L->v_cache, e->n_ctx,
                             pos, seq, 1, e->part, NULL, e->att, NULL, NULL, false);
@@ -187,8 +187,11 @@ static bool run_big(lm_engine *e, int n, int n_out, float *dst, int one_seq) {
     bool ok = lmc_get_rows(st, e->tok.type, e->tok.w, E, tok, n, e->x);
     lmc_wpipe_reset(e); /* the GEMMs below follow the pipeline's order */
     bool q8 = n <= mmq_max_tok() && e->mmq;
+    int ctx = 0; /* the longest context among the tokens (host copy of pos) */
+    for (int i = 0; i < n; i++)
+        if (e->h_in[T + i] + 1 > ctx) ctx = e->h_in[T + i] + 1;
     for (int l = 0; l < e->n_layer && ok; l++)
-        ok &= layer(e, &e->layers[l], n, one_seq, q8);
+        ok &= layer(e, &e->layers[l], n, one_seq, ctx, q8);
     if (!ok || n_out == 0) return ok;
     lmc_gather_rows(st, e->x, E, idx, n_out, e->xg);
     for (int r0 = 0; r0 < n_out && ok; r0 += LMC_LOGIT_ROWS) {

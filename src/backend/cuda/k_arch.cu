@@ -42,4 +42,15 @@ int cc_major() {
     return major;
 }
 
+int sm_count() {
+    static const int n = [] {
+        int dev = 0, c = 0;
+        if (cudaGetDevice(&dev) != cudaSuccess ||
+            cudaDeviceGetAttribute(&c, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess)
+            return 0;
+        return c;
+    }();
+    return n;
+}
+
 } // namespace lmc

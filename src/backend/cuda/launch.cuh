@@ -17,6 +17,8 @@ namespace lmc {
  * it (k_arch.cu), 0 when it cannot be read; asked once (the launchers gate
  * Hopper and Ampere features on it). */
 int cc_major();
+/* The device's multiprocessors (0 when it cannot be read), asked once. */
+int sm_count();
 
 /* On unless LOCALM_CUDA_PDL=0, for devices that have it (compute 9.0+). */
 inline bool pdl_enabled() {
