@@ -16,8 +16,10 @@ let srv, browser;
 
 before(async () => {
   if (!modelPath || !haveBrowser) return;
-  // Tokens come 40 ms apart (a test hook) so that stop lands mid-answer.
-  srv = await startServer([modelPath, "--threads", "2"], { LOCALM_FAULT: "token_delay_ms:40" });
+  // Tokens come 150 ms apart (a test hook) so that stop lands mid-answer: at
+  // 40 ms a loaded 2-core machine saw the answer end (EOS) between the check
+  // that stop is enabled and the click.
+  srv = await startServer([modelPath, "--threads", "2"], { LOCALM_FAULT: "token_delay_ms:150" });
   browser = await chromium.launch({
     executablePath: browserPath,
     args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
