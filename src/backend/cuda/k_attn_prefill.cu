@@ -93,8 +93,8 @@ __global__ void __launch_bounds__(32 * PF_WARPS, RB == 1 ? 3 : 1)
                         const int32_t *__restrict__ pos, int seq, float *__restrict__ out,
                         __half *__restrict__ out_h) {
     constexpr int LD = HD + 8, ROWS = 16 * RB * PF_WARPS, QS = RB > 1;
-    /* two stages of K and V tiles, then (RB > 1) the block's q rows: dynamic,
-     * 68 KiB + 34 KiB at head size 128 */
+    /* two stages of K and V tiles, then (RB > 1) the block's q rows: dynamic;
+     * at head size 128, 68 KiB with one row block, 34 + 34 KiB with two */
     extern __shared__ __align__(16) __half pf_smem[];
     __shared__ int pmax_sh;
     const int tid = threadIdx.x, lane = tid & 31, w = tid / 32, g = lane >> 2, t4 = lane & 3;
