@@ -1,41 +1,96 @@
 #!/bin/bash
-# Device run of the CUDA engine: deps from carried .debs when missing, build, test_cuda,
-# kernel microbenchmarks and `localm bench --backend cuda`. Expects the tree in
-# ./src-tree, reference data in ./testdata and Debian .debs in ./debs beside it.
+# Device run of the CUDA engine, from the repository root on the device machine
+# after tools/cuda_dev_setup.sh made .dev-cuda/ here (carry [".dev-cuda"]):
+# the libraries from the carried .debs, a build, test_cuda, tools/device_e2e.sh
+# and `localm bench --backend cuda`. With no settings it does the issue's run
+# (test_cuda, device_e2e, the five benchmark rows, -p 512 -n 128 -r 3).
+#
+# Same-machine A/Bs (the only comparisons that hold on shared GPUs): each tree is
+# the working copy plus an overlay folder under .dev-cuda (files copied over the
+# tree), built incrementally in one build folder, its binaries kept apart:
+#   TREES="base:ov_base new:-"    NAME:OVERLAY (- for none); binaries in /tmp/v_NAME/bin
+#   TARGETS="localm test_cuda"    what to build
+#   TESTN="new"  E2E=1            test_cuda (and device_e2e) on these trees
+#   RUNS="a:base;b:new:LOCALM_CUDA_X=0"   LABEL:TREE[:ENV=V,ENV=V] bench runs
+#   MODELS="llama3-8b:Q4_K_M ..."  PS="-p 512 -n 128 -r 3"  ROUNDS=2
+# e.g. an overlay of the committed file against the working copy's:
+#   mkdir -p .dev-cuda/ov_base/src/backend/cuda
+#   git show HEAD:src/backend/cuda/k_ops.cu > .dev-cuda/ov_base/src/backend/cuda/k_ops.cu
 set -u
-cd "$(dirname "$0")"
-H=$PWD
+R=$PWD
+H=$R/.dev-cuda
 OUT=${OUT:-/tmp/out}
-nvidia-smi --query-gpu=name,memory.total,driver_version,clocks.max.sm --format=csv,noheader
+mkdir -p "$OUT"
+[ -d "$H/debs" ] || { echo "no .dev-cuda/debs: run tools/cuda_dev_setup.sh here first" >&2; exit 2; }
+nvidia-smi --query-gpu=name,memory.total,clocks.max.sm --format=csv,noheader
 D=/tmp/deps
-need=0
-command -v pkg-config >/dev/null || need=1
-for m in libpcre2-8 libutf8proc libcjson libmicrohttpd libcurl libcrypto cmocka libedit; do
-  pkg-config --exists $m 2>/dev/null || need=1
-done
-EXTRA=()
-if [ $need = 1 ]; then
-  echo "deps: using carried debs"
-  mkdir -p $D; for f in debs/*.deb; do dpkg -x $f $D; done
-  L=$D/usr/lib/x86_64-linux-gnu
+L=$D/usr/lib/x86_64-linux-gnu
+if [ ! -d $L ]; then
+  mkdir -p $D
+  for f in "$H"/debs/*.deb; do dpkg -x "$f" $D; done
   sed -i "s|/usr|$D/usr|g; /^Requires.private/d" $L/pkgconfig/*.pc
-  export LD_LIBRARY_PATH=$L:${LD_LIBRARY_PATH:-}
-  export LIBRARY_PATH=$L CPATH=$D/usr/include
-  export PKG_CONFIG_PATH=$L/pkgconfig:/usr/lib/x86_64-linux-gnu/pkgconfig:/usr/share/pkgconfig:/usr/lib/pkgconfig
-  command -v pkg-config >/dev/null || EXTRA+=(-DPKG_CONFIG_EXECUTABLE=$D/usr/bin/pkgconf)
-  EXTRA+=("-DCMAKE_EXE_LINKER_FLAGS=-Wl,-rpath-link,$L" "-DCMAKE_SHARED_LINKER_FLAGS=-Wl,-rpath-link,$L")
 fi
-B=/tmp/b
-cmake -S src-tree -B $B -G Ninja -DLOCALM_CUDA=on -DCMAKE_BUILD_TYPE=Release "${EXTRA[@]}" > $OUT/cmake.log 2>&1 || { tail -30 $OUT/cmake.log; exit 1; }
-cmake --build $B -j16 > $OUT/build.log 2>&1 || { grep -E "error|Error" $OUT/build.log | head -30; exit 1; }
-echo "build ok"
-export LOCALM_TESTDATA=$H/testdata
-timeout 120 $B/bin/bench_cuda_kernels 2>&1 | tee $OUT/kernels.log
-timeout 300 $B/bin/test_cuda 2>&1 | tee $OUT/test_cuda.log | grep -vE "^\[ +(OK|RUN) +\]"
-for spec in "tinyllama-1.1b Q4_0" "tinyllama-1.1b Q4_K_M" "tinyllama-1.1b Q8_0" "tinyllama-1.1b F16" "llama3-8b Q4_K_M"; do
-  set -- $spec
-  echo "== bench $1 $2"
-  timeout 150 $B/bin/localm bench --backend cuda --random $1 --type $2 -p 512 -n 128 -r 3 2>&1 | tee -a $OUT/bench.log
+export LD_LIBRARY_PATH=$L:${LD_LIBRARY_PATH:-}
+export LIBRARY_PATH=$L CPATH=$D/usr/include
+export PKG_CONFIG_PATH=$L/pkgconfig:/usr/share/pkgconfig
+EXTRA=("-DPKG_CONFIG_EXECUTABLE=$D/usr/bin/pkgconf" "-DCMAKE_EXE_LINKER_FLAGS=-Wl,-rpath-link,$L"
+  "-DCMAKE_SHARED_LINKER_FLAGS=-Wl,-rpath-link,$L" -DLOCALM_CUDA_ARCHS=90-real
+  "-DLOCALM_WEB_BUNDLE=$H/app.js")
+if [ -z "${TREES:-}${RUNS:-}${TESTN:-}" ]; then
+  TREES="main:-" TESTN=main E2E=1 RUNS="main:main" PS="-p 512 -n 128 -r 3"
+  MODELS="tinyllama-1.1b:Q4_0 tinyllama-1.1b:Q4_K_M tinyllama-1.1b:Q8_0 tinyllama-1.1b:F16 llama3-8b:Q4_K_M"
+fi
+TREES=${TREES:-main:-}
+TARGETS=${TARGETS:-localm test_cuda}
+P=/tmp/s_pristine S=/tmp/s_work B=/tmp/b_work
+rm -rf $P $S
+mkdir -p $P
+tar -C "$R" --exclude=./.dev-cuda --exclude=./build --exclude=./.git -cf - . | tar -C $P -xf -
+cp -a $P $S
+prev=""
+for t in $TREES; do
+  n=${t%%:*} ov=${t#*:}
+  for f in $prev; do
+    if [ -f "$P/$f" ]; then cp "$P/$f" "$S/$f"; else rm -f "$S/$f"; fi
+  done
+  prev=""
+  if [ "$ov" != "-" ]; then
+    cp -r "$H/$ov/." $S/
+    prev=$(cd "$H/$ov" && find . -type f | sed 's|^\./||')
+  fi
+  t0=$(date +%s)
+  if [ ! -f $B/build.ninja ]; then
+    cmake -S $S -B $B -G Ninja -DLOCALM_CUDA=on -DCMAKE_BUILD_TYPE=Release "${EXTRA[@]}" \
+      >"$OUT/cmake.log" 2>&1 || { tail -30 "$OUT/cmake.log"; exit 1; }
+  fi
+  # shellcheck disable=SC2086 # TARGETS is a list
+  cmake --build $B -j"$(nproc)" --target $TARGETS >"$OUT/build_$n.log" 2>&1 ||
+    { grep -E -A3 "error|Error" "$OUT/build_$n.log" | head -40; exit 1; }
+  mkdir -p "/tmp/v_$n/bin"
+  for x in $TARGETS; do cp "$B/bin/$x" "/tmp/v_$n/bin/"; done
+  echo "built $n in $(($(date +%s) - t0)) s"
 done
-echo "== tinyllama Q4_0 without CUDA graph"
-LOCALM_CUDA_GRAPH=0 timeout 100 $B/bin/localm bench --backend cuda --random tinyllama-1.1b --type Q4_0 -p 512 -n 128 -r 3 2>&1 | grep decode
+export LOCALM_TESTDATA=$H/testdata
+for n in ${TESTN:-}; do
+  echo "== test_cuda $n"
+  timeout 400 "/tmp/v_$n/bin/test_cuda" 2>&1 | tee "$OUT/test_$n.log" | grep -vE "^\[ +(OK|RUN) +\]"
+  if [ "${E2E:-0}" = 1 ]; then
+    echo "== device_e2e $n"
+    B="/tmp/v_$n" bash tools/device_e2e.sh
+  fi
+done
+[ -z "${RUNS:-}" ] && exit 0
+IFS=';' read -ra RA <<<"$RUNS"
+for m in ${MODELS:-llama3-8b:Q4_K_M}; do
+  for r in $(seq "${ROUNDS:-1}"); do
+    for run in "${RA[@]}"; do
+      lab=${run%%:*} rest=${run#*:}
+      tr=${rest%%:*} envs=${rest#*:}
+      [ "$envs" = "$rest" ] && envs=""
+      echo "== $m $lab (round $r)"
+      # shellcheck disable=SC2086
+      env ${envs//,/ } timeout 300 /tmp/v_$tr/bin/localm bench --backend cuda --random ${m%%:*} \
+        --type ${m#*:} ${PS:--p 512 -n 128 -r 3} 2>&1 | grep -E "^(prefill|decode|gpu)"
+    done
+  done
+done
