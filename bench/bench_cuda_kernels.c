@@ -106,11 +106,11 @@ static double bench_attention(int nh, int nkv, int hd, int n_ctx, int p) {
     const int reps = 200;
     for (int i = 0; i < 10; i++)
         lmc_attention(0, q, 1, nh, nkv, hd, kc, vc, n_ctx, d_ps, d_ps + 1, n_split, part, cnt, out,
-                      NULL, NULL, p + 1 > LMC_DEC_TILE * n_split);
+                      NULL, NULL, lmc_attention_dec_staged(p + 1, n_split));
     CK(cudaEventRecord(e0, 0));
     for (int i = 0; i < reps; i++)
         lmc_attention(0, q, 1, nh, nkv, hd, kc, vc, n_ctx, d_ps, d_ps + 1, n_split, part, cnt, out,
-                      NULL, NULL, p + 1 > LMC_DEC_TILE * n_split);
+                      NULL, NULL, lmc_attention_dec_staged(p + 1, n_split));
     CK(cudaEventRecord(e1, 0));
     CK(cudaEventSynchronize(e1));
     CK(cudaGetLastError());

@@ -699,6 +699,19 @@ static int count_progress(const lm_progress *ev, void *user) {
     return 0;
 }
 
+/* refs/NAME.json of the data folder, parsed. */
+static cJSON *read_refs(const char *name) {
+    char rel[128];
+    snprintf(rel, sizeof rel, "refs/%s.json", name);
+    size_t len;
+    char *txt = lm_test_read(lm_test_path(rel), &len);
+    assert_non_null(txt);
+    cJSON *j = cJSON_ParseWithLength(txt, len);
+    free(txt);
+    assert_non_null(j);
+    return j;
+}
+
 static int *json_ints(const cJSON *a, int *n) {
     *n = cJSON_GetArraySize(a);
     int *v = malloc(sizeof(int) * (size_t)(*n > 0 ? *n : 1));
@@ -881,13 +894,7 @@ static void models_match_references(void **state) {
     const lm_backend_ops *B = lm_backend_cuda();
     for (size_t c = 0; c < sizeof k_models / sizeof k_models[0]; c++) {
         const model_case *mc = &k_models[c];
-        char rel[128];
-        snprintf(rel, sizeof rel, "refs/%s.json", mc->refs);
-        size_t len;
-        char *txt = lm_test_read(lm_test_path(rel), &len);
-        assert_non_null(txt);
-        cJSON *j = cJSON_ParseWithLength(txt, len);
-        assert_non_null(j);
+        cJSON *j = read_refs(mc->refs);
         lm_model_desc *m = NULL;
         lm_err err = {0};
         lm_status s = lm_model_open(lm_test_path(mc->path), &m, &err);
@@ -953,7 +960,6 @@ static void models_match_references(void **state) {
         B->unload(e);
         lm_model_free(m);
         cJSON_Delete(j);
-        free(txt);
     }
 }
 
@@ -966,11 +972,7 @@ static void staged_decode_matches_reference(void **state) {
     NEED_DEVICE();
     NEED_DATA();
     const lm_backend_ops *B = lm_backend_cuda();
-    size_t len;
-    char *txt = lm_test_read(lm_test_path("refs/tiny-llama3.json"), &len);
-    assert_non_null(txt);
-    cJSON *j = cJSON_ParseWithLength(txt, len);
-    assert_non_null(j);
+    cJSON *j = read_refs("tiny-llama3");
     const cJSON *nll = cJSON_GetObjectItem(j, "nll");
     lm_model_desc *m = NULL;
     lm_err err = {0};
@@ -993,7 +995,6 @@ static void staged_decode_matches_reference(void **state) {
     B->unload(e);
     lm_model_free(m);
     cJSON_Delete(j);
-    free(txt);
 }
 
 /* LOCALM_CUDA_F16_PREFILL=1: the half copies are made (VRAM grows by their

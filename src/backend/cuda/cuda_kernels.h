@@ -141,6 +141,12 @@ bool lmc_attention_prefill(cudaStream_t st, const float *q, int n_tok, int nh, i
                            const int32_t *pos, int ctx, int seq, float *out, uint16_t *out_h);
 /* Positions per tile of the decode attention; a chunk is whole tiles. */
 #define LMC_DEC_TILE 32
+/* Whether a token whose context holds len positions, split into at most
+ * n_split chunks, has chunks of several tiles: the `staged` argument of
+ * lmc_attention and lmc_attention_rope1 for a batch holding it. */
+static inline bool lmc_attention_dec_staged(int len, int n_split) {
+    return len > LMC_DEC_TILE * n_split;
+}
 /* Most chunks the decode attention splits a context of up to n_ctx
  * positions into, for nkv KV heads (each token's chunks are whole tiles of
  * 32 positions, sized from its own length). */

@@ -317,7 +317,7 @@ lm_status lmc_forward(lm_engine *e, const lm_batch *b, lm_logits *out, lm_err *e
         if (n <= LMC_SMALL_TOK) {
             bool staged = false; /* a context past one tile per chunk */
             for (int i = 0; i < n; i++)
-                staged |= h[T + i] + 1 > LMC_DEC_TILE * e->dec_split;
+                staged |= lmc_attention_dec_staged(h[T + i] + 1, e->dec_split);
             if (!launch_small(e, n, staged)) return device_error(e, err, "decode step");
             /* into pinned memory, then to the caller's rows: a copy to
              * pageable memory goes through the driver's staging buffer in

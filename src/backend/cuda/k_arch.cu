@@ -30,12 +30,18 @@ extern "C" int lmc_code_arch(void) {
 
 namespace lmc {
 
+/* An attribute of the current device, 0 when it cannot be read. */
+static int device_attr(cudaDeviceAttr attr) {
+    int dev = 0, v = 0;
+    if (cudaGetDevice(&dev) != cudaSuccess || cudaDeviceGetAttribute(&v, attr, dev) != cudaSuccess)
+        return 0;
+    return v;
+}
+
 int cc_major() {
     static const int major = [] {
-        int dev = 0, m = 0;
-        if (cudaGetDevice(&dev) != cudaSuccess ||
-            cudaDeviceGetAttribute(&m, cudaDevAttrComputeCapabilityMajor, dev) != cudaSuccess)
-            return 0;
+        const int m = device_attr(cudaDevAttrComputeCapabilityMajor);
+        if (m == 0) return 0;
         const int code = lmc_code_arch() / 10;
         return code < m ? code : m;
     }();
@@ -43,13 +49,7 @@ int cc_major() {
 }
 
 int sm_count() {
-    static const int n = [] {
-        int dev = 0, c = 0;
-        if (cudaGetDevice(&dev) != cudaSuccess ||
-            cudaDeviceGetAttribute(&c, cudaDevAttrMultiProcessorCount, dev) != cudaSuccess)
-            return 0;
-        return c;
-    }();
+    static const int n = device_attr(cudaDevAttrMultiProcessorCount);
     return n;
 }
 
