@@ -80,8 +80,14 @@ static double bench_matvec(uint32_t type, int rows, int n_in, int nt, double *gb
     return us;
 }
 
-static double bench_attention(int nh, int nkv, int hd, int n_ctx, int p) {
+/* One token's decode attention at position p of an n_ctx cache: microseconds
+ * a call; *gbs: the K/V bytes it reads (p + 1 positions) a second. Enough
+ * caches to exceed L2 are cycled, so the rows come from DRAM as in a model. */
+static double bench_attention(int nh, int nkv, int hd, int n_ctx, int p, double *gbs) {
     size_t kvn = (size_t)n_ctx * nkv * hd;
+    size_t used = (size_t)(p + 1) * nkv * hd * 2 * 2;
+    int nc = (int)((size_t)256 << 20) / (int)(kvn * 4 > 1 ? kvn * 4 : 1) + 1;
+    if (nc > 64) nc = 64;
     uint16_t *kc, *vc;
     float *q, *part, *out;
     int32_t *d_ps;
@@ -89,10 +95,10 @@ static double bench_attention(int nh, int nkv, int hd, int n_ctx, int p) {
     int32_t *cnt;
     CK(cudaMalloc((void **)&cnt, sizeof(int32_t) * nkv));
     CK(cudaMemset(cnt, 0, sizeof(int32_t) * nkv));
-    CK(cudaMalloc((void **)&kc, kvn * 2));
-    CK(cudaMalloc((void **)&vc, kvn * 2));
-    CK(cudaMemset(kc, 0x2a, kvn * 2)); /* 0x2a2a: a small positive half */
-    CK(cudaMemset(vc, 0x2b, kvn * 2));
+    CK(cudaMalloc((void **)&kc, kvn * 2 * nc));
+    CK(cudaMalloc((void **)&vc, kvn * 2 * nc));
+    CK(cudaMemset(kc, 0x2a, kvn * 2 * nc)); /* 0x2a2a: a small positive half */
+    CK(cudaMemset(vc, 0x2b, kvn * 2 * nc));
     CK(cudaMalloc((void **)&q, sizeof(float) * nh * hd));
     CK(cudaMemset(q, 0x3c, sizeof(float) * nh * hd));
     CK(cudaMalloc((void **)&part, sizeof(float) * nh * n_split * (hd + 2)));
@@ -104,13 +110,13 @@ static double bench_attention(int nh, int nkv, int hd, int n_ctx, int p) {
     CK(cudaEventCreate(&e0));
     CK(cudaEventCreate(&e1));
     const int reps = 200;
-    for (int i = 0; i < 10; i++)
-        lmc_attention(0, q, 1, nh, nkv, hd, kc, vc, n_ctx, d_ps, d_ps + 1, n_split, part, cnt, out,
-                      NULL, NULL, lmc_attention_dec_staged(p + 1, n_split));
-    CK(cudaEventRecord(e0, 0));
-    for (int i = 0; i < reps; i++)
-        lmc_attention(0, q, 1, nh, nkv, hd, kc, vc, n_ctx, d_ps, d_ps + 1, n_split, part, cnt, out,
-                      NULL, NULL, lmc_attention_dec_staged(p + 1, n_split));
+    const bool staged = lmc_attention_dec_staged(p + 1, n_split);
+    for (int i = 0; i < 10 + reps; i++) {
+        if (i == 10) CK(cudaEventRecord(e0, 0));
+        size_t o = (size_t)(i % nc) * kvn;
+        lmc_attention(0, q, 1, nh, nkv, hd, kc + o, vc + o, n_ctx, d_ps, d_ps + 1, n_split, part,
+                      cnt, out, NULL, NULL, staged);
+    }
     CK(cudaEventRecord(e1, 0));
     CK(cudaEventSynchronize(e1));
     CK(cudaGetLastError());
@@ -118,7 +124,9 @@ static double bench_attention(int nh, int nkv, int hd, int n_ctx, int p) {
     CK(cudaEventElapsedTime(&ms, e0, e1));
     cudaFree(kc), cudaFree(vc), cudaFree(q), cudaFree(part), cudaFree(out), cudaFree(d_ps),
         cudaFree(cnt);
-    return ms * 1e3 / reps;
+    double us = ms * 1e3 / reps;
+    *gbs = (double)used / (us * 1e-6) / 1e9;
+    return us;
 }
 
 static double bench_norm(int n) {
@@ -172,10 +180,17 @@ int main(void) {
         printf("  Q4_K 14336 x 4096, %d tokens: %.2f us, %.0f GB/s, %.2f\n", nt, us, gbs,
                gbs / lim.copy_gbs);
     }
-    printf("attention (1 token, position 600 of 641): 1.1B shape %.2f us, 8B shape %.2f us\n",
-           bench_attention(32, 4, 64, 641, 600), bench_attention(32, 8, 128, 641, 600));
-    printf("attention 8B shape, position 4000 of 4096: %.2f us\n",
-           bench_attention(32, 8, 128, 4096, 4000));
+    printf("attention (1 token): microseconds, K/V GB/s, fraction of copy bandwidth\n");
+    const int ash[][3] = {{32, 4, 64}, {32, 8, 128}},
+              actx[][2] = {{641, 600}, {4096, 4000}, {16384, 16000}};
+    for (size_t a = 0; a < 2; a++)
+        for (size_t c = 0; c < 3; c++) {
+            double gbs;
+            double us =
+                bench_attention(ash[a][0], ash[a][1], ash[a][2], actx[c][0], actx[c][1], &gbs);
+            printf("  %s shape, position %5d of %5d  %8.2f us  %7.0f GB/s  %.2f\n",
+                   a ? "8B  " : "1.1B", actx[c][1], actx[c][0], us, gbs, gbs / lim.copy_gbs);
+        }
     printf("rmsnorm + q8 (1 token): n=2048 %.2f us, n=4096 %.2f us\n", bench_norm(2048),
            bench_norm(4096));
     return 0;

@@ -7,6 +7,7 @@
 #include "backend/cuda/cp_async.cuh"
 #include "backend/cuda/cuda_kernels.h"
 #include "backend/cuda/launch.cuh"
+#include "backend/cuda/mma.cuh"
 #include <cuda_fp16.h>
 #include <math.h>
 #include <stdlib.h>
@@ -17,56 +18,6 @@ namespace {
 
 constexpr int PF_WARPS = 4;               /* 16 or 32 query rows each */
 constexpr float PF_LOG2E = 1.4426950409f; /* scores in base 2: exp2 is one instruction */
-
-__device__ __forceinline__ uint32_t pack_half2(float a, float b) {
-    __half2 h = __floats2half2_rn(a, b);
-    return *(uint32_t *)&h;
-}
-
-/* c (16x8 float) += a (16x16 half, row-major fragments) * b (16x8 half). The
- * fragment layouts are those of the PTX ISA for m16n8k16: lane = 4 g + t
- * holds rows g and g + 8, columns 2t and 2t + 1 of c. */
-__device__ __forceinline__ void mma16816(float (&c)[4], const uint32_t (&a)[4], uint32_t b0,
-                                         uint32_t b1) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-    asm volatile("mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, "
-                 "{%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};"
-                 : "+f"(c[0]), "+f"(c[1]), "+f"(c[2]), "+f"(c[3])
-                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-#endif
-}
-
-/* Four 8x8 half matrices from shared memory, rows addressed by lanes 8i..8i+7
- * for matrix i; TRANS delivers them transposed (V as the B operand). */
-template <bool TRANS> __device__ __forceinline__ void ldsm4(uint32_t (&r)[4], const __half *p) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-    unsigned a = (unsigned)__cvta_generic_to_shared(p);
-    if (TRANS)
-        asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];"
-                     : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-                     : "r"(a));
-    else
-        asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];"
-                     : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-                     : "r"(a));
-#else
-    (void)p;
-    r[0] = r[1] = r[2] = r[3] = 0;
-#endif
-}
-
-/* Two 8x8 half matrices from shared memory, rows addressed by lanes 0..15. */
-__device__ __forceinline__ void ldsm2(uint32_t (&r)[2], const __half *p) {
-#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 800
-    unsigned a = (unsigned)__cvta_generic_to_shared(p);
-    asm volatile("ldmatrix.sync.aligned.m8n8.x2.shared.b16 {%0,%1}, [%2];"
-                 : "=r"(r[0]), "=r"(r[1])
-                 : "r"(a));
-#else
-    (void)p;
-    r[0] = r[1] = 0;
-#endif
-}
 
 /* Grid (query tiles, nh), PF_WARPS warps. Block: 16 RB PF_WARPS consecutive
  * tokens of one query head, all of sequence seq; warp w owns RB blocks of 16
