@@ -99,6 +99,19 @@ static void tiny_models(void **state) {
     lm_model_free(NULL);
 }
 
+/* The context a model gets when none is asked for: its training context up
+ * to 8192 (a Llama 3.1's 131,072 would not), 4096 when the file has none. */
+static void default_context(void **state) {
+    (void)state;
+    lm_hparams hp = {0};
+    const uint32_t train[][2] = {{131072, 8192}, {8192, 8192}, {2048, 2048}, {128, 128}, {0, 4096}};
+    for (size_t i = 0; i < sizeof train / sizeof train[0]; i++) {
+        hp.n_ctx_train = train[i][0];
+        assert_int_equal(lm_model_default_ctx(&hp), train[i][1]);
+    }
+    assert_int_equal(lm_model_default_ctx(NULL), 4096);
+}
+
 static void tiny_model_errors(void **state) {
     (void)state;
     struct {
@@ -416,7 +429,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(tiny_models),       cmocka_unit_test(tiny_model_errors),
         cmocka_unit_test(path_errors),       cmocka_unit_test(reference_models_load),
-        cmocka_unit_test(gguf_and_hf_agree),
+        cmocka_unit_test(gguf_and_hf_agree), cmocka_unit_test(default_context),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -35,7 +35,7 @@ typedef struct lm_backend_info {
 typedef enum lm_kv_type { LM_KV_F16 = 0, LM_KV_F32 = 1 } lm_kv_type;
 
 typedef struct lm_load_opts {
-    uint32_t n_ctx;       /* 0 = the model's training context */
+    uint32_t n_ctx;       /* 0 = lm_model_default_ctx() */
     int n_threads;        /* 0 = default (physical cores) */
     lm_kv_type kv_type;
     int n_seq_max;        /* sequences that can be resident at once (>= 1) */

@@ -4,7 +4,7 @@
 
 void lm_load_opts_default(lm_load_opts *o) {
     memset(o, 0, sizeof *o);
-    o->n_ctx = 0; /* the model's training context */
+    o->n_ctx = 0; /* lm_model_default_ctx(): the training context, at most 8192 */
     o->n_threads = 0;
     o->kv_type = LM_KV_F16;
     o->n_seq_max = 1;

@@ -270,7 +270,7 @@ int lm_cmd_chat(int argc, char **argv) {
     if (!c.desc->chat_template)
         fprintf(stderr, "note: %s has no chat template; using the built-in ChatML template\n",
                 c.desc->name);
-    c.n_ctx = n_ctx ? n_ctx : c.desc->hp.n_ctx_train;
+    c.n_ctx = n_ctx ? n_ctx : lm_model_default_ctx(&c.desc->hp);
     if (lm_worker_create(NULL, &c.w, &err) != LM_OK) {
         fprintf(stderr, "localm chat: %s\n", lm_err_text(&err));
         lm_model_free(c.desc);

@@ -6,10 +6,10 @@
 #include "backend/cpu/bandwidth.h"
 #include "backend/cpu/threadpool.h"
 #include "backend/select.h"
+#include "base/err.h"
 #include "catalog/disk_cache.h"
 #include "cli/commands.h"
 #include "cli/model_arg.h"
-#include "base/err.h"
 #include "cli/progress_bar.h"
 #include "runtime/worker.h"
 #include <errno.h>
@@ -35,7 +35,7 @@ static void usage(FILE *f) {
                "  --top-k K         (default 40)     --top-p P   (default 0.95)\n"
                "  --min-p P         (default 0.05)   --seed S\n"
                "  --threads N       CPU threads (default: physical cores)\n"
-               "  --ctx N           context length (default: the model's)\n"
+               "  --ctx N           context length (default: the model's, at most 8192)\n"
                "  --backend NAME    run on this engine only (also LOCALM_BACKEND)\n"
                "  --keep-alive D    keep the model loaded D after use (30s, 5m, 1h; -1 forever)\n");
 }

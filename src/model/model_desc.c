@@ -201,3 +201,9 @@ lm_status lm_model_bind(lm_model_desc *m, lm_err *err) {
         m->weight_bytes += m->tensors[i].nbytes;
     return LM_OK;
 }
+
+uint32_t lm_model_default_ctx(const lm_hparams *hp) {
+    uint32_t n = hp ? hp->n_ctx_train : 0;
+    if (n == 0) return 4096;
+    return n < LM_DEFAULT_CTX ? n : LM_DEFAULT_CTX;
+}

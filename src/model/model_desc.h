@@ -106,6 +106,12 @@ lm_status lm_model_open(const char *path, lm_model_desc **out, lm_err *err);
 void lm_model_free(lm_model_desc *m); /* NULL is fine */
 const lm_tensor *lm_model_find_tensor(const lm_model_desc *m, const char *name);
 const char *lm_arch_name(lm_arch a);
+/* The context a model is loaded with when none is asked for: its training
+ * context, at most LM_DEFAULT_CTX positions (4096 when unknown). Llama 3.1's
+ * 131,072 would give an 8B ~16 GiB of F16 KV cache and push it off a 16 GB
+ * GPU; llama.cpp's and Ollama's users get 4096 unless they ask. */
+#define LM_DEFAULT_CTX 8192
+uint32_t lm_model_default_ctx(const lm_hparams *hp);
 /* The parsed GGUF file behind a description (to read any metadata key with
  * format/gguf.h), or NULL for Hugging Face folders. Lives as long as m. */
 struct lm_gguf;

@@ -121,8 +121,7 @@ static uint64_t accepted_bytes(const loaded *l) {
 
 static lm_status alloc_state(loaded *l, lm_err *err) {
     l->n_slots = l->opts.n_seq_max > 0 ? l->opts.n_seq_max : 1;
-    l->n_ctx = l->opts.n_ctx ? l->opts.n_ctx : l->desc->hp.n_ctx_train;
-    if (!l->n_ctx) l->n_ctx = 4096;
+    l->n_ctx = l->opts.n_ctx ? l->opts.n_ctx : lm_model_default_ctx(&l->desc->hp);
     l->n_vocab = (int)l->desc->hp.n_vocab;
     l->slots = calloc((size_t)l->n_slots, sizeof *l->slots);
     l->logits = malloc((size_t)(l->n_vocab > 0 ? l->n_vocab : 1) * sizeof(float));

@@ -298,7 +298,7 @@ void lm_route_generate(lm_server *s, const lm_http_request *req, bool chat,
     gen_job *j = NULL;
     lm_routes_model *m = lm_routes_model_get(s, r.model, &e);
     if (!m) goto fail;
-    uint32_t n_ctx = s->opts.n_ctx ? s->opts.n_ctx : m->desc->hp.n_ctx_train;
+    uint32_t n_ctx = s->opts.n_ctx ? s->opts.n_ctx : lm_model_default_ctx(&m->desc->hp);
     if (r.max_tokens > 0 && (uint32_t)r.max_tokens > n_ctx) {
         lm_api_fail(&e, 400, "invalid_request_error",
                     cJSON_GetObjectItem(r.root, "max_completion_tokens") ? "max_completion_tokens"

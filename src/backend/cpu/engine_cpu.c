@@ -134,7 +134,7 @@ static uint64_t max_act_bytes(const lm_model_desc *m, int64_t n_in) {
 
 static void compute_sizes(const lm_model_desc *m, const lm_load_opts *o, sizes *s) {
     const lm_hparams *hp = &m->hp;
-    s->n_ctx = o && o->n_ctx ? o->n_ctx : hp->n_ctx_train ? hp->n_ctx_train : 2048;
+    s->n_ctx = o && o->n_ctx ? o->n_ctx : lm_model_default_ctx(hp);
     s->n_seq = o && o->n_seq_max > 0 ? o->n_seq_max : 1;
     uint64_t elt = o && o->kv_type == LM_KV_F32 ? 4 : 2;
     uint64_t kv_dim = (uint64_t)hp->n_head_kv * hp->head_dim;

@@ -186,8 +186,7 @@ static void set_dims(lm_engine *e, const lm_model_desc *m, const lm_load_opts *o
     e->n_ff = (int)hp->n_ff;
     e->n_vocab = (int)hp->n_vocab;
     e->qkv_dim = (e->nh + 2 * e->nkv) * e->hd;
-    uint32_t ctx = o && o->n_ctx ? o->n_ctx : hp->n_ctx_train;
-    e->n_ctx = (int)(ctx ? ctx : 4096);
+    e->n_ctx = (int)(o && o->n_ctx ? o->n_ctx : lm_model_default_ctx(hp));
     e->n_seq = o && o->n_seq_max > 0 ? o->n_seq_max : 1;
     e->dec_split = lmc_attention_dec_split(e->n_ctx, e->nkv);
 }
