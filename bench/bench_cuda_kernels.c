@@ -86,7 +86,8 @@ static double bench_matvec(uint32_t type, int rows, int n_in, int nt, double *gb
 static double bench_attention(int nh, int nkv, int hd, int n_ctx, int p, double *gbs) {
     size_t kvn = (size_t)n_ctx * nkv * hd;
     size_t used = (size_t)(p + 1) * nkv * hd * 2 * 2;
-    int nc = (int)((size_t)256 << 20) / (int)(kvn * 4 > 1 ? kvn * 4 : 1) + 1;
+    size_t kv_bytes = kvn * 2 * 2; /* K and V, half */
+    int nc = (int)(((size_t)256 << 20) / kv_bytes) + 1;
     if (nc > 64) nc = 64;
     uint16_t *kc, *vc;
     float *q, *part, *out;
