@@ -786,7 +786,8 @@ static void check_prefill(const lm_backend_ops *B, lm_engine *e, const cJSON *pr
             assert_int_equal(out.n_rows, rows);
             for (int i = 0, r = 0; i < nc; i++)
                 if (want[c0 + i])
-                    score_step(pr, c0 + i - (n_ids - 1), lg + (size_t)r++ * n_vocab, n_vocab, t);
+                    score_step(pr, c0 + i - (n_ids - 1),
+                               lm_logits_rows(&out) + (size_t)r++ * n_vocab, n_vocab, t);
         }
         free(ids), free(g), free(tok), free(pos), free(want), free(lg);
     }
@@ -830,7 +831,8 @@ static void check_decode(const lm_backend_ops *B, lm_engine *e, const cJSON *pro
             assert_int_equal(st, LM_OK);
             for (int r = 0; r < n; r++) {
                 int s = owner[r], k = i - (n_ids[s] - 1);
-                if (k >= 0) score_step(pr[s], k, lg + (size_t)r * n_vocab, n_vocab, t);
+                if (k >= 0)
+                    score_step(pr[s], k, lm_logits_rows(&out) + (size_t)r * n_vocab, n_vocab, t);
             }
         }
         free(lg), free(seqs[0]), free(seqs[1]);
@@ -861,7 +863,7 @@ static double mean_nll(const lm_backend_ops *B, lm_engine *e, const cJSON *nll, 
     assert_int_equal(B->forward(e, &b, &out, &err), LM_OK);
     double sum = 0;
     for (int i = 0; i + 1 < n; i++)
-        sum += token_nll(lg + (size_t)i * n_vocab, n_vocab, ids[i + 1]);
+        sum += token_nll(lm_logits_rows(&out) + (size_t)i * n_vocab, n_vocab, ids[i + 1]);
     free(ids), free(tok), free(pos), free(want), free(lg);
     return sum / (n - 1);
 }
@@ -881,7 +883,7 @@ static double mean_nll_decoded(const lm_backend_ops *B, lm_engine *e, const cJSO
         lm_batch b = {.n_tokens = 1, .tokens = &tok, .pos = &pos, .logits = &want};
         lm_err err = {0};
         assert_int_equal(B->forward(e, &b, &out, &err), LM_OK);
-        sum += token_nll(lg, n_vocab, ids[i + 1]);
+        sum += token_nll(lm_logits_rows(&out), n_vocab, ids[i + 1]);
     }
     free(ids), free(lg);
     return sum / (n - 1);
@@ -1047,6 +1049,8 @@ static void f16_prefill_copies_match(void **state) {
         lm_logits out = {.data = lg[k], .capacity = n};
         lm_batch b = {.n_tokens = n, .tokens = tok, .pos = pos, .logits = want};
         assert_int_equal(B->forward(e, &b, &out, &err), LM_OK);
+        if (out.rows) /* the engine's rows go with it */
+            memcpy(lg[k], out.rows, sizeof(float) * (size_t)n * V);
         B->unload(e);
     }
     unsetenv("LOCALM_CUDA_F16_PREFILL");

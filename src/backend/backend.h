@@ -68,7 +68,17 @@ typedef struct lm_logits {
     int32_t n_vocab;  /* set by the engine */
     int32_t n_rows;   /* set by the engine */
     int32_t capacity; /* rows the caller's buffer holds */
+    /* NULL (callers zero it): the rows are in data. An engine may instead
+     * point it at its own copy of the rows, valid (and writable) until its
+     * next call, where copying them into data would cost a pass over host
+     * memory per token (the CUDA engine's pinned buffer). Read the rows
+     * through lm_logits_rows(). */
+    float *rows;
 } lm_logits;
+
+static inline float *lm_logits_rows(const lm_logits *l) {
+    return l->rows ? l->rows : l->data;
+}
 
 typedef enum lm_kv_op {
     LM_KV_CLEAR = 0,  /* forget sequence seq entirely (seq -1: all) */

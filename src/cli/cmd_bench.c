@@ -201,8 +201,9 @@ static lm_status run_reps(const lm_backend_ops *be, lm_engine *e, const bench_ar
         }
         double t2 = now_s();
         /* a bench of a model whose numbers blew up would measure nothing */
+        const float *rows = lm_logits_rows(&out);
         for (int32_t k = 0; k < n_vocab; k++)
-            if (!isfinite(logits[k])) {
+            if (!isfinite(rows[k])) {
                 st = lm_fail(err, LM_ERR_BACKEND, "non-finite logit %d after decoding", k);
                 goto done;
             }

@@ -150,21 +150,22 @@ int lm_cmd_score(int argc, char **argv) {
     lm_batch b = {.n_tokens = (int32_t)n, .tokens = ids, .pos = pos, .logits = flags};
     lm_logits out = {.data = logits, .capacity = (int32_t)n};
     if (be->forward(e, &b, &out, &err) != LM_OK) goto done;
+    const float *rows = lm_logits_rows(&out);
     double nll = 0;
     for (size_t i = 0; i + 1 < n; i++) {
-        const float *row = logits + i * (size_t)nv;
+        const float *row = rows + i * (size_t)nv;
         nll += logsumexp(row, nv) - row[ids[i + 1]];
     }
     double mean = n > 1 ? nll / (double)(n - 1) : 0;
     cJSON *j = cJSON_CreateObject(), *am = cJSON_CreateArray(), *ll = cJSON_CreateArray();
     for (size_t i = 0; i < n; i++) {
-        const float *row = logits + i * (size_t)nv;
+        const float *row = rows + i * (size_t)nv;
         int best = 0;
         for (int k = 1; k < nv; k++)
             if (row[k] > row[best]) best = k;
         cJSON_AddItemToArray(am, cJSON_CreateNumber(best));
     }
-    const float *last = logits + (n - 1) * (size_t)nv;
+    const float *last = rows + (n - 1) * (size_t)nv;
     for (int k = 0; k < nv; k++)
         cJSON_AddItemToArray(ll, cJSON_CreateNumber(last[k]));
     cJSON_AddNumberToObject(j, "n_tokens", (double)n);

@@ -278,7 +278,7 @@ bool lm_gen_step(lm_worker *w, gen *g) {
         l->seq[i] = g->slot;
     }
     lm_batch b = {n_new, s->toks + s->n_kv, l->pos, l->seq, NULL};
-    lm_logits lg = {l->logits, 0, 0, 1};
+    lm_logits lg = {l->logits, 0, 0, 1, NULL};
     lm_err e = {0};
     bool rebuilding = s->rebuild;
     double t0 = lm_worker_now_ms();
@@ -310,10 +310,10 @@ bool lm_gen_step(lm_worker *w, gen *g) {
         lm_gen_fail(w, g, LM_ERR_BACKEND, "engine returned logits of an unexpected size");
         return false;
     }
-    float lp = 0;
-    if (g->m->top_logprobs > 0) top_alternatives(g, l->logits, lg.n_vocab);
+    float lp = 0, *rows = lm_logits_rows(&lg);
+    if (g->m->top_logprobs > 0) top_alternatives(g, rows, lg.n_vocab);
     const int32_t *hist = s->toks + g->n_prompt;
-    int32_t tok = lm_sampler_sample(g->sampler, l->logits, hist, g->n_generated, &lp);
+    int32_t tok = lm_sampler_sample(g->sampler, rows, hist, g->n_generated, &lp);
     if (!g->m->ignore_eog && l->desc->tokenizer && lm_tokenizer_is_eog(l->desc->tokenizer, tok)) {
         lm_gen_finish(w, g, "stop");
         return false;

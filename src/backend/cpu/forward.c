@@ -419,6 +419,7 @@ static lm_status check_batch(lm_engine *e, const lm_batch *b, lm_err *err) {
 lm_status lm_cpu_forward(lm_engine *e, const lm_batch *b, lm_logits *out, lm_err *err) {
     if (!e || !b || !out || b->n_tokens <= 0 || !b->tokens || !b->pos)
         return lm_fail(err, LM_ERR_INVALID_ARG, "forward: empty or incomplete batch");
+    out->rows = NULL; /* written into out->data */
     if (lm_fault_hit("forward"))
         return lm_fail(err, LM_ERR_FAULT_INJECTED, "forward: fault injected by LOCALM_FAULT");
     int want = 1;

@@ -21,9 +21,11 @@ static bool mv(lm_engine *e, const lmc_mat *m, const float *xf, int n, float *y,
 }
 
 /* Mat-vec body for n <= LMC_SMALL_TOK tokens; logits of all n rows. Only
- * kernel launches on e->st, so it can be captured as a graph. */
+ * kernel launches on e->st, so it can be captured as a graph. Its inputs
+ * (tokens, positions, sequences) are packed n apart in d_in (see
+ * lmc_forward). */
 static bool run_small(lm_engine *e, int n, bool staged) {
-    const int32_t *tok = e->d_in, *pos = e->d_in + T, *seq = e->d_in + 2 * T;
+    const int32_t *tok = e->d_in, *pos = e->d_in + n, *seq = e->d_in + 2 * n;
     int E = e->n_embd, Q = e->nh * e->hd, K = e->nkv * e->hd, F = e->n_ff;
     float eps = e->hp.norm_eps;
     cudaStream_t st = e->st;
@@ -276,6 +278,7 @@ static lm_status device_error(lm_engine *e, lm_err *err, const char *what) {
 }
 
 lm_status lmc_forward(lm_engine *e, const lm_batch *b, lm_logits *out, lm_err *err) {
+    if (out) out->rows = NULL; /* the rows are in out->data unless set below */
     if (e->failed) return lm_fail(err, LM_ERR_BACKEND, "cuda: the device failed earlier");
     if (lm_fault_hit("forward"))
         return lm_fail(err, LM_ERR_FAULT_INJECTED, "cuda: forward: fault injected by LOCALM_FAULT");
@@ -302,29 +305,36 @@ lm_status lmc_forward(lm_engine *e, const lm_batch *b, lm_logits *out, lm_err *e
     int row = 0;
     for (int c0 = 0; c0 < b->n_tokens; c0 += T) {
         int n = imin(T, b->n_tokens - c0), n_o = 0;
+        bool small = n <= LMC_SMALL_TOK;
+        /* Tokens, positions, sequences and the rows wanted, S apart: T for
+         * prompts, n for a decode step, so that its copy to the device is
+         * 12 n bytes rather than 32 KB. */
+        int S = small ? n : T;
         int32_t *h = e->h_in;
         int one_seq = b->seq ? b->seq[c0] : 0;
         for (int i = 0; i < n; i++) {
             int g = c0 + i;
             h[i] = b->tokens[g];
-            h[T + i] = b->pos[g];
-            h[2 * T + i] = b->seq ? b->seq[g] : 0;
-            if (h[2 * T + i] != one_seq) one_seq = -1;
-            if (b->logits ? b->logits[g] != 0 : g == b->n_tokens - 1) h[3 * T + n_o++] = i;
+            h[S + i] = b->pos[g];
+            h[2 * S + i] = b->seq ? b->seq[g] : 0;
+            if (h[2 * S + i] != one_seq) one_seq = -1;
+            if (b->logits ? b->logits[g] != 0 : g == b->n_tokens - 1) h[3 * S + n_o++] = i;
         }
-        if (cudaMemcpyAsync(e->d_in, h, 4 * T * sizeof(int32_t), cudaMemcpyHostToDevice, e->st))
+        /* (a decode step's row list stays on the host) */
+        if (cudaMemcpyAsync(e->d_in, h, (small ? 3 * S : 4 * T) * sizeof(int32_t),
+                            cudaMemcpyHostToDevice, e->st))
             return device_error(e, err, "input copy");
-        if (n <= LMC_SMALL_TOK) {
+        if (small) {
             bool staged = false; /* a context past one tile per chunk */
             for (int i = 0; i < n; i++)
-                staged |= lmc_attention_dec_staged(h[T + i] + 1, e->dec_split);
+                staged |= lmc_attention_dec_staged(h[S + i] + 1, e->dec_split);
             if (!launch_small(e, n, staged)) return device_error(e, err, "decode step");
-            /* into pinned memory, then to the caller's rows: a copy to
-             * pageable memory goes through the driver's staging buffer in
-             * pieces. H200, decode t/s: 1.1B Q4_0 1,569-1,573 -> 1,598-1,611,
-             * 8B 385-386 -> 387-389 (with no copy at all 1,648 / 396) */
+            /* into pinned memory: a copy to pageable memory goes through the
+             * driver's staging buffer in pieces. H200, decode t/s: 1.1B Q4_0
+             * 1,569-1,573 -> 1,598-1,611, 8B 385-386 -> 387-389 (with no copy
+             * at all 1,648 / 396). */
             for (int k = 0; k < n_o; k++)
-                if (cudaMemcpyAsync(e->h_logits + k * V, e->logits + (size_t)h[3 * T + k] * V,
+                if (cudaMemcpyAsync(e->h_logits + k * V, e->logits + (size_t)h[3 * S + k] * V,
                                     V * sizeof(float), cudaMemcpyDeviceToHost, e->st))
                     return device_error(e, err, "logits copy");
         } else if (!run_big(e, n, n_o, out->data + row * V, one_seq)) {
@@ -336,11 +346,18 @@ lm_status lmc_forward(lm_engine *e, const lm_batch *b, lm_logits *out, lm_err *e
             e->failed = true;
             return lm_fail(err, LM_ERR_BACKEND, "cuda: forward failed: %s", cudaGetErrorString(rc));
         }
-        if (n <= LMC_SMALL_TOK)
+        /* A call that is one decode step leaves its rows in the pinned
+         * buffer for the caller (out->rows): copying them into its buffer
+         * was a pass over host memory that cost more than the transfer
+         * (H100 A/B, decode t/s: 8B Q4_K_M 368-373 -> 377-378; 1.1B Q4_0
+         * 1,482-1,484 -> 1,500-1,501 with the copy skipped). */
+        if (small && n == b->n_tokens)
+            out->rows = e->h_logits;
+        else if (small)
             memcpy(out->data + row * V, e->h_logits, (size_t)n_o * V * sizeof(float));
         for (int i = 0; i < n; i++) {
-            int s = h[2 * T + i];
-            if (h[T + i] + 1 > e->seq_len[s]) e->seq_len[s] = h[T + i] + 1;
+            int s = h[2 * S + i];
+            if (h[S + i] + 1 > e->seq_len[s]) e->seq_len[s] = h[S + i] + 1;
         }
         row += n_o;
     }
