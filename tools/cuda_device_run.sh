@@ -34,7 +34,7 @@ export LD_LIBRARY_PATH=$L:${LD_LIBRARY_PATH:-}
 export LIBRARY_PATH=$L CPATH=$D/usr/include
 export PKG_CONFIG_PATH=$L/pkgconfig:/usr/share/pkgconfig
 EXTRA=("-DPKG_CONFIG_EXECUTABLE=$D/usr/bin/pkgconf" "-DCMAKE_EXE_LINKER_FLAGS=-Wl,-rpath-link,$L"
-  "-DCMAKE_SHARED_LINKER_FLAGS=-Wl,-rpath-link,$L" -DLOCALM_CUDA_ARCHS=90-real
+  "-DCMAKE_SHARED_LINKER_FLAGS=-Wl,-rpath-link,$L" -DLOCALM_CUDA_ARCHS=90a-real
   "-DLOCALM_WEB_BUNDLE=$H/app.js")
 if [ -z "${TREES:-}${RUNS:-}${TESTN:-}" ]; then
   TREES="main:-" TESTN=main E2E=1 RUNS="main:main" PS="-p 512 -n 128 -r 3"

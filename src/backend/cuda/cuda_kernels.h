@@ -139,6 +139,15 @@ bool lmc_attention_rope1(cudaStream_t st, const float *qkv, int nh, int nkv, int
 bool lmc_attention_prefill(cudaStream_t st, const float *q, int n_tok, int nh, int nkv, int hd,
                            const uint16_t *k_cache, const uint16_t *v_cache, int n_ctx,
                            const int32_t *pos, int ctx, int seq, float *out, uint16_t *out_h);
+/* The same on Hopper's warpgroup tensor cores (k_attn_wg.cu), which
+ * lmc_attention_prefill takes where it can; false where it does not apply
+ * (head_dim other than 64 or 128, no sm_90a code loaded). */
+bool lmc_attention_prefill_wg(cudaStream_t st, const float *q, int n_tok, int nh, int nkv, int hd,
+                              const uint16_t *k_cache, const uint16_t *v_cache, int n_ctx,
+                              const int32_t *pos, int seq, float *out, uint16_t *out_h);
+/* Whether the device runs this build's sm_90a code (wgmma); asked once, the
+ * first time with a launch and a copy on the legacy stream. */
+bool lmc_wgmma_loaded(void);
 /* Positions per tile of the decode attention; a chunk is whole tiles. */
 #define LMC_DEC_TILE 32
 /* Whether a token whose context holds len positions, split into at most

@@ -567,6 +567,7 @@ static lm_status cuda_load(const lm_model_desc *m, const lm_load_opts *o, lm_pro
         goto fail;
     }
     cublasSetMathMode(e->blas, CUBLAS_DEFAULT_MATH);
+    (void)lmc_wgmma_loaded(); /* its one-time probe, here rather than inside a pass */
     lmc_scratch_layout(e, e->scratch);
     size_t per = (size_t)e->n_seq * e->n_ctx * e->nkv * e->hd;
     for (int i = 0; i < e->n_layer; i++) {

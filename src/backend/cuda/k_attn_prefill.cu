@@ -280,6 +280,13 @@ bool pf_launch(cudaStream_t st, const float *q, int n_tok, int nh, int nkv, cons
     return true;
 }
 
+/* LOCALM_CUDA_PF_RB: 0 (default), 1 or 2 (this file's forms), 3 (the
+ * warpgroup kernel, k_attn_wg.cu). */
+int pf_forced() {
+    const char *e = getenv("LOCALM_CUDA_PF_RB");
+    return e ? atoi(e) : 0;
+}
+
 /* Two row blocks per warp once their blocks fill every SM twice (two fit),
  * at head size 128 always, at 64 only for long contexts. H100 (same-machine
  * A/Bs, t/s): 8B Q4_K_M (head size 128) 16k-token prompts 20.9-21.0k ->
@@ -292,8 +299,7 @@ bool pf_launch(cudaStream_t st, const float *q, int n_tok, int nh, int nkv, cons
  * measurements and tests (read at every call: one getenv per layer is
  * nothing beside the attention). */
 int pf_row_blocks(int n_tok, int nh, int hd, int ctx) {
-    const char *e = getenv("LOCALM_CUDA_PF_RB");
-    int forced = e ? atoi(e) : 0;
+    int forced = pf_forced();
     if (forced == 1 || forced == 2) return forced;
     bool fill = (long)(n_tok + 127) / 128 * nh >= 2L * sm_count();
     return fill && (hd >= 128 || ctx >= 4096) ? 2 : 1;
@@ -307,6 +313,13 @@ extern "C" bool lmc_attention_prefill(cudaStream_t st, const float *q, int n_tok
                                       uint16_t *out_h) {
     /* mma.sync m16n8k16 in half needs compute capability 8.0 */
     if (n_tok < 1 || nkv < 1 || nh % nkv || (!out == !out_h) || cc_major() < 8) return false;
+    const int forced = pf_forced();
+    const char *wg = getenv("LOCALM_CUDA_PF_WG"); /* 0: not the warpgroup kernel (A/Bs) */
+    if ((forced == 3 || (forced == 0 && !(wg && wg[0] == '0'))) &&
+        lmc_attention_prefill_wg(st, q, n_tok, nh, nkv, hd, k_cache, v_cache, n_ctx, pos, seq, out,
+                                 out_h))
+        return true;
+    if (forced == 3) return false;
     const __half *kc = (const __half *)k_cache, *vc = (const __half *)v_cache;
     __half *oh = (__half *)out_h;
     bool two = pf_row_blocks(n_tok, nh, hd, ctx) == 2;
