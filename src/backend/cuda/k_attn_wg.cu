@@ -7,16 +7,16 @@
  * registers and the K tile read by the tensor cores straight from shared
  * memory, then O += P V with the probabilities in registers (the scores'
  * accumulator layout is the A operand's) and the V tile read from shared
- * memory as an N-major operand. Two blocks share an SM, so while one runs
- * its softmax the other's products keep the tensor cores busy. A block's
- * rows are several query heads of one KV head (grouped-query models), so each
- * staged tile serves them all. H100, prompt t/s against the mma.sync kernel
- * (same build, LOCALM_CUDA_PF_WG=0): 8B Q4_K_M 16k tokens 23.3k -> 25.0k,
- * 2k 35.8k -> 37.2k; 1.1B Q4_0 16k 90.8k -> 99.4k, 2k 193.0k -> 205.3k;
- * 512 tokens within noise.
+ * memory as an N-major operand. Two warpgroups share each staged tile, and
+ * while one runs its softmax the other's products keep the tensor cores
+ * busy. A block's rows are several query heads of one KV head (grouped-query
+ * models), so each tile serves them all. H100, prompt t/s against the
+ * mma.sync kernel (same build, LOCALM_CUDA_PF_WG=0): 8B Q4_K_M 16k tokens
+ * 23.3k -> 25.9k, 1.1B Q4_0 16k 90.2k -> 98.6k, 2k 189.4k -> 202.8k; 8B 2k
+ * and 512-token prompts within noise.
  *
- * K and V tiles (64 positions) are staged by cp.async into 128-byte swizzle
- * atoms: a tile is HD / 64 column blocks of 64 rows x 128 bytes, 16-byte
+ * K and V tiles (128 positions) are staged by cp.async into 128-byte swizzle
+ * atoms: a tile is HD / 64 column blocks of WG_KV rows x 128 bytes, 16-byte
  * chunk c of row r stored at chunk c ^ (r & 7), which is the layout both
  * descriptors describe (K as a K-major B, V as an N-major B). Needs code built
  * for sm_90a; lmc_wgmma_loaded() says whether the device runs such code. */
@@ -27,14 +27,19 @@
 #include "backend/cuda/wgmma.cuh"
 #include <cuda_fp16.h>
 #include <math.h>
-#include <stdlib.h>
 
 using namespace lmc;
 
 namespace {
 
-constexpr int WG_KV = 64;                 /* positions per K/V tile */
 constexpr float WG_LOG2E = 1.4426950409f; /* scores in base 2 */
+/* Tiles of 128 positions, two warpgroups (128 query rows) a block, one block
+ * an SM. H100, 16k-token prompts, t/s: 8B Q4_K_M 24.6k (64-position tiles,
+ * one warpgroup a block, two blocks an SM) / 25.0k (64, two) / 23.9k (128,
+ * one) / 25.9k (128, two); 1.1B Q4_0 97.5k / 93.3k / 99.4k / 98.6k; 2k-token
+ * prompts within noise of each other. */
+constexpr int WG_KV = 128;
+constexpr int WG_GROUPS = 2;
 
 __device__ int wg_probe_flag;
 __global__ void wg_probe_kernel() {
@@ -51,18 +56,18 @@ __global__ void wg_probe_kernel() {
  * layout; gp <= 8, so a warp's rows are one head). Query tiles run
  * last-first: the late tokens see the longest context. vlbo, vsbo: the V
  * descriptor's strides (see the launcher). */
-template <int HD, int NG>
-__global__ void __launch_bounds__(128 * NG, 2 / NG)
+template <int HD>
+__global__ void __launch_bounds__(128 * WG_GROUPS, 1)
     attn_wg_kernel(const float *__restrict__ q, int n_tok, int nh, int nkv,
                    const __half *__restrict__ kc, const __half *__restrict__ vc, int n_ctx,
                    const int32_t *__restrict__ pos, int seq, float *__restrict__ out,
                    __half *__restrict__ out_h, int gp, uint32_t vlbo, uint32_t vsbo) {
     constexpr int TILE = HD / 64 * WG_KV * 128; /* bytes of a K or V tile */
-    constexpr int WG_ROWS = 64 * NG, WG_THREADS = 128 * NG;
+    constexpr int WG_ROWS = 64 * WG_GROUPS, WG_THREADS = 128 * WG_GROUPS;
     extern __shared__ uint8_t wg_smem_raw[];
     /* swizzle atoms start on 1024-byte boundaries (the launcher adds the slack) */
     uint8_t *sm = (uint8_t *)(((uintptr_t)wg_smem_raw + 1023) & ~(uintptr_t)1023);
-    __shared__ int pmax_sh, lw_sh[4 * NG];
+    __shared__ int pmax_sh, lw_sh[4 * WG_GROUPS];
     const int tid = threadIdx.x, lane = tid & 31, warp = tid >> 5, wg = warp >> 2;
     const int g = lane >> 2, t4 = lane & 3;
     const int tpb = WG_ROWS / gp; /* tokens a block */
@@ -144,22 +149,26 @@ __global__ void __launch_bounds__(128 * NG, 2 / NG)
         if (p0 <= lwg) {
             /* S = Q K^T: 64 positions, HD / 16 k-steps of 32 bytes along the
              * swizzled rows of the column blocks */
-            float s[32];
+            float s[WG_KV / 2];
 #pragma unroll
-            for (int i = 0; i < 32; i++)
+            for (int i = 0; i < WG_KV / 2; i++)
                 s[i] = 0.0f;
             wg_fence();
 #pragma unroll
-            for (int k = 0; k < HD / 16; k++)
-                wg_rs_n64<0>(s, qf[k],
-                             wg_desc(ks + (k >> 2) * (WG_KV * 128) + (k & 3) * 32, 16, 1024));
+            for (int k = 0; k < HD / 16; k++) {
+                const uint64_t d = wg_desc(ks + (k >> 2) * (WG_KV * 128) + (k & 3) * 32, 16, 1024);
+                if constexpr (WG_KV == 128)
+                    wg_rs_n128<0>(s, qf[k], d);
+                else
+                    wg_rs_n64<0>(s, qf[k], d);
+            }
             wg_commit();
             wg_wait<0>();
             /* causal mask and the online softmax update; lane 4 g + t holds
              * rows g, g + 8 at positions p0 + 8 j + 2 t (+ 1) */
             float xa = -INFINITY, xb = -INFINITY;
 #pragma unroll
-            for (int j = 0; j < 8; j++) {
+            for (int j = 0; j < WG_KV / 8; j++) {
                 int p = p0 + 8 * j + 2 * t4;
                 if (p > la) s[4 * j] = -INFINITY;
                 if (p + 1 > la) s[4 * j + 1] = -INFINITY;
@@ -186,7 +195,7 @@ __global__ void __launch_bounds__(128 * NG, 2 / NG)
             }
             uint32_t pf[WG_KV / 16][4]; /* P as A fragments: two 8-position blocks each */
 #pragma unroll
-            for (int j = 0; j < 8; j++) {
+            for (int j = 0; j < WG_KV / 8; j++) {
                 float e0 = exp2f(s[4 * j] - na), e1 = exp2f(s[4 * j + 1] - na);
                 float e2 = exp2f(s[4 * j + 2] - nb), e3 = exp2f(s[4 * j + 3] - nb);
                 sa += e0 + e1, sb += e2 + e3;
@@ -233,30 +242,27 @@ __global__ void __launch_bounds__(128 * NG, 2 / NG)
     }
 }
 
-template <int HD, int NG>
+template <int HD>
 bool wg_launch(cudaStream_t st, const float *q, int n_tok, int nh, int nkv, const __half *kc,
                const __half *vc, int n_ctx, const int32_t *pos, int seq, float *out,
                __half *out_h) {
     const size_t smem = (size_t)4 * (HD / 64) * WG_KV * 128 + 1024; /* 2 stages of K and V */
     static const bool ok =
-        cudaFuncSetAttribute(attn_wg_kernel<HD, NG>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+        cudaFuncSetAttribute(attn_wg_kernel<HD>, cudaFuncAttributeMaxDynamicSharedMemorySize,
                              (int)smem) == cudaSuccess;
     if (!ok) return false;
     /* V as an N-major operand: lbo = bytes between its 64-wide column
-     * blocks, sbo = bytes between groups of 8 positions.
-     * LOCALM_CUDA_WG_VSWAP=1 swaps them (layout checks). */
-    const char *sw = getenv("LOCALM_CUDA_WG_VSWAP");
-    uint32_t lbo = WG_KV * 128, sbo = 1024;
-    if (sw && sw[0] == '1') lbo = 1024, sbo = WG_KV * 128;
+     * blocks, sbo = bytes between groups of 8 positions */
+    const uint32_t lbo = WG_KV * 128, sbo = 1024;
     /* heads a block: the most of a KV head's group that divide it */
     const int G = nh / nkv;
-    int gp = 4 * NG; /* at most 8, and a warp's 16 rows of one head */
+    int gp = 4 * WG_GROUPS; /* at most 8, and a warp's 16 rows of one head */
     while (G % gp)
         gp /= 2;
-    const int tpb = 64 * NG / gp;
-    dim3 grid((n_tok + tpb - 1) / tpb, nh / gp), block(128 * NG);
-    launch_smem(attn_wg_kernel<HD, NG>, grid, block, smem, st, q, n_tok, nh, nkv, kc, vc, n_ctx,
-                pos, seq, out, out_h, gp, lbo, sbo);
+    const int tpb = 64 * WG_GROUPS / gp;
+    dim3 grid((n_tok + tpb - 1) / tpb, nh / gp), block(128 * WG_GROUPS);
+    launch_smem(attn_wg_kernel<HD>, grid, block, smem, st, q, n_tok, nh, nkv, kc, vc, n_ctx, pos,
+                seq, out, out_h, gp, lbo, sbo);
     return true;
 }
 
@@ -284,18 +290,11 @@ extern "C" bool lmc_attention_prefill_wg(cudaStream_t st, const float *q, int n_
     if (n_tok < 1 || nkv < 1 || nh % nkv || (!out == !out_h) || !lmc_wgmma_loaded()) return false;
     const __half *kc = (const __half *)k_cache, *vc = (const __half *)v_cache;
     __half *oh = (__half *)out_h;
-    /* One warpgroup a block, two blocks an SM: H100, 16k-token prompts, 1.1B
-     * Q4_0 93.5k -> 99.4k t/s against two warpgroups sharing each tile, 8B
-     * Q4_K_M within noise (25.2k / 25.0k). LOCALM_CUDA_WG_GROUPS=2 for A/Bs. */
-    const char *ng = getenv("LOCALM_CUDA_WG_GROUPS");
-    const bool one = !(ng && ng[0] == '2');
     switch (hd) {
     case 64:
-        return one ? wg_launch<64, 1>(st, q, n_tok, nh, nkv, kc, vc, n_ctx, pos, seq, out, oh)
-                   : wg_launch<64, 2>(st, q, n_tok, nh, nkv, kc, vc, n_ctx, pos, seq, out, oh);
+        return wg_launch<64>(st, q, n_tok, nh, nkv, kc, vc, n_ctx, pos, seq, out, oh);
     case 128:
-        return one ? wg_launch<128, 1>(st, q, n_tok, nh, nkv, kc, vc, n_ctx, pos, seq, out, oh)
-                   : wg_launch<128, 2>(st, q, n_tok, nh, nkv, kc, vc, n_ctx, pos, seq, out, oh);
+        return wg_launch<128>(st, q, n_tok, nh, nkv, kc, vc, n_ctx, pos, seq, out, oh);
     default:
         return false;
     }
