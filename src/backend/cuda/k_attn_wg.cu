@@ -178,6 +178,7 @@ __global__ void __launch_bounds__(128 * WG_GROUPS, 1)
         bar_arrive(2 - wg, WG_THREADS);
         {
             wg_wait<0>();
+            wg_fence_acc(s);
             /* causal mask and the online softmax update; lane 4 g + t holds
              * rows g, g + 8 at positions p0 + 8 j + 2 t (+ 1) */
             float xa = -INFINITY, xb = -INFINITY;
@@ -228,6 +229,7 @@ __global__ void __launch_bounds__(128 * WG_GROUPS, 1)
             }
             wg_commit();
             wg_wait<0>();
+            wg_fence_acc(o);
         }
         __syncthreads();
     }

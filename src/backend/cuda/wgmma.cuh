@@ -45,6 +45,14 @@ template <int N> __device__ __forceinline__ void wg_wait() {
     asm volatile("wgmma.wait_group.sync.aligned %0;" ::"n"(N) : "memory");
 #endif
 }
+/* Pins the accumulators after a wg_wait: the compiler sees them written by
+ * the wgmma asm when it is issued, so nothing else stops it from moving
+ * their reads above the wait. */
+template <int N> __device__ __forceinline__ void wg_fence_acc(float (&d)[N]) {
+#pragma unroll
+    for (int i = 0; i < N; i++)
+        asm volatile("" : "+f"(d[i])::"memory");
+}
 /* Makes this thread's generic-proxy writes to shared memory (stores,
  * cp.async) visible to the async proxy wgmma reads through. */
 __device__ __forceinline__ void fence_proxy_async() {
