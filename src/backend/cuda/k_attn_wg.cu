@@ -3,8 +3,8 @@
  * about a fifth of the tensor rate: each warp reads every K and V fragment
  * out of shared memory through its registers for 16-32 query rows, and its
  * two dependent products per tile stall on their own latency. Here a
- * warpgroup owns 64 query rows and multiplies with wgmma: S = Q K^T with q in
- * registers and the K tile read by the tensor cores straight from shared
+ * warpgroup owns 64 query rows and multiplies with wgmma: S = Q K^T with its
+ * q tile and the K tile read by the tensor cores straight from shared
  * memory, then O += P V with the probabilities in registers (the scores'
  * accumulator layout is the A operand's) and the V tile read from shared
  * memory as an N-major operand. Two warpgroups share each staged tile and
@@ -72,6 +72,7 @@ __global__ void __launch_bounds__(128 * WG_GROUPS, 1)
                    const int32_t *__restrict__ pos, int seq, float *__restrict__ out,
                    __half *__restrict__ out_h, int gp, uint32_t vlbo, uint32_t vsbo) {
     constexpr int TILE = HD / 64 * WG_KV * 128; /* bytes of a K or V tile */
+    static_assert(WG_KV == 128, "S products are m64n128");
     constexpr int WG_ROWS = 64 * WG_GROUPS, WG_THREADS = 128 * WG_GROUPS;
     extern __shared__ uint8_t wg_smem_raw[];
     /* swizzle atoms start on 1024-byte boundaries (the launcher adds the slack) */
@@ -92,22 +93,25 @@ __global__ void __launch_bounds__(128 * WG_GROUPS, 1)
     const int ra = min(r0, n_tok - 1), rb = min(r0 + 8, n_tok - 1);
     const int la = min(pos[ra], n_ctx - 1), lb = min(pos[rb], n_ctx - 1);
 
-    /* q scaled into base-2 score units, as A fragments */
-    const float sc = rsqrtf((float)HD) * WG_LOG2E;
-    uint32_t qf[HD / 16][4];
+    /* q scaled into base-2 score units, in half, into this warpgroup's q tile
+     * (the A operand of S = Q K^T, K-major, in the tiles' swizzle atoms). In
+     * shared memory rather than as register fragments: held in registers
+     * across the tile loop, ptxas once put P into q's registers (see
+     * bench/NOTES-cuda.md, pass 16). */
+    uint8_t *qs = sm + 4 * TILE + (size_t)wg * HD * 128;
     {
-        const float *qa = q + (size_t)ra * nh * HD + (size_t)h * HD;
-        const float *qb = q + (size_t)rb * nh * HD + (size_t)h * HD;
-#pragma unroll
-        for (int k = 0; k < HD / 16; k++) {
-            int c = 16 * k + 2 * t4;
-            float2 a0 = *(const float2 *)(qa + c), a1 = *(const float2 *)(qb + c);
-            float2 a2 = *(const float2 *)(qa + c + 8), a3 = *(const float2 *)(qb + c + 8);
-            qf[k][0] = pack_half2(a0.x * sc, a0.y * sc);
-            qf[k][1] = pack_half2(a1.x * sc, a1.y * sc);
-            qf[k][2] = pack_half2(a2.x * sc, a2.y * sc);
-            qf[k][3] = pack_half2(a3.x * sc, a3.y * sc);
+        const float sc = rsqrtf((float)HD) * WG_LOG2E;
+        for (int i = tid & 127; i < 64 * HD / 8; i += 128) {
+            const int r = i / (HD / 8), c = i % (HD / 8), m = 64 * wg + r;
+            const int t = min(t0 + m % tpb, n_tok - 1), hm = blockIdx.y * gp + m / tpb;
+            const float4 *src = (const float4 *)(q + (size_t)t * nh * HD + (size_t)hm * HD + 8 * c);
+            const float4 a = src[0], b = src[1];
+            uint4 v;
+            v.x = pack_half2(a.x * sc, a.y * sc), v.y = pack_half2(a.z * sc, a.w * sc);
+            v.z = pack_half2(b.x * sc, b.y * sc), v.w = pack_half2(b.z * sc, b.w * sc);
+            *(uint4 *)(qs + (c >> 3) * (64 * 128) + r * 128 + (((c & 7) ^ (r & 7)) << 4)) = v;
         }
+        fence_proxy_async(); /* the tile loop's first barrier publishes it */
     }
     float o[HD / 2]; /* 64 x HD accumulators of the warpgroup, this lane's share */
 #pragma unroll
@@ -166,13 +170,9 @@ __global__ void __launch_bounds__(128 * WG_GROUPS, 1)
                 s[i] = 0.0f;
             wg_fence();
 #pragma unroll
-            for (int k = 0; k < HD / 16; k++) {
-                const uint64_t d = wg_desc(ks + (k >> 2) * (WG_KV * 128) + (k & 3) * 32, 16, 1024);
-                if constexpr (WG_KV == 128)
-                    wg_rs_n128<0>(s, qf[k], d);
-                else
-                    wg_rs_n64<0>(s, qf[k], d);
-            }
+            for (int k = 0; k < HD / 16; k++)
+                wg_ss_n128<0>(s, wg_desc(qs + (k >> 2) * (64 * 128) + (k & 3) * 32, 16, 1024),
+                              wg_desc(ks + (k >> 2) * (WG_KV * 128) + (k & 3) * 32, 16, 1024));
             wg_commit();
         }
         bar_arrive(2 - wg, WG_THREADS);
@@ -263,7 +263,8 @@ template <int HD>
 bool wg_launch(cudaStream_t st, const float *q, int n_tok, int nh, int nkv, const __half *kc,
                const __half *vc, int n_ctx, const int32_t *pos, int seq, float *out,
                __half *out_h) {
-    const size_t smem = (size_t)4 * (HD / 64) * WG_KV * 128 + 1024; /* 2 stages of K and V */
+    /* 2 stages of K and V, the warpgroups' q tiles, alignment slack */
+    const size_t smem = (size_t)4 * (HD / 64) * WG_KV * 128 + (size_t)WG_GROUPS * HD * 128 + 1024;
     static const bool ok =
         cudaFuncSetAttribute(attn_wg_kernel<HD>, cudaFuncAttributeMaxDynamicSharedMemorySize,
                              (int)smem) == cudaSuccess;
