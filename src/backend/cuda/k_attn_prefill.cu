@@ -4,6 +4,7 @@
  * online over tiles of 64 cache positions with its state in registers, so no
  * score matrix is ever written. The scalar kernel in k_ops.cu walked the
  * context with one thread per position and took a quarter of an 8B prefill. */
+#include "backend/cuda/attn_prefill.cuh"
 #include "backend/cuda/cp_async.cuh"
 #include "backend/cuda/cuda_kernels.h"
 #include "backend/cuda/launch.cuh"
@@ -179,43 +180,9 @@ __global__ void __launch_bounds__(32 * PF_WARPS, RB == 1 ? 3 : 1)
             }
             uint32_t pf[RB][KV / 16][4]; /* P as A fragments: two column blocks each */
 #pragma unroll
-            for (int r = 0; r < RB; r++) {
-                /* causal mask and the online softmax update */
-                float xa = -INFINITY, xb = -INFINITY;
-#pragma unroll
-                for (int n = 0; n < KV / 8; n++) {
-                    int p = p0 + 8 * n + 2 * t4;
-                    if (p > la[r]) s[r][n][0] = -INFINITY;
-                    if (p + 1 > la[r]) s[r][n][1] = -INFINITY;
-                    if (p > lb[r]) s[r][n][2] = -INFINITY;
-                    if (p + 1 > lb[r]) s[r][n][3] = -INFINITY;
-                    xa = fmaxf(xa, fmaxf(s[r][n][0], s[r][n][1]));
-                    xb = fmaxf(xb, fmaxf(s[r][n][2], s[r][n][3]));
-                }
-#pragma unroll
-                for (int off = 1; off < 4; off <<= 1) {
-                    xa = fmaxf(xa, __shfl_xor_sync(0xffffffffu, xa, off));
-                    xb = fmaxf(xb, __shfl_xor_sync(0xffffffffu, xb, off));
-                }
-                /* Position 0 is in the first tile and visible to every row,
-                 * so the maxima are finite from the first tile on. */
-                float na = fmaxf(ma[r], xa), nb = fmaxf(mb[r], xb);
-                float fa = exp2f(ma[r] - na), fb = exp2f(mb[r] - nb);
-                ma[r] = na, mb[r] = nb;
-                sa[r] *= fa, sb[r] *= fb;
-#pragma unroll
-                for (int n = 0; n < HD / 8; n++) {
-                    o[r][n][0] *= fa, o[r][n][1] *= fa;
-                    o[r][n][2] *= fb, o[r][n][3] *= fb;
-                }
-#pragma unroll
-                for (int n = 0; n < KV / 8; n++) {
-                    float e0 = exp2f(s[r][n][0] - na), e1 = exp2f(s[r][n][1] - na);
-                    float e2 = exp2f(s[r][n][2] - nb), e3 = exp2f(s[r][n][3] - nb);
-                    sa[r] += e0 + e1, sb[r] += e2 + e3;
-                    pf[r][n / 2][(n & 1) * 2] = pack_half2(e0, e1);
-                    pf[r][n / 2][(n & 1) * 2 + 1] = pack_half2(e2, e3);
-                }
+            for (int r = 0; r < RB; r++) { /* causal mask and the online softmax update */
+                pf_softmax_step<KV, HD>(&s[r][0][0], &o[r][0][0], pf[r], p0, t4, la[r], lb[r],
+                                        ma[r], mb[r], sa[r], sb[r]);
             }
             /* O += P V: V transposed out of shared memory as the B operand */
 #pragma unroll
@@ -236,30 +203,8 @@ __global__ void __launch_bounds__(32 * PF_WARPS, RB == 1 ? 3 : 1)
     }
 #pragma unroll
     for (int r = 0; r < RB; r++) {
-        float ta_s = sa[r], tb_s = sb[r];
-#pragma unroll
-        for (int off = 1; off < 4; off <<= 1) {
-            ta_s += __shfl_xor_sync(0xffffffffu, ta_s, off);
-            tb_s += __shfl_xor_sync(0xffffffffu, tb_s, off);
-        }
-        const float ia = 1.0f / ta_s, ib = 1.0f / tb_s;
-        const int ta = t0 + 16 * (RB * w + r) + g, tb = ta + 8;
-#pragma unroll
-        for (int n = 0; n < HD / 8; n++) {
-            size_t c = (size_t)h * HD + 8 * n + 2 * t4, ca = (size_t)ta * nh * HD + c,
-                   cb = (size_t)tb * nh * HD + c;
-            if (out_h) { /* the half input of the output projection's GEMM */
-                if (ta < n_tok)
-                    *(__half2 *)(out_h + ca) = __floats2half2_rn(o[r][n][0] * ia, o[r][n][1] * ia);
-                if (tb < n_tok)
-                    *(__half2 *)(out_h + cb) = __floats2half2_rn(o[r][n][2] * ib, o[r][n][3] * ib);
-            } else {
-                if (ta < n_tok)
-                    *(float2 *)(out + ca) = make_float2(o[r][n][0] * ia, o[r][n][1] * ia);
-                if (tb < n_tok)
-                    *(float2 *)(out + cb) = make_float2(o[r][n][2] * ib, o[r][n][3] * ib);
-            }
-        }
+        const int ta = t0 + 16 * (RB * w + r) + g;
+        pf_store_rows<HD>(&o[r][0][0], sa[r], sb[r], h, t4, ta, ta + 8, n_tok, nh, out, out_h);
     }
 }
 

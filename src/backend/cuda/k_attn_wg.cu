@@ -20,6 +20,7 @@
  * chunk c of row r stored at chunk c ^ (r & 7), which is the layout both
  * descriptors describe (K as a K-major B, V as an N-major B). Needs code built
  * for sm_90a; lmc_wgmma_loaded() says whether the device runs such code. */
+#include "backend/cuda/attn_prefill.cuh"
 #include "backend/cuda/cp_async.cuh"
 #include "backend/cuda/cuda_kernels.h"
 #include "backend/cuda/launch.cuh"
@@ -179,44 +180,8 @@ __global__ void __launch_bounds__(128 * WG_GROUPS, 1)
         {
             wg_wait<0>();
             wg_fence_acc(s);
-            /* causal mask and the online softmax update; lane 4 g + t holds
-             * rows g, g + 8 at positions p0 + 8 j + 2 t (+ 1) */
-            float xa = -INFINITY, xb = -INFINITY;
-#pragma unroll
-            for (int j = 0; j < WG_KV / 8; j++) {
-                int p = p0 + 8 * j + 2 * t4;
-                if (p > la) s[4 * j] = -INFINITY;
-                if (p + 1 > la) s[4 * j + 1] = -INFINITY;
-                if (p > lb) s[4 * j + 2] = -INFINITY;
-                if (p + 1 > lb) s[4 * j + 3] = -INFINITY;
-                xa = fmaxf(xa, fmaxf(s[4 * j], s[4 * j + 1]));
-                xb = fmaxf(xb, fmaxf(s[4 * j + 2], s[4 * j + 3]));
-            }
-#pragma unroll
-            for (int off = 1; off < 4; off <<= 1) {
-                xa = fmaxf(xa, __shfl_xor_sync(0xffffffffu, xa, off));
-                xb = fmaxf(xb, __shfl_xor_sync(0xffffffffu, xb, off));
-            }
-            /* Position 0 is in the first tile and visible to every row, so
-             * the maxima are finite from the first tile on. */
-            const float na = fmaxf(ma, xa), nb = fmaxf(mb, xb);
-            const float fa = exp2f(ma - na), fb = exp2f(mb - nb);
-            ma = na, mb = nb;
-            sa *= fa, sb *= fb;
-#pragma unroll
-            for (int j = 0; j < HD / 8; j++) {
-                o[4 * j] *= fa, o[4 * j + 1] *= fa;
-                o[4 * j + 2] *= fb, o[4 * j + 3] *= fb;
-            }
-            uint32_t pf[WG_KV / 16][4]; /* P as A fragments: two 8-position blocks each */
-#pragma unroll
-            for (int j = 0; j < WG_KV / 8; j++) {
-                float e0 = exp2f(s[4 * j] - na), e1 = exp2f(s[4 * j + 1] - na);
-                float e2 = exp2f(s[4 * j + 2] - nb), e3 = exp2f(s[4 * j + 3] - nb);
-                sa += e0 + e1, sb += e2 + e3;
-                pf[j / 2][(j & 1) * 2] = pack_half2(e0, e1);
-                pf[j / 2][(j & 1) * 2 + 1] = pack_half2(e2, e3);
-            }
+            uint32_t pf[WG_KV / 16][4]; /* P as A fragments */
+            pf_softmax_step<WG_KV, HD>(s, o, pf, p0, t4, la, lb, ma, mb, sa, sb);
             /* O += P V: 16 positions a k-step, V N-major (hd along the rows) */
             wg_fence();
 #pragma unroll
@@ -234,29 +199,7 @@ __global__ void __launch_bounds__(128 * WG_GROUPS, 1)
         __syncthreads();
     }
     if (wg == 0) bar_sync(1, WG_THREADS); /* warpgroup 1's last arrival */
-    float ta_s = sa, tb_s = sb;
-#pragma unroll
-    for (int off = 1; off < 4; off <<= 1) {
-        ta_s += __shfl_xor_sync(0xffffffffu, ta_s, off);
-        tb_s += __shfl_xor_sync(0xffffffffu, tb_s, off);
-    }
-    const float ia = 1.0f / ta_s, ib = 1.0f / tb_s;
-    const int ta = r0, tb = r0 + 8;
-#pragma unroll
-    for (int j = 0; j < HD / 8; j++) {
-        size_t c = (size_t)h * HD + 8 * j + 2 * t4, ca = (size_t)ta * nh * HD + c,
-               cb = (size_t)tb * nh * HD + c;
-        if (out_h) { /* the half input of the output projection's GEMM */
-            if (ta < n_tok)
-                *(__half2 *)(out_h + ca) = __floats2half2_rn(o[4 * j] * ia, o[4 * j + 1] * ia);
-            if (tb < n_tok)
-                *(__half2 *)(out_h + cb) = __floats2half2_rn(o[4 * j + 2] * ib, o[4 * j + 3] * ib);
-        } else {
-            if (ta < n_tok) *(float2 *)(out + ca) = make_float2(o[4 * j] * ia, o[4 * j + 1] * ia);
-            if (tb < n_tok)
-                *(float2 *)(out + cb) = make_float2(o[4 * j + 2] * ib, o[4 * j + 3] * ib);
-        }
-    }
+    pf_store_rows<HD>(o, sa, sb, h, t4, r0, r0 + 8, n_tok, nh, out, out_h);
 }
 
 template <int HD>
