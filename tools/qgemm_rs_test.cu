@@ -1,0 +1,432 @@
+/* qgemm_rs_test.cu — standalone measurement of a prompt GEMM that reads Q4_K
+ * blocks itself (no dequantised half copy in VRAM): Y[N x M] = X[N x K] *
+ * W[M x K]^T on Hopper's warpgroup tensor cores, the weights dequantised in
+ * registers and fed as wgmma's A operand (RS form), the activations read from
+ * shared memory. A producer warp stages both by TMA into mbarrier-guarded
+ * rings; two consumer warpgroups own 64 weight rows each.
+ *
+ * Pass 7 (NOTES-cuda.md) dequantised into swizzled shared memory and ran SS
+ * products (0.57 of the tensor peak at best); here the dequantised tile never
+ * exists anywhere: each thread turns the nibbles of its own A fragment into
+ * halves, so the only shared-memory traffic of the weights is their 4.5 bits.
+ *
+ * Weights are in the layout k_layout.cu gives Q4_K at upload (unit j of a
+ * super-block: 16 bytes at 16 + 16 j, byte i = element i | element i + 16 << 4).
+ * Checked against the same weights dequantised to half and cuBLAS.
+ *
+ *   nvcc -O3 -std=c++17 -arch=sm_90a -Isrc tools/qgemm_rs_test.cu -lcublas -lcuda
+ *   ./a.out [M K N]...   (default: the 8B's gate|up, down, wq|wk, wo at N = 512) */
+#include "backend/cuda/wgmma.cuh"
+#include <cublas_v2.h>
+#include <cuda.h>
+#include <cuda_fp16.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <math.h>
+#include <vector>
+
+using namespace lmc;
+
+#define CK(x)                                                                                      \
+    do {                                                                                           \
+        cudaError_t e_ = (x);                                                                      \
+        if (e_ != cudaSuccess) {                                                                   \
+            fprintf(stderr, "%s:%d %s\n", __FILE__, __LINE__, cudaGetErrorString(e_));            \
+            exit(1);                                                                               \
+        }                                                                                          \
+    } while (0)
+
+namespace {
+
+constexpr int QK = 256, QB = 144; /* Q4_K super-block: elements, bytes */
+constexpr int BM = 128;           /* weight rows a block (two consumer warpgroups) */
+constexpr int KC = 64;            /* k of one activation stage (one 128-byte swizzle row) */
+
+template <int NT> struct cfg {
+    static constexpr int XST = NT == 256 ? 4 : 6; /* activation stages */
+    static constexpr int WST = 2;                 /* weight stages (super-blocks) */
+    static constexpr int XBYTES = NT * 128, WBYTES = BM * QB;
+    static constexpr int SMEM = XST * XBYTES + WST * WBYTES + 1024 + 256;
+};
+
+__device__ __forceinline__ uint32_t smem_u32(const void *p) {
+    return (uint32_t)__cvta_generic_to_shared(p);
+}
+__device__ __forceinline__ void mb_init(uint64_t *b, int n) {
+    asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;" ::"r"(smem_u32(b)), "r"(n));
+}
+__device__ __forceinline__ void mb_expect(uint64_t *b, int bytes) {
+    asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;" ::"r"(smem_u32(b)),
+                 "r"(bytes)
+                 : "memory");
+}
+__device__ __forceinline__ void mb_arrive(uint64_t *b) {
+    asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];" ::"r"(smem_u32(b)) : "memory");
+}
+__device__ __forceinline__ void mb_wait(uint64_t *b, int parity) {
+    uint32_t ok;
+    do {
+        asm volatile("{\n .reg .pred p;\n mbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\n"
+                     " selp.u32 %0, 1, 0, p;\n}"
+                     : "=r"(ok)
+                     : "r"(smem_u32(b)), "r"(parity)
+                     : "memory");
+    } while (!ok);
+}
+__device__ __forceinline__ void tma_2d(void *dst, const CUtensorMap *m, int x, int y, uint64_t *b) {
+    asm volatile("cp.async.bulk.tensor.2d.shared::cluster.global.tile.mbarrier::complete_tx::bytes"
+                 " [%0], [%1, {%2, %3}], [%4];" ::"r"(smem_u32(dst)),
+                 "l"((uint64_t)m), "r"(x), "r"(y), "r"(smem_u32(b))
+                 : "memory");
+}
+
+/* The 6-bit scale and min of sub-block j from the header words h (y, z, w:
+ * the 12 scale bytes). */
+__device__ __forceinline__ float2 k_scales(uint4 h, int j) {
+    int sh = 8 * (j & 3);
+    int b0 = (int)(h.y >> sh) & 0xFF, b1 = (int)(h.z >> sh) & 0xFF, b2 = (int)(h.w >> sh) & 0xFF;
+    int sc, mn;
+    if (j < 4)
+        sc = b0 & 63, mn = b1 & 63;
+    else
+        sc = (b2 & 15) | ((b0 >> 6) << 4), mn = (b2 >> 4) | ((b1 >> 6) << 4);
+    float2 dd = __half22float2(*(const __half2 *)&h.x);
+    return make_float2(dd.x * (float)sc, dd.y * (float)mn);
+}
+
+/* Nibble bytes n (bytes 0-3 each 0..15) -> two half2: (s*n0 - m, s*n1 - m)
+ * and (s*n2 - m, s*n3 - m), in float as the dequantiser does. */
+__device__ __forceinline__ void nib_to_h(uint32_t n, float2 sm, uint32_t &lo, uint32_t &hi) {
+    float f[4];
+#pragma unroll
+    for (int i = 0; i < 4; i++) {
+        uint32_t w = __byte_perm(n, 0x4B000000u, 0x7540 + i);
+        f[i] = fmaf(__uint_as_float(w) - 8388608.0f, sm.x, -sm.y);
+    }
+    __half2 a = __floats2half2_rn(f[0], f[1]), b = __floats2half2_rn(f[2], f[3]);
+    lo = *(uint32_t *)&a, hi = *(uint32_t *)&b;
+}
+
+/* The A fragments of chunk c (64 k: sub-blocks 2 (c & 3) and + 1 of
+ * super-block c >> 2) for rows ra and ra + 8 of the weight stage ws. a[s]:
+ * k16 step s. */
+__device__ __forceinline__ void build_a(const uint8_t *ws, int ra, int c, int t,
+                                        uint32_t (&a)[4][4]) {
+#pragma unroll
+    for (int r = 0; r < 2; r++) {
+        const uint8_t *row = ws + (ra + 8 * r) * QB;
+        uint4 h = *(const uint4 *)row;
+#pragma unroll
+        for (int u = 0; u < 2; u++) {
+            const int j = 2 * (c & 3) + u;
+            float2 sm = k_scales(h, j);
+            const uint16_t *q = (const uint16_t *)(row + 16 + 16 * j);
+            uint32_t v = (uint32_t)q[t] | (uint32_t)q[t + 4] << 16;
+            /* step 2u: elements 0-15 (low nibbles), step 2u + 1: 16-31 */
+            nib_to_h(v & 0x0F0F0F0Fu, sm, a[2 * u][r], a[2 * u][2 + r]);
+            nib_to_h((v >> 4) & 0x0F0F0F0Fu, sm, a[2 * u + 1][r], a[2 * u + 1][2 + r]);
+        }
+    }
+}
+
+template <int NT, int SER>
+__global__ void __launch_bounds__(384, 1)
+    qgemm_rs(const __grid_constant__ CUtensorMap tw, const __grid_constant__ CUtensorMap tx,
+             float *y, int ldy, int M, int N, int K) {
+    using C = cfg<NT>;
+    extern __shared__ uint8_t smem_raw[];
+    uint8_t *sm = (uint8_t *)(((uintptr_t)smem_raw + 1023) & ~(uintptr_t)1023);
+    uint8_t *xs = sm, *wsm = sm + C::XST * C::XBYTES;
+    uint64_t *bar = (uint64_t *)(wsm + C::WST * C::WBYTES);
+    uint64_t *xfull = bar, *xempty = bar + C::XST, *wfull = bar + 2 * C::XST,
+             *wempty = bar + 2 * C::XST + C::WST;
+    const int wg = threadIdx.x / 128, tid = threadIdx.x % 128;
+    const int row0 = blockIdx.x * BM, tok0 = blockIdx.y * NT;
+    const int nc = K / KC;
+    if (threadIdx.x == 0) {
+        for (int i = 0; i < C::XST; i++)
+            mb_init(&xfull[i], 1), mb_init(&xempty[i], 8);
+        for (int i = 0; i < C::WST; i++)
+            mb_init(&wfull[i], 1), mb_init(&wempty[i], 8);
+        asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
+    }
+    __syncthreads();
+    if (wg == 0) {
+        if (NT == 256) asm volatile("setmaxnreg.dec.sync.aligned.u32 40;");
+        if (tid != 0) return;
+        for (int c = 0; c < nc; c++) {
+            if ((c & 3) == 0) {
+                const int sb = c >> 2, s = sb % C::WST;
+                mb_wait(&wempty[s], ((sb / C::WST) & 1) ^ 1);
+                mb_expect(&wfull[s], C::WBYTES);
+                tma_2d(wsm + s * C::WBYTES, &tw, sb * QB, row0, &wfull[s]);
+            }
+            const int s = c % C::XST;
+            mb_wait(&xempty[s], ((c / C::XST) & 1) ^ 1);
+            mb_expect(&xfull[s], C::XBYTES);
+            tma_2d(xs + s * C::XBYTES, &tx, c * KC, tok0, &xfull[s]);
+        }
+        return;
+    }
+    if (NT == 256) asm volatile("setmaxnreg.inc.sync.aligned.u32 232;");
+    const int warp = tid / 32, lane = tid % 32, g = lane / 4, t = lane % 4;
+    const int ra = 64 * (wg - 1) + 16 * warp + g;
+    constexpr int NB = NT / 128; /* n128 products a k16 step */
+    float acc[NB][64];
+#pragma unroll
+    for (int b = 0; b < NB; b++)
+#pragma unroll
+        for (int i = 0; i < 64; i++)
+            acc[b][i] = 0.0f;
+    /* Two A buffers in turn: chunk c's products read one while the next
+     * chunk's fragments are built into the other. */
+    uint32_t a0[4][4], a1[4][4];
+    auto step = [&](int c, uint32_t(&ac)[4][4], uint32_t(&an)[4][4]) {
+        const int s = c % C::XST;
+        mb_wait(&xfull[s], (c / C::XST) & 1);
+        wg_fence();
+        const uint8_t *xb = xs + s * C::XBYTES;
+#pragma unroll
+        for (int k = 0; k < 4; k++)
+#pragma unroll
+            for (int b = 0; b < NB; b++)
+                wg_rs_n128<0>(acc[b], ac[k], wg_desc(xb + b * 128 * 128 + k * 32, 16, 1024));
+        wg_commit();
+        if (SER) wg_wait<0>();
+        if (c + 1 < nc) {
+            const int c1 = c + 1, sb = c1 >> 2;
+            if ((c1 & 3) == 0) mb_wait(&wfull[sb % C::WST], (sb / C::WST) & 1);
+            build_a(wsm + (sb % C::WST) * C::WBYTES, ra, c1, t, an);
+        }
+        wg_wait<0>();
+#pragma unroll
+        for (int b = 0; b < NB; b++)
+            wg_fence_acc(acc[b]);
+        if (lane == 0) {
+            mb_arrive(&xempty[s]);
+            if ((c & 3) == 3) mb_arrive(&wempty[(c >> 2) % C::WST]);
+        }
+    };
+    mb_wait(&wfull[0], 0);
+    build_a(wsm, ra, 0, t, a0);
+    for (int c = 0; c < nc; c += 2) { /* nc is even: K is whole super-blocks */
+        step(c, a0, a1);
+        step(c + 1, a1, a0);
+    }
+    /* acc[b][4 j + e]: row ra (+ 8 for e >= 2), token 128 b + 8 j + 2 t + (e & 1) */
+#pragma unroll
+    for (int b = 0; b < NB; b++)
+#pragma unroll
+        for (int j = 0; j < 16; j++)
+#pragma unroll
+            for (int e = 0; e < 4; e++) {
+                const int tok = tok0 + 128 * b + 8 * j + 2 * t + (e & 1);
+                const int row = row0 + ra + 8 * (e >> 1);
+                if (tok < N && row < M) y[(size_t)tok * ldy + row] = acc[b][4 * j + e];
+            }
+}
+
+/* Reference dequantiser: one thread per 32-element unit. */
+__global__ void dequant_ref(const uint8_t *w, int M, int K, __half *o) {
+    size_t u = (size_t)blockIdx.x * blockDim.x + threadIdx.x;
+    size_t units = (size_t)M * (K / 32);
+    if (u >= units) return;
+    const int row = (int)(u / (K / 32)), ju = (int)(u % (K / 32));
+    const uint8_t *b = w + (size_t)row * (K / QK) * QB + (size_t)(ju / 8) * QB;
+    const int j = ju % 8;
+    float2 sm = k_scales(*(const uint4 *)b, j);
+    for (int i = 0; i < 16; i++) {
+        int v = b[16 + 16 * j + i];
+        o[(size_t)row * K + 32 * ju + i] = __float2half(sm.x * (float)(v & 15) - sm.y);
+        o[(size_t)row * K + 32 * ju + 16 + i] = __float2half(sm.x * (float)(v >> 4) - sm.y);
+    }
+}
+
+CUtensorMap map_2d(void *base, CUtensorMapDataType ty, int esz, uint64_t inner, uint64_t outer,
+                   uint32_t box_in, uint32_t box_out, CUtensorMapSwizzle sw) {
+    CUtensorMap m;
+    cuuint64_t dims[2] = {inner, outer}, strides[1] = {inner * esz};
+    cuuint32_t box[2] = {box_in, box_out}, es[2] = {1, 1};
+    CUresult r = cuTensorMapEncodeTiled(&m, ty, 2, base, dims, strides, box, es, CU_TENSOR_MAP_INTERLEAVE_NONE,
+                             sw, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
+                             CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+    if (r != CUDA_SUCCESS) {
+        fprintf(stderr, "tensor map: %d\n", (int)r);
+        exit(1);
+    }
+    return m;
+}
+
+int g_mode = 0;
+template <int NT> void run_ours(const CUtensorMap &tw, const CUtensorMap &tx, float *y, int M, int N, int K) {
+    dim3 grid(M / BM, (N + NT - 1) / NT);
+    if (g_mode)
+        qgemm_rs<NT, 1><<<grid, 384, cfg<NT>::SMEM>>>(tw, tx, y, M, M, N, K);
+    else
+        qgemm_rs<NT, 0><<<grid, 384, cfg<NT>::SMEM>>>(tw, tx, y, M, M, N, K);
+}
+
+void shape(cublasHandle_t h, int M, int K, int N) {
+    const size_t wbytes = (size_t)M * (K / QK) * QB;
+    std::vector<uint8_t> hw(wbytes);
+    srand(1234 + M + K);
+    for (size_t b = 0; b < wbytes; b += QB) {
+        __half d = __float2half(0.002f + 0.001f * (rand() % 100) / 100.0f);
+        __half dm = __float2half(0.004f * (rand() % 100) / 100.0f);
+        memcpy(&hw[b], &d, 2), memcpy(&hw[b + 2], &dm, 2);
+        for (int i = 4; i < QB; i++)
+            hw[b + i] = (uint8_t)rand();
+    }
+    std::vector<__half> hx((size_t)N * K);
+    for (auto &v : hx)
+        v = __float2half((rand() % 2001 - 1000) / 1000.0f);
+    uint8_t *w;
+    __half *x, *wh;
+    float *y, *yr;
+    CK(cudaMalloc(&w, wbytes));
+    CK(cudaMalloc(&x, hx.size() * 2));
+    CK(cudaMalloc(&wh, (size_t)M * K * 2));
+    CK(cudaMalloc(&y, (size_t)N * M * 4));
+    CK(cudaMalloc(&yr, (size_t)N * M * 4));
+    CK(cudaMemcpy(w, hw.data(), wbytes, cudaMemcpyHostToDevice));
+    CK(cudaMemcpy(x, hx.data(), hx.size() * 2, cudaMemcpyHostToDevice));
+    const size_t units = (size_t)M * (K / 32);
+    auto deq = [&] { dequant_ref<<<(unsigned)((units + 255) / 256), 256>>>(w, M, K, wh); };
+    const float one = 1.0f, zero = 0.0f;
+    auto blas = [&] {
+        cublasGemmEx(h, CUBLAS_OP_T, CUBLAS_OP_N, M, N, K, &one, wh, CUDA_R_16F, K, x, CUDA_R_16F, K,
+                     &zero, yr, CUDA_R_32F, M, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
+    };
+    CUtensorMap tw = map_2d(w, CU_TENSOR_MAP_DATA_TYPE_UINT8, 1, (uint64_t)(K / QK) * QB, M, QB, BM,
+                            CU_TENSOR_MAP_SWIZZLE_NONE);
+    CUtensorMap tx128 = map_2d(x, CU_TENSOR_MAP_DATA_TYPE_FLOAT16, 2, K, N, KC, 128,
+                               CU_TENSOR_MAP_SWIZZLE_128B);
+    CUtensorMap tx256 = map_2d(x, CU_TENSOR_MAP_DATA_TYPE_FLOAT16, 2, K, N, KC, 256,
+                               CU_TENSOR_MAP_SWIZZLE_128B);
+    CK(cudaFuncSetAttribute(qgemm_rs<128, 0>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                            cfg<128>::SMEM));
+    CK(cudaFuncSetAttribute(qgemm_rs<256, 0>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                            cfg<256>::SMEM));
+    CK(cudaFuncSetAttribute(qgemm_rs<128, 1>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                            cfg<128>::SMEM));
+    CK(cudaFuncSetAttribute(qgemm_rs<256, 1>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                            cfg<256>::SMEM));
+    deq();
+    blas();
+    CK(cudaDeviceSynchronize());
+    std::vector<float> ref((size_t)N * M), got((size_t)N * M);
+    CK(cudaMemcpy(ref.data(), yr, ref.size() * 4, cudaMemcpyDeviceToHost));
+    { /* a few outputs in double on the host, from the blocks themselves */
+        double worst = 0, refmag = 0;
+        int bad = 0;
+        for (size_t i = 0; i < ref.size(); i++)
+            if (!isfinite(ref[i])) bad++;
+        for (int probe = 0; probe < 64; probe++) {
+            int tok = (probe * 37) % N, row = (probe * 1237) % M;
+            double acc = 0;
+            for (int k = 0; k < K; k++) {
+                const uint8_t *b = &hw[(size_t)row * (K / QK) * QB + (size_t)(k / QK) * QB];
+                int j = (k % QK) / 32, l = k % 32;
+                uint8_t sc12[12];
+                memcpy(sc12, b + 4, 12);
+                int sc, mn;
+                if (j < 4)
+                    sc = sc12[j] & 63, mn = sc12[j + 4] & 63;
+                else
+                    sc = (sc12[j + 4] & 15) | ((sc12[j - 4] >> 6) << 4),
+                    mn = (sc12[j + 4] >> 4) | ((sc12[j] >> 6) << 4);
+                __half hd, hm;
+                memcpy(&hd, b, 2), memcpy(&hm, b + 2, 2);
+                int v = b[16 + 16 * j + (l & 15)];
+                int q = l < 16 ? (v & 15) : (v >> 4);
+                double wv = (double)__half2float(hd) * sc * q - (double)__half2float(hm) * mn;
+                acc += wv * (double)__half2float(hx[(size_t)tok * K + k]);
+            }
+            double r = ref[(size_t)tok * M + row];
+            worst = fmax(worst, fabs(r - acc)), refmag = fmax(refmag, fabs(acc));
+        }
+        printf("   host check of cuBLAS: max |diff| %.3e of max |y| %.3e over 64 outputs, %d non-finite\n",
+               worst, refmag, bad);
+    }
+    cudaEvent_t e0, e1;
+    CK(cudaEventCreate(&e0));
+    CK(cudaEventCreate(&e1));
+    const double flop = 2.0 * M * N * K;
+    auto timeit = [&](auto fn) {
+        for (int i = 0; i < 3; i++)
+            fn();
+        CK(cudaEventRecord(e0));
+        const int R = 20;
+        for (int i = 0; i < R; i++)
+            fn();
+        CK(cudaEventRecord(e1));
+        CK(cudaEventSynchronize(e1));
+        float ms;
+        CK(cudaEventElapsedTime(&ms, e0, e1));
+        return ms / R;
+    };
+    float t_blas = timeit(blas), t_deq = timeit(deq);
+    printf("M %5d K %5d N %4d: cuBLAS on half weights %.1f us (%.2f of 989 TF), dequant %.1f us, "
+           "both %.2f\n",
+           M, K, N, t_blas * 1e3, flop / (t_blas * 1e-3) / 989e12, t_deq * 1e3,
+           flop / ((t_blas + t_deq) * 1e-3) / 989e12);
+    for (int nt : {128, 256}) {
+        CK(cudaMemset(y, 0, (size_t)N * M * 4));
+        auto ours = [&] {
+            if (nt == 128)
+                run_ours<128>(tw, tx128, y, M, N, K);
+            else
+                run_ours<256>(tw, tx256, y, M, N, K);
+        };
+        ours();
+        CK(cudaGetLastError());
+        CK(cudaDeviceSynchronize());
+        CK(cudaMemcpy(got.data(), y, got.size() * 4, cudaMemcpyDeviceToHost));
+        double num = 0, den = 0, mx = 0;
+        for (size_t i = 0; i < got.size(); i++) {
+            double d = (double)got[i] - ref[i];
+            num += d * d, den += (double)ref[i] * ref[i];
+            if (fabs(d) > mx) mx = fabs(d);
+        }
+        int nf = 0, hist_wg[2] = {}, hist_w[4] = {}, hist_b[2] = {}, hist_g[8] = {}, hist_t[4] = {};
+        long first = -1, nbad = 0;
+        for (size_t i = 0; i < got.size(); i++) {
+            if (!isfinite(got[i])) nf++;
+            if (!(fabs(got[i] - ref[i]) <= 1e-3 * fabs(ref[i]) + 1e-3)) {
+                int tok = (int)(i / M), row = (int)(i % M);
+                nbad++;
+                if (first < 0) first = (long)i;
+                hist_wg[(row % 128) / 64]++, hist_w[(row % 64) / 16]++, hist_b[(tok % nt) / 128]++;
+                hist_g[row % 8]++, hist_t[(tok % 8) / 2]++;
+            }
+        }
+        if (nbad)
+            printf("   bad %ld (first tok %ld row %ld): wg %d %d, warp %d %d %d %d, b %d %d, g %d %d %d %d %d %d %d %d, t %d %d %d %d\n",
+                   nbad, first / M, first % M, hist_wg[0], hist_wg[1], hist_w[0], hist_w[1], hist_w[2], hist_w[3],
+                   hist_b[0], hist_b[1], hist_g[0], hist_g[1], hist_g[2], hist_g[3], hist_g[4], hist_g[5], hist_g[6],
+                   hist_g[7], hist_t[0], hist_t[1], hist_t[2], hist_t[3]);
+        printf("   ours NT %d: y[0..3] %g %g %g %g ref %g %g %g %g, %d non-finite\n", nt, got[0], got[1],
+               got[2], got[3], ref[0], ref[1], ref[2], ref[3], nf);
+        float t = timeit(ours);
+        printf("   ours NT %d: %.1f us (%.2f of 989 TF), rel err %.2e, max abs err %.2e\n", nt,
+               t * 1e3, flop / (t * 1e-3) / 989e12, sqrt(num / (den + 1e-30)), mx);
+    }
+    cudaFree(w), cudaFree(x), cudaFree(wh), cudaFree(y), cudaFree(yr);
+}
+
+} // namespace
+
+int main(int argc, char **argv) {
+    cublasHandle_t h;
+    cublasCreate(&h);
+    std::vector<int> s;
+    int i0 = 1;
+    if (argc > 1 && argv[1][0] == 'm') g_mode = atoi(argv[1] + 1), i0 = 2;
+    for (int i = i0; i < argc; i++)
+        s.push_back(atoi(argv[i]));
+    if (s.empty()) s = {28672, 4096, 512, 4096, 14336, 512, 5120, 4096, 512, 4096, 4096, 512};
+    for (size_t i = 0; i + 2 < s.size(); i += 3)
+        shape(h, s[i], s[i + 1], s[i + 2]);
+    return 0;
+}
