@@ -44,10 +44,16 @@ constexpr int BM = 128;           /* weight rows a block (two consumer warpgroup
 constexpr int KC = 64;            /* k of one activation stage (one 128-byte swizzle row) */
 
 template <int NT> struct cfg {
-    static constexpr int XST = NT == 256 ? 4 : 6; /* activation stages */
-    static constexpr int WST = 2;                 /* weight stages (super-blocks) */
+#ifndef QG_WST
+#define QG_WST 4
+#define QG_XST128 8
+#define QG_XST256 4
+#endif
+    static constexpr int XST = NT == 256 ? QG_XST256 : QG_XST128; /* activation stages */
+    static constexpr int WST = QG_WST; /* weight stages (super-blocks) */
     static constexpr int XBYTES = NT * 128, WBYTES = BM * QB;
-    static constexpr int SMEM = XST * XBYTES + WST * WBYTES + 1024 + 256;
+    static constexpr int TBYTES = BM * 8 * 4; /* a stage's scales: half2 (s, -m) a sub-block */
+    static constexpr int SMEM = XST * XBYTES + WST * (WBYTES + TBYTES) + 1024 + 256;
 };
 
 __device__ __forceinline__ uint32_t smem_u32(const void *p) {
@@ -95,37 +101,50 @@ __device__ __forceinline__ float2 k_scales(uint4 h, int j) {
     return make_float2(dd.x * (float)sc, dd.y * (float)mn);
 }
 
-/* Nibble bytes n (bytes 0-3 each 0..15) -> two half2: (s*n0 - m, s*n1 - m)
- * and (s*n2 - m, s*n3 - m), in float as the dequantiser does. */
-__device__ __forceinline__ void nib_to_h(uint32_t n, float2 sm, uint32_t &lo, uint32_t &hi) {
-    float f[4];
-#pragma unroll
-    for (int i = 0; i < 4; i++) {
-        uint32_t w = __byte_perm(n, 0x4B000000u, 0x7540 + i);
-        f[i] = fmaf(__uint_as_float(w) - 8388608.0f, sm.x, -sm.y);
-    }
-    __half2 a = __floats2half2_rn(f[0], f[1]), b = __floats2half2_rn(f[2], f[3]);
-    lo = *(uint32_t *)&a, hi = *(uint32_t *)&b;
+/* m64n256k16, A from registers, K-major B: d as in wg_rs_n128 over 256 columns. */
+__device__ __forceinline__ void wg_rs_n256(float (&d)[128], const uint32_t (&a)[4], uint64_t b) {
+    asm volatile("wgmma.mma_async.sync.aligned.m64n256k16.f32.f16.f16 {%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63, %64, %65, %66, %67, %68, %69, %70, %71, %72, %73, %74, %75, %76, %77, %78, %79, %80, %81, %82, %83, %84, %85, %86, %87, %88, %89, %90, %91, %92, %93, %94, %95, %96, %97, %98, %99, %100, %101, %102, %103, %104, %105, %106, %107, %108, %109, %110, %111, %112, %113, %114, %115, %116, %117, %118, %119, %120, %121, %122, %123, %124, %125, %126, %127}, "
+                 "{%128, %129, %130, %131}, %132, 1, 1, 1, 0;"
+                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]), "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]), "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63]), "+f"(d[64]), "+f"(d[65]), "+f"(d[66]), "+f"(d[67]), "+f"(d[68]), "+f"(d[69]), "+f"(d[70]), "+f"(d[71]), "+f"(d[72]), "+f"(d[73]), "+f"(d[74]), "+f"(d[75]), "+f"(d[76]), "+f"(d[77]), "+f"(d[78]), "+f"(d[79]), "+f"(d[80]), "+f"(d[81]), "+f"(d[82]), "+f"(d[83]), "+f"(d[84]), "+f"(d[85]), "+f"(d[86]), "+f"(d[87]), "+f"(d[88]), "+f"(d[89]), "+f"(d[90]), "+f"(d[91]), "+f"(d[92]), "+f"(d[93]), "+f"(d[94]), "+f"(d[95]), "+f"(d[96]), "+f"(d[97]), "+f"(d[98]), "+f"(d[99]), "+f"(d[100]), "+f"(d[101]), "+f"(d[102]), "+f"(d[103]), "+f"(d[104]), "+f"(d[105]), "+f"(d[106]), "+f"(d[107]), "+f"(d[108]), "+f"(d[109]), "+f"(d[110]), "+f"(d[111]), "+f"(d[112]), "+f"(d[113]), "+f"(d[114]), "+f"(d[115]), "+f"(d[116]), "+f"(d[117]), "+f"(d[118]), "+f"(d[119]), "+f"(d[120]), "+f"(d[121]), "+f"(d[122]), "+f"(d[123]), "+f"(d[124]), "+f"(d[125]), "+f"(d[126]), "+f"(d[127])
+                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(b));
+}
+
+/* Halves s * q - m of nibble bytes i and j of n (0..15 each), as one half2:
+ * 0x64 above a nibble makes the half 1024 + q, exactly. */
+template <int SEL> __device__ __forceinline__ uint32_t nib_pair(uint32_t n, __half2 s2, __half2 m2) {
+    uint32_t h = __byte_perm(n, 0x64646464u, SEL);
+    __half2 q = __hsub2(*(__half2 *)&h, __half2half2(__ushort_as_half(0x6400)));
+    __half2 w = __hfma2(q, s2, m2);
+    return *(uint32_t *)&w;
+}
+
+__device__ __forceinline__ uint32_t qword(const uint8_t *row, int j, int t) {
+    const uint16_t *q = (const uint16_t *)(row + 16 + 16 * j);
+    return (uint32_t)q[t] | (uint32_t)q[t + 4] << 16;
 }
 
 /* The A fragments of chunk c (64 k: sub-blocks 2 (c & 3) and + 1 of
- * super-block c >> 2) for rows ra and ra + 8 of the weight stage ws. a[s]:
- * k16 step s. */
-__device__ __forceinline__ void build_a(const uint8_t *ws, int ra, int c, int t,
+ * super-block c >> 2) for rows ra and ra + 8 of the weight stage ws, whose
+ * scales table is tb. a[s]: k16 step s. */
+__device__ __forceinline__ void build_a(const uint8_t *ws, const uint32_t *tb, int ra, int c, int t,
                                         uint32_t (&a)[4][4]) {
+    const int jj = c & 3;
 #pragma unroll
     for (int r = 0; r < 2; r++) {
-        const uint8_t *row = ws + (ra + 8 * r) * QB;
-        uint4 h = *(const uint4 *)row;
+        const int row = ra + 8 * r;
+        const uint2 sp = *(const uint2 *)(tb + row * 8 + 2 * jj);
 #pragma unroll
         for (int u = 0; u < 2; u++) {
-            const int j = 2 * (c & 3) + u;
-            float2 sm = k_scales(h, j);
-            const uint16_t *q = (const uint16_t *)(row + 16 + 16 * j);
-            uint32_t v = (uint32_t)q[t] | (uint32_t)q[t + 4] << 16;
+            const uint32_t sm = u ? sp.y : sp.x;
+            const uint32_t sx = __byte_perm(sm, 0, 0x1010), mx = __byte_perm(sm, 0, 0x3232);
+            const __half2 s2 = *(const __half2 *)&sx, m2 = *(const __half2 *)&mx;
+            const uint32_t v = qword(ws + row * QB, 2 * jj + u, t);
+            uint32_t lo = v & 0x0F0F0F0Fu, hi = (v >> 4) & 0x0F0F0F0Fu;
             /* step 2u: elements 0-15 (low nibbles), step 2u + 1: 16-31 */
-            nib_to_h(v & 0x0F0F0F0Fu, sm, a[2 * u][r], a[2 * u][2 + r]);
-            nib_to_h((v >> 4) & 0x0F0F0F0Fu, sm, a[2 * u + 1][r], a[2 * u + 1][2 + r]);
+            a[2 * u][r] = nib_pair<0x4140>(lo, s2, m2);
+            a[2 * u][2 + r] = nib_pair<0x4342>(lo, s2, m2);
+            a[2 * u + 1][r] = nib_pair<0x4140>(hi, s2, m2);
+            a[2 * u + 1][2 + r] = nib_pair<0x4342>(hi, s2, m2);
         }
     }
 }
@@ -138,9 +157,10 @@ __global__ void __launch_bounds__(384, 1)
     extern __shared__ uint8_t smem_raw[];
     uint8_t *sm = (uint8_t *)(((uintptr_t)smem_raw + 1023) & ~(uintptr_t)1023);
     uint8_t *xs = sm, *wsm = sm + C::XST * C::XBYTES;
-    uint64_t *bar = (uint64_t *)(wsm + C::WST * C::WBYTES);
+    uint32_t *tab = (uint32_t *)(wsm + C::WST * C::WBYTES);
+    uint64_t *bar = (uint64_t *)((uint8_t *)tab + C::WST * C::TBYTES);
     uint64_t *xfull = bar, *xempty = bar + C::XST, *wfull = bar + 2 * C::XST,
-             *wempty = bar + 2 * C::XST + C::WST;
+             *wempty = bar + 2 * C::XST + C::WST, *sready = bar + 2 * C::XST + 2 * C::WST;
     const int wg = threadIdx.x / 128, tid = threadIdx.x % 128;
     const int row0 = blockIdx.x * BM, tok0 = blockIdx.y * NT;
     const int nc = K / KC;
@@ -148,12 +168,28 @@ __global__ void __launch_bounds__(384, 1)
         for (int i = 0; i < C::XST; i++)
             mb_init(&xfull[i], 1), mb_init(&xempty[i], 8);
         for (int i = 0; i < C::WST; i++)
-            mb_init(&wfull[i], 1), mb_init(&wempty[i], 8);
+            mb_init(&wfull[i], 1), mb_init(&wempty[i], 8), mb_init(&sready[i], 3);
         asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
     }
     __syncthreads();
     if (wg == 0) {
-        if (NT == 256) asm volatile("setmaxnreg.dec.sync.aligned.u32 40;");
+        if (NT == 256) asm volatile("setmaxnreg.dec.sync.aligned.u32 56;");
+        if (tid >= 32) { /* warps 1-3: each weight stage's scales, decoded once */
+            for (int sb = 0; sb < nc / 4; sb++) {
+                const int s = sb % C::WST;
+                mb_wait(&wfull[s], (sb / C::WST) & 1);
+                const uint8_t *w = wsm + s * C::WBYTES;
+                uint32_t *tb = tab + s * BM * 8;
+                for (int i = tid - 32; i < BM * 8; i += 96) {
+                    float2 f = k_scales(*(const uint4 *)(w + (i >> 3) * QB), i & 7);
+                    __half2 sm2 = __floats2half2_rn(f.x, -f.y);
+                    tb[i] = *(uint32_t *)&sm2;
+                }
+                __syncwarp();
+                if ((tid & 31) == 0) mb_arrive(&sready[s]);
+            }
+            return;
+        }
         if (tid != 0) return;
         for (int c = 0; c < nc; c++) {
             if ((c & 3) == 0) {
@@ -169,62 +205,79 @@ __global__ void __launch_bounds__(384, 1)
         }
         return;
     }
-    if (NT == 256) asm volatile("setmaxnreg.inc.sync.aligned.u32 232;");
+    if (NT == 256) asm volatile("setmaxnreg.inc.sync.aligned.u32 224;");
     const int warp = tid / 32, lane = tid % 32, g = lane / 4, t = lane % 4;
     const int ra = 64 * (wg - 1) + 16 * warp + g;
-    constexpr int NB = NT / 128; /* n128 products a k16 step */
-    float acc[NB][64];
+    float acc[NT / 2];
 #pragma unroll
-    for (int b = 0; b < NB; b++)
-#pragma unroll
-        for (int i = 0; i < 64; i++)
-            acc[b][i] = 0.0f;
-    /* Two A buffers in turn: chunk c's products read one while the next
-     * chunk's fragments are built into the other. */
+    for (int i = 0; i < NT / 2; i++)
+        acc[i] = 0.0f;
+    /* Two A buffers in turn. Chunk c's products are issued while chunk c - 1's
+     * are still in flight; once c - 1's are done (wait 1), its stage is
+     * released and chunk c + 1's fragments are built into its buffer while
+     * chunk c's products run. */
     uint32_t a0[4][4], a1[4][4];
-    auto step = [&](int c, uint32_t(&ac)[4][4], uint32_t(&an)[4][4]) {
+    auto issue = [&](int c, uint32_t(&ac)[4][4]) {
         const int s = c % C::XST;
         mb_wait(&xfull[s], (c / C::XST) & 1);
+        wg_fence_acc(acc);
         wg_fence();
         const uint8_t *xb = xs + s * C::XBYTES;
 #pragma unroll
-        for (int k = 0; k < 4; k++)
-#pragma unroll
-            for (int b = 0; b < NB; b++)
-                wg_rs_n128<0>(acc[b], ac[k], wg_desc(xb + b * 128 * 128 + k * 32, 16, 1024));
-        wg_commit();
-        if (SER) wg_wait<0>();
-        if (c + 1 < nc) {
-            const int c1 = c + 1, sb = c1 >> 2;
-            if ((c1 & 3) == 0) mb_wait(&wfull[sb % C::WST], (sb / C::WST) & 1);
-            build_a(wsm + (sb % C::WST) * C::WBYTES, ra, c1, t, an);
+        for (int k = 0; k < 4; k++) {
+            const uint64_t d = wg_desc(xb + k * 32, 16, 1024);
+            if constexpr (SER == 3)
+                asm volatile("" ::"l"(d), "r"(ac[k][0]), "r"(ac[k][1]), "r"(ac[k][2]), "r"(ac[k][3]));
+            else if constexpr (NT == 256)
+                wg_rs_n256(acc, ac[k], d);
+            else
+                wg_rs_n128<0>(acc, ac[k], d);
         }
-        wg_wait<0>();
-#pragma unroll
-        for (int b = 0; b < NB; b++)
-            wg_fence_acc(acc[b]);
+        wg_commit();
+    };
+    auto release = [&](int c) {
         if (lane == 0) {
-            mb_arrive(&xempty[s]);
+            mb_arrive(&xempty[c % C::XST]);
             if ((c & 3) == 3) mb_arrive(&wempty[(c >> 2) % C::WST]);
         }
     };
-    mb_wait(&wfull[0], 0);
-    build_a(wsm, ra, 0, t, a0);
+    auto build = [&](int c, uint32_t(&an)[4][4]) {
+        const int sb = c >> 2;
+        if ((c & 3) == 0) mb_wait(&sready[sb % C::WST], (sb / C::WST) & 1);
+        if constexpr (SER == 2) {
+#pragma unroll
+            for (int k = 0; k < 4; k++)
+#pragma unroll
+                for (int i = 0; i < 4; i++)
+                    an[k][i] = 0x3c003c00u ^ (uint32_t)(c & 1);
+        } else
+            build_a(wsm + (sb % C::WST) * C::WBYTES, tab + (sb % C::WST) * BM * 8, ra, c, t, an);
+    };
+    auto step = [&](int c, uint32_t(&ac)[4][4], uint32_t(&an)[4][4]) {
+        issue(c, ac);
+        if (SER == 1) wg_wait<0>();
+        wg_wait<1>();
+        wg_fence_acc(acc);
+        if (c > 0) release(c - 1);
+        if (c + 1 < nc) build(c + 1, an);
+    };
+    build(0, a0);
     for (int c = 0; c < nc; c += 2) { /* nc is even: K is whole super-blocks */
         step(c, a0, a1);
         step(c + 1, a1, a0);
     }
-    /* acc[b][4 j + e]: row ra (+ 8 for e >= 2), token 128 b + 8 j + 2 t + (e & 1) */
+    wg_wait<0>();
+    wg_fence_acc(acc);
+    release(nc - 1);
+    /* acc[4 j + e]: row ra (+ 8 for e >= 2), token 8 j + 2 t + (e & 1) */
 #pragma unroll
-    for (int b = 0; b < NB; b++)
+    for (int j = 0; j < NT / 8; j++)
 #pragma unroll
-        for (int j = 0; j < 16; j++)
-#pragma unroll
-            for (int e = 0; e < 4; e++) {
-                const int tok = tok0 + 128 * b + 8 * j + 2 * t + (e & 1);
-                const int row = row0 + ra + 8 * (e >> 1);
-                if (tok < N && row < M) y[(size_t)tok * ldy + row] = acc[b][4 * j + e];
-            }
+        for (int e = 0; e < 4; e++) {
+            const int tok = tok0 + 8 * j + 2 * t + (e & 1);
+            const int row = row0 + ra + 8 * (e >> 1);
+            if (tok < N && row < M) y[(size_t)tok * ldy + row] = acc[4 * j + e];
+        }
 }
 
 /* Reference dequantiser: one thread per 32-element unit. */
@@ -261,8 +314,12 @@ CUtensorMap map_2d(void *base, CUtensorMapDataType ty, int esz, uint64_t inner, 
 int g_mode = 0;
 template <int NT> void run_ours(const CUtensorMap &tw, const CUtensorMap &tx, float *y, int M, int N, int K) {
     dim3 grid(M / BM, (N + NT - 1) / NT);
-    if (g_mode)
+    if (g_mode == 1)
         qgemm_rs<NT, 1><<<grid, 384, cfg<NT>::SMEM>>>(tw, tx, y, M, M, N, K);
+    else if (g_mode == 2)
+        qgemm_rs<NT, 2><<<grid, 384, cfg<NT>::SMEM>>>(tw, tx, y, M, M, N, K);
+    else if (g_mode == 3)
+        qgemm_rs<NT, 3><<<grid, 384, cfg<NT>::SMEM>>>(tw, tx, y, M, M, N, K);
     else
         qgemm_rs<NT, 0><<<grid, 384, cfg<NT>::SMEM>>>(tw, tx, y, M, M, N, K);
 }
@@ -306,6 +363,14 @@ void shape(cublasHandle_t h, int M, int K, int N) {
                                CU_TENSOR_MAP_SWIZZLE_128B);
     CK(cudaFuncSetAttribute(qgemm_rs<128, 0>, cudaFuncAttributeMaxDynamicSharedMemorySize,
                             cfg<128>::SMEM));
+    CK(cudaFuncSetAttribute(qgemm_rs<128, 2>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                            cfg<128>::SMEM));
+    CK(cudaFuncSetAttribute(qgemm_rs<256, 2>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                            cfg<256>::SMEM));
+    CK(cudaFuncSetAttribute(qgemm_rs<128, 3>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                            cfg<128>::SMEM));
+    CK(cudaFuncSetAttribute(qgemm_rs<256, 3>, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                            cfg<256>::SMEM));
     CK(cudaFuncSetAttribute(qgemm_rs<256, 0>, cudaFuncAttributeMaxDynamicSharedMemorySize,
                             cfg<256>::SMEM));
     CK(cudaFuncSetAttribute(qgemm_rs<128, 1>, cudaFuncAttributeMaxDynamicSharedMemorySize,
