@@ -2,28 +2,40 @@
  * blocks itself (no dequantised half copy in VRAM): Y[N x M] = X[N x K] *
  * W[M x K]^T on Hopper's warpgroup tensor cores, the weights dequantised in
  * registers and fed as wgmma's A operand (RS form), the activations read from
- * shared memory. A producer warp stages both by TMA into mbarrier-guarded
- * rings; two consumer warpgroups own 64 weight rows each.
+ * shared memory. Warpgroup 0 produces: one thread stages weight super-blocks
+ * and activation chunks by TMA into mbarrier-guarded rings, three warps decode
+ * each staged super-block's scales once into a half2 (s, -m) table. Two
+ * consumer warpgroups own 64 weight rows each and build chunk c + 1's A
+ * fragments (3 half2 instructions a pair of weights) while chunk c's products
+ * run.
  *
  * Pass 7 (NOTES-cuda.md) dequantised into swizzled shared memory and ran SS
  * products (0.57 of the tensor peak at best); here the dequantised tile never
- * exists anywhere: each thread turns the nibbles of its own A fragment into
- * halves, so the only shared-memory traffic of the weights is their 4.5 bits.
+ * exists anywhere. Pass 17 has the figures: 0.54-0.56 on the 8B's gate|up,
+ * 0.61 on down with split-K 2, against cuBLAS's 0.71 on half weights that
+ * must be made first; the engine integration (gate|up with SwiGLU as the
+ * epilogue) is on branch wip/qglu.
  *
  * Weights are in the layout k_layout.cu gives Q4_K at upload (unit j of a
  * super-block: 16 bytes at 16 + 16 j, byte i = element i | element i + 16 << 4).
- * Checked against the same weights dequantised to half and cuBLAS.
+ * Checked against the same weights dequantised to half and cuBLAS (relative
+ * error ~3.6e-4: the weights are made in half arithmetic).
  *
- *   nvcc -O3 -std=c++17 -arch=sm_90a -Isrc tools/qgemm_rs_test.cu -lcublas -lcuda
- *   ./a.out [M K N]...   (default: the 8B's gate|up, down, wq|wk, wo at N = 512) */
+ *   nvcc -O3 -std=c++17 -gencode arch=compute_90a,code=sm_90a -Isrc \
+ *        tools/qgemm_rs_test.cu -lcublas -lcuda
+ *   ./a.out [mMODE] [kSPLIT] [M K N]...
+ * default shapes: the 8B's gate|up, down, wq|wk, wo at N = 512. MODE 1 waits
+ * for each chunk's products before building the next, 2 leaves out the
+ * dequantisation (constant A), 3 leaves out the products; SPLIT > 1 splits K
+ * over that many blocks, adding into Y. */
 #include "backend/cuda/wgmma.cuh"
 #include <cublas_v2.h>
 #include <cuda.h>
 #include <cuda_fp16.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <math.h>
 #include <vector>
 
 using namespace lmc;
@@ -32,7 +44,7 @@ using namespace lmc;
     do {                                                                                           \
         cudaError_t e_ = (x);                                                                      \
         if (e_ != cudaSuccess) {                                                                   \
-            fprintf(stderr, "%s:%d %s\n", __FILE__, __LINE__, cudaGetErrorString(e_));            \
+            fprintf(stderr, "%s:%d %s\n", __FILE__, __LINE__, cudaGetErrorString(e_));             \
             exit(1);                                                                               \
         }                                                                                          \
     } while (0)
@@ -50,7 +62,7 @@ template <int NT> struct cfg {
 #define QG_XST256 4
 #endif
     static constexpr int XST = NT == 256 ? QG_XST256 : QG_XST128; /* activation stages */
-    static constexpr int WST = QG_WST; /* weight stages (super-blocks) */
+    static constexpr int WST = QG_WST;                            /* weight stages (super-blocks) */
     static constexpr int XBYTES = NT * 128, WBYTES = BM * QB;
     static constexpr int TBYTES = BM * 8 * 4; /* a stage's scales: half2 (s, -m) a sub-block */
     static constexpr int SMEM = XST * XBYTES + WST * (WBYTES + TBYTES) + 1024 + 256;
@@ -103,15 +115,42 @@ __device__ __forceinline__ float2 k_scales(uint4 h, int j) {
 
 /* m64n256k16, A from registers, K-major B: d as in wg_rs_n128 over 256 columns. */
 __device__ __forceinline__ void wg_rs_n256(float (&d)[128], const uint32_t (&a)[4], uint64_t b) {
-    asm volatile("wgmma.mma_async.sync.aligned.m64n256k16.f32.f16.f16 {%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63, %64, %65, %66, %67, %68, %69, %70, %71, %72, %73, %74, %75, %76, %77, %78, %79, %80, %81, %82, %83, %84, %85, %86, %87, %88, %89, %90, %91, %92, %93, %94, %95, %96, %97, %98, %99, %100, %101, %102, %103, %104, %105, %106, %107, %108, %109, %110, %111, %112, %113, %114, %115, %116, %117, %118, %119, %120, %121, %122, %123, %124, %125, %126, %127}, "
-                 "{%128, %129, %130, %131}, %132, 1, 1, 1, 0;"
-                 : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), "+f"(d[40]), "+f"(d[41]), "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]), "+f"(d[48]), "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]), "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63]), "+f"(d[64]), "+f"(d[65]), "+f"(d[66]), "+f"(d[67]), "+f"(d[68]), "+f"(d[69]), "+f"(d[70]), "+f"(d[71]), "+f"(d[72]), "+f"(d[73]), "+f"(d[74]), "+f"(d[75]), "+f"(d[76]), "+f"(d[77]), "+f"(d[78]), "+f"(d[79]), "+f"(d[80]), "+f"(d[81]), "+f"(d[82]), "+f"(d[83]), "+f"(d[84]), "+f"(d[85]), "+f"(d[86]), "+f"(d[87]), "+f"(d[88]), "+f"(d[89]), "+f"(d[90]), "+f"(d[91]), "+f"(d[92]), "+f"(d[93]), "+f"(d[94]), "+f"(d[95]), "+f"(d[96]), "+f"(d[97]), "+f"(d[98]), "+f"(d[99]), "+f"(d[100]), "+f"(d[101]), "+f"(d[102]), "+f"(d[103]), "+f"(d[104]), "+f"(d[105]), "+f"(d[106]), "+f"(d[107]), "+f"(d[108]), "+f"(d[109]), "+f"(d[110]), "+f"(d[111]), "+f"(d[112]), "+f"(d[113]), "+f"(d[114]), "+f"(d[115]), "+f"(d[116]), "+f"(d[117]), "+f"(d[118]), "+f"(d[119]), "+f"(d[120]), "+f"(d[121]), "+f"(d[122]), "+f"(d[123]), "+f"(d[124]), "+f"(d[125]), "+f"(d[126]), "+f"(d[127])
-                 : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(b));
+    asm volatile(
+        "wgmma.mma_async.sync.aligned.m64n256k16.f32.f16.f16 {%0, %1, %2, %3, %4, %5, %6, %7, %8, "
+        "%9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, "
+        "%27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, "
+        "%45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, "
+        "%63, %64, %65, %66, %67, %68, %69, %70, %71, %72, %73, %74, %75, %76, %77, %78, %79, %80, "
+        "%81, %82, %83, %84, %85, %86, %87, %88, %89, %90, %91, %92, %93, %94, %95, %96, %97, %98, "
+        "%99, %100, %101, %102, %103, %104, %105, %106, %107, %108, %109, %110, %111, %112, %113, "
+        "%114, %115, %116, %117, %118, %119, %120, %121, %122, %123, %124, %125, %126, %127}, "
+        "{%128, %129, %130, %131}, %132, 1, 1, 1, 0;"
+        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]),
+          "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]),
+          "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]),
+          "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]),
+          "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), "+f"(d[32]), "+f"(d[33]), "+f"(d[34]),
+          "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), "+f"(d[40]), "+f"(d[41]),
+          "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]), "+f"(d[48]),
+          "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]),
+          "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]),
+          "+f"(d[63]), "+f"(d[64]), "+f"(d[65]), "+f"(d[66]), "+f"(d[67]), "+f"(d[68]), "+f"(d[69]),
+          "+f"(d[70]), "+f"(d[71]), "+f"(d[72]), "+f"(d[73]), "+f"(d[74]), "+f"(d[75]), "+f"(d[76]),
+          "+f"(d[77]), "+f"(d[78]), "+f"(d[79]), "+f"(d[80]), "+f"(d[81]), "+f"(d[82]), "+f"(d[83]),
+          "+f"(d[84]), "+f"(d[85]), "+f"(d[86]), "+f"(d[87]), "+f"(d[88]), "+f"(d[89]), "+f"(d[90]),
+          "+f"(d[91]), "+f"(d[92]), "+f"(d[93]), "+f"(d[94]), "+f"(d[95]), "+f"(d[96]), "+f"(d[97]),
+          "+f"(d[98]), "+f"(d[99]), "+f"(d[100]), "+f"(d[101]), "+f"(d[102]), "+f"(d[103]),
+          "+f"(d[104]), "+f"(d[105]), "+f"(d[106]), "+f"(d[107]), "+f"(d[108]), "+f"(d[109]),
+          "+f"(d[110]), "+f"(d[111]), "+f"(d[112]), "+f"(d[113]), "+f"(d[114]), "+f"(d[115]),
+          "+f"(d[116]), "+f"(d[117]), "+f"(d[118]), "+f"(d[119]), "+f"(d[120]), "+f"(d[121]),
+          "+f"(d[122]), "+f"(d[123]), "+f"(d[124]), "+f"(d[125]), "+f"(d[126]), "+f"(d[127])
+        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(b));
 }
 
 /* Halves s * q - m of nibble bytes i and j of n (0..15 each), as one half2:
  * 0x64 above a nibble makes the half 1024 + q, exactly. */
-template <int SEL> __device__ __forceinline__ uint32_t nib_pair(uint32_t n, __half2 s2, __half2 m2) {
+template <int SEL>
+__device__ __forceinline__ uint32_t nib_pair(uint32_t n, __half2 s2, __half2 m2) {
     uint32_t h = __byte_perm(n, 0x64646464u, SEL);
     __half2 q = __hsub2(*(__half2 *)&h, __half2half2(__ushort_as_half(0x6400)));
     __half2 w = __hfma2(q, s2, m2);
@@ -163,7 +202,9 @@ __global__ void __launch_bounds__(384, 1)
              *wempty = bar + 2 * C::XST + C::WST, *sready = bar + 2 * C::XST + 2 * C::WST;
     const int wg = threadIdx.x / 128, tid = threadIdx.x % 128;
     const int row0 = blockIdx.x * BM, tok0 = blockIdx.y * NT;
-    const int nc = K / KC;
+    /* split-K (gridDim.z > 1): this block's chunks cb .. cb + nc - 1, its
+     * sums added into y; ring positions count from cb */
+    const int nc = K / KC / (int)gridDim.z, cb = (int)blockIdx.z * nc;
     if (threadIdx.x == 0) {
         for (int i = 0; i < C::XST; i++)
             mb_init(&xfull[i], 1), mb_init(&xempty[i], 8);
@@ -196,12 +237,12 @@ __global__ void __launch_bounds__(384, 1)
                 const int sb = c >> 2, s = sb % C::WST;
                 mb_wait(&wempty[s], ((sb / C::WST) & 1) ^ 1);
                 mb_expect(&wfull[s], C::WBYTES);
-                tma_2d(wsm + s * C::WBYTES, &tw, sb * QB, row0, &wfull[s]);
+                tma_2d(wsm + s * C::WBYTES, &tw, (sb + cb / 4) * QB, row0, &wfull[s]);
             }
             const int s = c % C::XST;
             mb_wait(&xempty[s], ((c / C::XST) & 1) ^ 1);
             mb_expect(&xfull[s], C::XBYTES);
-            tma_2d(xs + s * C::XBYTES, &tx, c * KC, tok0, &xfull[s]);
+            tma_2d(xs + s * C::XBYTES, &tx, (cb + c) * KC, tok0, &xfull[s]);
         }
         return;
     }
@@ -227,7 +268,8 @@ __global__ void __launch_bounds__(384, 1)
         for (int k = 0; k < 4; k++) {
             const uint64_t d = wg_desc(xb + k * 32, 16, 1024);
             if constexpr (SER == 3)
-                asm volatile("" ::"l"(d), "r"(ac[k][0]), "r"(ac[k][1]), "r"(ac[k][2]), "r"(ac[k][3]));
+                asm volatile("" ::"l"(d), "r"(ac[k][0]), "r"(ac[k][1]), "r"(ac[k][2]),
+                             "r"(ac[k][3]));
             else if constexpr (NT == 256)
                 wg_rs_n256(acc, ac[k], d);
             else
@@ -276,7 +318,12 @@ __global__ void __launch_bounds__(384, 1)
         for (int e = 0; e < 4; e++) {
             const int tok = tok0 + 8 * j + 2 * t + (e & 1);
             const int row = row0 + ra + 8 * (e >> 1);
-            if (tok < N && row < M) y[(size_t)tok * ldy + row] = acc[4 * j + e];
+            if (tok < N && row < M) {
+                if (gridDim.z > 1)
+                    atomicAdd(&y[(size_t)tok * ldy + row], acc[4 * j + e]);
+                else
+                    y[(size_t)tok * ldy + row] = acc[4 * j + e];
+            }
         }
 }
 
@@ -301,9 +348,9 @@ CUtensorMap map_2d(void *base, CUtensorMapDataType ty, int esz, uint64_t inner, 
     CUtensorMap m;
     cuuint64_t dims[2] = {inner, outer}, strides[1] = {inner * esz};
     cuuint32_t box[2] = {box_in, box_out}, es[2] = {1, 1};
-    CUresult r = cuTensorMapEncodeTiled(&m, ty, 2, base, dims, strides, box, es, CU_TENSOR_MAP_INTERLEAVE_NONE,
-                             sw, CU_TENSOR_MAP_L2_PROMOTION_L2_256B,
-                             CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
+    CUresult r = cuTensorMapEncodeTiled(
+        &m, ty, 2, base, dims, strides, box, es, CU_TENSOR_MAP_INTERLEAVE_NONE, sw,
+        CU_TENSOR_MAP_L2_PROMOTION_L2_256B, CU_TENSOR_MAP_FLOAT_OOB_FILL_NONE);
     if (r != CUDA_SUCCESS) {
         fprintf(stderr, "tensor map: %d\n", (int)r);
         exit(1);
@@ -311,9 +358,10 @@ CUtensorMap map_2d(void *base, CUtensorMapDataType ty, int esz, uint64_t inner, 
     return m;
 }
 
-int g_mode = 0;
-template <int NT> void run_ours(const CUtensorMap &tw, const CUtensorMap &tx, float *y, int M, int N, int K) {
-    dim3 grid(M / BM, (N + NT - 1) / NT);
+int g_mode = 0, g_split = 1;
+template <int NT>
+void run_ours(const CUtensorMap &tw, const CUtensorMap &tx, float *y, int M, int N, int K) {
+    dim3 grid(M / BM, (N + NT - 1) / NT, g_split);
     if (g_mode == 1)
         qgemm_rs<NT, 1><<<grid, 384, cfg<NT>::SMEM>>>(tw, tx, y, M, M, N, K);
     else if (g_mode == 2)
@@ -352,15 +400,15 @@ void shape(cublasHandle_t h, int M, int K, int N) {
     auto deq = [&] { dequant_ref<<<(unsigned)((units + 255) / 256), 256>>>(w, M, K, wh); };
     const float one = 1.0f, zero = 0.0f;
     auto blas = [&] {
-        cublasGemmEx(h, CUBLAS_OP_T, CUBLAS_OP_N, M, N, K, &one, wh, CUDA_R_16F, K, x, CUDA_R_16F, K,
-                     &zero, yr, CUDA_R_32F, M, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
+        cublasGemmEx(h, CUBLAS_OP_T, CUBLAS_OP_N, M, N, K, &one, wh, CUDA_R_16F, K, x, CUDA_R_16F,
+                     K, &zero, yr, CUDA_R_32F, M, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT);
     };
     CUtensorMap tw = map_2d(w, CU_TENSOR_MAP_DATA_TYPE_UINT8, 1, (uint64_t)(K / QK) * QB, M, QB, BM,
                             CU_TENSOR_MAP_SWIZZLE_NONE);
-    CUtensorMap tx128 = map_2d(x, CU_TENSOR_MAP_DATA_TYPE_FLOAT16, 2, K, N, KC, 128,
-                               CU_TENSOR_MAP_SWIZZLE_128B);
-    CUtensorMap tx256 = map_2d(x, CU_TENSOR_MAP_DATA_TYPE_FLOAT16, 2, K, N, KC, 256,
-                               CU_TENSOR_MAP_SWIZZLE_128B);
+    CUtensorMap tx128 =
+        map_2d(x, CU_TENSOR_MAP_DATA_TYPE_FLOAT16, 2, K, N, KC, 128, CU_TENSOR_MAP_SWIZZLE_128B);
+    CUtensorMap tx256 =
+        map_2d(x, CU_TENSOR_MAP_DATA_TYPE_FLOAT16, 2, K, N, KC, 256, CU_TENSOR_MAP_SWIZZLE_128B);
     CK(cudaFuncSetAttribute(qgemm_rs<128, 0>, cudaFuncAttributeMaxDynamicSharedMemorySize,
                             cfg<128>::SMEM));
     CK(cudaFuncSetAttribute(qgemm_rs<128, 2>, cudaFuncAttributeMaxDynamicSharedMemorySize,
@@ -411,7 +459,8 @@ void shape(cublasHandle_t h, int M, int K, int N) {
             double r = ref[(size_t)tok * M + row];
             worst = fmax(worst, fabs(r - acc)), refmag = fmax(refmag, fabs(acc));
         }
-        printf("   host check of cuBLAS: max |diff| %.3e of max |y| %.3e over 64 outputs, %d non-finite\n",
+        printf("   host check of cuBLAS: max |diff| %.3e of max |y| %.3e over 64 outputs, %d "
+               "non-finite\n",
                worst, refmag, bad);
     }
     cudaEvent_t e0, e1;
@@ -467,12 +516,14 @@ void shape(cublasHandle_t h, int M, int K, int N) {
             }
         }
         if (nbad)
-            printf("   bad %ld (first tok %ld row %ld): wg %d %d, warp %d %d %d %d, b %d %d, g %d %d %d %d %d %d %d %d, t %d %d %d %d\n",
-                   nbad, first / M, first % M, hist_wg[0], hist_wg[1], hist_w[0], hist_w[1], hist_w[2], hist_w[3],
-                   hist_b[0], hist_b[1], hist_g[0], hist_g[1], hist_g[2], hist_g[3], hist_g[4], hist_g[5], hist_g[6],
-                   hist_g[7], hist_t[0], hist_t[1], hist_t[2], hist_t[3]);
-        printf("   ours NT %d: y[0..3] %g %g %g %g ref %g %g %g %g, %d non-finite\n", nt, got[0], got[1],
-               got[2], got[3], ref[0], ref[1], ref[2], ref[3], nf);
+            printf("   bad %ld (first tok %ld row %ld): wg %d %d, warp %d %d %d %d, b %d %d, g %d "
+                   "%d %d %d %d %d %d %d, t %d %d %d %d\n",
+                   nbad, first / M, first % M, hist_wg[0], hist_wg[1], hist_w[0], hist_w[1],
+                   hist_w[2], hist_w[3], hist_b[0], hist_b[1], hist_g[0], hist_g[1], hist_g[2],
+                   hist_g[3], hist_g[4], hist_g[5], hist_g[6], hist_g[7], hist_t[0], hist_t[1],
+                   hist_t[2], hist_t[3]);
+        printf("   ours NT %d: y[0..3] %g %g %g %g ref %g %g %g %g, %d non-finite\n", nt, got[0],
+               got[1], got[2], got[3], ref[0], ref[1], ref[2], ref[3], nf);
         float t = timeit(ours);
         printf("   ours NT %d: %.1f us (%.2f of 989 TF), rel err %.2e, max abs err %.2e\n", nt,
                t * 1e3, flop / (t * 1e-3) / 989e12, sqrt(num / (den + 1e-30)), mx);
@@ -487,7 +538,8 @@ int main(int argc, char **argv) {
     cublasCreate(&h);
     std::vector<int> s;
     int i0 = 1;
-    if (argc > 1 && argv[1][0] == 'm') g_mode = atoi(argv[1] + 1), i0 = 2;
+    for (; i0 < argc && (argv[i0][0] == 'm' || argv[i0][0] == 'k'); i0++)
+        (argv[i0][0] == 'm' ? g_mode : g_split) = atoi(argv[i0] + 1);
     for (int i = i0; i < argc; i++)
         s.push_back(atoi(argv[i]));
     if (s.empty()) s = {28672, 4096, 512, 4096, 14336, 512, 5120, 4096, 512, 4096, 4096, 512};
