@@ -23,11 +23,12 @@
  *
  *   nvcc -O3 -std=c++17 -gencode arch=compute_90a,code=sm_90a -Isrc \
  *        tools/qgemm_rs_test.cu -lcublas -lcuda
- *   ./a.out [mMODE] [kSPLIT] [M K N]...
+ *   ./a.out [mMODE] [kSPLIT] [tSPLIT] [M K N]...
  * default shapes: the 8B's gate|up, down, wq|wk, wo at N = 512. MODE 1 waits
  * for each chunk's products before building the next, 2 leaves out the
  * dequantisation (constant A), 3 leaves out the products; SPLIT > 1 splits K
- * over that many blocks, adding into Y. */
+ * over that many blocks, adding into Y; tSPLIT does so only for the tiles of
+ * the last, partial wave (a second launch). */
 #include "backend/cuda/wgmma.cuh"
 #include <cublas_v2.h>
 #include <cuda.h>
@@ -191,7 +192,7 @@ __device__ __forceinline__ void build_a(const uint8_t *ws, const uint32_t *tb, i
 template <int NT, int SER>
 __global__ void __launch_bounds__(384, 1)
     qgemm_rs(const __grid_constant__ CUtensorMap tw, const __grid_constant__ CUtensorMap tx,
-             float *y, int ldy, int M, int N, int K) {
+             float *y, int ldy, int M, int N, int K, int rb0) {
     using C = cfg<NT>;
     extern __shared__ uint8_t smem_raw[];
     uint8_t *sm = (uint8_t *)(((uintptr_t)smem_raw + 1023) & ~(uintptr_t)1023);
@@ -201,7 +202,7 @@ __global__ void __launch_bounds__(384, 1)
     uint64_t *xfull = bar, *xempty = bar + C::XST, *wfull = bar + 2 * C::XST,
              *wempty = bar + 2 * C::XST + C::WST, *sready = bar + 2 * C::XST + 2 * C::WST;
     const int wg = threadIdx.x / 128, tid = threadIdx.x % 128;
-    const int row0 = blockIdx.x * BM, tok0 = blockIdx.y * NT;
+    const int row0 = ((int)blockIdx.x + rb0) * BM, tok0 = blockIdx.y * NT;
     /* split-K (gridDim.z > 1): this block's chunks cb .. cb + nc - 1, its
      * sums added into y; ring positions count from cb */
     const int nc = K / KC / (int)gridDim.z, cb = (int)blockIdx.z * nc;
@@ -358,21 +359,48 @@ CUtensorMap map_2d(void *base, CUtensorMapDataType ty, int esz, uint64_t inner, 
     return m;
 }
 
-int g_mode = 0, g_split = 1;
+int g_mode = 0, g_split = 1, g_tail = 0;
+template <int NT, int MODE>
+void launch(dim3 grid, int rb0, const CUtensorMap &tw, const CUtensorMap &tx, float *y, int M,
+            int N, int K) {
+    qgemm_rs<NT, MODE><<<grid, 384, cfg<NT>::SMEM>>>(tw, tx, y, M, M, N, K, rb0);
+}
+/* Row blocks [rb0, rb1) with K split in `split`. */
+template <int NT>
+void run_part(int rb0, int rb1, int split, const CUtensorMap &tw, const CUtensorMap &tx, float *y,
+              int M, int N, int K) {
+    dim3 grid(rb1 - rb0, (N + NT - 1) / NT, split);
+    if (g_mode == 1)
+        launch<NT, 1>(grid, rb0, tw, tx, y, M, N, K);
+    else if (g_mode == 2)
+        launch<NT, 2>(grid, rb0, tw, tx, y, M, N, K);
+    else if (g_mode == 3)
+        launch<NT, 3>(grid, rb0, tw, tx, y, M, N, K);
+    else
+        launch<NT, 0>(grid, rb0, tw, tx, y, M, N, K);
+}
+/* With g_tail = S: the tiles that fill whole waves of the SMs as they are,
+ * the rest (the last, partial wave) with K split in S. */
 template <int NT>
 void run_ours(const CUtensorMap &tw, const CUtensorMap &tx, float *y, int M, int N, int K) {
-    dim3 grid(M / BM, (N + NT - 1) / NT, g_split);
-    if (g_mode == 1)
-        qgemm_rs<NT, 1><<<grid, 384, cfg<NT>::SMEM>>>(tw, tx, y, M, M, N, K);
-    else if (g_mode == 2)
-        qgemm_rs<NT, 2><<<grid, 384, cfg<NT>::SMEM>>>(tw, tx, y, M, M, N, K);
-    else if (g_mode == 3)
-        qgemm_rs<NT, 3><<<grid, 384, cfg<NT>::SMEM>>>(tw, tx, y, M, M, N, K);
-    else
-        qgemm_rs<NT, 0><<<grid, 384, cfg<NT>::SMEM>>>(tw, tx, y, M, M, N, K);
+    const int nrb = M / BM;
+    if (!g_tail) return run_part<NT>(0, nrb, g_split, tw, tx, y, M, N, K);
+    int dev = 0, sms = 132;
+    cudaGetDevice(&dev);
+    cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev);
+    const int ty = (N + NT - 1) / NT, full = nrb * ty / sms * sms, rb1 = full / ty;
+    if (rb1 > 0) run_part<NT>(0, rb1, 1, tw, tx, y, M, N, K);
+    if (rb1 < nrb) run_part<NT>(rb1, nrb, g_tail, tw, tx, y, M, N, K);
 }
 
 void shape(cublasHandle_t h, int M, int K, int N) {
+    for (int sp : {g_split, g_tail > 0 ? g_tail : 1})
+        if (M % BM || K % QK || (K / KC) % (4 * sp)) {
+            printf("M %d K %d: rows must be whole blocks of %d and K whole super-blocks per split "
+                   "(%d)\n",
+                   M, K, BM, sp);
+            return;
+        }
     const size_t wbytes = (size_t)M * (K / QK) * QB;
     std::vector<uint8_t> hw(wbytes);
     srand(1234 + M + K);
@@ -538,8 +566,8 @@ int main(int argc, char **argv) {
     cublasCreate(&h);
     std::vector<int> s;
     int i0 = 1;
-    for (; i0 < argc && (argv[i0][0] == 'm' || argv[i0][0] == 'k'); i0++)
-        (argv[i0][0] == 'm' ? g_mode : g_split) = atoi(argv[i0] + 1);
+    for (; i0 < argc && (argv[i0][0] == 'm' || argv[i0][0] == 'k' || argv[i0][0] == 't'); i0++)
+        (argv[i0][0] == 'm' ? g_mode : argv[i0][0] == 'k' ? g_split : g_tail) = atoi(argv[i0] + 1);
     for (int i = i0; i < argc; i++)
         s.push_back(atoi(argv[i]));
     if (s.empty()) s = {28672, 4096, 512, 4096, 14336, 512, 5120, 4096, 512, 4096, 4096, 512};
