@@ -4,12 +4,26 @@
  * 8 j + 2 t and + 1 of 8-column block j, as four floats from index 4 j. */
 #ifndef LM_BACKEND_CUDA_ATTN_PREFILL_CUH
 #define LM_BACKEND_CUDA_ATTN_PREFILL_CUH
+#include "backend/cuda/cp_async.cuh"
 #include "backend/cuda/mma.cuh"
 #include <cuda_fp16.h>
 #include <math.h>
 #include <stdint.h>
 
 namespace lmc {
+
+/* Stages 8 halves (columns c .. c + 7) of K/V cache position p into ks / vs
+ * (cp.async; kb, vb: the KV head's first row, prow halves between
+ * positions). Positions past pmax are zero-filled, so masked probabilities
+ * never meet uninitialised values. */
+__device__ __forceinline__ void pf_stage_chunk(void *ks, void *vs, const __half *kb,
+                                               const __half *vb, size_t prow, int p, int pmax,
+                                               int c) {
+    const bool in = p <= pmax;
+    const size_t src = (size_t)(in ? p : 0) * prow + c;
+    cp_async16(ks, kb + src, in ? 16 : 0);
+    cp_async16(vs, vb + src, in ? 16 : 0);
+}
 
 /* One tile's online-softmax step for this lane's two rows: the causal mask
  * on s (KV positions from p0; la, lb the rows' last visible positions), the

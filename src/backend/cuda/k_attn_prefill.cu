@@ -122,12 +122,7 @@ __global__ void __launch_bounds__(32 * PF_WARPS, RB == 1 ? 3 : 1)
         __half *ks = pf_smem + (size_t)(2 * st) * KV * LD, *vs = ks + KV * LD;
         for (int i = tid; i < KV * HD / 8; i += 32 * PF_WARPS) {
             int r = i / (HD / 8), c = 8 * (i % (HD / 8));
-            /* past pmax: zero-filled, so masked probabilities never meet
-             * uninitialised values */
-            bool in = p0 + r <= pmax;
-            size_t src = (size_t)(in ? p0 + r : 0) * prow + c;
-            cp_async16(ks + r * LD + c, kb + src, in ? 16 : 0);
-            cp_async16(vs + r * LD + c, vb + src, in ? 16 : 0);
+            pf_stage_chunk(ks + r * LD + c, vs + r * LD + c, kb, vb, prow, p0 + r, pmax, c);
         }
         cp_commit();
     };

@@ -131,13 +131,8 @@ __global__ void __launch_bounds__(128 * WG_GROUPS, 1)
         uint8_t *ks = sm + (size_t)st * 2 * TILE, *vs = ks + TILE;
         for (int i = tid; i < WG_KV * HD / 8; i += WG_THREADS) {
             const int r = i / (HD / 8), c = i % (HD / 8);
-            /* past pmax: zero-filled, so masked probabilities never meet
-             * uninitialised values */
-            const bool in = p0 + r <= pmax;
-            const size_t src = (size_t)(in ? p0 + r : 0) * prow + 8 * c;
             const int off = (c >> 3) * (WG_KV * 128) + r * 128 + (((c & 7) ^ (r & 7)) << 4);
-            cp_async16(ks + off, kb + src, in ? 16 : 0);
-            cp_async16(vs + off, vb + src, in ? 16 : 0);
+            pf_stage_chunk(ks + off, vs + off, kb, vb, prow, p0 + r, pmax, 8 * c);
         }
         cp_commit();
     };
