@@ -29,6 +29,7 @@
  * dequantisation (constant A), 3 leaves out the products; SPLIT > 1 splits K
  * over that many blocks, adding into Y; tSPLIT does so only for the tiles of
  * the last, partial wave (a second launch). */
+#include "backend/cuda/quant.cuh"
 #include "backend/cuda/wgmma.cuh"
 #include <cublas_v2.h>
 #include <cuda.h>
@@ -98,54 +99,6 @@ __device__ __forceinline__ void tma_2d(void *dst, const CUtensorMap *m, int x, i
                  " [%0], [%1, {%2, %3}], [%4];" ::"r"(smem_u32(dst)),
                  "l"((uint64_t)m), "r"(x), "r"(y), "r"(smem_u32(b))
                  : "memory");
-}
-
-/* The 6-bit scale and min of sub-block j from the header words h (y, z, w:
- * the 12 scale bytes). */
-__device__ __forceinline__ float2 k_scales(uint4 h, int j) {
-    int sh = 8 * (j & 3);
-    int b0 = (int)(h.y >> sh) & 0xFF, b1 = (int)(h.z >> sh) & 0xFF, b2 = (int)(h.w >> sh) & 0xFF;
-    int sc, mn;
-    if (j < 4)
-        sc = b0 & 63, mn = b1 & 63;
-    else
-        sc = (b2 & 15) | ((b0 >> 6) << 4), mn = (b2 >> 4) | ((b1 >> 6) << 4);
-    float2 dd = __half22float2(*(const __half2 *)&h.x);
-    return make_float2(dd.x * (float)sc, dd.y * (float)mn);
-}
-
-/* m64n256k16, A from registers, K-major B: d as in wg_rs_n128 over 256 columns. */
-__device__ __forceinline__ void wg_rs_n256(float (&d)[128], const uint32_t (&a)[4], uint64_t b) {
-    asm volatile(
-        "wgmma.mma_async.sync.aligned.m64n256k16.f32.f16.f16 {%0, %1, %2, %3, %4, %5, %6, %7, %8, "
-        "%9, %10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, "
-        "%27, %28, %29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, "
-        "%45, %46, %47, %48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, "
-        "%63, %64, %65, %66, %67, %68, %69, %70, %71, %72, %73, %74, %75, %76, %77, %78, %79, %80, "
-        "%81, %82, %83, %84, %85, %86, %87, %88, %89, %90, %91, %92, %93, %94, %95, %96, %97, %98, "
-        "%99, %100, %101, %102, %103, %104, %105, %106, %107, %108, %109, %110, %111, %112, %113, "
-        "%114, %115, %116, %117, %118, %119, %120, %121, %122, %123, %124, %125, %126, %127}, "
-        "{%128, %129, %130, %131}, %132, 1, 1, 1, 0;"
-        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]),
-          "+f"(d[7]), "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]),
-          "+f"(d[14]), "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]),
-          "+f"(d[21]), "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]),
-          "+f"(d[28]), "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), "+f"(d[32]), "+f"(d[33]), "+f"(d[34]),
-          "+f"(d[35]), "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), "+f"(d[40]), "+f"(d[41]),
-          "+f"(d[42]), "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]), "+f"(d[48]),
-          "+f"(d[49]), "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]),
-          "+f"(d[56]), "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]),
-          "+f"(d[63]), "+f"(d[64]), "+f"(d[65]), "+f"(d[66]), "+f"(d[67]), "+f"(d[68]), "+f"(d[69]),
-          "+f"(d[70]), "+f"(d[71]), "+f"(d[72]), "+f"(d[73]), "+f"(d[74]), "+f"(d[75]), "+f"(d[76]),
-          "+f"(d[77]), "+f"(d[78]), "+f"(d[79]), "+f"(d[80]), "+f"(d[81]), "+f"(d[82]), "+f"(d[83]),
-          "+f"(d[84]), "+f"(d[85]), "+f"(d[86]), "+f"(d[87]), "+f"(d[88]), "+f"(d[89]), "+f"(d[90]),
-          "+f"(d[91]), "+f"(d[92]), "+f"(d[93]), "+f"(d[94]), "+f"(d[95]), "+f"(d[96]), "+f"(d[97]),
-          "+f"(d[98]), "+f"(d[99]), "+f"(d[100]), "+f"(d[101]), "+f"(d[102]), "+f"(d[103]),
-          "+f"(d[104]), "+f"(d[105]), "+f"(d[106]), "+f"(d[107]), "+f"(d[108]), "+f"(d[109]),
-          "+f"(d[110]), "+f"(d[111]), "+f"(d[112]), "+f"(d[113]), "+f"(d[114]), "+f"(d[115]),
-          "+f"(d[116]), "+f"(d[117]), "+f"(d[118]), "+f"(d[119]), "+f"(d[120]), "+f"(d[121]),
-          "+f"(d[122]), "+f"(d[123]), "+f"(d[124]), "+f"(d[125]), "+f"(d[126]), "+f"(d[127])
-        : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "l"(b));
 }
 
 /* Halves s * q - m of nibble bytes i and j of n (0..15 each), as one half2:
@@ -223,7 +176,7 @@ __global__ void __launch_bounds__(384, 1)
                 const uint8_t *w = wsm + s * C::WBYTES;
                 uint32_t *tb = tab + s * BM * 8;
                 for (int i = tid - 32; i < BM * 8; i += 96) {
-                    float2 f = k_scales(*(const uint4 *)(w + (i >> 3) * QB), i & 7);
+                    float2 f = k_scales_of(*(const uint4 *)(w + (i >> 3) * QB), i & 7);
                     __half2 sm2 = __floats2half2_rn(f.x, -f.y);
                     tb[i] = *(uint32_t *)&sm2;
                 }
@@ -336,7 +289,7 @@ __global__ void dequant_ref(const uint8_t *w, int M, int K, __half *o) {
     const int row = (int)(u / (K / 32)), ju = (int)(u % (K / 32));
     const uint8_t *b = w + (size_t)row * (K / QK) * QB + (size_t)(ju / 8) * QB;
     const int j = ju % 8;
-    float2 sm = k_scales(*(const uint4 *)b, j);
+    float2 sm = k_scales_of(*(const uint4 *)b, j);
     for (int i = 0; i < 16; i++) {
         int v = b[16 + 16 * j + i];
         o[(size_t)row * K + 32 * ju + i] = __float2half(sm.x * (float)(v & 15) - sm.y);
@@ -393,6 +346,14 @@ void run_ours(const CUtensorMap &tw, const CUtensorMap &tx, float *y, int M, int
     if (rb1 < nrb) run_part<NT>(rb1, nrb, g_tail, tw, tx, y, M, N, K);
 }
 
+/* Every mode's kernel for NT may use cfg<NT>::SMEM bytes of shared memory. */
+template <int NT> void allow_smem() {
+    const void *k[4] = {(const void *)qgemm_rs<NT, 0>, (const void *)qgemm_rs<NT, 1>,
+                        (const void *)qgemm_rs<NT, 2>, (const void *)qgemm_rs<NT, 3>};
+    for (const void *f : k)
+        CK(cudaFuncSetAttribute(f, cudaFuncAttributeMaxDynamicSharedMemorySize, cfg<NT>::SMEM));
+}
+
 void shape(cublasHandle_t h, int M, int K, int N) {
     for (int sp : {g_split, g_tail > 0 ? g_tail : 1})
         if (M % BM || K % QK || (K / KC) % (4 * sp)) {
@@ -437,22 +398,8 @@ void shape(cublasHandle_t h, int M, int K, int N) {
         map_2d(x, CU_TENSOR_MAP_DATA_TYPE_FLOAT16, 2, K, N, KC, 128, CU_TENSOR_MAP_SWIZZLE_128B);
     CUtensorMap tx256 =
         map_2d(x, CU_TENSOR_MAP_DATA_TYPE_FLOAT16, 2, K, N, KC, 256, CU_TENSOR_MAP_SWIZZLE_128B);
-    CK(cudaFuncSetAttribute(qgemm_rs<128, 0>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                            cfg<128>::SMEM));
-    CK(cudaFuncSetAttribute(qgemm_rs<128, 2>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                            cfg<128>::SMEM));
-    CK(cudaFuncSetAttribute(qgemm_rs<256, 2>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                            cfg<256>::SMEM));
-    CK(cudaFuncSetAttribute(qgemm_rs<128, 3>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                            cfg<128>::SMEM));
-    CK(cudaFuncSetAttribute(qgemm_rs<256, 3>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                            cfg<256>::SMEM));
-    CK(cudaFuncSetAttribute(qgemm_rs<256, 0>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                            cfg<256>::SMEM));
-    CK(cudaFuncSetAttribute(qgemm_rs<128, 1>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                            cfg<128>::SMEM));
-    CK(cudaFuncSetAttribute(qgemm_rs<256, 1>, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                            cfg<256>::SMEM));
+    allow_smem<128>();
+    allow_smem<256>();
     deq();
     blas();
     CK(cudaDeviceSynchronize());
