@@ -61,6 +61,43 @@ template <int N> __device__ __forceinline__ void pin(int (&f)[N]) {
         asm volatile("" : "+r"(f[i])::"memory");
 }
 
+#if LMC_WGMMA
+/* One committed group of an m64nNk32 s8 product (N = 64 or 128), or of an
+ * m64nNk16 half one, each warpgroup's A from registers. */
+template <int N>
+__device__ __forceinline__ void issue_s8(int (&d)[N / 2], const uint32_t (&a)[4], uint64_t b,
+                                         int scale_d) {
+    wg_fence();
+    if constexpr (N == 128)
+        wg_s8_rs_n128(d, a, b, scale_d);
+    else
+        wg_s8_rs_n64(d, a, b, scale_d);
+    wg_commit();
+}
+template <int N>
+__device__ __forceinline__ void issue_f16(float (&d)[N / 2], const uint32_t (&a)[4], uint64_t b) {
+    wg_fence();
+    if constexpr (N == 128)
+        wg_rs_n128<0>(d, a, b);
+    else
+        wg_rs_n64<0>(d, a, b);
+    wg_commit();
+}
+#endif
+
+/* A sub-block's scaling, t += sc * f, and a super-block's float fold. */
+template <int R> __device__ __forceinline__ void scale_add(int (&t)[R], const int (&f)[R], int sc) {
+#pragma unroll
+    for (int i = 0; i < R; i++)
+        t[i] += sc * f[i];
+}
+template <int R> __device__ __forceinline__ void fold(float (&acc)[R], int (&t)[R], int it) {
+    const float s = 1e-6f * (float)(it & 7);
+#pragma unroll
+    for (int i = 0; i < R; i++)
+        acc[i] += (float)t[i] * s, t[i] = 0;
+}
+
 template <int MODE, int N, int NWG>
 __global__ void __launch_bounds__(NWG * 128) skel(int iters, float *out) {
 #if LMC_WGMMA
@@ -77,14 +114,8 @@ __global__ void __launch_bounds__(NWG * 128) skel(int iters, float *out) {
         int d[R] = {};
         for (int it = 0; it < iters; it++) {
 #pragma unroll
-            for (int j = 0; j < 8; j++) {
-                wg_fence();
-                if constexpr (N == 128)
-                    wg_s8_rs_n128(d, a, bd, 1);
-                else
-                    wg_s8_rs_n64(d, a, bd, 1);
-                wg_commit();
-            }
+            for (int j = 0; j < 8; j++)
+                issue_s8<N>(d, a, bd, 1);
             wg_wait<0>();
             pin(d);
         }
@@ -96,69 +127,39 @@ __global__ void __launch_bounds__(NWG * 128) skel(int iters, float *out) {
         for (int it = 0; it < iters; it++) {
 #pragma unroll
             for (int j = 0; j < 8; j++) {
-                wg_fence();
-                if constexpr (N == 128)
-                    wg_s8_rs_n128(f, a, bd, 0);
-                else
-                    wg_s8_rs_n64(f, a, bd, 0);
-                wg_commit();
+                issue_s8<N>(f, a, bd, 0);
                 wg_wait<0>();
                 pin(f);
-                const int sc = ((it * 8 + j) * 13 + (int)threadIdx.x) & 63;
-#pragma unroll
-                for (int i = 0; i < R; i++)
-                    t[i] += sc * f[i];
+                scale_add(t, f, ((it * 8 + j) * 13 + (int)threadIdx.x) & 63);
             }
-            const float s = 1e-6f * (float)(it & 7);
-#pragma unroll
-            for (int i = 0; i < R; i++)
-                acc[i] += (float)t[i] * s, t[i] = 0;
+            fold(acc, t, it);
         }
     } else if constexpr (MODE == 2) {
         static_assert(N == 64, "mode 2 is for N = 64");
         int f0[R] = {}, f1[R] = {}, t[R] = {};
-        wg_fence();
-        wg_s8_rs_n64(f0, a, bd, 0);
-        wg_commit();
+        issue_s8<N>(f0, a, bd, 0);
         for (int it = 0; it < iters; it++) {
 #pragma unroll
             for (int j = 0; j < 8; j += 2) {
-                wg_fence();
-                wg_s8_rs_n64(f1, a, bd, 0);
-                wg_commit();
+                const int sc = ((it * 8 + j) * 13 + (int)threadIdx.x) & 63;
+                issue_s8<N>(f1, a, bd, 0);
                 wg_wait<1>();
                 pin(f0);
-                const int sc = ((it * 8 + j) * 13 + (int)threadIdx.x) & 63;
-#pragma unroll
-                for (int i = 0; i < R; i++)
-                    t[i] += sc * f0[i];
-                wg_fence();
-                wg_s8_rs_n64(f0, a, bd, 0);
-                wg_commit();
+                scale_add(t, f0, sc);
+                issue_s8<N>(f0, a, bd, 0);
                 wg_wait<1>();
                 pin(f1);
-#pragma unroll
-                for (int i = 0; i < R; i++)
-                    t[i] += (sc + 1) * f1[i];
+                scale_add(t, f1, sc + 1);
             }
-            const float s = 1e-6f * (float)(it & 7);
-#pragma unroll
-            for (int i = 0; i < R; i++)
-                acc[i] += (float)t[i] * s, t[i] = 0;
+            fold(acc, t, it);
         }
         wg_wait<0>();
         pin(f0);
     } else {
         for (int it = 0; it < iters; it++) {
 #pragma unroll
-            for (int j = 0; j < 16; j++) {
-                wg_fence();
-                if constexpr (N == 128)
-                    wg_rs_n128<0>(acc, a, bd);
-                else
-                    wg_rs_n64<0>(acc, a, bd);
-                wg_commit();
-            }
+            for (int j = 0; j < 16; j++)
+                issue_f16<N>(acc, a, bd);
             wg_wait<0>();
             wg_fence_acc(acc);
         }
