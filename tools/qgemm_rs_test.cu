@@ -23,12 +23,14 @@
  *
  *   nvcc -O3 -std=c++17 -gencode arch=compute_90a,code=sm_90a -Isrc \
  *        tools/qgemm_rs_test.cu -lcublas -lcuda
- *   ./a.out [mMODE] [kSPLIT] [tSPLIT] [M K N]...
+ *   ./a.out [mMODE] [kSPLIT] [tSPLIT] [pPERSIST] [M K N]...
  * default shapes: the 8B's gate|up, down, wq|wk, wo at N = 512. MODE 1 waits
  * for each chunk's products before building the next, 2 leaves out the
  * dequantisation (constant A), 3 leaves out the products; SPLIT > 1 splits K
  * over that many blocks, adding into Y; tSPLIT does so only for the tiles of
- * the last, partial wave (a second launch). */
+ * the last, partial wave (a second launch); p1 runs one block an SM that
+ * takes the tiles of whole waves and then shares the rest by super-blocks
+ * (stream-K, partial tiles added into Y). */
 #include "backend/cuda/quant.cuh"
 #include "backend/cuda/wgmma.cuh"
 #include <cublas_v2.h>
@@ -142,10 +144,37 @@ __device__ __forceinline__ void build_a(const uint8_t *ws, const uint32_t *tb, i
     }
 }
 
+/* The work of one block as segments: tile (row block rb, token tile ty) and
+ * its super-blocks [sb0, sb1) of K, `whole` when the segment is the whole
+ * tile (its sums stored; otherwise added into y, which starts at zero).
+ * persist == 0: one segment from the block's coordinates (x: row block from
+ * rb0, y: token tile, z: split of K). persist == 1: a grid of one block an
+ * SM walks the tiles that fill whole waves (tile t: rb = t / nty, ty = t %
+ * nty, so the blocks that read one row block's weights run together), then
+ * all blocks share the rest evenly by super-blocks (stream-K). */
+template <class F>
+__device__ __forceinline__ void for_segs(int T, int nty, int nsb, int rb0, int persist, F &&f) {
+    if (!persist) {
+        const int per = nsb / (int)gridDim.z, sb0 = (int)blockIdx.z * per;
+        f((int)blockIdx.x + rb0, (int)blockIdx.y, sb0, sb0 + per, gridDim.z == 1);
+        return;
+    }
+    const int G = (int)gridDim.x, b = (int)blockIdx.x, full = T / G * G;
+    for (int t = b; t < full; t += G)
+        f(t / nty, t % nty, 0, nsb, true);
+    const long long R = (long long)(T - full) * nsb, i1 = R * (b + 1) / G;
+    for (long long i = R * b / G; i < i1;) {
+        const int t = full + (int)(i / nsb), s0 = (int)(i % nsb);
+        const int s1 = (int)min((long long)nsb, s0 + (i1 - i));
+        f(t / nty, t % nty, s0, s1, s0 == 0 && s1 == nsb);
+        i += s1 - s0;
+    }
+}
+
 template <int NT, int SER>
 __global__ void __launch_bounds__(384, 1)
     qgemm_rs(const __grid_constant__ CUtensorMap tw, const __grid_constant__ CUtensorMap tx,
-             float *y, int ldy, int M, int N, int K, int rb0) {
+             float *y, int ldy, int M, int N, int K, int rb0, int persist) {
     using C = cfg<NT>;
     extern __shared__ uint8_t smem_raw[];
     uint8_t *sm = (uint8_t *)(((uintptr_t)smem_raw + 1023) & ~(uintptr_t)1023);
@@ -155,10 +184,10 @@ __global__ void __launch_bounds__(384, 1)
     uint64_t *xfull = bar, *xempty = bar + C::XST, *wfull = bar + 2 * C::XST,
              *wempty = bar + 2 * C::XST + C::WST, *sready = bar + 2 * C::XST + 2 * C::WST;
     const int wg = threadIdx.x / 128, tid = threadIdx.x % 128;
-    const int row0 = ((int)blockIdx.x + rb0) * BM, tok0 = blockIdx.y * NT;
-    /* split-K (gridDim.z > 1): this block's chunks cb .. cb + nc - 1, its
-     * sums added into y; ring positions count from cb */
-    const int nc = K / KC / (int)gridDim.z, cb = (int)blockIdx.z * nc;
+    const int nty = (N + NT - 1) / NT, T = M / BM * nty, nsb = K / QK;
+    /* Ring positions count over all of the block's segments: gc chunks and
+     * gs super-blocks staged before the current segment. */
+    int gc = 0, gs = 0;
     if (threadIdx.x == 0) {
         for (int i = 0; i < C::XST; i++)
             mb_init(&xfull[i], 1), mb_init(&xempty[i], 8);
@@ -170,51 +199,54 @@ __global__ void __launch_bounds__(384, 1)
     if (wg == 0) {
         if (NT == 256) asm volatile("setmaxnreg.dec.sync.aligned.u32 56;");
         if (tid >= 32) { /* warps 1-3: each weight stage's scales, decoded once */
-            for (int sb = 0; sb < nc / 4; sb++) {
-                const int s = sb % C::WST;
-                mb_wait(&wfull[s], (sb / C::WST) & 1);
-                const uint8_t *w = wsm + s * C::WBYTES;
-                uint32_t *tb = tab + s * BM * 8;
-                for (int i = tid - 32; i < BM * 8; i += 96) {
-                    float2 f = k_scales_of(*(const uint4 *)(w + (i >> 3) * QB), i & 7);
-                    __half2 sm2 = __floats2half2_rn(f.x, -f.y);
-                    tb[i] = *(uint32_t *)&sm2;
+            for_segs(T, nty, nsb, rb0, persist, [&](int, int, int sb0, int sb1, bool) {
+                for (int sb = sb0; sb < sb1; sb++, gs++) {
+                    const int s = gs % C::WST;
+                    mb_wait(&wfull[s], (gs / C::WST) & 1);
+                    const uint8_t *w = wsm + s * C::WBYTES;
+                    uint32_t *tb = tab + s * BM * 8;
+                    for (int i = tid - 32; i < BM * 8; i += 96) {
+                        float2 f = k_scales_of(*(const uint4 *)(w + (i >> 3) * QB), i & 7);
+                        __half2 sm2 = __floats2half2_rn(f.x, -f.y);
+                        tb[i] = *(uint32_t *)&sm2;
+                    }
+                    __syncwarp();
+                    if ((tid & 31) == 0) mb_arrive(&sready[s]);
                 }
-                __syncwarp();
-                if ((tid & 31) == 0) mb_arrive(&sready[s]);
-            }
+            });
             return;
         }
         if (tid != 0) return;
-        for (int c = 0; c < nc; c++) {
-            if ((c & 3) == 0) {
-                const int sb = c >> 2, s = sb % C::WST;
-                mb_wait(&wempty[s], ((sb / C::WST) & 1) ^ 1);
-                mb_expect(&wfull[s], C::WBYTES);
-                tma_2d(wsm + s * C::WBYTES, &tw, (sb + cb / 4) * QB, row0, &wfull[s]);
+        for_segs(T, nty, nsb, rb0, persist, [&](int rb, int ty, int sb0, int sb1, bool) {
+            const int nc = 4 * (sb1 - sb0);
+            for (int c = 0; c < nc; c++) {
+                if ((c & 3) == 0) {
+                    const int g = gs + c / 4, s = g % C::WST;
+                    mb_wait(&wempty[s], ((g / C::WST) & 1) ^ 1);
+                    mb_expect(&wfull[s], C::WBYTES);
+                    tma_2d(wsm + s * C::WBYTES, &tw, (sb0 + c / 4) * QB, rb * BM, &wfull[s]);
+                }
+                const int g = gc + c, s = g % C::XST;
+                mb_wait(&xempty[s], ((g / C::XST) & 1) ^ 1);
+                mb_expect(&xfull[s], C::XBYTES);
+                tma_2d(xs + s * C::XBYTES, &tx, (4 * sb0 + c) * KC, ty * NT, &xfull[s]);
             }
-            const int s = c % C::XST;
-            mb_wait(&xempty[s], ((c / C::XST) & 1) ^ 1);
-            mb_expect(&xfull[s], C::XBYTES);
-            tma_2d(xs + s * C::XBYTES, &tx, (cb + c) * KC, tok0, &xfull[s]);
-        }
+            gc += nc, gs += nc / 4;
+        });
         return;
     }
     if (NT == 256) asm volatile("setmaxnreg.inc.sync.aligned.u32 224;");
     const int warp = tid / 32, lane = tid % 32, g = lane / 4, t = lane % 4;
     const int ra = 64 * (wg - 1) + 16 * warp + g;
     float acc[NT / 2];
-#pragma unroll
-    for (int i = 0; i < NT / 2; i++)
-        acc[i] = 0.0f;
     /* Two A buffers in turn. Chunk c's products are issued while chunk c - 1's
      * are still in flight; once c - 1's are done (wait 1), its stage is
      * released and chunk c + 1's fragments are built into its buffer while
-     * chunk c's products run. */
+     * chunk c's products run. c counts the chunks of the current segment. */
     uint32_t a0[4][4], a1[4][4];
     auto issue = [&](int c, uint32_t(&ac)[4][4]) {
-        const int s = c % C::XST;
-        mb_wait(&xfull[s], (c / C::XST) & 1);
+        const int s = (gc + c) % C::XST;
+        mb_wait(&xfull[s], ((gc + c) / C::XST) & 1);
         wg_fence_acc(acc);
         wg_fence();
         const uint8_t *xb = xs + s * C::XBYTES;
@@ -233,13 +265,13 @@ __global__ void __launch_bounds__(384, 1)
     };
     auto release = [&](int c) {
         if (lane == 0) {
-            mb_arrive(&xempty[c % C::XST]);
-            if ((c & 3) == 3) mb_arrive(&wempty[(c >> 2) % C::WST]);
+            mb_arrive(&xempty[(gc + c) % C::XST]);
+            if ((c & 3) == 3) mb_arrive(&wempty[(gs + (c >> 2)) % C::WST]);
         }
     };
     auto build = [&](int c, uint32_t(&an)[4][4]) {
-        const int sb = c >> 2;
-        if ((c & 3) == 0) mb_wait(&sready[sb % C::WST], (sb / C::WST) & 1);
+        const int sb = gs + (c >> 2), s = sb % C::WST;
+        if ((c & 3) == 0) mb_wait(&sready[s], (sb / C::WST) & 1);
         if constexpr (SER == 2) {
 #pragma unroll
             for (int k = 0; k < 4; k++)
@@ -247,38 +279,45 @@ __global__ void __launch_bounds__(384, 1)
                 for (int i = 0; i < 4; i++)
                     an[k][i] = 0x3c003c00u ^ (uint32_t)(c & 1);
         } else
-            build_a(wsm + (sb % C::WST) * C::WBYTES, tab + (sb % C::WST) * BM * 8, ra, c, t, an);
+            build_a(wsm + s * C::WBYTES, tab + s * BM * 8, ra, c, t, an);
     };
-    auto step = [&](int c, uint32_t(&ac)[4][4], uint32_t(&an)[4][4]) {
-        issue(c, ac);
-        if (SER == 1) wg_wait<0>();
-        wg_wait<1>();
-        wg_fence_acc(acc);
-        if (c > 0) release(c - 1);
-        if (c + 1 < nc) build(c + 1, an);
-    };
-    build(0, a0);
-    for (int c = 0; c < nc; c += 2) { /* nc is even: K is whole super-blocks */
-        step(c, a0, a1);
-        step(c + 1, a1, a0);
-    }
-    wg_wait<0>();
-    wg_fence_acc(acc);
-    release(nc - 1);
-    /* acc[4 j + e]: row ra (+ 8 for e >= 2), token 8 j + 2 t + (e & 1) */
+    for_segs(T, nty, nsb, rb0, persist, [&](int rb, int ty, int sb0, int sb1, bool whole) {
+        const int nc = 4 * (sb1 - sb0), row0 = rb * BM, tok0 = ty * NT;
 #pragma unroll
-    for (int j = 0; j < NT / 8; j++)
-#pragma unroll
-        for (int e = 0; e < 4; e++) {
-            const int tok = tok0 + 8 * j + 2 * t + (e & 1);
-            const int row = row0 + ra + 8 * (e >> 1);
-            if (tok < N && row < M) {
-                if (gridDim.z > 1)
-                    atomicAdd(&y[(size_t)tok * ldy + row], acc[4 * j + e]);
-                else
-                    y[(size_t)tok * ldy + row] = acc[4 * j + e];
-            }
+        for (int i = 0; i < NT / 2; i++)
+            acc[i] = 0.0f;
+        auto step = [&](int c, uint32_t(&ac)[4][4], uint32_t(&an)[4][4]) {
+            issue(c, ac);
+            if (SER == 1) wg_wait<0>();
+            wg_wait<1>();
+            wg_fence_acc(acc);
+            if (c > 0) release(c - 1);
+            if (c + 1 < nc) build(c + 1, an);
+        };
+        build(0, a0);
+        for (int c = 0; c < nc; c += 2) { /* nc is even: whole super-blocks */
+            step(c, a0, a1);
+            step(c + 1, a1, a0);
         }
+        wg_wait<0>();
+        wg_fence_acc(acc);
+        release(nc - 1);
+        gc += nc, gs += nc / 4;
+        /* acc[4 j + e]: row ra (+ 8 for e >= 2), token 8 j + 2 t + (e & 1) */
+#pragma unroll
+        for (int j = 0; j < NT / 8; j++)
+#pragma unroll
+            for (int e = 0; e < 4; e++) {
+                const int tok = tok0 + 8 * j + 2 * t + (e & 1);
+                const int row = row0 + ra + 8 * (e >> 1);
+                if (tok < N && row < M) {
+                    if (!whole)
+                        atomicAdd(&y[(size_t)tok * ldy + row], acc[4 * j + e]);
+                    else
+                        y[(size_t)tok * ldy + row] = acc[4 * j + e];
+                }
+            }
+    });
 }
 
 /* Reference dequantiser: one thread per 32-element unit. */
@@ -312,17 +351,23 @@ CUtensorMap map_2d(void *base, CUtensorMapDataType ty, int esz, uint64_t inner, 
     return m;
 }
 
-int g_mode = 0, g_split = 1, g_tail = 0;
+int g_mode = 0, g_split = 1, g_tail = 0, g_persist = 0;
 template <int NT, int MODE>
 void launch(dim3 grid, int rb0, const CUtensorMap &tw, const CUtensorMap &tx, float *y, int M,
             int N, int K) {
-    qgemm_rs<NT, MODE><<<grid, 384, cfg<NT>::SMEM>>>(tw, tx, y, M, M, N, K, rb0);
+    qgemm_rs<NT, MODE><<<grid, 384, cfg<NT>::SMEM>>>(tw, tx, y, M, M, N, K, rb0, g_persist);
 }
 /* Row blocks [rb0, rb1) with K split in `split`. */
 template <int NT>
 void run_part(int rb0, int rb1, int split, const CUtensorMap &tw, const CUtensorMap &tx, float *y,
               int M, int N, int K) {
     dim3 grid(rb1 - rb0, (N + NT - 1) / NT, split);
+    if (g_persist) {
+        int dev = 0, sms = 132;
+        cudaGetDevice(&dev);
+        cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev);
+        grid = dim3(sms, 1, 1);
+    }
     if (g_mode == 1)
         launch<NT, 1>(grid, rb0, tw, tx, y, M, N, K);
     else if (g_mode == 2)
@@ -337,7 +382,7 @@ void run_part(int rb0, int rb1, int split, const CUtensorMap &tw, const CUtensor
 template <int NT>
 void run_ours(const CUtensorMap &tw, const CUtensorMap &tx, float *y, int M, int N, int K) {
     const int nrb = M / BM;
-    if (!g_tail) return run_part<NT>(0, nrb, g_split, tw, tx, y, M, N, K);
+    if (!g_tail || g_persist) return run_part<NT>(0, nrb, g_split, tw, tx, y, M, N, K);
     int dev = 0, sms = 132;
     cudaGetDevice(&dev);
     cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev);
@@ -513,8 +558,11 @@ int main(int argc, char **argv) {
     cublasCreate(&h);
     std::vector<int> s;
     int i0 = 1;
-    for (; i0 < argc && (argv[i0][0] == 'm' || argv[i0][0] == 'k' || argv[i0][0] == 't'); i0++)
-        (argv[i0][0] == 'm' ? g_mode : argv[i0][0] == 'k' ? g_split : g_tail) = atoi(argv[i0] + 1);
+    for (; i0 < argc && strchr("mktp", argv[i0][0]); i0++)
+        (argv[i0][0] == 'm'   ? g_mode
+         : argv[i0][0] == 'k' ? g_split
+         : argv[i0][0] == 't' ? g_tail
+                              : g_persist) = atoi(argv[i0] + 1);
     for (int i = i0; i < argc; i++)
         s.push_back(atoi(argv[i]));
     if (s.empty()) s = {28672, 4096, 512, 4096, 14336, 512, 5120, 4096, 512, 4096, 4096, 512};
