@@ -417,6 +417,80 @@ static void matvec_pair_matches_reference(void **state) {
     free(src), free(x), free(xhat), free(hs), free(y), free(ref), free(hq), free(w1), free(w2);
 }
 
+/* The prompt's SwiGLU straight from Q4_K gate|up blocks (k_qglu.cu, Hopper)
+ * against the scalar reference fed the same half activations: silu(gate x) *
+ * (up x), for one token, part of a 256-token tile and two tiles (the second
+ * partly filled). Its weights are made in half arithmetic and its output is
+ * half, hence the bound. */
+static void qglu_matches_reference(void **state) {
+    (void)state;
+    NEED_DEVICE();
+    if (!lmc_qglu_ready()) {
+        print_message("qglu: no sm_90a code or no tensor-map encoder here, skipped\n");
+        return;
+    }
+    enum { NI = 512, F = 128, MT = 300 };
+    /* grid 0: every tile split in two along K (fewer tiles than
+     * multiprocessors); 1: one block through all the tiles; 3: whole tiles,
+     * then one split (300 tokens) or two whole leftovers */
+    const int nts[3] = {1, 77, MT}, grids[3] = {0, 1, 3};
+    uint64_t rb = 0;
+    assert_true(lm_type_row_bytes(LM_TYPE_Q4_K, NI, &rb));
+    uint8_t *w = malloc(rb * 2 * F);
+    float *x = malloc(sizeof(float) * NI * MT), *xr = malloc(sizeof(float) * NI * MT);
+    float *gu = malloc(sizeof(float) * 2 * F * MT), *ref = malloc(sizeof(float) * F * MT);
+    float *got = malloc(sizeof(float) * F * MT);
+    uint16_t *hx = malloc(2 * (size_t)NI * MT), *hy = malloc(2 * (size_t)F * MT);
+    for (int r = 0; r < 2 * F; r++) {
+        for (int i = 0; i < NI; i++)
+            x[i] = frand() * (1.0f + (float)(r % 5));
+        assert_true(lm_cpu_quantize_row(LM_TYPE_Q4_K, x, w + r * rb, NI));
+    }
+    for (int i = 0; i < NI * MT; i++)
+        x[i] = frand();
+    void *dw;
+    float *dx;
+    uint16_t *dxh, *dy;
+    CK(cudaMalloc(&dw, rb * 2 * F));
+    CK(cudaMalloc((void **)&dx, sizeof(float) * NI * MT));
+    CK(cudaMalloc((void **)&dxh, 2 * (size_t)NI * MT));
+    CK(cudaMalloc((void **)&dy, 2 * (size_t)F * MT));
+    float *work;
+    CK(cudaMalloc((void **)&work, lmc_qglu_work_bytes()));
+    CK(cudaMemset(work, 0, lmc_qglu_work_bytes()));
+    CK(cudaMemcpy(dw, w, rb * 2 * F, cudaMemcpyHostToDevice));
+    CK(cudaMemcpy(dx, x, sizeof(float) * NI * MT, cudaMemcpyHostToDevice));
+    assert_true(lmc_device_layout(0, LM_TYPE_Q4_K, dw, rb * 2 * F));
+    lmc_convert_act(0, dx, MT, NI, dxh, NULL, NULL);
+    CK(cudaMemcpy(hx, dxh, 2 * (size_t)NI * MT, cudaMemcpyDeviceToHost));
+    for (int i = 0; i < NI * MT; i++)
+        xr[i] = lm_half_to_float(hx[i]);
+    for (int k = 0; k < 9; k++) {
+        const int nt = nts[k % 3], grid = grids[k / 3];
+        CK(cudaMemset(dy, 0xff, 2 * (size_t)F * MT));
+        assert_true(lmc_qglu_q4k(0, dw, F, NI, dxh, nt, dy, work, grid));
+        CK(cudaMemcpy(hy, dy, 2 * (size_t)F * MT, cudaMemcpyDeviceToHost));
+        lm_cpu_matmul_ref(LM_TYPE_Q4_K, w, NI, 0, 2 * F, xr, NI, nt, gu, 2 * F);
+        for (int t = 0; t < nt; t++)
+            for (int i = 0; i < F; i++) {
+                const float g = gu[t * 2 * F + i], u = gu[t * 2 * F + F + i];
+                ref[t * F + i] = g / (1.0f + expf(-g)) * u;
+                got[t * F + i] = lm_half_to_float(hy[t * F + i]);
+            }
+        if (nt < MT) /* rows past nt are left alone (still the poison) */
+            assert_int_equal(hy[(size_t)nt * F], 0xffff);
+        const double e = rel_err(got, ref, (size_t)F * nt);
+        print_message("qglu Q4_K, %d token(s), grid %d: rel err %.2e\n", nt, grid, e);
+        assert_true(e < 3e-3);
+    }
+    /* rows not whole blocks of 64, inputs not whole super-blocks, no tokens */
+    assert_false(lmc_qglu_q4k(0, dw, 100, NI, dxh, 1, dy, work, 0));
+    assert_false(lmc_qglu_q4k(0, dw, F, 300, dxh, 1, dy, work, 0));
+    assert_false(lmc_qglu_q4k(0, dw, F, NI, dxh, 0, dy, work, 0));
+    cudaFree(dw), cudaFree(dx), cudaFree(dxh), cudaFree(dy), cudaFree(work);
+    free(w), free(x), free(xr), free(gu), free(ref), free(got), free(hx), free(hy);
+}
+
 /* ---- attention against a plain CPU softmax ---------------------------------- */
 
 /* ref[t][h][:] = softmax(q K^T / sqrt(hd)) V of token t over its sequence's
@@ -1145,6 +1219,7 @@ int main(void) {
         cmocka_unit_test(attention_matches_cpu_reference),
         cmocka_unit_test(prefill_attention_matches_cpu_reference),
         cmocka_unit_test(matvec_pair_matches_reference),
+        cmocka_unit_test(qglu_matches_reference),
         cmocka_unit_test(small_vram_budget_declines),
         cmocka_unit_test(f16_prefill_copies_match),
         cmocka_unit_test(models_match_references),

@@ -164,6 +164,23 @@ int lmc_attention_dec_split(int n_ctx, int nkv);
  * query heads per KV head (16 when head_dim <= 128). */
 bool lmc_attention_supported(int nh, int nkv, int hd);
 
+/* A prompt's SwiGLU straight from Q4_K gate|up blocks (k_qglu.cu): out[t][i]
+ * = silu(gate_i . x_t) * (up_i . x_t) in half, for the fused matrix wgu
+ * (n_ff gate rows, then n_ff up rows, n_in inputs) and half activations xh
+ * (n_tok x n_in); out must not overlap xh. False where it does not apply:
+ * lmc_qglu_ready() says whether the device and driver can run it (sm_90a
+ * code, the tensor-map encoder; LOCALM_CUDA_QGLU=0 turns it off),
+ * lmc_qglu_shape_ok() which shapes it takes. work: lmc_qglu_work_bytes() of
+ * device memory, zeroed once before the first call (calls leave it so);
+ * calls on one work area must not overlap. grid: the blocks of the
+ * persistent grid, 0 for one a multiprocessor (tests pass fewer to reach
+ * every form of the schedule). */
+bool lmc_qglu_ready(void);
+bool lmc_qglu_shape_ok(int n_ff, int n_in);
+size_t lmc_qglu_work_bytes(void);
+bool lmc_qglu_q4k(cudaStream_t st, const void *wgu, int n_ff, int n_in, const uint16_t *xh,
+                  int n_tok, uint16_t *out, float *work, int grid);
+
 /* out[t][i] = silu(gu[t][i]) * gu[t][n_ff + i], gu and out half (prefill;
  * n_ff even). */
 void lmc_swiglu_f16(cudaStream_t st, const uint16_t *gu, int n_tok, int n_ff, uint16_t *out);

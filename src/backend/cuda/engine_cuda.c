@@ -433,6 +433,7 @@ static lm_status upload_all(uploader *u, const lm_model_desc *m) {
         return s;
     size_t E = e->n_embd, hd = e->hd, Q = (size_t)e->nh * hd, K = (size_t)e->nkv * hd;
     e->mmq = e->mmq256 = true;
+    e->qglu = lmc_qglu_ready() && lmc_qglu_shape_ok(e->n_ff, e->n_embd);
     for (int i = 0; i < e->n_layer; i++) {
         const lm_layer *L = &m->layers[i];
         lmc_layer *D = &e->layers[i];
@@ -469,6 +470,7 @@ static lm_status upload_all(uploader *u, const lm_model_desc *m) {
         D->k_norm = L->k_norm ? dv + 2 * E + Q + 2 * K + hd : NULL;
         e->mmq &= mmq_ok(&D->wq) && mmq_ok(&D->wk) && mmq_ok(&D->wv) && mmq_ok(&D->wo) &&
                   mmq_ok(&D->gate) && mmq_ok(&D->up) && mmq_ok(&D->down);
+        e->qglu &= D->wgu.w && D->wgu.type == LM_TYPE_Q4_K;
         e->mmq256 &= kquant(&D->wq) && kquant(&D->wk) && kquant(&D->wv) && kquant(&D->wo) &&
                      kquant(&D->gate) && kquant(&D->up) && kquant(&D->down);
     }
@@ -506,6 +508,7 @@ static void cuda_unload(lm_engine *e) {
     cudaFree(e->wbuf);
     cudaFree(e->kv);
     cudaFree(e->scratch);
+    cudaFree(e->qglu_work);
     cudaFreeHost(e->h_in);
     cudaFreeHost(e->h_logits);
     (void)cudaGetLastError();
@@ -584,6 +587,11 @@ static lm_status cuda_load(const lm_model_desc *m, const lm_load_opts *o, lm_pro
     uploader u = {e, {0, e->wbuf}, fn, user, 0, m->weight_bytes, tmp, err};
     if (!u.total) u.total = e->wbytes;
     if ((s = upload_all(&u, m))) goto fail;
+    if (e->qglu && ((rc = cudaMalloc((void **)&e->qglu_work, lmc_qglu_work_bytes())) ||
+                    (rc = cudaMemset(e->qglu_work, 0, lmc_qglu_work_bytes())))) {
+        s = cuda_fail(err, rc, "allocation");
+        goto fail;
+    }
     if ((rc = lmc_wpipe_init(e))) {
         s = cuda_fail(err, rc, "prefill stream");
         goto fail;

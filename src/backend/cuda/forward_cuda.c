@@ -94,6 +94,18 @@ static bool gemm(lm_engine *e, const lmc_mat *m, const uint16_t *xh, int n, floa
  * 9.0 ms against 12.4 / 12.5, 1.1B Q4_0 1.3 / 1.8 against 2.4 / 2.4; at 64
  * cuBLAS is ahead on the 8B (12.9 ms against 16.2). LOCALM_CUDA_MMQ_TOK=n
  * moves the bound. */
+/* Prompts up to this many tokens multiply a Q4_K gate|up from its blocks
+ * (k_qglu.cu); longer ones through cuBLAS on dequantised tiles, which wins
+ * there (H100, 8B: +11 % at 512 tokens, +2 % at 1,024, -4.5 % at 2,048). */
+static int qglu_max_tok(void) {
+    static int v = -1;
+    if (v < 0) {
+        const char *s = getenv("LOCALM_CUDA_QGLU_MAX");
+        v = s ? atoi(s) : 1024;
+    }
+    return v;
+}
+
 static int mmq_max_tok(void) {
     static int v = -1;
     if (v < 0) {
@@ -165,6 +177,10 @@ static bool layer(lm_engine *e, const lmc_layer *L, int n, int one_seq, int ctx,
         ok &= lmc_mmq(st, L->gate.type, L->gate.w, L->up.w, E, F, e->xq, e->xs, n, e->ffb, F, false,
                       e->mmq256);
         act(e, e->ffb, n, F, NULL, q8);
+    } else if (e->qglu_pass && !L->wgu.h) { /* silu(gate) * up in half from the Q4_K blocks */
+        uint16_t *h = (uint16_t *)e->ffb;
+        ok &= lmc_qglu_q4k(st, L->wgu.w, F, E, e->xh, n, h, e->qglu_work, 0);
+        return ok && gemm(e, &L->down, h, n, e->x, E, 1.0f);
     } else { /* gate|up in half, then silu(gate) * up */
         uint16_t *gu = (uint16_t *)e->ffb;
         if (L->wgu.w)
@@ -187,9 +203,10 @@ static bool run_big(lm_engine *e, int n, int n_out, float *dst, int one_seq) {
     float eps = e->hp.norm_eps;
     cudaStream_t st = e->st;
     bool ok = lmc_get_rows(st, e->tok.type, e->tok.w, E, tok, n, e->x);
-    lmc_wpipe_reset(e); /* the GEMMs below follow the pipeline's order */
     bool q8 = n <= mmq_max_tok() && e->mmq;
-    int ctx = 0; /* the longest context among the tokens (host copy of pos) */
+    e->qglu_pass = !q8 && e->qglu && n <= qglu_max_tok();
+    lmc_wpipe_reset(e, e->qglu_pass); /* the GEMMs below follow the pipeline's order */
+    int ctx = 0;                      /* the longest context among the tokens (host copy of pos) */
     for (int i = 0; i < n; i++)
         if (e->h_in[T + i] + 1 > ctx) ctx = e->h_in[T + i] + 1;
     for (int l = 0; l < e->n_layer && ok; l++)

@@ -79,7 +79,7 @@ enum { UNITS_PER_LAYER = 7 }; /* wq, wk, wv, wo, gate, up, down at most */
 
 /* The prefill pass's GEMMs in the order run_big multiplies them: the one list
  * both the tile pipeline and the half copies are built from. */
-static int gemm_units(lm_engine *e, gemm_unit *u) {
+static int gemm_units(lm_engine *e, gemm_unit *u, bool qglu) {
     int n = 0;
     for (int l = 0; l < e->n_layer; l++) {
         lmc_layer *L = &e->layers[l];
@@ -93,7 +93,9 @@ static int gemm_units(lm_engine *e, gemm_unit *u) {
             u[n++] = (gemm_unit){&L->wv, NULL};
         }
         u[n++] = (gemm_unit){&L->wo, NULL};
-        if (L->wgu.w)
+        if (L->wgu.w && qglu)
+            ; /* multiplied from its blocks (k_qglu.cu): no tiles */
+        else if (L->wgu.w)
             u[n++] = (gemm_unit){&L->wgu, NULL};
         else {
             u[n++] = (gemm_unit){&L->gate, NULL};
@@ -174,17 +176,18 @@ cudaError_t lmc_wpipe_init(lm_engine *e) {
     if (rc != cudaSuccess) return rc;
     gemm_unit *u = malloc(sizeof *u * UNITS_PER_LAYER * (size_t)e->n_layer);
     if (!u) return cudaErrorMemoryAllocation;
-    int nu = gemm_units(e, u);
-    rc = make_half_copies(e, u, nu); /* first: copied matrices get no tiles */
-    if (rc == cudaSuccess) {
-        e->n_jobs = build(e, u, nu, NULL);
-        e->jobs = e->n_jobs ? malloc((size_t)e->n_jobs * sizeof *e->jobs) : NULL;
-        if (e->n_jobs && !e->jobs)
+    rc = make_half_copies(e, u, gemm_units(e, u, false)); /* first: copies get no tiles */
+    for (int k = 0; k < 1 + e->qglu && rc == cudaSuccess; k++) {
+        int nu = gemm_units(e, u, k), n = build(e, u, nu, NULL);
+        e->n_job_list[k] = n;
+        e->job_list[k] = n ? malloc((size_t)n * sizeof(lmc_wjob)) : NULL;
+        if (n && !e->job_list[k])
             rc = cudaErrorMemoryAllocation;
         else
-            build(e, u, nu, e->jobs);
+            build(e, u, nu, e->job_list[k]);
     }
     free(u);
+    lmc_wpipe_reset(e, false);
     return rc;
 }
 
@@ -195,10 +198,13 @@ void lmc_wpipe_free(lm_engine *e) {
     }
     if (e->st2) cudaStreamDestroy(e->st2);
     cudaFree(e->hbuf);
-    free(e->jobs);
+    free(e->job_list[0]);
+    free(e->job_list[1]);
 }
 
-void lmc_wpipe_reset(lm_engine *e) {
+void lmc_wpipe_reset(lm_engine *e, bool qglu) {
+    const int k = qglu && e->qglu;
+    e->jobs = e->job_list[k], e->n_jobs = e->n_job_list[k];
     e->jn = e->jc = 0;
 }
 
