@@ -280,6 +280,11 @@ bool lmc_warm_up(lm_engine *e) {
     if (v && v[0] == '0') return true;
     int n = imin(64, e->n_ctx);
     bool ok = n <= LMC_SMALL_TOK || warm_prompt(e, n);
+    if (ok && n > LMC_SMALL_TOK && e->qglu) { /* and the GEMM longer prompts use instead */
+        e->qglu = false;
+        ok = warm_prompt(e, n);
+        e->qglu = true;
+    }
     if (ok && e->mmq && mmq_max_tok() > LMC_SMALL_TOK) ok = warm_prompt(e, LMC_SMALL_TOK + 1);
     return ok && cudaGetLastError() == cudaSuccess;
 }
