@@ -31,7 +31,9 @@
  * the last, partial wave (a second launch); p1 runs one block an SM that
  * takes the tiles of whole waves and then shares the rest by super-blocks
  * (stream-K, partial tiles added into Y). */
+#include "backend/cuda/q4k_frag.cuh"
 #include "backend/cuda/quant.cuh"
+#include "backend/cuda/tma.cuh"
 #include "backend/cuda/wgmma.cuh"
 #include <cublas_v2.h>
 #include <cuda.h>
@@ -71,78 +73,6 @@ template <int NT> struct cfg {
     static constexpr int TBYTES = BM * 8 * 4; /* a stage's scales: half2 (s, -m) a sub-block */
     static constexpr int SMEM = XST * XBYTES + WST * (WBYTES + TBYTES) + 1024 + 256;
 };
-
-__device__ __forceinline__ uint32_t smem_u32(const void *p) {
-    return (uint32_t)__cvta_generic_to_shared(p);
-}
-__device__ __forceinline__ void mb_init(uint64_t *b, int n) {
-    asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;" ::"r"(smem_u32(b)), "r"(n));
-}
-__device__ __forceinline__ void mb_expect(uint64_t *b, int bytes) {
-    asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;" ::"r"(smem_u32(b)),
-                 "r"(bytes)
-                 : "memory");
-}
-__device__ __forceinline__ void mb_arrive(uint64_t *b) {
-    asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];" ::"r"(smem_u32(b)) : "memory");
-}
-__device__ __forceinline__ void mb_wait(uint64_t *b, int parity) {
-    uint32_t ok;
-    do {
-        asm volatile("{\n .reg .pred p;\n mbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\n"
-                     " selp.u32 %0, 1, 0, p;\n}"
-                     : "=r"(ok)
-                     : "r"(smem_u32(b)), "r"(parity)
-                     : "memory");
-    } while (!ok);
-}
-__device__ __forceinline__ void tma_2d(void *dst, const CUtensorMap *m, int x, int y, uint64_t *b) {
-    asm volatile("cp.async.bulk.tensor.2d.shared::cluster.global.tile.mbarrier::complete_tx::bytes"
-                 " [%0], [%1, {%2, %3}], [%4];" ::"r"(smem_u32(dst)),
-                 "l"((uint64_t)m), "r"(x), "r"(y), "r"(smem_u32(b))
-                 : "memory");
-}
-
-/* Halves s * q - m of nibble bytes i and j of n (0..15 each), as one half2:
- * 0x64 above a nibble makes the half 1024 + q, exactly. */
-template <int SEL>
-__device__ __forceinline__ uint32_t nib_pair(uint32_t n, __half2 s2, __half2 m2) {
-    uint32_t h = __byte_perm(n, 0x64646464u, SEL);
-    __half2 q = __hsub2(*(__half2 *)&h, __half2half2(__ushort_as_half(0x6400)));
-    __half2 w = __hfma2(q, s2, m2);
-    return *(uint32_t *)&w;
-}
-
-__device__ __forceinline__ uint32_t qword(const uint8_t *row, int j, int t) {
-    const uint16_t *q = (const uint16_t *)(row + 16 + 16 * j);
-    return (uint32_t)q[t] | (uint32_t)q[t + 4] << 16;
-}
-
-/* The A fragments of chunk c (64 k: sub-blocks 2 (c & 3) and + 1 of
- * super-block c >> 2) for rows ra and ra + 8 of the weight stage ws, whose
- * scales table is tb. a[s]: k16 step s. */
-__device__ __forceinline__ void build_a(const uint8_t *ws, const uint32_t *tb, int ra, int c, int t,
-                                        uint32_t (&a)[4][4]) {
-    const int jj = c & 3;
-#pragma unroll
-    for (int r = 0; r < 2; r++) {
-        const int row = ra + 8 * r;
-        const uint2 sp = *(const uint2 *)(tb + row * 8 + 2 * jj);
-#pragma unroll
-        for (int u = 0; u < 2; u++) {
-            const uint32_t sm = u ? sp.y : sp.x;
-            const uint32_t sx = __byte_perm(sm, 0, 0x1010), mx = __byte_perm(sm, 0, 0x3232);
-            const __half2 s2 = *(const __half2 *)&sx, m2 = *(const __half2 *)&mx;
-            const uint32_t v = qword(ws + row * QB, 2 * jj + u, t);
-            uint32_t lo = v & 0x0F0F0F0Fu, hi = (v >> 4) & 0x0F0F0F0Fu;
-            /* step 2u: elements 0-15 (low nibbles), step 2u + 1: 16-31 */
-            a[2 * u][r] = nib_pair<0x4140>(lo, s2, m2);
-            a[2 * u][2 + r] = nib_pair<0x4342>(lo, s2, m2);
-            a[2 * u + 1][r] = nib_pair<0x4140>(hi, s2, m2);
-            a[2 * u + 1][2 + r] = nib_pair<0x4342>(hi, s2, m2);
-        }
-    }
-}
 
 /* The work of one block as segments: tile (row block rb, token tile ty) and
  * its super-blocks [sb0, sb1) of K, `whole` when the segment is the whole
@@ -239,11 +169,7 @@ __global__ void __launch_bounds__(384, 1)
     const int warp = tid / 32, lane = tid % 32, g = lane / 4, t = lane % 4;
     const int ra = 64 * (wg - 1) + 16 * warp + g;
     float acc[NT / 2];
-    /* Two A buffers in turn. Chunk c's products are issued while chunk c - 1's
-     * are still in flight; once c - 1's are done (wait 1), its stage is
-     * released and chunk c + 1's fragments are built into its buffer while
-     * chunk c's products run. c counts the chunks of the current segment. */
-    uint32_t a0[4][4], a1[4][4];
+    /* c counts the chunks of the current segment (rs_chunks) */
     auto issue = [&](int c, uint32_t(&ac)[4][4]) {
         const int s = (gc + c) % C::XST;
         mb_wait(&xfull[s], ((gc + c) / C::XST) & 1);
@@ -262,6 +188,7 @@ __global__ void __launch_bounds__(384, 1)
                 wg_rs_n128<0>(acc, ac[k], d);
         }
         wg_commit();
+        if (SER == 1) wg_wait<0>();
     };
     auto release = [&](int c) {
         if (lane == 0) {
@@ -286,22 +213,7 @@ __global__ void __launch_bounds__(384, 1)
 #pragma unroll
         for (int i = 0; i < NT / 2; i++)
             acc[i] = 0.0f;
-        auto step = [&](int c, uint32_t(&ac)[4][4], uint32_t(&an)[4][4]) {
-            issue(c, ac);
-            if (SER == 1) wg_wait<0>();
-            wg_wait<1>();
-            wg_fence_acc(acc);
-            if (c > 0) release(c - 1);
-            if (c + 1 < nc) build(c + 1, an);
-        };
-        build(0, a0);
-        for (int c = 0; c < nc; c += 2) { /* nc is even: whole super-blocks */
-            step(c, a0, a1);
-            step(c + 1, a1, a0);
-        }
-        wg_wait<0>();
-        wg_fence_acc(acc);
-        release(nc - 1);
+        rs_chunks(nc, acc, issue, build, release);
         gc += nc, gs += nc / 4;
         /* acc[4 j + e]: row ra (+ 8 for e >= 2), token 8 j + 2 t + (e & 1) */
 #pragma unroll

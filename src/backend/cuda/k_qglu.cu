@@ -31,6 +31,7 @@
  * the driver's tensor-map encoder (lmc_qglu_ready()). */
 #include "backend/cuda/cuda_kernels.h"
 #include "backend/cuda/launch.cuh"
+#include "backend/cuda/q4k_frag.cuh"
 #include "backend/cuda/tma.cuh"
 #include "backend/cuda/wgmma.cuh"
 #include <cuda.h>
@@ -53,7 +54,8 @@ constexpr int MAXSLOT = 128;           /* leftover tiles a launch may split (gri
 constexpr size_t SMEM = (size_t)XST * XBYTES + (size_t)WST * (WBYTES + TBYTES) + 256 + 1024;
 
 /* The 6-bit scale and min of sub-block j, times d and dmin, from the header
- * words h (h.x: d and dmin; h.y .. h.w: the 12 scale bytes). */
+ * words h (h.x: d and dmin; h.y .. h.w: the 12 scale bytes); selects rather
+ * than quant.cuh's branches, as the scale warps decode mixed sub-blocks. */
 __device__ __forceinline__ float2 k_scales(uint4 h, int j) {
     const int sh = 8 * (j & 3);
     const int b0 = (int)(h.y >> sh) & 0xFF, b1 = (int)(h.z >> sh) & 0xFF,
@@ -62,46 +64,6 @@ __device__ __forceinline__ float2 k_scales(uint4 h, int j) {
     const int mn = j < 4 ? b1 & 63 : (b2 >> 4) | ((b1 >> 6) << 4);
     const float2 dd = __half22float2(*(const __half2 *)&h.x);
     return make_float2(dd.x * (float)sc, dd.y * (float)mn);
-}
-
-/* s * q - m for nibble bytes i and j of n as one half2 (SEL picks them):
- * 0x64 above a nibble makes the half 1024 + q exactly; the subtraction is
- * exact too, so only the fma rounds. */
-template <int SEL>
-__device__ __forceinline__ uint32_t nib_pair(uint32_t n, __half2 s2, __half2 m2) {
-    const uint32_t h = __byte_perm(n, 0x64646464u, SEL);
-    const __half2 q = __hsub2(*(const __half2 *)&h, __half2half2(__ushort_as_half(0x6400)));
-    const __half2 w = __hfma2(q, s2, m2);
-    return *(const uint32_t *)&w;
-}
-
-/* The A fragments of chunk c (sub-blocks 2 (c & 3) and + 1 of its
- * super-block) for rows ra and ra + 8 of the weight stage ws, with that
- * stage's scales tb; a[s] for k16 step s. Q4_K blocks are in the upload
- * layout (quant.cuh): sub-block j's 16 bytes at 16 + 16 j, byte i holding
- * element i (low nibble) and i + 16. Lane t needs elements 2t, 2t + 1,
- * 2t + 8, 2t + 9 of each 16 (the mma.m16n8k16 A layout). */
-__device__ __forceinline__ void build_a(const uint8_t *ws, const uint32_t *tb, int ra, int c, int t,
-                                        uint32_t (&a)[4][4]) {
-    const int jj = c & 3;
-#pragma unroll
-    for (int r = 0; r < 2; r++) {
-        const int row = ra + 8 * r;
-        const uint2 sp = *(const uint2 *)(tb + row * 8 + 2 * jj);
-#pragma unroll
-        for (int u = 0; u < 2; u++) {
-            const uint32_t sm = u ? sp.y : sp.x;
-            const uint32_t sx = __byte_perm(sm, 0, 0x1010), mx = __byte_perm(sm, 0, 0x3232);
-            const __half2 s2 = *(const __half2 *)&sx, m2 = *(const __half2 *)&mx;
-            const uint16_t *q = (const uint16_t *)(ws + row * QB + 16 + 16 * (2 * jj + u));
-            const uint32_t v = (uint32_t)q[t] | (uint32_t)q[t + 4] << 16;
-            const uint32_t lo = v & 0x0F0F0F0Fu, hi = (v >> 4) & 0x0F0F0F0Fu;
-            a[2 * u][r] = nib_pair<0x4140>(lo, s2, m2);
-            a[2 * u][2 + r] = nib_pair<0x4342>(lo, s2, m2);
-            a[2 * u + 1][r] = nib_pair<0x4140>(hi, s2, m2);
-            a[2 * u + 1][2 + r] = nib_pair<0x4342>(hi, s2, m2);
-        }
-    }
 }
 
 __device__ __forceinline__ void named_sync(int id, int n) {
@@ -228,11 +190,7 @@ __global__ void __launch_bounds__(384, 1)
     const int w8 = 4 * (wg - 1) + warp; /* 16-row group of the stage: features 8 w8 .. + 7 */
     const int ra = 16 * w8 + g;         /* gate row of the stage (up: ra + 8) */
     float acc[NT / 2];
-    /* Two A buffers in turn: chunk c's products are issued while chunk
-     * c - 1's are in flight; once those are done (wait 1) its stages are
-     * released and chunk c + 1's fragments are built into its buffer while
-     * chunk c's products run. c counts the chunks of the current unit. */
-    uint32_t a0[4][4], a1[4][4];
+    /* c counts the chunks of the current unit (rs_chunks) */
     auto build = [&](int c, uint32_t(&an)[4][4]) {
         const int sb = gs + (c >> 2), s = sb % WST;
         if ((c & 3) == 0) mb_wait(&sready[s], (sb / WST) & 1);
@@ -249,28 +207,19 @@ __global__ void __launch_bounds__(384, 1)
 #pragma unroll
         for (int i = 0; i < NT / 2; i++)
             acc[i] = 0.0f;
-        auto step = [&](int c, uint32_t(&ac)[4][4], uint32_t(&an)[4][4]) {
-            const int s = (gc + c) % XST;
-            mb_wait(&xfull[s], ((gc + c) / XST) & 1);
-            wg_fence_acc(acc);
-            wg_fence();
+        rs_chunks(
+            nc, acc,
+            [&](int c, uint32_t(&ac)[4][4]) {
+                const int s = (gc + c) % XST;
+                mb_wait(&xfull[s], ((gc + c) / XST) & 1);
+                wg_fence_acc(acc);
+                wg_fence();
 #pragma unroll
-            for (int k = 0; k < 4; k++)
-                wg_rs_n256(acc, ac[k], wg_desc(xs + s * XBYTES + k * 32, 16, 1024));
-            wg_commit();
-            wg_wait<1>();
-            wg_fence_acc(acc);
-            if (c > 0) release(c - 1);
-            if (c + 1 < nc) build(c + 1, an);
-        };
-        build(0, a0);
-        for (int c = 0; c < nc; c += 2) { /* nc is even: whole super-blocks */
-            step(c, a0, a1);
-            step(c + 1, a1, a0);
-        }
-        wg_wait<0>();
-        wg_fence_acc(acc);
-        release(nc - 1);
+                for (int k = 0; k < 4; k++)
+                    wg_rs_n256(acc, ac[k], wg_desc(xs + s * XBYTES + k * 32, 16, 1024));
+                wg_commit();
+            },
+            build, release);
         gc += nc, gs += nc / 4;
         if (slot >= 0) { /* half of a leftover tile: the second one to finish adds */
             int *cnt = (int *)work + 2 * slot;

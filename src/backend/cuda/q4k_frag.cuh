@@ -1,0 +1,84 @@
+/* q4k_frag.cuh — a warpgroup product's A operand built in registers from
+ * Q4_K blocks (RS wgmma): the prompt's gate|up kernel (k_qglu.cu) and the
+ * measurement tool it came from (tools/qgemm_rs_test.cu) share it. Weight
+ * stages hold super-blocks of 144 bytes a row in the upload layout, their
+ * scales decoded once into a table of half2 (s, -m) a sub-block. */
+#ifndef LM_BACKEND_CUDA_Q4K_FRAG_CUH
+#define LM_BACKEND_CUDA_Q4K_FRAG_CUH
+#include "backend/cuda/wgmma.cuh"
+#include <cuda_fp16.h>
+#include <stdint.h>
+
+namespace lmc {
+
+/* s * q - m for nibble bytes i and j of n as one half2 (SEL picks them):
+ * 0x64 above a nibble makes the half 1024 + q exactly; the subtraction is
+ * exact too, so only the fma rounds. */
+template <int SEL>
+__device__ __forceinline__ uint32_t nib_pair(uint32_t n, __half2 s2, __half2 m2) {
+    const uint32_t h = __byte_perm(n, 0x64646464u, SEL);
+    const __half2 q = __hsub2(*(const __half2 *)&h, __half2half2(__ushort_as_half(0x6400)));
+    const __half2 w = __hfma2(q, s2, m2);
+    return *(const uint32_t *)&w;
+}
+
+/* The A fragments of chunk c (sub-blocks 2 (c & 3) and + 1 of its
+ * super-block) for rows ra and ra + 8 of the weight stage ws, with that
+ * stage's scales tb; a[s] for k16 step s. Q4_K blocks are in the upload
+ * layout (quant.cuh): sub-block j's 16 bytes at 16 + 16 j, byte i holding
+ * element i (low nibble) and i + 16. Lane t needs elements 2t, 2t + 1,
+ * 2t + 8, 2t + 9 of each 16 (the mma.m16n8k16 A layout). */
+__device__ __forceinline__ void build_a(const uint8_t *ws, const uint32_t *tb, int ra, int c, int t,
+                                        uint32_t (&a)[4][4]) {
+    const int jj = c & 3;
+#pragma unroll
+    for (int r = 0; r < 2; r++) {
+        const int row = ra + 8 * r;
+        const uint2 sp = *(const uint2 *)(tb + row * 8 + 2 * jj);
+#pragma unroll
+        for (int u = 0; u < 2; u++) {
+            const uint32_t sm = u ? sp.y : sp.x;
+            const uint32_t sx = __byte_perm(sm, 0, 0x1010), mx = __byte_perm(sm, 0, 0x3232);
+            const __half2 s2 = *(const __half2 *)&sx, m2 = *(const __half2 *)&mx;
+            const uint16_t *q = (const uint16_t *)(ws + row * 144 + 16 + 16 * (2 * jj + u));
+            const uint32_t v = (uint32_t)q[t] | (uint32_t)q[t + 4] << 16;
+            const uint32_t lo = v & 0x0F0F0F0Fu, hi = (v >> 4) & 0x0F0F0F0Fu;
+            a[2 * u][r] = nib_pair<0x4140>(lo, s2, m2);
+            a[2 * u][2 + r] = nib_pair<0x4342>(lo, s2, m2);
+            a[2 * u + 1][r] = nib_pair<0x4140>(hi, s2, m2);
+            a[2 * u + 1][2 + r] = nib_pair<0x4342>(hi, s2, m2);
+        }
+    }
+}
+
+/* The consumers' loop over a unit's nc chunks (nc even: whole super-blocks)
+ * with two A buffers in turn: chunk c's products are issued (issue(c, a):
+ * fences, wgmmas, commit) while chunk c - 1's are still in flight; once those
+ * are done (wait 1) their stages are released (release(c - 1)) and chunk c +
+ * 1's fragments are built (build(c + 1, a)) while chunk c's products run.
+ * The buffers are two named arrays used in turn, not a copy moved after the
+ * wait: NVVM once built the next fragments straight into the registers an
+ * in-flight wgmma was reading (NOTES-cuda.md, pass 17). */
+template <int N, class Issue, class Build, class Release>
+__device__ __forceinline__ void rs_chunks(int nc, float (&acc)[N], Issue &&issue, Build &&build,
+                                          Release &&release) {
+    uint32_t a0[4][4], a1[4][4];
+    auto step = [&](int c, uint32_t(&ac)[4][4], uint32_t(&an)[4][4]) {
+        issue(c, ac);
+        wg_wait<1>();
+        wg_fence_acc(acc);
+        if (c > 0) release(c - 1);
+        if (c + 1 < nc) build(c + 1, an);
+    };
+    build(0, a0);
+    for (int c = 0; c < nc; c += 2) {
+        step(c, a0, a1);
+        step(c + 1, a1, a0);
+    }
+    wg_wait<0>();
+    wg_fence_acc(acc);
+    release(nc - 1);
+}
+
+} // namespace lmc
+#endif
