@@ -133,13 +133,7 @@ __global__ void __launch_bounds__(384, 1)
                 for (int sb = sb0; sb < sb1; sb++, gs++) {
                     const int s = gs % C::WST;
                     mb_wait(&wfull[s], (gs / C::WST) & 1);
-                    const uint8_t *w = wsm + s * C::WBYTES;
-                    uint32_t *tb = tab + s * BM * 8;
-                    for (int i = tid - 32; i < BM * 8; i += 96) {
-                        float2 f = k_scales_of(*(const uint4 *)(w + (i >> 3) * QB), i & 7);
-                        __half2 sm2 = __floats2half2_rn(f.x, -f.y);
-                        tb[i] = *(uint32_t *)&sm2;
-                    }
+                    stage_scales(wsm + s * C::WBYTES, tab + s * BM * 8, BM, tid - 32, 96);
                     __syncwarp();
                     if ((tid & 31) == 0) mb_arrive(&sready[s]);
                 }

@@ -53,19 +53,6 @@ constexpr int TBYTES = 2 * RB * 8 * 4; /* its scales: half2 (s, -m) a sub-block 
 constexpr int MAXSLOT = 128;           /* leftover tiles a launch may split (grids of up to 256) */
 constexpr size_t SMEM = (size_t)XST * XBYTES + (size_t)WST * (WBYTES + TBYTES) + 256 + 1024;
 
-/* The 6-bit scale and min of sub-block j, times d and dmin, from the header
- * words h (h.x: d and dmin; h.y .. h.w: the 12 scale bytes); selects rather
- * than quant.cuh's branches, as the scale warps decode mixed sub-blocks. */
-__device__ __forceinline__ float2 k_scales(uint4 h, int j) {
-    const int sh = 8 * (j & 3);
-    const int b0 = (int)(h.y >> sh) & 0xFF, b1 = (int)(h.z >> sh) & 0xFF,
-              b2 = (int)(h.w >> sh) & 0xFF;
-    const int sc = j < 4 ? b0 & 63 : (b2 & 15) | ((b0 >> 6) << 4);
-    const int mn = j < 4 ? b1 & 63 : (b2 >> 4) | ((b1 >> 6) << 4);
-    const float2 dd = __half22float2(*(const __half2 *)&h.x);
-    return make_float2(dd.x * (float)sc, dd.y * (float)mn);
-}
-
 __device__ __forceinline__ void named_sync(int id, int n) {
     asm volatile("bar.sync %0, %1;" ::"r"(id), "r"(n) : "memory");
 }
@@ -149,13 +136,7 @@ __global__ void __launch_bounds__(384, 1)
                 for (int sb = sb0; sb < sb1; sb++, gs++) {
                     const int s = gs % WST;
                     mb_wait(&wfull[s], (gs / WST) & 1);
-                    const uint8_t *w = wsm + s * WBYTES;
-                    uint32_t *tb = tab + s * 2 * RB * 8;
-                    for (int i = tid - 32; i < 2 * RB * 8; i += 96) {
-                        const float2 f = k_scales(*(const uint4 *)(w + (i >> 3) * QB), i & 7);
-                        const __half2 h = __floats2half2_rn(f.x, -f.y);
-                        tb[i] = *(const uint32_t *)&h;
-                    }
+                    stage_scales(wsm + s * WBYTES, tab + s * 2 * RB * 8, 2 * RB, tid - 32, 96);
                     __syncwarp();
                     if ((tid & 31) == 0) mb_arrive(&sready[s]);
                 }

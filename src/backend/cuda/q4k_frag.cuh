@@ -22,6 +22,32 @@ __device__ __forceinline__ uint32_t nib_pair(uint32_t n, __half2 s2, __half2 m2)
     return *(const uint32_t *)&w;
 }
 
+/* The 6-bit scale and min of sub-block j, times d and dmin, from the header
+ * words h (h.x: d and dmin; h.y .. h.w: the 12 scale bytes); selects rather
+ * than quant.cuh's branches (k_scales_of), as one warp decodes mixed
+ * sub-blocks. */
+__device__ __forceinline__ float2 k_scales(uint4 h, int j) {
+    const int sh = 8 * (j & 3);
+    const int b0 = (int)(h.y >> sh) & 0xFF, b1 = (int)(h.z >> sh) & 0xFF,
+              b2 = (int)(h.w >> sh) & 0xFF;
+    const int sc = j < 4 ? b0 & 63 : (b2 & 15) | ((b0 >> 6) << 4);
+    const int mn = j < 4 ? b1 & 63 : (b2 >> 4) | ((b1 >> 6) << 4);
+    const float2 dd = __half22float2(*(const __half2 *)&h.x);
+    return make_float2(dd.x * (float)sc, dd.y * (float)mn);
+}
+
+/* A weight stage's scale table: for each of its rows' 8 sub-blocks, half2
+ * (d * sc, -dmin * m), entry 8 row + j; this thread takes entries i0, i0 +
+ * step, ... (the stage: rows super-blocks of 144 bytes). */
+__device__ __forceinline__ void stage_scales(const uint8_t *w, uint32_t *tb, int rows, int i0,
+                                             int step) {
+    for (int i = i0; i < rows * 8; i += step) {
+        const float2 f = k_scales(*(const uint4 *)(w + (i >> 3) * 144), i & 7);
+        const __half2 h = __floats2half2_rn(f.x, -f.y);
+        tb[i] = *(const uint32_t *)&h;
+    }
+}
+
 /* The A fragments of chunk c (sub-blocks 2 (c & 3) and + 1 of its
  * super-block) for rows ra and ra + 8 of the weight stage ws, with that
  * stage's scales tb; a[s] for k16 step s. Q4_K blocks are in the upload
