@@ -86,6 +86,14 @@ static bool gemm(lm_engine *e, const lmc_mat *m, const uint16_t *xh, int n, floa
     return lmc_gemm(e, m, xh, n, y, ldy, beta, false);
 }
 
+/* A prompt-length bound from the environment (default dflt), at most a
+ * piece's LMC_MAX_TOK tokens. */
+static int tok_bound(const char *var, int dflt) {
+    const char *s = getenv(var);
+    int v = s ? atoi(s) : dflt;
+    return v > LMC_MAX_TOK ? LMC_MAX_TOK : v;
+}
+
 /* Prompts of up to this many tokens multiply straight from the quantised
  * blocks on the int8 tensor cores (k_mmq.cu) when every layer matrix is of
  * a type that kernel reads; longer ones dequantise to half for cuBLAS, whose
@@ -94,25 +102,19 @@ static bool gemm(lm_engine *e, const lmc_mat *m, const uint16_t *xh, int n, floa
  * 9.0 ms against 12.4 / 12.5, 1.1B Q4_0 1.3 / 1.8 against 2.4 / 2.4; at 64
  * cuBLAS is ahead on the 8B (12.9 ms against 16.2). LOCALM_CUDA_MMQ_TOK=n
  * moves the bound. */
-/* Prompts up to this many tokens multiply a Q4_K gate|up from its blocks
- * (k_qglu.cu); longer ones through cuBLAS on dequantised tiles, which wins
- * there (H100, 8B: +11 % at 512 tokens, +2 % at 1,024, -4.5 % at 2,048). */
-static int qglu_max_tok(void) {
+static int mmq_max_tok(void) {
     static int v = -1;
-    if (v < 0) {
-        const char *s = getenv("LOCALM_CUDA_QGLU_MAX");
-        v = s ? atoi(s) : 1024;
-    }
+    if (v < 0) v = tok_bound("LOCALM_CUDA_MMQ_TOK", 32);
     return v;
 }
 
-static int mmq_max_tok(void) {
+/* Prompts up to this many tokens multiply a Q4_K gate|up from its blocks
+ * (k_qglu.cu); longer ones through cuBLAS on dequantised tiles, which wins
+ * there (H100, 8B: +11 % at 512 tokens, +2-3 % at 1,024, -4 % at 2,048).
+ * LOCALM_CUDA_QGLU_MAX=n moves the bound. */
+static int qglu_max_tok(void) {
     static int v = -1;
-    if (v < 0) {
-        const char *s = getenv("LOCALM_CUDA_MMQ_TOK");
-        v = s ? atoi(s) : 32;
-        if (v > LMC_MAX_TOK) v = LMC_MAX_TOK;
-    }
+    if (v < 0) v = tok_bound("LOCALM_CUDA_QGLU_MAX", 1024);
     return v;
 }
 
@@ -205,8 +207,9 @@ static bool run_big(lm_engine *e, int n, int n_out, float *dst, int one_seq) {
     bool ok = lmc_get_rows(st, e->tok.type, e->tok.w, E, tok, n, e->x);
     bool q8 = n <= mmq_max_tok() && e->mmq;
     e->qglu_pass = !q8 && e->qglu && n <= qglu_max_tok();
-    lmc_wpipe_reset(e, e->qglu_pass); /* the GEMMs below follow the pipeline's order */
-    int ctx = 0;                      /* the longest context among the tokens (host copy of pos) */
+    /* the GEMMs below follow the pipeline's order */
+    lmc_wpipe_reset(e, e->qglu_pass);
+    int ctx = 0; /* the longest context among the tokens (host copy of pos) */
     for (int i = 0; i < n; i++)
         if (e->h_in[T + i] + 1 > ctx) ctx = e->h_in[T + i] + 1;
     for (int l = 0; l < e->n_layer && ok; l++)
