@@ -1,9 +1,14 @@
-/* bench_cuda_kernels.c — times the CUDA engine's decode kernels one by one on
- * real model shapes (mat-vec per weight type, attention, norm) and prints each
- * next to the measured device-to-device copy bandwidth as a fraction. Weight
- * copies rotate through more memory than L2 holds, so DRAM is what is timed. */
+/* bench_cuda_kernels.c — times the CUDA engine's kernels one by one on real
+ * model shapes: the prompt products that read K-quant blocks (k_qgemm.cu,
+ * Hopper), against the dense FP16 tensor peak, then the decode kernels
+ * (mat-vec per weight type, attention, norm) against the measured
+ * device-to-device copy bandwidth. Decode weight copies rotate through more
+ * memory than L2 holds, so DRAM is what is timed. `bench_cuda_kernels prompt`
+ * runs the first part alone. */
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #ifdef LOCALM_HAVE_CUDA
 #include "backend/cuda/cuda_kernels.h"
@@ -155,7 +160,73 @@ static double bench_norm(int n) {
     return ms * 1e3 / reps;
 }
 
-int main(void) {
+/* A prompt's product of n_tok tokens straight from the K-quant blocks
+ * (k_qgemm.cu): y += W x (lmc_qmm_add), or with glu the gate|up matrix of
+ * 2 rows and SwiGLU (lmc_qglu_q4k); microseconds a call. */
+static double bench_qgemm(uint32_t type, int rows, int n_in, int n_tok, bool glu) {
+    uint64_t rb = 0;
+    lm_type_row_bytes(type, (uint64_t)n_in, &rb);
+    const int wrows = glu ? 2 * rows : rows;
+    size_t bytes = rb * (size_t)wrows;
+    uint8_t *host = malloc(bytes), *dw;
+    fill(host, bytes);
+    CK(cudaMalloc((void **)&dw, bytes));
+    CK(cudaMemcpy(dw, host, bytes, cudaMemcpyHostToDevice));
+    if (!lmc_device_layout(0, type, dw, bytes)) CK(cudaErrorLaunchFailure);
+    uint16_t *xh;
+    float *y, *work;
+    CK(cudaMalloc((void **)&xh, 2 * (size_t)n_in * n_tok));
+    CK(cudaMemset(xh, 0x2a, 2 * (size_t)n_in * n_tok));
+    CK(cudaMalloc((void **)&y, sizeof(float) * rows * n_tok));
+    CK(cudaMemset(y, 0, sizeof(float) * rows * n_tok));
+    CK(cudaMalloc((void **)&work, lmc_qglu_work_bytes()));
+    CK(cudaMemset(work, 0, lmc_qglu_work_bytes()));
+    cudaEvent_t e0, e1;
+    CK(cudaEventCreate(&e0));
+    CK(cudaEventCreate(&e1));
+    const int reps = 50;
+    bool ok = true;
+    for (int i = 0; i < 5 + reps; i++) {
+        if (i == 5) CK(cudaEventRecord(e0, 0));
+        ok &= glu ? lmc_qglu_q4k(0, dw, rows, n_in, xh, n_tok, (uint16_t *)y, work, 0)
+                  : lmc_qmm_add(0, type, dw, rows, n_in, xh, n_tok, y, rows, work, 0);
+    }
+    CK(cudaEventRecord(e1, 0));
+    CK(cudaEventSynchronize(e1));
+    CK(cudaGetLastError());
+    float ms = 0;
+    CK(cudaEventElapsedTime(&ms, e0, e1));
+    cudaFree(dw), cudaFree(xh), cudaFree(y), cudaFree(work);
+    free(host);
+    return ok ? ms * 1e3 / reps : -1.0;
+}
+
+static void prompt_section(const lm_cuda_limits *lim) {
+    if (!lmc_qglu_ready()) {
+        printf("prompt products from K-quant blocks: skipped (no sm_90a code here)\n");
+        return;
+    }
+    printf("prompt products from K-quant blocks (rows x n_in, 512 tokens): microseconds, "
+           "TFLOP/s, fraction of the dense FP16 tensor peak\n");
+    const struct {
+        uint32_t type;
+        int rows, n_in;
+        bool glu;
+    } c[] = {{LM_TYPE_Q4_K, 14336, 4096, true},
+             {LM_TYPE_Q6_K, 4096, 14336, false},
+             {LM_TYPE_Q4_K, 4096, 14336, false},
+             {LM_TYPE_Q4_K, 5120, 4096, false},
+             {LM_TYPE_Q4_K, 4096, 4096, false}};
+    for (size_t i = 0; i < sizeof c / sizeof c[0]; i++) {
+        const double us = bench_qgemm(c[i].type, c[i].rows, c[i].n_in, 512, c[i].glu);
+        const double tf = 2.0 * (c[i].glu ? 2 : 1) * c[i].rows * (double)c[i].n_in * 512 / us / 1e6;
+        printf("  %-5s %5d x %5d%s  %8.2f us  %6.1f TFLOP/s  %.2f\n", lm_type_name(c[i].type),
+               c[i].rows, c[i].n_in, c[i].glu ? " gate|up+SwiGLU" : " add           ", us, tf,
+               lim->fp16_tflops > 0 ? tf / lim->fp16_tflops : 0.0);
+    }
+}
+
+int main(int argc, char **argv) {
     lm_cuda_limits lim;
     if (!lm_cuda_measure_limits(0, &lim)) {
         printf("skipped: no CUDA device\n");
@@ -163,6 +234,8 @@ int main(void) {
     }
     printf("%s: device-to-device copy %.0f GB/s (read+write), datasheet %.0f GB/s\n", lim.device,
            lim.copy_gbs, lim.nominal_gbs);
+    prompt_section(&lim);
+    if (argc > 1 && !strcmp(argv[1], "prompt")) return 0; /* that section alone */
     const uint32_t types[] = {LM_TYPE_Q4_0, LM_TYPE_Q4_K, LM_TYPE_Q5_K,
                               LM_TYPE_Q6_K, LM_TYPE_Q8_0, LM_TYPE_F16};
     const int shapes[][2] = {{2048, 2048},  {5632, 2048},  {2048, 5632},  {4096, 4096},

@@ -417,7 +417,7 @@ static void matvec_pair_matches_reference(void **state) {
     free(src), free(x), free(xhat), free(hs), free(y), free(ref), free(hq), free(w1), free(w2);
 }
 
-/* The prompt's SwiGLU straight from Q4_K gate|up blocks (k_qglu.cu, Hopper)
+/* The prompt's SwiGLU straight from Q4_K gate|up blocks (k_qgemm.cu, Hopper)
  * against the scalar reference fed the same half activations: silu(gate x) *
  * (up x), for one token, part of a 256-token tile and two tiles (the second
  * partly filled). Its weights are made in half arithmetic and its output is
@@ -489,6 +489,90 @@ static void qglu_matches_reference(void **state) {
     assert_false(lmc_qglu_q4k(0, dw, F, NI, dxh, 0, dy, work, 0));
     cudaFree(dw), cudaFree(dx), cudaFree(dxh), cudaFree(dy), cudaFree(work);
     free(w), free(x), free(xr), free(gu), free(ref), free(got), free(hx), free(hy);
+}
+
+/* y += W x straight from Q4_K and Q6_K blocks (k_qgemm.cu, Hopper; the
+ * prompt's down) against the scalar reference fed the same half activations,
+ * on the forms of the schedule above; y holds a residual to add to, its
+ * stride wider than the rows. */
+static void qmm_add_matches_reference(void **state) {
+    (void)state;
+    NEED_DEVICE();
+    if (!lmc_qglu_ready()) {
+        print_message("qmm: no sm_90a code or no tensor-map encoder here, skipped\n");
+        return;
+    }
+    enum { NI = 2048, R = 256, LD = R + 4, MT = 300 };
+    const int nts[3] = {1, 77, MT}, grids[3] = {0, 1, 3};
+    const uint32_t types[2] = {LM_TYPE_Q4_K, LM_TYPE_Q6_K};
+    float *x = malloc(sizeof(float) * NI * MT), *xr = malloc(sizeof(float) * NI * MT);
+    float *y0 = malloc(sizeof(float) * LD * MT), *got = malloc(sizeof(float) * LD * MT);
+    float *wx = malloc(sizeof(float) * R * MT), *ref = malloc(sizeof(float) * R * MT);
+    float *gv = malloc(sizeof(float) * R * MT);
+    uint16_t *hx = malloc(2 * (size_t)NI * MT);
+    for (int i = 0; i < NI * MT; i++)
+        x[i] = frand();
+    for (int i = 0; i < LD * MT; i++)
+        y0[i] = frand();
+    float *dx, *dy, *work;
+    uint16_t *dxh;
+    CK(cudaMalloc((void **)&dx, sizeof(float) * NI * MT));
+    CK(cudaMalloc((void **)&dxh, 2 * (size_t)NI * MT));
+    CK(cudaMalloc((void **)&dy, sizeof(float) * LD * MT));
+    CK(cudaMalloc((void **)&work, lmc_qglu_work_bytes()));
+    CK(cudaMemset(work, 0, lmc_qglu_work_bytes()));
+    CK(cudaMemcpy(dx, x, sizeof(float) * NI * MT, cudaMemcpyHostToDevice));
+    lmc_convert_act(0, dx, MT, NI, dxh, NULL, NULL);
+    CK(cudaMemcpy(hx, dxh, 2 * (size_t)NI * MT, cudaMemcpyDeviceToHost));
+    for (int i = 0; i < NI * MT; i++)
+        xr[i] = lm_half_to_float(hx[i]);
+    for (int ti = 0; ti < 2; ti++) {
+        const uint32_t ty = types[ti];
+        uint64_t rb = 0;
+        assert_true(lm_type_row_bytes(ty, NI, &rb));
+        uint8_t *w = malloc(rb * R);
+        float *row = malloc(sizeof(float) * NI);
+        for (int r = 0; r < R; r++) {
+            for (int i = 0; i < NI; i++)
+                row[i] = frand() * (1.0f + (float)(r % 5));
+            assert_true(lm_cpu_quantize_row(ty, row, w + r * rb, NI));
+        }
+        void *dw;
+        CK(cudaMalloc(&dw, rb * R));
+        CK(cudaMemcpy(dw, w, rb * R, cudaMemcpyHostToDevice));
+        assert_true(lmc_device_layout(0, ty, dw, rb * R));
+        for (int k = 0; k < 9; k++) {
+            const int nt = nts[k % 3], grid = grids[k / 3];
+            CK(cudaMemcpy(dy, y0, sizeof(float) * LD * MT, cudaMemcpyHostToDevice));
+            assert_true(lmc_qmm_add(0, ty, dw, R, NI, dxh, nt, dy, LD, work, grid));
+            CK(cudaMemcpy(got, dy, sizeof(float) * LD * MT, cudaMemcpyDeviceToHost));
+            lm_cpu_matmul_ref(ty, w, NI, 0, R, xr, NI, nt, wx, R);
+            for (int t = 0; t < nt; t++)
+                for (int i = 0; i < R; i++) {
+                    ref[t * R + i] = wx[t * R + i];
+                    gv[t * R + i] = got[t * LD + i] - y0[t * LD + i];
+                }
+            /* the stride's padding and the tokens past nt are left alone */
+            for (int t = 0; t < MT; t++)
+                for (int i = t < nt ? R : 0; i < LD; i++)
+                    assert_true(got[t * LD + i] == y0[t * LD + i]);
+            const double e = rel_err(gv, ref, (size_t)R * nt);
+            print_message("qmm %s, %d token(s), grid %d: rel err %.2e\n",
+                          ty == LM_TYPE_Q6_K ? "Q6_K" : "Q4_K", nt, grid, e);
+            assert_true(e < 3e-3);
+        }
+        cudaFree(dw);
+        free(w), free(row);
+    }
+    /* rows not whole blocks of 128, Q6_K inputs not whole eights of
+     * super-blocks, other types, a stride shorter than the rows */
+    assert_false(lmc_qmm_shape_ok(LM_TYPE_Q4_K, 192, NI));
+    assert_false(lmc_qmm_shape_ok(LM_TYPE_Q6_K, R, 1792));
+    assert_true(lmc_qmm_shape_ok(LM_TYPE_Q4_K, R, 1792));
+    assert_false(lmc_qmm_shape_ok(LM_TYPE_Q8_0, R, NI));
+    assert_false(lmc_qmm_add(0, LM_TYPE_Q4_K, dxh, R, NI, dxh, 1, dy, R - 4, work, 0));
+    cudaFree(dx), cudaFree(dxh), cudaFree(dy), cudaFree(work);
+    free(x), free(xr), free(y0), free(got), free(wx), free(ref), free(gv), free(hx);
 }
 
 /* ---- attention against a plain CPU softmax ---------------------------------- */
@@ -1220,6 +1304,7 @@ int main(void) {
         cmocka_unit_test(prefill_attention_matches_cpu_reference),
         cmocka_unit_test(matvec_pair_matches_reference),
         cmocka_unit_test(qglu_matches_reference),
+        cmocka_unit_test(qmm_add_matches_reference),
         cmocka_unit_test(small_vram_budget_declines),
         cmocka_unit_test(f16_prefill_copies_match),
         cmocka_unit_test(models_match_references),

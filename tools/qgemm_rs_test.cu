@@ -31,7 +31,7 @@
  * the last, partial wave (a second launch); p1 runs one block an SM that
  * takes the tiles of whole waves and then shares the rest by super-blocks
  * (stream-K, partial tiles added into Y). */
-#include "backend/cuda/q4k_frag.cuh"
+#include "backend/cuda/kq_frag.cuh"
 #include "backend/cuda/quant.cuh"
 #include "backend/cuda/tma.cuh"
 #include "backend/cuda/wgmma.cuh"

@@ -164,7 +164,7 @@ int lmc_attention_dec_split(int n_ctx, int nkv);
  * query heads per KV head (16 when head_dim <= 128). */
 bool lmc_attention_supported(int nh, int nkv, int hd);
 
-/* A prompt's SwiGLU straight from Q4_K gate|up blocks (k_qglu.cu): out[t][i]
+/* A prompt's SwiGLU straight from Q4_K gate|up blocks (k_qgemm.cu): out[t][i]
  * = silu(gate_i . x_t) * (up_i . x_t) in half, for the fused matrix wgu
  * (n_ff gate rows, then n_ff up rows, n_in inputs) and half activations xh
  * (n_tok x n_in); out must not overlap xh. False where it does not apply:
@@ -180,6 +180,13 @@ bool lmc_qglu_shape_ok(int n_ff, int n_in);
 size_t lmc_qglu_work_bytes(void);
 bool lmc_qglu_q4k(cudaStream_t st, const void *wgu, int n_ff, int n_in, const uint16_t *xh,
                   int n_tok, uint16_t *out, float *work, int grid);
+/* y[t][i] += w_i . x_t straight from Q4_K or Q6_K blocks (k_qgemm.cu; rows x
+ * n_in, float y of row stride ldy), on the same terms as lmc_qglu_q4k (and
+ * the same work area); lmc_qmm_shape_ok() says which types and shapes it
+ * takes. */
+bool lmc_qmm_shape_ok(uint32_t type, int rows, int n_in);
+bool lmc_qmm_add(cudaStream_t st, uint32_t type, const void *w, int rows, int n_in,
+                 const uint16_t *xh, int n_tok, float *y, int ldy, float *work, int grid);
 
 /* out[t][i] = silu(gu[t][i]) * gu[t][n_ff + i], gu and out half (prefill;
  * n_ff even). */

@@ -434,6 +434,8 @@ static lm_status upload_all(uploader *u, const lm_model_desc *m) {
     size_t E = e->n_embd, hd = e->hd, Q = (size_t)e->nh * hd, K = (size_t)e->nkv * hd;
     e->mmq = e->mmq256 = true;
     e->qglu = lmc_qglu_ready() && lmc_qglu_shape_ok(e->n_ff, e->n_embd);
+    const char *qd = getenv("LOCALM_CUDA_QDOWN");
+    e->qdown = !(qd && qd[0] == '0');
     for (int i = 0; i < e->n_layer; i++) {
         const lm_layer *L = &m->layers[i];
         lmc_layer *D = &e->layers[i];

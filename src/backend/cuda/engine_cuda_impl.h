@@ -82,7 +82,7 @@ struct lm_engine {
     cudaEvent_t ev_ready[2], ev_free[2];
     lmc_wjob *jobs;        /* this pass's list: job_list[qglu_pass] */
     int n_jobs, jn, jc;    /* jobs issued to st2 / consumed by GEMMs this pass */
-    lmc_wjob *job_list[2]; /* [1]: without the gate|up tiles k_qglu.cu does not need */
+    lmc_wjob *job_list[2]; /* [1]: without the tiles k_qgemm.cu does not need */
     int n_job_list[2];
     uint16_t *hbuf;      /* the half copies of the matrices (one allocation) */
     uint64_t mem_budget; /* lm_load_opts.mem_budget: 0 = free VRAM */
@@ -91,9 +91,12 @@ struct lm_engine {
     /* and every one a K-quant: their activations quantised per 256 (the
      * CPU engine's choice for these types), summed per super-block in int32 */
     bool mmq256;
-    /* every layer's gate|up is one Q4_K matrix k_qglu.cu takes: prompts on
+    /* every layer's gate|up is one Q4_K matrix k_qgemm.cu takes: prompts on
      * the half path multiply it and apply SwiGLU in one kernel (no tiles) */
     bool qglu;
+    /* those passes multiply down from its blocks too where lmc_qmm_add takes
+     * it (lmc_down_direct; LOCALM_CUDA_QDOWN=0 turns it off) */
+    bool qdown;
     float *qglu_work; /* its workspace (lmc_qglu_work_bytes), when qglu */
     bool qglu_pass;   /* this prompt takes it (not past LOCALM_CUDA_QGLU_MAX tokens) */
     cublasHandle_t blas;
@@ -115,6 +118,10 @@ cudaError_t lmc_wpipe_init(lm_engine *e);
 void lmc_wpipe_free(lm_engine *e);
 /* Starts a prefill pass: the next GEMM is the first of layer 0. */
 void lmc_wpipe_reset(lm_engine *e, bool qglu);
+/* Whether a qglu pass multiplies this down matrix from its blocks
+ * (lmc_qmm_add) rather than from pipeline tiles: no half copy, a type and
+ * shape k_qgemm.cu takes. */
+bool lmc_down_direct(const lm_engine *e, const lmc_mat *m);
 /* y[t][r] = beta * y[t][r] + dot(W row r, x_t) for n tokens of half x; y
  * float, or half with half_out. Quantised weights come from the pipeline
  * when m is its next matrix, else are dequantised in line. */

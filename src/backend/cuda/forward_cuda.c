@@ -108,8 +108,8 @@ static int mmq_max_tok(void) {
     return v;
 }
 
-/* Prompts up to this many tokens multiply a Q4_K gate|up from its blocks
- * (k_qglu.cu); longer ones through cuBLAS on dequantised tiles, which wins
+/* Prompts up to this many tokens multiply a Q4_K gate|up (and down) from
+ * their blocks (k_qgemm.cu); longer ones through cuBLAS on dequantised tiles, which wins
  * there (H100, 8B: +11 % at 512 tokens, +2-3 % at 1,024, -4 % at 2,048).
  * LOCALM_CUDA_QGLU_MAX=n moves the bound. */
 static int qglu_max_tok(void) {
@@ -182,6 +182,9 @@ static bool layer(lm_engine *e, const lmc_layer *L, int n, int one_seq, int ctx,
     } else if (e->qglu_pass && !L->wgu.h) { /* silu(gate) * up in half from the Q4_K blocks */
         uint16_t *h = (uint16_t *)e->ffb;
         ok &= lmc_qglu_q4k(st, L->wgu.w, F, E, e->xh, n, h, e->qglu_work, 0);
+        if (lmc_down_direct(e, &L->down)) /* and down from its blocks too */
+            return ok &&
+                   lmc_qmm_add(st, L->down.type, L->down.w, E, F, h, n, e->x, E, e->qglu_work, 0);
         return ok && gemm(e, &L->down, h, n, e->x, E, 1.0f);
     } else { /* gate|up in half, then silu(gate) * up */
         uint16_t *gu = (uint16_t *)e->ffb;

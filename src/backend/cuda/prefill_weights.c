@@ -94,16 +94,20 @@ static int gemm_units(lm_engine *e, gemm_unit *u, bool qglu) {
         }
         u[n++] = (gemm_unit){&L->wo, NULL};
         if (L->wgu.w && qglu)
-            ; /* multiplied from its blocks (k_qglu.cu): no tiles */
+            ; /* multiplied from its blocks (k_qgemm.cu): no tiles */
         else if (L->wgu.w)
             u[n++] = (gemm_unit){&L->wgu, NULL};
         else {
             u[n++] = (gemm_unit){&L->gate, NULL};
             u[n++] = (gemm_unit){&L->up, NULL};
         }
-        u[n++] = (gemm_unit){&L->down, NULL};
+        if (!qglu || !lmc_down_direct(e, &L->down)) u[n++] = (gemm_unit){&L->down, NULL};
     }
     return n;
+}
+
+bool lmc_down_direct(const lm_engine *e, const lmc_mat *m) {
+    return e->qdown && !m->h && lmc_qmm_shape_ok(m->type, m->rows, m->n_in);
 }
 
 /* The pipeline's tiles for the units (counting only when jobs is NULL). */

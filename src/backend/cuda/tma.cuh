@@ -79,6 +79,18 @@ __device__ __forceinline__ void tma_2d(void *dst, const CUtensorMap *m, int x, i
     (void)dst, (void)m, (void)x, (void)y, (void)b;
 #endif
 }
+/* The same for a 4-dimensional box at (x, y, z, w). */
+__device__ __forceinline__ void tma_4d(void *dst, const CUtensorMap *m, int x, int y, int z, int w,
+                                       uint64_t *b) {
+#if LMC_WGMMA
+    asm volatile("cp.async.bulk.tensor.4d.shared::cluster.global.tile.mbarrier::complete_tx::bytes"
+                 " [%0], [%1, {%2, %3, %4, %5}], [%6];" ::"r"(smem_u32(dst)),
+                 "l"((uint64_t)m), "r"(x), "r"(y), "r"(z), "r"(w), "r"(smem_u32(b))
+                 : "memory");
+#else
+    (void)dst, (void)m, (void)x, (void)y, (void)z, (void)w, (void)b;
+#endif
+}
 /* Hands registers between the warpgroups of a block (producer gives up,
  * consumers take): N a multiple of 8, the same in all threads of a
  * warpgroup. */

@@ -1,10 +1,12 @@
-/* q4k_frag.cuh — a warpgroup product's A operand built in registers from
- * Q4_K blocks (RS wgmma): the prompt's gate|up kernel (k_qglu.cu) and the
- * measurement tool it came from (tools/qgemm_rs_test.cu) share it. Weight
- * stages hold super-blocks of 144 bytes a row in the upload layout, their
- * scales decoded once into a table of half2 (s, -m) a sub-block. */
-#ifndef LM_BACKEND_CUDA_Q4K_FRAG_CUH
-#define LM_BACKEND_CUDA_Q4K_FRAG_CUH
+/* kq_frag.cuh — a warpgroup product's A operand built in registers from
+ * K-quant blocks (RS wgmma): the prompt GEMMs that read Q4_K and Q6_K blocks
+ * (k_qgemm.cu) and the measurement tool they came from
+ * (tools/qgemm_rs_test.cu) share it. Q4_K weight stages hold super-blocks of
+ * 144 bytes a row in the upload layout, their scales decoded once into a
+ * table of half2 (s, -m) a sub-block; Q6_K stages hold each row's 210-byte
+ * super-block in a 224-byte window and are read as they are. */
+#ifndef LM_BACKEND_CUDA_KQ_FRAG_CUH
+#define LM_BACKEND_CUDA_KQ_FRAG_CUH
 #include "backend/cuda/wgmma.cuh"
 #include <cuda_fp16.h>
 #include <stdint.h>
@@ -73,6 +75,60 @@ __device__ __forceinline__ void build_a(const uint8_t *ws, const uint32_t *tb, i
             a[2 * u][2 + r] = nib_pair<0x4342>(lo, s2, m2);
             a[2 * u + 1][r] = nib_pair<0x4140>(hi, s2, m2);
             a[2 * u + 1][2 + r] = nib_pair<0x4342>(hi, s2, m2);
+        }
+    }
+}
+
+/* Q6_K: the stage row of a super-block sb holds the 224 bytes from the block's
+ * start rounded down to 16 (rows are whole 16-byte words: 8 super-blocks
+ * make 1,680 bytes), so the block sits at b0 = (210 sb) & 15 in it. In the
+ * upload layout (quant.cuh, q6r_*) its quants start 16-byte aligned, after
+ * pre = (16 - b0) & 15 bytes of its d and scales, the rest of which follow
+ * them. */
+__device__ __forceinline__ int q6_b0(int sb) {
+    return (210 * sb) & 15;
+}
+
+/* The A fragments of chunk c (32-element units 2 (c & 3) and + 1) of Q6_K
+ * stage ws (row pitch 224, block at b0) for rows ra and ra + 8. Unit j's low
+ * nibbles are laid out as Q4_K's (byte i: elements i and i + 16), its high
+ * bits at 128 + 8 j, byte b of word a holding the two bits of element
+ * 4 (a + 2 s) + b at bits 2 s: lane t's halfword t there holds those of its
+ * elements 2t, 2t + 1 (s = 0), + 8 (s = 1), + 16 (s = 2) and + 24 (s = 3).
+ * Scales are int8, one a 16 elements (one a k16 step), times d; the weight
+ * is (q - 32) s with q the 6-bit value, made as q s + (-32 s) in one fma. */
+__device__ __forceinline__ void build_a_q6(const uint8_t *ws, int b0, int ra, int c, int t,
+                                           uint32_t (&a)[4][4]) {
+    const int pre = (16 - b0) & 15, qo = b0 + pre, jj = c & 3;
+    const __half2 m32 = __half2half2(__float2half(-32.0f));
+#pragma unroll
+    for (int r = 0; r < 2; r++) {
+        const uint8_t *row = ws + (ra + 8 * r) * 224;
+        const __half2 d2 = __half2half2(*(const __half *)(row + b0 + (pre > 0 ? 0 : 192)));
+#pragma unroll
+        for (int u = 0; u < 2; u++) {
+            const int j = 2 * jj + u, f = 2 + 2 * j;
+            const uint32_t sc = *(const uint16_t *)(row + b0 + (f < pre ? f : f + 192));
+            /* 1024 + (sc + 128) as halves, exactly, then sc * d rounded once */
+            const uint32_t hb = __byte_perm(sc ^ 0x8080u, 0x64646464u, 0x4140);
+            const __half2 s2 =
+                __hmul2(__hsub2(*(const __half2 *)&hb, __half2half2(__ushort_as_half(0x6480))), d2);
+            const uint32_t sw = *(const uint32_t *)&s2;
+            const uint32_t sx0 = __byte_perm(sw, 0, 0x1010), sx1 = __byte_perm(sw, 0, 0x3232);
+            const __half2 s0 = *(const __half2 *)&sx0, s1 = *(const __half2 *)&sx1;
+            const __half2 m0 = __hmul2(s0, m32), m1 = __hmul2(s1, m32);
+            const uint16_t *q = (const uint16_t *)(row + qo + 16 * j);
+            const uint32_t v = (uint32_t)q[t] | (uint32_t)q[t + 4] << 16;
+            const uint32_t hw = ((const uint16_t *)(row + qo + 128 + 8 * j))[t];
+            /* bytes: the high bits of elements 2t, 2t + 1, 2t + 8, 2t + 9 at
+             * bits 0-1 and of the same + 16 at bits 4-5 */
+            const uint32_t x = hw | hw << 14;
+            const uint32_t lo = (v & 0x0F0F0F0Fu) | ((x << 4) & 0x30303030u);
+            const uint32_t hi = ((v >> 4) & 0x0F0F0F0Fu) | (x & 0x30303030u);
+            a[2 * u][r] = nib_pair<0x4140>(lo, s0, m0);
+            a[2 * u][2 + r] = nib_pair<0x4342>(lo, s0, m0);
+            a[2 * u + 1][r] = nib_pair<0x4140>(hi, s1, m1);
+            a[2 * u + 1][2 + r] = nib_pair<0x4342>(hi, s1, m1);
         }
     }
 }
