@@ -212,11 +212,9 @@ static void prompt_section(const lm_cuda_limits *lim) {
         uint32_t type;
         int rows, n_in;
         bool glu;
-    } c[] = {{LM_TYPE_Q4_K, 14336, 4096, true},
-             {LM_TYPE_Q6_K, 4096, 14336, false},
-             {LM_TYPE_Q4_K, 4096, 14336, false},
-             {LM_TYPE_Q4_K, 5120, 4096, false},
-             {LM_TYPE_Q4_K, 4096, 4096, false}};
+    } c[] = {{LM_TYPE_Q4_K, 14336, 4096, true},  {LM_TYPE_Q4_K, 28672, 4096, false},
+             {LM_TYPE_Q6_K, 4096, 14336, false}, {LM_TYPE_Q4_K, 4096, 14336, false},
+             {LM_TYPE_Q4_K, 5120, 4096, false},  {LM_TYPE_Q4_K, 4096, 4096, false}};
     for (size_t i = 0; i < sizeof c / sizeof c[0]; i++) {
         const double us = bench_qgemm(c[i].type, c[i].rows, c[i].n_in, 512, c[i].glu);
         const double tf = 2.0 * (c[i].glu ? 2 : 1) * c[i].rows * (double)c[i].n_in * 512 / us / 1e6;

@@ -61,6 +61,13 @@ template <bool Q6> struct wstage {
     static constexpr size_t smem = (size_t)XST * XBYTES + (size_t)n * (bytes + tab) + 256 + 1024;
 };
 
+/* a / (1 + e^-a) with the fast reciprocal: a full division here cost the
+ * epilogue more than its exponentials (the output is half; where e^-a is
+ * infinite the reciprocal is 0 and so is the result) */
+__device__ __forceinline__ float silu(float a) {
+    return a * __fdividef(1.0f, 1.0f + __expf(-a));
+}
+
 __device__ __forceinline__ void named_sync(int id, int n) {
     asm volatile("bar.sync %0, %1;" ::"r"(id), "r"(n) : "memory");
 }
@@ -261,8 +268,8 @@ __global__ void __launch_bounds__(384, 1)
             const int f0 = rb * 64 + 8 * w8 + (g & ~1), odd = g & 1;
 #pragma unroll
             for (int j = 0; j < NT / 8; j++) {
-                const float h0 = acc[4 * j] / (1.0f + __expf(-acc[4 * j])) * acc[4 * j + 2];
-                const float h1 = acc[4 * j + 1] / (1.0f + __expf(-acc[4 * j + 1])) * acc[4 * j + 3];
+                const float h0 = silu(acc[4 * j]) * acc[4 * j + 2];
+                const float h1 = silu(acc[4 * j + 1]) * acc[4 * j + 3];
                 const float v = __shfl_xor_sync(0xffffffffu, odd ? h0 : h1, 4);
                 const int tok = ty * NT + 8 * j + 2 * t + odd;
                 if (tok < n_tok)
