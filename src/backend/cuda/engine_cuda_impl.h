@@ -120,7 +120,8 @@ void lmc_wpipe_free(lm_engine *e);
 void lmc_wpipe_reset(lm_engine *e, bool qglu);
 /* Whether a qglu pass multiplies this down matrix from its blocks
  * (lmc_qmm_add) rather than from pipeline tiles: no half copy, a type and
- * shape k_qgemm.cu takes. */
+ * shape k_qgemm.cu takes. (wo the same way was slower: NOTES-cuda.md, pass
+ * 20.) */
 bool lmc_down_direct(const lm_engine *e, const lmc_mat *m);
 /* y[t][r] = beta * y[t][r] + dot(W row r, x_t) for n tokens of half x; y
  * float, or half with half_out. Quantised weights come from the pipeline

@@ -175,17 +175,15 @@ static bool layer(lm_engine *e, const lmc_layer *L, int n, int one_seq, int ctx,
     if (q8 || !tc) act(e, e->att, n, Q, NULL, q8);
     ok &= mm(e, &L->wo, n, e->x, E, true, q8);
     act(e, e->x, n, E, L->ffn_norm, q8);
+    /* down's half input */
+    const uint16_t *h = e->xh;
     if (q8) { /* silu(gate) * up in float, then its q8 blocks */
         ok &= lmc_mmq(st, L->gate.type, L->gate.w, L->up.w, E, F, e->xq, e->xs, n, e->ffb, F, false,
                       e->mmq256);
         act(e, e->ffb, n, F, NULL, q8);
     } else if (e->qglu_pass && !L->wgu.h) { /* silu(gate) * up in half from the Q4_K blocks */
-        uint16_t *h = (uint16_t *)e->ffb;
-        ok &= lmc_qglu_q4k(st, L->wgu.w, F, E, e->xh, n, h, e->qglu_work, 0);
-        if (lmc_down_direct(e, &L->down)) /* and down from its blocks too */
-            return ok &&
-                   lmc_qmm_add(st, L->down.type, L->down.w, E, F, h, n, e->x, E, e->qglu_work, 0);
-        return ok && gemm(e, &L->down, h, n, e->x, E, 1.0f);
+        h = (const uint16_t *)e->ffb;
+        ok &= lmc_qglu_q4k(st, L->wgu.w, F, E, e->xh, n, (uint16_t *)e->ffb, e->qglu_work, 0);
     } else { /* gate|up in half, then silu(gate) * up */
         uint16_t *gu = (uint16_t *)e->ffb;
         if (L->wgu.w)
@@ -195,7 +193,14 @@ static bool layer(lm_engine *e, const lmc_layer *L, int n, int one_seq, int ctx,
                   lmc_gemm(e, &L->up, e->xh, n, gu + F, 2 * F, 0.0f, true);
         lmc_swiglu_f16(st, gu, n, F, e->xh);
     }
-    ok &= mm(e, &L->down, n, e->x, E, true, q8);
+    /* down from its blocks in a qglu pass (k_qgemm.cu), added into the
+     * residual in the kernel */
+    if (e->qglu_pass && lmc_down_direct(e, &L->down))
+        ok &= lmc_qmm_add(st, L->down.type, L->down.w, E, F, h, n, e->x, E, e->qglu_work, 0);
+    else if (q8)
+        ok &= mm(e, &L->down, n, e->x, E, true, q8);
+    else
+        ok &= gemm(e, &L->down, h, n, e->x, E, 1.0f);
     return ok;
 }
 
