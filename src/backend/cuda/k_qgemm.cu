@@ -342,12 +342,34 @@ int qglu_grid(int grid) {
     return grid > 0 && grid <= n ? grid : n;
 }
 
+/* The persistent grid when the caller leaves it (grid 0): the fewest blocks
+ * whose busiest one multiplies no more super-blocks than with one a
+ * multiprocessor (8B gate|up, 512 tokens: 128 blocks; down: 128 units), so
+ * that the multiprocessors left over run the dequantisation stream's blocks
+ * (the tiles of the other matrices) meanwhile instead of between kernels.
+ * LOCALM_CUDA_QGEMM_FULL=1 keeps one a multiprocessor. */
+int tight_grid(int n_rb, int n_tok, int n_in, int n) {
+    static const bool full = [] {
+        const char *v = getenv("LOCALM_CUDA_QGEMM_FULL");
+        return v && v[0] == '1';
+    }();
+    auto busiest = [&](int G) {
+        const qglu_sched p = qglu_plan(n_rb, n_tok, n_in, G);
+        return p.full / G * p.nsb + (p.units > 0 ? p.nsb / p.split : 0);
+    };
+    const int least = busiest(n);
+    int G = n;
+    while (!full && G > 1 && busiest(G - 1) <= least)
+        G--;
+    return G;
+}
+
 /* Encodes both tensor maps and launches the persistent grid (n_rb row
  * blocks of the plan). */
 template <bool Q6, bool GLU>
 bool launch(cudaStream_t st, const void *w, int w_rows, int n_rb, int n_out, int n_in,
             const uint16_t *xh, int n_tok, void *out, int ldy, float *work, int grid) {
-    const int G = qglu_grid(grid);
+    const int G = grid > 0 ? qglu_grid(grid) : tight_grid(n_rb, n_tok, n_in, qglu_grid(0));
     if (!lmc_qglu_ready() || n_tok < 1 || G < 1 || !work ||
         ((uintptr_t)w | (uintptr_t)xh | (uintptr_t)out) & 15)
         return false;
