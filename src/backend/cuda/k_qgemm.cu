@@ -14,8 +14,8 @@
  *
  * A tile is 128 weight rows (for gate|up: 64 features, their 64 gate rows
  * and 64 up rows of the fused wgu matrix) of 256 tokens; a persistent grid of
- * one block a multiprocessor walks the tiles (qglu_units: whole waves first,
- * the leftover tiles split along K in two halves). Warpgroup 0 is the
+ * at most one block a multiprocessor walks the tiles (qglu_units: whole waves
+ * first, the leftover tiles split along K in two halves; tight_grid). Warpgroup 0 is the
  * producer: one thread stages, by TMA, a super-block (256 k) of the 128 rows
  * into a ring of 4 (Q6_K: 3) and the tokens' activations (64 k of 256
  * tokens, 128-byte swizzle) into a ring of 4, on mbarriers, running ahead
@@ -28,9 +28,11 @@
  *
  * Measured first as tools/qgemm_rs_test.cu (H100, 28672 x 4096 x 512: 0.56 of
  * the tensor peak a tile a block, 0.63 with the persistent schedule, against
- * cuBLAS's 0.73 on half weights that must first be made; bench/NOTES-cuda.md,
- * passes 17, 19 and 20). Needs code built for sm_90a and the driver's
- * tensor-map encoder (lmc_qglu_ready()). */
+ * cuBLAS's 0.73 on half weights that must first be made); here, at 512
+ * tokens, gate|up + SwiGLU runs at 0.65 and down (Q6_K) at 0.60
+ * (bench_cuda_kernels prompt; bench/NOTES-cuda.md, passes 17, 19 and 20).
+ * Needs code built for sm_90a and the driver's tensor-map encoder
+ * (lmc_qglu_ready()). */
 #include "backend/cuda/cuda_kernels.h"
 #include "backend/cuda/kq_frag.cuh"
 #include "backend/cuda/launch.cuh"
@@ -116,9 +118,9 @@ template <class F> __device__ __forceinline__ void qglu_units(const qglu_sched &
  * each group of 16 stage rows is 8 gate rows and then the same 8 up rows,
  * and the thread whose wgmma fragment holds gate row i (fragment row g) also
  * holds up row i (g + 8) and applies SwiGLU to its own sums. Otherwise n_out
- * rows, out float (row stride ldy), added to. work: a ticket and a flag for each of MAXSLOT
- * leftover tiles (zero between launches), then each one's first half's sums (128 floats a consumer
- * thread). */
+ * rows, out float (row stride ldy), added to. work: a ticket and a flag for
+ * each of MAXSLOT leftover tiles (zero between launches), then each one's
+ * first half's sums (128 floats a consumer thread). */
 template <bool Q6, bool GLU>
 __global__ void __launch_bounds__(384, 1)
     qgemm_kernel(const __grid_constant__ CUtensorMap tw, const __grid_constant__ CUtensorMap tx,
