@@ -417,6 +417,14 @@ static void matvec_pair_matches_reference(void **state) {
     free(src), free(x), free(xhat), free(hs), free(y), free(ref), free(hq), free(w1), free(w2);
 }
 
+/* The K-quant prompt products (k_qgemm.cu) need sm_90a code and the
+ * driver's tensor-map encoder: says so and skips where they are missing. */
+static bool no_qgemm(const char *what) {
+    if (lmc_qglu_ready()) return false;
+    print_message("%s: no sm_90a code or no tensor-map encoder here, skipped\n", what);
+    return true;
+}
+
 /* The prompt's SwiGLU straight from Q4_K gate|up blocks (k_qgemm.cu, Hopper)
  * against the scalar reference fed the same half activations: silu(gate x) *
  * (up x), for one token, part of a 256-token tile and two tiles (the second
@@ -425,10 +433,7 @@ static void matvec_pair_matches_reference(void **state) {
 static void qglu_matches_reference(void **state) {
     (void)state;
     NEED_DEVICE();
-    if (!lmc_qglu_ready()) {
-        print_message("qglu: no sm_90a code or no tensor-map encoder here, skipped\n");
-        return;
-    }
+    if (no_qgemm("qglu")) return;
     enum { NI = 512, F = 128, MT = 300 };
     /* grid 0: every tile split in two along K (fewer tiles than
      * multiprocessors); 1: one block through all the tiles; 3: whole tiles,
@@ -498,10 +503,7 @@ static void qglu_matches_reference(void **state) {
 static void qmm_add_matches_reference(void **state) {
     (void)state;
     NEED_DEVICE();
-    if (!lmc_qglu_ready()) {
-        print_message("qmm: no sm_90a code or no tensor-map encoder here, skipped\n");
-        return;
-    }
+    if (no_qgemm("qmm")) return;
     enum { NI = 2048, R = 256, LD = R + 4, MT = 300 };
     const int nts[3] = {1, 77, MT}, grids[3] = {0, 1, 3};
     const uint32_t types[2] = {LM_TYPE_Q4_K, LM_TYPE_Q6_K};
