@@ -290,62 +290,90 @@ bool dequant(cudaStream_t st, uint32_t type, const void *w, int64_t rows, int64_
  * threads per layer. */
 constexpr int ROPE_MAX_HEADS = 8;
 
+/* Rounds of heads a block of qkv_rope_kernel takes: each thread loads its
+ * pairs of all rounds first, so that their round trips overlap (one round
+ * a block kept one in flight a thread, and a 512-token 8B prompt's 6,144
+ * blocks ran as ~6 waves of one DRAM round trip each: 18 us a layer), and
+ * computes its rotation once for all of them. */
+constexpr int ROPE_ROUNDS = 4;
+
 /* Grid (n_tok, head groups), block (hd/2 rounded up to a warp, heads per
- * group): thread (i, y) owns rotary pair i of the group's head y. */
+ * round): thread (i, y) owns rotary pair i of head (g R + r) per + y of its
+ * group g, for each round r. */
 __global__ void qkv_rope_kernel(const float *__restrict__ qkv, int nh, int nkv, int hd,
                                 const float *bias, const float *qn, const float *kn, float eps,
                                 const float *inv_freq, int layout, const int32_t *pos,
-                                const int32_t *seq, float *q_out, __half *kc, __half *vc,
-                                int n_ctx) {
-    __shared__ float sh[ROPE_MAX_HEADS][32];
+                                const int32_t *seq, float *__restrict__ q_out,
+                                __half *__restrict__ kc, __half *__restrict__ vc, int n_ctx) {
+    constexpr int R = ROPE_ROUNDS;
+    __shared__ float sh[R][ROPE_MAX_HEADS][32];
     pdl_wait();
     pdl_trigger();
-    int t = blockIdx.x, y = threadIdx.y, h = blockIdx.y * blockDim.y + y, i = threadIdx.x;
-    int half = hd / 2, n_heads = nh + 2 * nkv;
-    int width = n_heads * hd;
-    int i0 = layout ? 2 * i : i, i1 = layout ? 2 * i + 1 : i + half;
-    bool active = h < n_heads && i < half;
-    const float *src = qkv + (size_t)t * width + (size_t)h * hd;
-    float x0 = active ? src[i0] : 0.0f, x1 = active ? src[i1] : 0.0f;
-    if (bias && active) {
-        x0 += bias[h * hd + i0];
-        x1 += bias[h * hd + i1];
-    }
-    /* the head's sum of squares (for the q/k norm), reduced over this row of
-     * threads by every thread of the block, so the barrier is uniform */
-    float ss = warp_sum(x0 * x0 + x1 * x1);
-    if ((i & 31) == 0) sh[y][i / 32] = ss;
-    __syncthreads();
-    ss = 0.0f;
-    for (int k = 0; k < (int)blockDim.x / 32; k++)
-        ss += sh[y][k];
-    if (!active) return;
-    int p = pos[t], s = seq[t];
-    if (h >= nh + nkv) { /* value head: stored as is */
-        if (p < n_ctx) {
-            size_t o = (((size_t)s * n_ctx + p) * nkv + (h - nh - nkv)) * hd;
-            vc[o + i0] = __float2half_rn(x0);
-            vc[o + i1] = __float2half_rn(x1);
+    const int t = blockIdx.x, y = threadIdx.y, i = threadIdx.x, per = blockDim.y;
+    const int half = hd / 2, n_heads = nh + 2 * nkv, width = n_heads * hd;
+    const int i0 = layout ? 2 * i : i, i1 = layout ? 2 * i + 1 : i + half;
+    float x0[R], x1[R];
+#pragma unroll
+    for (int r = 0; r < R; r++) {
+        const int h = ((int)blockIdx.y * R + r) * per + y;
+        const bool active = h < n_heads && i < half;
+        const float *src = qkv + (size_t)t * width + (size_t)h * hd;
+        x0[r] = active ? src[i0] : 0.0f, x1[r] = active ? src[i1] : 0.0f;
+        if (bias && active) {
+            x0[r] += bias[h * hd + i0];
+            x1[r] += bias[h * hd + i1];
         }
-        return;
     }
-    const float *nw = h < nh ? qn : kn;
-    if (nw) {
-        float sc = rsqrtf(ss / (float)hd + eps);
-        x0 *= sc * nw[i0];
-        x1 *= sc * nw[i1];
+    /* each head's sum of squares (for the q/k norm), reduced over its row of
+     * threads by every thread of the block, so the barrier is uniform */
+    float ss[R];
+    if (qn || kn) {
+#pragma unroll
+        for (int r = 0; r < R; r++) {
+            const float v = warp_sum(x0[r] * x0[r] + x1[r] * x1[r]);
+            if ((i & 31) == 0) sh[r][y][i / 32] = v;
+        }
+        __syncthreads();
+#pragma unroll
+        for (int r = 0; r < R; r++) {
+            ss[r] = 0.0f;
+            for (int k = 0; k < (int)blockDim.x / 32; k++)
+                ss[r] += sh[r][y][k];
+        }
     }
+    if (i >= half) return;
+    const int p = pos[t], s = seq[t];
     float sn, cs;
     sincosf((float)p * inv_freq[i], &sn, &cs);
-    float y0 = x0 * cs - x1 * sn, y1 = x0 * sn + x1 * cs;
-    if (h < nh) {
-        float *d = q_out + (size_t)t * nh * hd + (size_t)h * hd;
-        d[i0] = y0;
-        d[i1] = y1;
-    } else if (p < n_ctx) {
-        size_t o = (((size_t)s * n_ctx + p) * nkv + (h - nh)) * hd;
-        kc[o + i0] = __float2half_rn(y0);
-        kc[o + i1] = __float2half_rn(y1);
+#pragma unroll
+    for (int r = 0; r < R; r++) {
+        const int h = ((int)blockIdx.y * R + r) * per + y;
+        if (h >= n_heads) break;
+        float a = x0[r], b = x1[r];
+        if (h >= nh + nkv) { /* value head: stored as is */
+            if (p < n_ctx) {
+                size_t o = (((size_t)s * n_ctx + p) * nkv + (h - nh - nkv)) * hd;
+                vc[o + i0] = __float2half_rn(a);
+                vc[o + i1] = __float2half_rn(b);
+            }
+            continue;
+        }
+        const float *nw = h < nh ? qn : kn;
+        if (nw) {
+            float sc = rsqrtf(ss[r] / (float)hd + eps);
+            a *= sc * nw[i0];
+            b *= sc * nw[i1];
+        }
+        float y0 = a * cs - b * sn, y1 = a * sn + b * cs;
+        if (h < nh) {
+            float *d = q_out + (size_t)t * nh * hd + (size_t)h * hd;
+            d[i0] = y0;
+            d[i1] = y1;
+        } else if (p < n_ctx) {
+            size_t o = (((size_t)s * n_ctx + p) * nkv + (h - nh)) * hd;
+            kc[o + i0] = __float2half_rn(y0);
+            kc[o + i1] = __float2half_rn(y1);
+        }
     }
 }
 
@@ -957,7 +985,7 @@ extern "C" void lmc_qkv_rope(cudaStream_t st, const float *qkv, int n_tok, int n
               : 256 / threads > ROPE_MAX_HEADS ? ROPE_MAX_HEADS
                                                : 256 / threads;
     int heads = nh + 2 * nkv;
-    dim3 grid(n_tok, (heads + per - 1) / per);
+    dim3 grid(n_tok, (heads + per * ROPE_ROUNDS - 1) / (per * ROPE_ROUNDS));
     launch(qkv_rope_kernel, grid, dim3(threads, per), st, qkv, nh, nkv, hd, bias, q_norm, k_norm,
            eps, inv_freq, layout, pos, seq, q_out, (__half *)k_cache, (__half *)v_cache, n_ctx);
 }
