@@ -109,8 +109,9 @@ static int mmq_max_tok(void) {
 }
 
 /* Prompts up to this many tokens multiply a Q4_K gate|up (and down) from
- * their blocks (k_qgemm.cu); longer ones through cuBLAS on dequantised tiles, which wins
- * there (H100, 8B: +11 % at 512 tokens, +2-3 % at 1,024, -4 % at 2,048).
+ * their blocks (k_qgemm.cu); longer ones through cuBLAS on dequantised
+ * tiles, which wins there (H100, 8B, 2,048 tokens: 36.2k t/s against 35.9k
+ * with the bound raised; NOTES-cuda.md, passes 19-20).
  * LOCALM_CUDA_QGLU_MAX=n moves the bound. */
 static int qglu_max_tok(void) {
     static int v = -1;

@@ -98,6 +98,12 @@ __host__ __device__ inline qglu_sched qglu_plan(int n_rb, int n_tok, int n_in, i
     return p;
 }
 
+/* The row blocks of a product of n_out outputs a token (gate|up: a block is
+ * 64 features, their 64 gate and 64 up rows). */
+template <bool GLU> __host__ __device__ constexpr int row_blocks(int n_out) {
+    return GLU ? n_out / (ROWS / 2) : n_out / ROWS;
+}
+
 /* f(rb, ty, sb0, sb1, slot): slot -1 for a whole tile, else the leftover
  * tile's workspace slot. */
 template <class F> __device__ __forceinline__ void qglu_units(const qglu_sched &p, F &&f) {
@@ -139,7 +145,7 @@ __global__ void __launch_bounds__(384, 1)
              *wempty = bar + 2 * XST + WST, *sready = bar + 2 * XST + 2 * WST;
     int *ticket = (int *)(bar + 2 * XST + 3 * WST);
     const int wg = threadIdx.x / 128, tid = threadIdx.x % 128;
-    const qglu_sched p = qglu_plan(GLU ? n_out / (ROWS / 2) : n_out / ROWS, n_tok, n_in, G);
+    const qglu_sched p = qglu_plan(row_blocks<GLU>(n_out), n_tok, n_in, G);
     /* ring positions count over all the block's units: gc chunks and gs
      * super-blocks staged before the current unit */
     int gc = 0, gs = 0;
@@ -366,11 +372,11 @@ int tight_grid(int n_rb, int n_tok, int n_in, int n) {
     return G;
 }
 
-/* Encodes both tensor maps and launches the persistent grid (n_rb row
- * blocks of the plan). */
+/* Encodes both tensor maps and launches the persistent grid. */
 template <bool Q6, bool GLU>
-bool launch(cudaStream_t st, const void *w, int w_rows, int n_rb, int n_out, int n_in,
-            const uint16_t *xh, int n_tok, void *out, int ldy, float *work, int grid) {
+bool launch(cudaStream_t st, const void *w, int n_out, int n_in, const uint16_t *xh, int n_tok,
+            void *out, int ldy, float *work, int grid) {
+    const int n_rb = row_blocks<GLU>(n_out), w_rows = GLU ? 2 * n_out : n_out;
     const int G = grid > 0 ? qglu_grid(grid) : tight_grid(n_rb, n_tok, n_in, qglu_grid(0));
     if (!lmc_qglu_ready() || n_tok < 1 || G < 1 || !work ||
         ((uintptr_t)w | (uintptr_t)xh | (uintptr_t)out) & 15)
@@ -424,8 +430,7 @@ extern "C" size_t lmc_qglu_work_bytes(void) {
 extern "C" bool lmc_qglu_q4k(cudaStream_t st, const void *wgu, int n_ff, int n_in,
                              const uint16_t *xh, int n_tok, uint16_t *out, float *work, int grid) {
     return lmc_qglu_shape_ok(n_ff, n_in) &&
-           launch<false, true>(st, wgu, 2 * n_ff, n_ff / (ROWS / 2), n_ff, n_in, xh, n_tok, out, 0,
-                               work, grid);
+           launch<false, true>(st, wgu, n_ff, n_in, xh, n_tok, out, 0, work, grid);
 }
 
 /* Q6_K rows must be whole 16-byte words for the tensor map: super-blocks in
@@ -440,8 +445,7 @@ extern "C" bool lmc_qmm_add(cudaStream_t st, uint32_t type, const void *w, int r
                             const uint16_t *xh, int n_tok, float *y, int ldy, float *work,
                             int grid) {
     if (!lmc_qmm_shape_ok(type, rows, n_in) || ldy < rows) return false;
-    return type == LM_TYPE_Q6_K ? launch<true, false>(st, w, rows, rows / ROWS, rows, n_in, xh,
-                                                      n_tok, y, ldy, work, grid)
-                                : launch<false, false>(st, w, rows, rows / ROWS, rows, n_in, xh,
-                                                       n_tok, y, ldy, work, grid);
+    return type == LM_TYPE_Q6_K
+               ? launch<true, false>(st, w, rows, n_in, xh, n_tok, y, ldy, work, grid)
+               : launch<false, false>(st, w, rows, n_in, xh, n_tok, y, ldy, work, grid);
 }
