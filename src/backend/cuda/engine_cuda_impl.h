@@ -134,10 +134,11 @@ bool lmc_gemm2(lm_engine *e, const lmc_mat *a, const lmc_mat *b, const uint16_t 
                float *y, int ldy);
 
 lm_status lmc_forward(lm_engine *e, const lm_batch *b, lm_logits *out, lm_err *err);
-/* Runs two short prompts (the cuBLAS and the int8 paths) and forgets them, so
- * that a first request does not pay for loading kernels and cuBLAS's set-up
- * (H200, the first 512-token prompt of an 8B after its load: 197 -> 25 ms; load
- * and that prompt together 1.74 -> 1.64 s).
+/* Runs short prompts (the cuBLAS and the int8 paths) and a 512-token one and
+ * forgets them, so that a first request does not pay for loading kernels and
+ * cuBLAS's set-up (H200, the first 512-token prompt of an 8B after its load:
+ * 197 -> 25 ms with the short ones; load and that prompt together 1.74 ->
+ * 1.64 s).
  * LOCALM_CUDA_WARMUP=0 skips it. */
 bool lmc_warm_up(lm_engine *e);
 #endif
