@@ -5,6 +5,7 @@
 #include "backend/cuda/engine_cuda.h"
 #include "backend/cuda/cuda_kernels.h"
 #include "backend/cuda/engine_cuda_impl.h"
+#include "backend/cuda/env_switch.h"
 #include "base/err.h"
 #include "base/half.h"
 #include <math.h>
@@ -434,8 +435,7 @@ static lm_status upload_all(uploader *u, const lm_model_desc *m) {
     size_t E = e->n_embd, hd = e->hd, Q = (size_t)e->nh * hd, K = (size_t)e->nkv * hd;
     e->mmq = e->mmq256 = true;
     e->qglu = lmc_qglu_ready() && lmc_qglu_shape_ok(e->n_ff, e->n_embd);
-    const char *qd = getenv("LOCALM_CUDA_QDOWN");
-    e->qdown = !(qd && qd[0] == '0');
+    e->qdown = lmc_switch("LOCALM_CUDA_QDOWN", true);
     for (int i = 0; i < e->n_layer; i++) {
         const lm_layer *L = &m->layers[i];
         lmc_layer *D = &e->layers[i];
@@ -476,8 +476,8 @@ static lm_status upload_all(uploader *u, const lm_model_desc *m) {
         e->mmq256 &= kquant(&D->wq) && kquant(&D->wk) && kquant(&D->wv) && kquant(&D->wo) &&
                      kquant(&D->gate) && kquant(&D->up) && kquant(&D->down);
     }
-    const char *x256 = getenv("LOCALM_CUDA_X256"); /* =0: per-32 activations for every type */
-    if (x256 && x256[0] == '0') e->mmq256 = false;
+    /* =0: per-32 activations for every type */
+    if (!lmc_switch("LOCALM_CUDA_X256", true)) e->mmq256 = false;
     size_t at = place(&u->p, (E + hd) * sizeof(float), true);
     to_float(m->output_norm, u->tmp, E);
     for (size_t i = 0; i < hd / 2; i++) {

@@ -5,6 +5,7 @@
  * belong to several sequences; attention reads each token's own sequence. */
 #include "backend/cuda/cuda_kernels.h"
 #include "backend/cuda/engine_cuda_impl.h"
+#include "backend/cuda/env_switch.h"
 #include "base/err.h"
 #include "base/fault.h"
 #include <stdlib.h>
@@ -247,10 +248,7 @@ static bool run_big(lm_engine *e, int n, int n_out, float *dst, int one_seq) {
  * own: the form is fixed when the graph is captured). */
 static bool launch_small(lm_engine *e, int n, bool staged) {
     static int use_graph = -1;
-    if (use_graph < 0) {
-        const char *v = getenv("LOCALM_CUDA_GRAPH");
-        use_graph = !(v && v[0] == '0');
-    }
+    if (use_graph < 0) use_graph = lmc_switch("LOCALM_CUDA_GRAPH", true);
     if (!use_graph) return run_small(e, n, staged);
     cudaGraphExec_t *ge = &e->graph[staged][n];
     if (!*ge) {
@@ -292,8 +290,7 @@ static bool warm_prompt(lm_engine *e, int n) {
 enum { WARM_LONG = 512 };
 
 bool lmc_warm_up(lm_engine *e) {
-    const char *v = getenv("LOCALM_CUDA_WARMUP");
-    if (v && v[0] == '0') return true;
+    if (!lmc_switch("LOCALM_CUDA_WARMUP", true)) return true;
     int n = imin(64, e->n_ctx);
     bool ok = n <= LMC_SMALL_TOK || warm_prompt(e, n);
     if (ok && n > LMC_SMALL_TOK && e->qglu) { /* and the GEMM longer prompts use instead */

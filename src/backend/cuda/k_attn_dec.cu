@@ -24,6 +24,7 @@
  * per-lane form's ~1e-7). */
 #include "backend/cuda/attn_dec.cuh"
 #include "backend/cuda/cp_async.cuh"
+#include "backend/cuda/env_switch.h"
 #include "backend/cuda/launch.cuh"
 #include "backend/cuda/mma.cuh"
 #include <stdlib.h>
@@ -287,10 +288,7 @@ bool dec_mma_launch(cudaStream_t st, const float *q, rope_args ra, int n_tok, in
                     int hd, __half *kc, __half *vc, int n_ctx, const int32_t *pos,
                     const int32_t *seq, int n_split, float *part, int *cnt, float *out,
                     int8_t *out_q, float2 *out_s) {
-    static const bool off = [] {
-        const char *v = getenv("LOCALM_CUDA_DEC_MMA");
-        return v && v[0] == '0';
-    }();
+    static const bool off = !lmc_switch("LOCALM_CUDA_DEC_MMA", true);
     const int G = nkv > 0 ? nh / nkv : 0;
     if (off || cc_major() < 8 || G < 1 || G > GMAX || (hd != 64 && hd != 128)) return false;
     dim3 grid(n_tok * nkv, n_split);

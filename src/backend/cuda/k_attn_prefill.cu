@@ -7,6 +7,7 @@
 #include "backend/cuda/attn_prefill.cuh"
 #include "backend/cuda/cp_async.cuh"
 #include "backend/cuda/cuda_kernels.h"
+#include "backend/cuda/env_switch.h"
 #include "backend/cuda/launch.cuh"
 #include "backend/cuda/mma.cuh"
 #include <cuda_fp16.h>
@@ -254,8 +255,8 @@ extern "C" bool lmc_attention_prefill(cudaStream_t st, const float *q, int n_tok
     /* mma.sync m16n8k16 in half needs compute capability 8.0 */
     if (n_tok < 1 || nkv < 1 || nh % nkv || (!out == !out_h) || cc_major() < 8) return false;
     const int forced = pf_forced();
-    const char *wg = getenv("LOCALM_CUDA_PF_WG"); /* 0: not the warpgroup kernel (A/Bs) */
-    if ((forced == 3 || (forced == 0 && !(wg && wg[0] == '0'))) &&
+    /* LOCALM_CUDA_PF_WG=0: not the warpgroup kernel (A/Bs) */
+    if ((forced == 3 || (forced == 0 && lmc_switch("LOCALM_CUDA_PF_WG", true))) &&
         lmc_attention_prefill_wg(st, q, n_tok, nh, nkv, hd, k_cache, v_cache, n_ctx, pos, seq, out,
                                  out_h))
         return true;

@@ -34,6 +34,7 @@
  * Needs code built for sm_90a and the driver's tensor-map encoder
  * (lmc_qglu_ready()). */
 #include "backend/cuda/cuda_kernels.h"
+#include "backend/cuda/env_switch.h"
 #include "backend/cuda/kq_frag.cuh"
 #include "backend/cuda/launch.cuh"
 #include "backend/cuda/tma.cuh"
@@ -357,10 +358,7 @@ int qglu_grid(int grid) {
  * (the tiles of the other matrices) meanwhile instead of between kernels.
  * LOCALM_CUDA_QGEMM_FULL=1 keeps one a multiprocessor. */
 int tight_grid(int n_rb, int n_tok, int n_in, int n) {
-    static const bool full = [] {
-        const char *v = getenv("LOCALM_CUDA_QGEMM_FULL");
-        return v && v[0] == '1';
-    }();
+    static const bool full = lmc_switch("LOCALM_CUDA_QGEMM_FULL", false);
     auto busiest = [&](int G) {
         const qglu_sched p = qglu_plan(n_rb, n_tok, n_in, G);
         return p.full / G * p.nsb + (p.units > 0 ? p.nsb / p.split : 0);
@@ -410,8 +408,7 @@ bool launch(cudaStream_t st, const void *w, int n_out, int n_in, const uint16_t 
 extern "C" bool lmc_qglu_ready(void) {
     static const bool ok = [] {
         if (!lmc_wgmma_loaded() || !encoder()) return false;
-        const char *v = getenv("LOCALM_CUDA_QGLU");
-        if (v && v[0] == '0') return false;
+        if (!lmc_switch("LOCALM_CUDA_QGLU", true)) return false;
         bool set = set_smem<false, true>() && set_smem<false, false>() && set_smem<true, false>();
         (void)cudaGetLastError();
         return set;

@@ -5,6 +5,7 @@
  * turns it off (plain stream order) for comparison. */
 #ifndef LM_BACKEND_CUDA_LAUNCH_CUH
 #define LM_BACKEND_CUDA_LAUNCH_CUH
+#include "backend/cuda/env_switch.h"
 #include <cuda_runtime.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -22,10 +23,7 @@ int sm_count();
 
 /* On unless LOCALM_CUDA_PDL=0, for devices that have it (compute 9.0+). */
 inline bool pdl_enabled() {
-    static const bool on = [] {
-        const char *v = getenv("LOCALM_CUDA_PDL");
-        return !(v && v[0] == '0') && cc_major() >= 9;
-    }();
+    static const bool on = lmc_switch("LOCALM_CUDA_PDL", true) && cc_major() >= 9;
     return on;
 }
 

@@ -29,6 +29,7 @@
  * load several models expect. */
 #include "backend/cuda/cuda_kernels.h"
 #include "backend/cuda/engine_cuda_impl.h"
+#include "backend/cuda/env_switch.h"
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -122,8 +123,7 @@ static int build(const lm_engine *e, const gemm_unit *u, int nu, lmc_wjob *jobs)
  * units (in pass order: wv right after wq|wk, so that one GEMM can read both)
  * as fit (see the top of the file). */
 static cudaError_t make_half_copies(lm_engine *e, const gemm_unit *u, int nu) {
-    const char *v = getenv("LOCALM_CUDA_F16_PREFILL");
-    if (!v || v[0] != '1') return cudaSuccess;
+    if (!lmc_switch("LOCALM_CUDA_F16_PREFILL", false)) return cudaSuccess;
     lmc_mat **mats = malloc(sizeof *mats * 2 * (size_t)nu);
     if (!mats) return cudaErrorMemoryAllocation;
     int n = 0;
@@ -169,8 +169,7 @@ static cudaError_t make_half_copies(lm_engine *e, const gemm_unit *u, int nu) {
 }
 
 cudaError_t lmc_wpipe_init(lm_engine *e) {
-    const char *v = getenv("LOCALM_CUDA_OVERLAP");
-    e->overlap = !(v && v[0] == '0');
+    e->overlap = lmc_switch("LOCALM_CUDA_OVERLAP", true);
     cudaError_t rc = lmc_stream_create(&e->st2, false);
     for (int i = 0; i < 2 && rc == cudaSuccess; i++) {
         rc = cudaEventCreateWithFlags(&e->ev_ready[i], cudaEventDisableTiming);
