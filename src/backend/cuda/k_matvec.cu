@@ -305,7 +305,10 @@ struct mv_args {
  * Measured on an H200 (bench_cuda_kernels, fraction of the copy bandwidth):
  * Q4_K 4096 x 14336 0.45 -> 0.63 with four warps per row, 14336 x 4096 (two
  * rows per warp) 0.56 -> 0.70 with two, 4096 x 4096 0.41 -> 0.40 with two
- * (so one), 2048 x 2048 Q4_0 0.18 -> 0.13 with two (so one).
+ * (so one), 2048 x 2048 Q4_0 0.18 -> 0.13 with two (so one). In the decode
+ * graph a lower bound (more warps a row) was slower too: H100, decode after a
+ * 128-token prompt, at most 128 / 64 / 32 units a warp: 1.1B Q4_0 1,563-1,573
+ * / 1,497-1,505 / 1,462-1,464 t/s, 8B Q4_K_M 380-381 / 379-381 / 379.
  * LOCALM_CUDA_KS=n overrides it for measurements. */
 static int ks_for(int pieces_per_row, int r) {
     static int forced = -1;
