@@ -263,8 +263,8 @@ __global__ void __launch_bounds__(NW * 32)
         }
     }
     /* dec_store_head's scratch: this warp's q row is no longer needed */
-    dec_tail<HD>(res, M, L, act, t, g * G + (act ? w : 0), nh, c, n_act, n_split, part, cnt,
-                 blockIdx.x, is_last, q_sh + (act ? w : 0) * HD, out, out_q, out_s, lane);
+    dec_tail<HD, true>(res, M, L, act, t, g * G + (act ? w : 0), nh, c, n_act, n_split, part, cnt,
+                       blockIdx.x, is_last, q_sh + (act ? w : 0) * HD, out, out_q, out_s, lane);
 }
 
 template <int HD, int NW>

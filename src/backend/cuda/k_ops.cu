@@ -807,8 +807,8 @@ __global__ void __launch_bounds__(MAXT)
         float v = __shfl_sync(0xffffffffu, acc[i], lane >> 2);
         if (i / DPL == (lane & 3)) o[i % DPL] = v;
     }
-    dec_tail<HD>(o, m, l, true, t, h, nh, c, n_act, n_split, part, cnt, blockIdx.x, is_last, qs,
-                 out, out_q, out_s, lane);
+    dec_tail<HD, false>(o, m, l, true, t, h, nh, c, n_act, n_split, part, cnt, blockIdx.x, is_last,
+                        qs, out, out_q, out_s, lane);
 }
 
 template <int HD>
