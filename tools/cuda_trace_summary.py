@@ -116,15 +116,14 @@ def main():
     for i, n in enumerate(order):
         dur = statistics.median(x[n][1] - x[n][0] for x in reps)
         if i == 0:
-            gap = share = 0.0
-            share = dur
+            gap, share = 0.0, dur
         else:
             p = order[i - 1]
             gap = statistics.median(x[n][0] - x[p][1] for x in reps)
             share = statistics.median(x[n][1] - x[p][1] for x in reps)
         r = reps[0][n]
         rows.append((names[r[6]], r[4], r[5], dur, gap, share))
-    tot = collections.OrderedDict()
+    tot = {}
     for nm, grid, blk, dur, gap, share in rows:
         key = f"{nm} <<<{grid},{blk}>>>"
         t = tot.setdefault(key, [0, 0.0, 0.0])
