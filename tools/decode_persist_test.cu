@@ -57,6 +57,12 @@ constexpr int TILE = 4608, SLOT_TILES = SLOT_TILES_, SLOT = TILE * SLOT_TILES;
 #ifndef INFLIGHT
 #define INFLIGHT 2 /* chunks a producer may have in flight; 0: the whole ring */
 #endif
+#ifndef INFLIGHT_FULL
+#define INFLIGHT_FULL INFLIGHT /* the same while the ring holds RING_HI chunks or more */
+#endif
+#ifndef RING_HI
+#define RING_HI 5
+#endif
 #ifndef NSLOT
 #define NSLOT 10
 #endif
@@ -84,6 +90,19 @@ struct Q8 {
     float *ss;
 };
 
+/* The persistent step's activations, each 4 bytes beside a flag (NCCL's "LL"
+ * idea): an aligned 8-byte store is seen whole or not at all, so a reader
+ * spins on the words themselves until every flag is the one it expects (step,
+ * layer and phase of the write) — no release, no counter, no second round
+ * trip. q: 4 quants a word; m: a unit's scale, sum of quants, sum of
+ * squares and a pad word (two 16-byte loads a unit). */
+struct LL {
+    uint2 *q, *m;
+};
+__host__ __device__ inline int ll_flag(int step, int layer, int phase) {
+    return step * 4096 + (layer + 1) * 8 + phase + 1;
+}
+
 struct Model {
     int H, NQ, NKV, HD, F, L, P, V;
     float eps, theta;
@@ -92,7 +111,9 @@ struct Model {
     const float *g_att, *g_ffn, *g_out;
     float *x, *q, *logits;
     __half *kc, *vc;
-    Q8 xa, xf, a, h;
+    Q8 xa, xf, a, h; /* the reference's */
+    LL lxa, lxf, la, lh;
+    uint2 *lx; /* the residual, a flagged word a row */
     float *pm, *pl, *po;
     int *cnt, *att;
 };
@@ -172,6 +193,92 @@ __device__ void quant_unit(float v, const Q8 &o, int u, int lane, float sq) {
     }
 }
 
+__device__ __forceinline__ void st_ll(uint2 *p, uint32_t v, int flag) {
+    asm volatile("st.volatile.global.v2.u32 [%0], {%1, %2};" ::"l"(p), "r"(v), "r"(flag)
+                 : "memory");
+}
+__device__ __forceinline__ uint2 ld_ll(const uint2 *p) {
+    uint2 v;
+    asm volatile("ld.volatile.global.v2.u32 {%0, %1}, [%2];"
+                 : "=r"(v.x), "=r"(v.y)
+                 : "l"(p)
+                 : "memory");
+    return v;
+}
+/* quant_unit's arithmetic, written as flagged words: lanes 0-7 a word of four
+ * quants each, lanes 8-10 the scale, the sum of quants, the sum of squares */
+__device__ void ll_unit(float v, const LL &o, int u, int lane, float sq, int flag) {
+    float a = fabsf(v);
+    for (int m = 16; m; m >>= 1)
+        a = fmaxf(a, __shfl_xor_sync(~0u, a, m));
+    const float d = a / 127.f, id = d > 0.f ? 1.f / d : 0.f;
+    const int q = __float2int_rn(v * id);
+    int s = q;
+    for (int m = 16; m; m >>= 1)
+        s += __shfl_xor_sync(~0u, s, m);
+    const float t = warp_sum(sq);
+    uint32_t w = 0;
+#pragma unroll
+    for (int j = 0; j < 4; j++)
+        w |= (uint32_t)(__shfl_sync(~0u, q, 4 * (lane & 7) + j) & 0xff) << (8 * j);
+    if (lane < 8)
+        st_ll(o.q + u * 8 + lane, w, flag);
+    else if (lane == 8)
+        st_ll(o.m + u * 4, __float_as_uint(d), flag);
+    else if (lane == 9)
+        st_ll(o.m + u * 4 + 1, (uint32_t)s, flag);
+    else if (lane == 10)
+        st_ll(o.m + u * 4 + 2, __float_as_uint(t), flag);
+    else if (lane == 11)
+        st_ll(o.m + u * 4 + 3, 0u, flag);
+}
+__device__ __forceinline__ uint4 ld_ll2(const uint2 *p) {
+    uint4 v;
+    asm volatile("ld.volatile.global.v4.u32 {%0, %1, %2, %3}, [%4];"
+                 : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
+                 : "l"(p)
+                 : "memory");
+    return v;
+}
+/* The compute warps read a flagged vector of K elements into shared memory,
+ * two words a load: each thread requests all of its words at once, and again
+ * while any is not current (spin = false takes whatever is there: mode 2).
+ * The words and the units' fields are read in two such rounds, which keeps
+ * the registers in flight within the kernel's budget. */
+template <int MW>
+__device__ __forceinline__ void ll_round(const uint2 *src, int n, int flag, bool spin, int2 *dst) {
+    const int t = threadIdx.x;
+    for (;;) {
+        uint4 v[MW];
+        bool ok = true;
+#pragma unroll
+        for (int i = 0; i < MW; i++)
+            if (t + i * NCT < n) v[i] = ld_ll2(src + 2 * (t + i * NCT));
+#pragma unroll
+        for (int i = 0; i < MW; i++)
+            if (t + i * NCT < n) ok &= (int)v[i].y == flag && (int)v[i].w == flag;
+        if (ok || !spin) {
+#pragma unroll
+            for (int i = 0; i < MW; i++)
+                if (t + i * NCT < n) dst[t + i * NCT] = make_int2((int)v[i].x, (int)v[i].z);
+            return;
+        }
+    }
+}
+__device__ void ll_load(const LL &in, int K, int flag, bool spin, int4 *sxq, int2 *smeta) {
+    /* at most four 16-byte loads a thread in flight: more spills registers */
+    for (int b = 0; b < K / 8; b += 4 * NCT)
+        ll_round<4>(in.q + 2 * b, min(K / 8 - b, 4 * NCT), flag, spin, (int2 *)sxq + b);
+    for (int b = 0; b < 2 * (K / 32); b += 4 * NCT)
+        ll_round<4>(in.m + 2 * b, min(2 * (K / 32) - b, 4 * NCT), flag, spin, smeta + b);
+}
+__device__ __forceinline__ float ll_float(const uint2 *p, int flag, bool spin) {
+    uint2 v = ld_ll(p);
+    while (spin && (int)v.y != flag)
+        v = ld_ll(p);
+    return __uint_as_float(v.x);
+}
+
 /* 1 / rms from the units' sums of squares, in a fixed order (one warp). */
 __device__ float rms_scale(const float *ss, int H, float eps, int lane) {
     float t = 0.f;
@@ -197,6 +304,25 @@ __device__ __forceinline__ float unit_dot(const uint8_t *tile, int t, const int4
     s = __dp4a((w.z >> 4) & M, xc.z, s);
     s = __dp4a((w.w >> 4) & M, xc.w, s);
     return dw * xd[xb] * (float)(s - 8 * xs[xb]);
+}
+
+/* The same with the input's scale and sum of quants as one pair. */
+__device__ __forceinline__ float unit_dot_m(const uint8_t *tile, int t, const int4 *xq,
+                                            const int2 *meta, int xb) {
+    const float dw = __half2float(((const __half *)tile)[t]);
+    const int4 w = ((const int4 *)(tile + 512))[t];
+    const int4 xa = xq[xb * 2], xc = xq[xb * 2 + 1];
+    const int2 md = meta[2 * xb];
+    const int M = 0x0F0F0F0F;
+    int s = __dp4a(w.x & M, xa.x, 0);
+    s = __dp4a(w.y & M, xa.y, s);
+    s = __dp4a(w.z & M, xa.z, s);
+    s = __dp4a(w.w & M, xa.w, s);
+    s = __dp4a((w.x >> 4) & M, xc.x, s);
+    s = __dp4a((w.y >> 4) & M, xc.y, s);
+    s = __dp4a((w.z >> 4) & M, xc.z, s);
+    s = __dp4a((w.w >> 4) & M, xc.w, s);
+    return dw * __int_as_float(md.x) * (float)(s - 8 * md.y);
 }
 
 __device__ __forceinline__ float rope(float y, float other, int d, int HD, float theta, int pos) {
@@ -279,7 +405,7 @@ __device__ __forceinline__ void post(Poster &p, int *c) {
  * them in one round of loads and quantises the head's output for WO. */
 template <int HD, int G>
 __device__ void attn_task(const Model &m, int layer, int idx, float *ssc, float *so, float *stmp,
-                          float *wacc, Poster &ps, unsigned long long *tt, bool wait) {
+                          float *wacc, int step, unsigned long long *tt, bool wait) {
     const int t = threadIdx.x, lane = t & 31, warp = t >> 5, sub = lane & 7, grp = lane >> 3;
     const int nch = (m.P + CH - 1) / CH, h = idx / nch, c = idx % nch, p0 = c * CH;
     const int n = min(CH, m.P - p0);
@@ -490,10 +616,10 @@ __device__ void attn_task(const Model &m, int layer, int idx, float *ssc, float 
     }
     cbar();
     for (int u = warp; u < G * HD / 32; u += NCW)
-        quant_unit(so[u * 32 + lane], m.a, h * G * HD / 32 + u, lane, 0.f);
+        ll_unit(so[u * 32 + lane], m.la, h * G * HD / 32 + u, lane, 0.f,
+                ll_flag(step, layer, T_ATT));
     cbar();
     if (tt && t == 0) tt[7] = gtime();
-    if (t == 0) post(ps, m.cnt + layer * T_N + T_ATT);
 }
 
 /* A mat-vec task's end: thread t holds its part of row t / 8 (a0; a1 the up
@@ -501,7 +627,7 @@ __device__ void attn_task(const Model &m, int layer, int idx, float *ssc, float 
  * them, then the phase's counter counts the task. */
 template <int HD>
 __device__ void epilogue(const Model &m, const Task &k, float a0, float a1, float xpre, int pos,
-                         float *stmp, Poster &ps) {
+                         float *stmp, Poster &ps, int step) {
     const int t = threadIdx.x, warp = t >> 5, lane = t & 31;
     for (int s = 1; s < 8; s <<= 1) {
         a0 += __shfl_xor_sync(~0u, a0, s);
@@ -533,50 +659,54 @@ __device__ void epilogue(const Model &m, const Task &k, float a0, float a1, floa
         if (warp == 0) {
             const int R0 = k.idx * 32 + lane;
             const float xn = xpre + stmp[lane];
-            m.x[R0] = xn;
+            const int flag = ll_flag(step, k.layer, k.kind);
+            st_ll(m.lx + R0, __float_as_uint(xn), flag);
             const float *g;
-            Q8 o;
+            LL o;
             if (k.kind == T_WO)
-                g = m.g_ffn + (size_t)k.layer * m.H, o = m.xf;
+                g = m.g_ffn + (size_t)k.layer * m.H, o = m.lxf;
             else
-                g = k.layer + 1 < m.L ? m.g_att + (size_t)(k.layer + 1) * m.H : m.g_out, o = m.xa;
-            quant_unit(xn * g[R0], o, k.idx, lane, xn * xn);
+                g = k.layer + 1 < m.L ? m.g_att + (size_t)(k.layer + 1) * m.H : m.g_out, o = m.lxa;
+            ll_unit(xn * g[R0], o, k.idx, lane, xn * xn, flag);
         }
         break;
     }
     case T_GU: {
         if ((t & 7) == 0) stmp[r] = a0 / (1.f + expf(-a0)) * a1;
         cbar();
-        if (warp == 0) quant_unit(stmp[lane], m.h, k.idx, lane, 0.f);
+        if (warp == 0) ll_unit(stmp[lane], m.lh, k.idx, lane, 0.f, ll_flag(step, k.layer, T_GU));
         break;
     }
     default:
         if ((t & 7) == 0) m.logits[R] = a0;
     }
     cbar();
-    if (t == 0) post(ps, m.cnt + k.layer * T_N + k.kind);
+    /* only the attention waits on a counter (its K / V rows are in the cache) */
+    if (t == 0 && k.kind == T_QKV) post(ps, m.cnt + k.layer * T_N + k.kind);
 }
 
 template <int HD, int G, int MODE>
-__global__ void __launch_bounds__(NT, 1)
-    k_persist(Model m, const Task *tasks, const int *toff, int pos, unsigned long long *tr) {
+__global__ void __launch_bounds__(NT, 1) k_persist(Model m, const Task *tasks, const int *toff,
+                                                   int pos, int step, unsigned long long *tr) {
     extern __shared__ __align__(128) uint8_t sm[];
     uint8_t *ring = sm;
     int4 *sxq = (int4 *)(sm + NSLOT * SLOT);
-    float *sxd = (float *)((uint8_t *)sxq + KMAX);
-    int *sxs = (int *)(sxd + KMAX / 32);
-    float *ssc = (float *)(sxs + KMAX / 32) + QMAX;
+    /* a unit's (scale, sum of quants), (sum of squares, pad) */
+    int2 *smeta = (int2 *)((uint8_t *)sxq + KMAX);
+    float *ssc = (float *)(smeta + 2 * (KMAX / 32));
     float *so = ssc + 8 * CH;
     float *stmp = so + QMAX;
     uint64_t *full = (uint64_t *)(stmp + 160), *empty = full + NSLOT;
     uint64_t *sfull = empty + NSLOT, *sempty = sfull + NSIG;
     int **sigq = (int **)(sempty + NSIG);
+    int *consumed = (int *)(sigq + NSIG); /* chunks warp 0 is done with */
     const int t = threadIdx.x, lane = t & 31, warp = t >> 5;
     if (t == 0) {
         for (int i = 0; i < NSLOT; i++)
             mb_init(full + i, 1), mb_init(empty + i, NCW);
         for (int i = 0; i < NSIG; i++)
             mb_init(sfull + i, 1), mb_init(sempty + i, 1);
+        *consumed = 0;
         asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
     }
     __syncthreads();
@@ -624,8 +754,10 @@ __global__ void __launch_bounds__(NT, 1)
                     mb_wait(empty + slot, ph ^ 1);
                     /* at most INFLIGHT chunks requested and not landed: more
                      * only queues every other load of the SM behind them */
-                    if (INFLIGHT && issued >= INFLIGHT) {
-                        const int o = issued - INFLIGHT;
+                    const int cap =
+                        issued - *(volatile int *)consumed >= RING_HI ? INFLIGHT_FULL : INFLIGHT;
+                    if (cap && issued >= cap) {
+                        const int o = issued - cap;
                         mb_wait(full + o % NSLOT, (o / NSLOT) & 1);
                     }
                     mb_expect(full + slot, n);
@@ -667,44 +799,40 @@ __global__ void __launch_bounds__(NT, 1)
         if (tt && t == 0) tt[0] = gtime();
         if (k.kind * 65536 + k.layer != cur) {
             cur = k.kind * 65536 + k.layer;
-            if (MODE != 1) {
-                if (MODE == 0 && t == 0 && k.kind != T_ATT) {
-                    int target;
-                    const int *c = dep(m, k.kind, k.layer, &target);
-                    if (c)
-                        while (ld_acquire(c) < target) {
-                        }
-                }
-                cbar();
-                /* by value: the address of a kernel parameter copies it to the stack */
-                Q8 in = m.xa;
-                int K = m.H;
+            if (MODE != 1 && k.kind != T_ATT) {
+                /* the phase's input, spun on until current; by value: the
+                 * address of a kernel parameter copies it to the stack */
+                LL in = m.lxa;
+                int K = m.H, fl = ll_flag(step, k.layer - 1, T_DOWN);
                 const bool norm = k.kind == T_QKV || k.kind == T_GU || k.kind == T_OUT;
                 if (k.kind == T_WO)
-                    in = m.a, K = m.NQ * m.HD;
+                    in = m.la, K = m.NQ * m.HD, fl = ll_flag(step, k.layer, T_ATT);
                 else if (k.kind == T_GU)
-                    in = m.xf;
+                    in = m.lxf, fl = ll_flag(step, k.layer, T_WO);
                 else if (k.kind == T_DOWN)
-                    in = m.h, K = m.F;
-                if (k.kind != T_ATT) {
-                    const int4 *gq = (const int4 *)in.q;
-                    for (int j = t; j < K / 16; j += NCT)
-                        sxq[j] = __ldcg(gq + j);
-                    for (int j = t; j < K / 32; j += NCT)
-                        sxd[j] = __ldcg(in.d + j), sxs[j] = __ldcg(in.s + j);
-                    if (norm && warp == 0) {
-                        const float s = rms_scale(in.ss, m.H, m.eps, lane);
-                        if (lane == 0) stmp[32] = s;
-                    }
-                }
+                    in = m.lh, K = m.F, fl = ll_flag(step, k.layer, T_GU);
+                else if (k.kind == T_OUT)
+                    fl = ll_flag(step, m.L - 1, T_DOWN);
+                ll_load(in, K, fl, MODE == 0, sxq, smeta);
                 cbar();
+                if (norm) {
+                    if (warp == 0) {
+                        float a = 0.f;
+                        for (int u = lane; u < m.H / 32; u += 32)
+                            a += __int_as_float(smeta[2 * u + 1].x);
+                        a = warp_sum(a);
+                        if (lane == 0) stmp[32] = rsqrtf(a / m.H + m.eps);
+                    }
+                    cbar();
+                }
                 srms = norm ? stmp[32] : 1.f;
             }
         }
         if (tt && t == 0) tt[1] = gtime();
         if (k.kind == T_ATT) {
             if (MODE != 1)
-                attn_task<HD, G>(m, k.layer, k.idx, ssc, so, stmp, (float *)sxq, ps, tt, MODE == 0);
+                attn_task<HD, G>(m, k.layer, k.idx, ssc, so, stmp, (float *)sxq, step, tt,
+                                 MODE == 0);
             if (tt && t == 0) tt[2] = tt[3] = gtime();
             continue;
         }
@@ -712,7 +840,10 @@ __global__ void __launch_bounds__(NT, 1)
         float a0 = 0.f, a1 = 0.f, xpre = 0.f;
         /* the residual rows this task adds into, requested before the products */
         if (MODE != 1 && (k.kind == T_WO || k.kind == T_DOWN) && warp == 0)
-            xpre = __ldcg(m.x + k.idx * 32 + lane);
+            xpre = ll_float(m.lx + k.idx * 32 + lane,
+                            k.kind == T_WO ? ll_flag(step, k.layer - 1, T_DOWN)
+                                           : ll_flag(step, k.layer, T_WO),
+                            MODE == 0);
         for (int c = 0; c < k.ntiles; c += SLOT_TILES) {
             mb_wait(full + slot, ph);
             if (MODE != 1) {
@@ -722,8 +853,7 @@ __global__ void __launch_bounds__(NT, 1)
                     const int j = c + jj;
                     if (j < k.ntiles) {
                         const int kt = gu ? j >> 1 : j;
-                        const float v =
-                            unit_dot(sp + jj * TILE, t, sxq, sxd, sxs, kt * 8 + (t & 7));
+                        const float v = unit_dot_m(sp + jj * TILE, t, sxq, smeta, kt * 8 + (t & 7));
                         if (gu && (j & 1))
                             a1 += v;
                         else
@@ -733,11 +863,12 @@ __global__ void __launch_bounds__(NT, 1)
             }
             __syncwarp();
             if (lane == 0) mb_arrive(empty + slot);
+            if (t == 0) *(volatile int *)consumed += 1;
             if (++slot == NSLOT) slot = 0, ph ^= 1;
         }
         if (tt && t == 0) tt[2] = gtime();
         if constexpr (MODE != 1) {
-            epilogue<HD>(m, k, a0 * srms, a1 * srms, xpre, pos, stmp, ps);
+            epilogue<HD>(m, k, a0 * srms, a1 * srms, xpre, pos, stmp, ps, step);
         }
         if (tt && t == 0) tt[3] = gtime();
     }
@@ -819,6 +950,15 @@ __global__ void r_add(float *x, const float *y, int n) {
 __global__ void r_swiglu(const float *g, const float *u, float *h, int n) {
     const int i = blockIdx.x * blockDim.x + threadIdx.x;
     if (i < n) h[i] = g[i] / (1.f + expf(-g[i])) * u[i];
+}
+
+/* The persistent step's start: the residual and its first norm's input as
+ * flagged words (the embedding's part). */
+__global__ void k_init_ll(const float *x, const float *g, uint2 *lx, LL lxa, int flag) {
+    const int u = blockIdx.x, l = threadIdx.x;
+    const float v = x[u * 32 + l];
+    st_ll(lx + u * 32 + l, __float_as_uint(v), flag);
+    ll_unit(v * g[u * 32 + l], lxa, u, l, v * v, flag);
 }
 
 /* ---- data ---- */
@@ -941,6 +1081,12 @@ template <int HD, int G> static int run(Model m, int mode) {
     k_fill_h<<<1024, 256>>>(m.kc, kvn, -1.f, 1.f, 7);
     k_fill_h<<<1024, 256>>>(m.vc, kvn, -1.f, 1.f, 8);
     m.xa = q8alloc(m.H, true), m.xf = q8alloc(m.H, true);
+    auto llalloc = [](int n) {
+        LL l = {dalloc<uint2>(n / 4), dalloc<uint2>(4 * (n / 32))};
+        return l;
+    };
+    m.lxa = llalloc(m.H), m.lxf = llalloc(m.H), m.la = llalloc(m.NQ * HD), m.lh = llalloc(m.F);
+    m.lx = dalloc<uint2>(m.H);
     m.a = q8alloc(m.NQ * HD, false), m.h = q8alloc(m.F, false);
     m.pm = dalloc<float>((size_t)m.NKV * nch * G), m.pl = dalloc<float>((size_t)m.NKV * nch * G);
     m.po = dalloc<float>((size_t)m.NKV * nch * G * HD);
@@ -996,8 +1142,8 @@ template <int HD, int G> static int run(Model m, int mode) {
            prop.name, nsm, wbytes / 1e9, maxb * (double)nsm / wbytes, kvbytes / 1e6, flat.size(),
            NSLOT, SLOT);
 
-    const size_t smem = (size_t)NSLOT * SLOT + KMAX + 2 * (KMAX / 32) * 4 + QMAX * 4 + 8 * CH * 4 +
-                        QMAX * 4 + 160 * 4 + 2 * NSLOT * 8 + 3 * NSIG * 8;
+    const size_t smem = (size_t)NSLOT * SLOT + KMAX + 2 * (KMAX / 32) * 8 + 8 * CH * 4 + QMAX * 4 +
+                        160 * 4 + 2 * NSLOT * 8 + 3 * NSIG * 8 + 16;
     auto kern = mode == 0   ? k_persist<HD, G, 0>
                 : mode == 1 ? k_persist<HD, G, 1>
                             : k_persist<HD, G, 2>;
@@ -1008,15 +1154,19 @@ template <int HD, int G> static int run(Model m, int mode) {
         fprintf(stderr, "does not fit: %zu B shared memory\n", smem);
         return 1;
     }
+    int step = 0;
     auto reset = [&]() {
         CK(cudaMemsetAsync(m.cnt, 0, (size_t)m.L * T_N * sizeof(int)));
         CK(cudaMemsetAsync(m.att, 0, (size_t)m.L * m.NKV * sizeof(int)));
         CK(cudaMemcpyAsync(m.x, x0, m.H * sizeof(float), cudaMemcpyDeviceToDevice));
         r_quant<<<m.H / 32, 32>>>(m.x, m.g_att, m.xa);
+        /* flags of the next step: stale words never match */
+        k_init_ll<<<m.H / 32, 32>>>(x0, m.g_att, m.lx, m.lxa, ll_flag(step + 1, -1, T_DOWN));
     };
     unsigned long long *trace = nullptr;
     auto launch = [&]() {
-        void *args[] = {&m, &dtasks, &doff, (void *)&pos, &trace};
+        step++;
+        void *args[] = {&m, &dtasks, &doff, (void *)&pos, &step, &trace};
         CK(cudaLaunchCooperativeKernel((const void *)kern, nsm, NT, args, smem));
     };
 
@@ -1028,7 +1178,12 @@ template <int HD, int G> static int run(Model m, int mode) {
         CK(cudaDeviceSynchronize());
         std::vector<float> lg(m.V), lr(m.V), xm(m.H), xr(m.H);
         CK(cudaMemcpy(lg.data(), m.logits, m.V * 4, cudaMemcpyDeviceToHost));
-        CK(cudaMemcpy(xm.data(), m.x, m.H * 4, cudaMemcpyDeviceToHost));
+        {
+            std::vector<uint2> lx(m.H);
+            CK(cudaMemcpy(lx.data(), m.lx, m.H * sizeof(uint2), cudaMemcpyDeviceToHost));
+            for (int i = 0; i < m.H; i++)
+                memcpy(&xm[i], &lx[i].x, 4);
+        }
         reset();
         float *y = dalloc<float>(std::max({m.F, m.V, (m.NQ + 2 * m.NKV) * HD}));
         float *y2 = dalloc<float>(m.F), *hbuf = dalloc<float>(m.F), *ab = dalloc<float>(m.NQ * HD);
