@@ -1,16 +1,20 @@
 /* decode_persist_test.cu — standalone measurement of a persistent one-token
- * decode step whose weight stream never stops: one block per SM runs a fixed
- * list of tasks (32 output rows of a mat-vec, or one chunk of the attention),
- * and its producer warp copies the weights of its next tasks into a ring of
- * shared-memory slots by bulk copies (TMA), however far ahead the ring allows,
- * while the eight compute warps wait for the task's inputs. A task waits only
- * for a counter of the phase it reads (the grid's only synchronisation), and
- * the phase that adds into the residual also quantises x * g of the next norm
- * and keeps each 32-row unit's sum of squares, so no block requantises the
- * whole vector (the costs pass 5's megakernel paid, NOTES-cuda.md).
+ * decode step whose weight stream does not stop at phase boundaries: one block
+ * per SM runs a fixed list of tasks (32 output rows of a mat-vec, or one chunk
+ * of the attention), and its producer warp copies the weights of its next
+ * tasks into a ring of shared-memory slots by bulk copies (TMA), at most
+ * INFLIGHT chunks in flight, while the eight compute warps wait for the
+ * task's inputs. Those inputs are flagged words (struct LL): a task spins on
+ * the words themselves, so a phase boundary costs one store-to-load trip and
+ * no release, counter or second load; only the attention waits on a counter
+ * (its K / V rows are in the F16 cache), released by a signaller warp. The
+ * phase that adds into the residual also quantises x * g of the next norm and
+ * keeps each 32-row unit's sum of squares, so no block requantises the whole
+ * vector (pass 5's megakernel paid that; NOTES-cuda.md pass 22 has the
+ * figures and the steps that got here).
  *
- * Per layer: QKV (+ RoPE, K/V into the F16 cache), ATT (a KV head x 128
- * positions a task; the last chunk of a head merges and quantises), WO (+
+ * Per layer: QKV (+ RoPE, K/V into the F16 cache), ATT (a KV head x ATT_CH
+ * positions a task; the head's last chunk merges and quantises), WO (+
  * residual), GU (gate and up tiles interleaved, SwiGLU, quantised), DOWN (+
  * residual); then OUT (the output matrix). Weights are Q4_0 in a tiled layout:
  * a tile is 32 rows x 256 columns, 512 bytes of half scales (row r, block b at
@@ -21,10 +25,11 @@
  * Checked against a kernel-per-operation reference on the same data (same
  * quantisation of activations; only summation orders differ). Modes: 0 full,
  * 1 the weight stream alone (no compute, no waits), 2 no waits between phases
- * (wrong results; the stream plus the compute).
+ * (wrong results; the stream plus the compute). DP_TRACE=file writes one
+ * step's timeline for tools/decode_persist_trace.py.
  *
- *   nvcc -O3 -std=c++17 -arch=sm_90a -o /tmp/dp tools/decode_persist_test.cu
- *   /tmp/dp [1b|8b] [MODE] [POSITIONS] */
+ *   nvcc -O3 -std=c++17 -arch=sm_90a [-DATT_CH=64] -o /tmp/dp tools/decode_persist_test.cu
+ *   /tmp/dp [1b|8b] [MODE] [POSITIONS]      (ATT_CH=64 for 8b, the default 128 for 1b) */
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
