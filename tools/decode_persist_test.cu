@@ -28,7 +28,8 @@
  * (wrong results; the stream plus the compute). DP_TRACE=file writes one
  * step's timeline for tools/decode_persist_trace.py.
  *
- *   nvcc -O3 -std=c++17 -arch=sm_90a [-DATT_CH=64] -o /tmp/dp tools/decode_persist_test.cu
+ *   nvcc -O3 -std=c++17 -arch=sm_90a -Isrc [-DATT_CH=64] -o /tmp/dp \
+ *        tools/decode_persist_test.cu
  *   /tmp/dp [1b|8b] [MODE] [POSITIONS]      (ATT_CH=64 for 8b, the default 128 for 1b) */
 #include <algorithm>
 #include <cmath>
@@ -38,6 +39,10 @@
 #include <cstring>
 #include <cuda_fp16.h>
 #include <vector>
+
+#include "backend/cuda/tma.cuh" /* the mbarrier helpers */
+
+using namespace lmc;
 
 #define CK(x)                                                                                      \
     do {                                                                                           \
@@ -123,30 +128,6 @@ struct Model {
     int *cnt, *att;
 };
 
-__device__ __forceinline__ uint32_t smem_u32(const void *p) {
-    return (uint32_t)__cvta_generic_to_shared(p);
-}
-__device__ __forceinline__ void mb_init(uint64_t *b, int n) {
-    asm volatile("mbarrier.init.shared::cta.b64 [%0], %1;" ::"r"(smem_u32(b)), "r"(n));
-}
-__device__ __forceinline__ void mb_expect(uint64_t *b, int bytes) {
-    asm volatile("mbarrier.arrive.expect_tx.shared::cta.b64 _, [%0], %1;" ::"r"(smem_u32(b)),
-                 "r"(bytes)
-                 : "memory");
-}
-__device__ __forceinline__ void mb_arrive(uint64_t *b) {
-    asm volatile("mbarrier.arrive.shared::cta.b64 _, [%0];" ::"r"(smem_u32(b)) : "memory");
-}
-__device__ __forceinline__ void mb_wait(uint64_t *b, int parity) {
-    uint32_t ok;
-    do {
-        asm volatile("{\n .reg .pred p;\n mbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\n"
-                     " selp.u32 %0, 1, 0, p;\n}"
-                     : "=r"(ok)
-                     : "r"(smem_u32(b)), "r"(parity)
-                     : "memory");
-    } while (!ok);
-}
 __device__ __forceinline__ void bulk_g2s(void *dst, const void *src, int bytes, uint64_t *bar) {
     asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], "
                  "%2, [%3];" ::"r"(smem_u32(dst)),
@@ -293,10 +274,9 @@ __device__ float rms_scale(const float *ss, int H, float eps, int lane) {
     return rsqrtf(t / H + eps);
 }
 
-/* Thread t's unit of a tile against the input's unit xb. */
-__device__ __forceinline__ float unit_dot(const uint8_t *tile, int t, const int4 *xq,
-                                          const float *xd, const int *xs, int xb) {
-    const float dw = __half2float(((const __half *)tile)[t]);
+/* Thread t's unit of a tile against the input's unit xb: the integer sum of
+ * quant products; the value is dw * dx * (sum - 8 * sum of x's quants). */
+__device__ __forceinline__ int unit_sum(const uint8_t *tile, int t, const int4 *xq, int xb) {
     const int4 w = ((const int4 *)(tile + 512))[t];
     const int4 xa = xq[xb * 2], xc = xq[xb * 2 + 1];
     const int M = 0x0F0F0F0F;
@@ -307,27 +287,19 @@ __device__ __forceinline__ float unit_dot(const uint8_t *tile, int t, const int4
     s = __dp4a((w.x >> 4) & M, xc.x, s);
     s = __dp4a((w.y >> 4) & M, xc.y, s);
     s = __dp4a((w.z >> 4) & M, xc.z, s);
-    s = __dp4a((w.w >> 4) & M, xc.w, s);
-    return dw * xd[xb] * (float)(s - 8 * xs[xb]);
+    return __dp4a((w.w >> 4) & M, xc.w, s);
 }
-
+__device__ __forceinline__ float unit_dot(const uint8_t *tile, int t, const int4 *xq,
+                                          const float *xd, const int *xs, int xb) {
+    const float dw = __half2float(((const __half *)tile)[t]);
+    return dw * xd[xb] * (float)(unit_sum(tile, t, xq, xb) - 8 * xs[xb]);
+}
 /* The same with the input's scale and sum of quants as one pair. */
 __device__ __forceinline__ float unit_dot_m(const uint8_t *tile, int t, const int4 *xq,
                                             const int2 *meta, int xb) {
     const float dw = __half2float(((const __half *)tile)[t]);
-    const int4 w = ((const int4 *)(tile + 512))[t];
-    const int4 xa = xq[xb * 2], xc = xq[xb * 2 + 1];
     const int2 md = meta[2 * xb];
-    const int M = 0x0F0F0F0F;
-    int s = __dp4a(w.x & M, xa.x, 0);
-    s = __dp4a(w.y & M, xa.y, s);
-    s = __dp4a(w.z & M, xa.z, s);
-    s = __dp4a(w.w & M, xa.w, s);
-    s = __dp4a((w.x >> 4) & M, xc.x, s);
-    s = __dp4a((w.y >> 4) & M, xc.y, s);
-    s = __dp4a((w.z >> 4) & M, xc.z, s);
-    s = __dp4a((w.w >> 4) & M, xc.w, s);
-    return dw * __int_as_float(md.x) * (float)(s - 8 * md.y);
+    return dw * __int_as_float(md.x) * (float)(unit_sum(tile, t, xq, xb) - 8 * md.y);
 }
 
 __device__ __forceinline__ float rope(float y, float other, int d, int HD, float theta, int pos) {
@@ -712,7 +684,7 @@ __global__ void __launch_bounds__(NT, 1) k_persist(Model m, const Task *tasks, c
         for (int i = 0; i < NSIG; i++)
             mb_init(sfull + i, 1), mb_init(sempty + i, 1);
         *consumed = 0;
-        asm volatile("fence.mbarrier_init.release.cluster;" ::: "memory");
+        mb_init_fence();
     }
     __syncthreads();
     const Task *my = tasks + toff[blockIdx.x];
