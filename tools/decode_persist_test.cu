@@ -159,16 +159,23 @@ __device__ __forceinline__ float warp_sum(float v) {
     return v;
 }
 
-/* Lane l holds element l of unit u; the same arithmetic in both paths. */
-__device__ void quant_unit(float v, const Q8 &o, int u, int lane, float sq) {
+/* A 32-element unit's quantisation, lane l holding element l: the scale d,
+ * lane l's quant q and the sum of all quants s. The same arithmetic in both
+ * paths. */
+__device__ __forceinline__ void quant_math(float v, float &d, int &q, int &s) {
     float a = fabsf(v);
     for (int m = 16; m; m >>= 1)
         a = fmaxf(a, __shfl_xor_sync(~0u, a, m));
-    const float d = a / 127.f, id = d > 0.f ? 1.f / d : 0.f;
-    const int q = __float2int_rn(v * id);
-    int s = q;
+    d = a / 127.f;
+    q = __float2int_rn(v * (d > 0.f ? 1.f / d : 0.f));
+    s = q;
     for (int m = 16; m; m >>= 1)
         s += __shfl_xor_sync(~0u, s, m);
+}
+__device__ void quant_unit(float v, const Q8 &o, int u, int lane, float sq) {
+    float d;
+    int q, s;
+    quant_math(v, d, q, s);
     o.q[u * 32 + lane] = (int8_t)q;
     float t = 0.f;
     if (o.ss) t = warp_sum(sq);
@@ -194,14 +201,9 @@ __device__ __forceinline__ uint2 ld_ll(const uint2 *p) {
 /* quant_unit's arithmetic, written as flagged words: lanes 0-7 a word of four
  * quants each, lanes 8-10 the scale, the sum of quants, the sum of squares */
 __device__ void ll_unit(float v, const LL &o, int u, int lane, float sq, int flag) {
-    float a = fabsf(v);
-    for (int m = 16; m; m >>= 1)
-        a = fmaxf(a, __shfl_xor_sync(~0u, a, m));
-    const float d = a / 127.f, id = d > 0.f ? 1.f / d : 0.f;
-    const int q = __float2int_rn(v * id);
-    int s = q;
-    for (int m = 16; m; m >>= 1)
-        s += __shfl_xor_sync(~0u, s, m);
+    float d;
+    int q, s;
+    quant_math(v, d, q, s);
     const float t = warp_sum(sq);
     uint32_t w = 0;
 #pragma unroll
@@ -309,34 +311,22 @@ __device__ __forceinline__ float rope(float y, float other, int d, int HD, float
     return (d & 1) ? other * sn + y * cs : y * cs - other * sn;
 }
 
-__device__ __forceinline__ int n_tasks(const Model &m, int kind) {
+/* A phase's tasks: 32-row groups, or the attention's (KV head, chunk) pairs. */
+__host__ __device__ int groups_of(const Model &m, int kind) {
     switch (kind) {
     case T_QKV:
         return (m.NQ + 2 * m.NKV) * m.HD / 32;
-    case T_ATT:
-        return m.NKV; /* merged heads, what WO waits for */
     case T_WO:
         return m.H / 32;
     case T_GU:
         return m.F / 32;
     case T_DOWN:
         return m.H / 32;
-    default:
+    case T_OUT:
         return m.V / 32;
+    default:
+        return m.NKV * ((m.P + CH - 1) / CH);
     }
-}
-
-/* The counter a phase's tasks wait for, and its final value. */
-__device__ const int *dep(const Model &m, int kind, int layer, int *target) {
-    int pk = kind - 1, pl = layer;
-    if (kind == T_QKV) {
-        if (layer == 0) return nullptr;
-        pk = T_DOWN, pl = layer - 1;
-    } else if (kind == T_OUT) {
-        pk = T_DOWN, pl = m.L - 1;
-    }
-    *target = n_tasks(m, pk);
-    return m.cnt + pl * T_N + pk;
 }
 
 /* Signals one more finished task on a phase counter: release, no separate
@@ -414,8 +404,7 @@ __device__ void attn_task(const Model &m, int layer, int idx, float *ssc, float 
             vv[j][i] = __ldcg(vr + i);
     }
     if (wait && t == 0) {
-        int target;
-        const int *cnt = dep(m, T_ATT, layer, &target);
+        const int *cnt = m.cnt + layer * T_N + T_QKV, target = groups_of(m, T_QKV);
         while (ld_acquire(cnt) < target) {
         }
     }
@@ -1000,22 +989,6 @@ static int tiles_of(const Model &m, int kind) {
         return m.H / 256;
     default:
         return 0;
-    }
-}
-static int groups_of(const Model &m, int kind) {
-    switch (kind) {
-    case T_QKV:
-        return (m.NQ + 2 * m.NKV) * m.HD / 32;
-    case T_WO:
-        return m.H / 32;
-    case T_GU:
-        return m.F / 32;
-    case T_DOWN:
-        return m.H / 32;
-    case T_OUT:
-        return m.V / 32;
-    default:
-        return m.NKV * ((m.P + CH - 1) / CH);
     }
 }
 
