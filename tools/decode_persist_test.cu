@@ -53,25 +53,19 @@ using namespace lmc;
         }                                                                                          \
     } while (0)
 
-constexpr int NCW = 8, NCT = NCW * 32, NT = NCT + 64; /* + producer, signaller */
+constexpr int NCW = 8, NCT = NCW * 32, NT = NCT + 32; /* + the producer warp */
 #ifndef SLOT_TILES_
 #define SLOT_TILES_ 4
 #endif
 constexpr int TILE = 4608, SLOT_TILES = SLOT_TILES_, SLOT = TILE * SLOT_TILES;
-#ifndef SIGNAL_FENCE
-#define SIGNAL_FENCE 0
-#endif
 #ifndef LOOKAHEAD
-#define LOOKAHEAD 0 /* bytes prefetched into L2 beyond the ring */
+#define LOOKAHEAD 0 /* bytes prefetched into L2 past the ring while it is full */
 #endif
 #ifndef INFLIGHT
 #define INFLIGHT 2 /* chunks a producer may have in flight; 0: the whole ring */
 #endif
-#ifndef INFLIGHT_FULL
-#define INFLIGHT_FULL INFLIGHT /* the same while the ring holds RING_HI chunks or more */
-#endif
-#ifndef RING_HI
-#define RING_HI 5
+#ifndef PACE_NS
+#define PACE_NS 750 /* one chunk in 0.75 us: a block's share of the stream */
 #endif
 #ifndef NSLOT
 #define NSLOT 10
@@ -123,11 +117,22 @@ struct Model {
     __half *kc, *vc;
     Q8 xa, xf, a, h; /* the reference's */
     LL lxa, lxf, la, lh;
-    uint2 *lx; /* the residual, a flagged word a row */
+    uint2 *lx;  /* the residual, a flagged word a row */
+    uint2 *lq;  /* this step's q, a flagged float a row */
+    uint2 *lkv; /* this step's K and V rows a KV head, as the cache rounds them */
     float *pm, *pl, *po;
-    int *cnt, *att;
+    int *att;
 };
 
+__device__ __forceinline__ bool mb_test(uint64_t *b, int parity) {
+    uint32_t ok;
+    asm volatile("{\n .reg .pred p;\n mbarrier.test_wait.parity.shared::cta.b64 p, [%1], %2;\n"
+                 " selp.u32 %0, 1, 0, p;\n}"
+                 : "=r"(ok)
+                 : "r"(smem_u32(b)), "r"(parity)
+                 : "memory");
+    return ok;
+}
 __device__ __forceinline__ void bulk_g2s(void *dst, const void *src, int bytes, uint64_t *bar) {
     asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], "
                  "%2, [%3];" ::"r"(smem_u32(dst)),
@@ -136,11 +141,6 @@ __device__ __forceinline__ void bulk_g2s(void *dst, const void *src, int bytes, 
 }
 __device__ __forceinline__ void prefetch_l2(const void *p, int bytes) {
     asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;" ::"l"(p), "r"(bytes) : "memory");
-}
-__device__ __forceinline__ int ld_acquire(const int *p) {
-    int v;
-    asm volatile("ld.acquire.gpu.global.s32 %0, [%1];" : "=r"(v) : "l"(p) : "memory");
-    return v;
 }
 /* The compute warps' own barrier (the producer warp never joins it). */
 __device__ __forceinline__ void cbar() {
@@ -329,16 +329,7 @@ __host__ __device__ int groups_of(const Model &m, int kind) {
     }
 }
 
-/* Signals one more finished task on a phase counter: release, no separate
- * fence (a fence waits for more than this thread's stores). */
-__device__ __forceinline__ void signal(int *c) {
-#if SIGNAL_FENCE
-    __threadfence();
-    atomicAdd(c, 1);
-#else
-    asm volatile("red.release.gpu.global.add.s32 [%0], 1;" ::"l"(c) : "memory");
-#endif
-}
+/* Counts one more chunk of a head done; the last one merges. */
 __device__ __forceinline__ int arrive_acq_rel(int *c) {
     int old;
     asm volatile("atom.acq_rel.gpu.global.add.s32 %0, [%1], 1;" : "=r"(old) : "l"(c) : "memory");
@@ -346,23 +337,6 @@ __device__ __forceinline__ int arrive_acq_rel(int *c) {
 }
 
 constexpr int NCH_MAX = 1024 / CH; /* chunks a KV head: P up to 1,024 */
-constexpr int NSIG = 16;           /* signals the compute warps may have posted ahead */
-
-/* The compute warps hand each finished task's counter to the signaller warp,
- * which makes the release: a release waits until the stores before it are
- * performed, and the compute warps need not. Thread 0 of the compute warps
- * posts, after a compute-warp barrier that follows the task's stores. */
-struct Poster {
-    int **q;
-    uint64_t *full, *empty;
-    int slot, ph;
-};
-__device__ __forceinline__ void post(Poster &p, int *c) {
-    mb_wait(p.empty + p.slot, p.ph ^ 1);
-    p.q[p.slot] = c;
-    mb_arrive(p.full + p.slot);
-    if (++p.slot == NSIG) p.slot = 0, p.ph ^= 1;
-}
 
 /* One chunk of CH positions of one KV head for its G query heads. Warp w owns
  * positions 16 w .. 16 w + 15: q (in registers, HD / 8 dims a lane), its K
@@ -403,39 +377,45 @@ __device__ void attn_task(const Model &m, int layer, int idx, float *ssc, float 
         for (int i = 0; i < DL / 2; i++)
             vv[j][i] = __ldcg(vr + i);
     }
-    if (wait && t == 0) {
-        const int *cnt = m.cnt + layer * T_N + T_QKV, target = groups_of(m, T_QKV);
-        while (ld_acquire(cnt) < target) {
-        }
-    }
+    /* this step's q of the G query heads, and the K / V rows of this step's
+     * position where it is in the chunk, spun on: a head starts when its own
+     * QKV tasks are done */
+    const int flag = ll_flag(step, layer, T_QKV), cur = m.P - 1 - p0;
+    float *sq = so, *skv = wacc + NCW * G * HD; /* past the warps' partials */
+    ll_round<(G * HD / 2 + NCT - 1) / NCT>(m.lq + h * G * HD, G * HD / 2, flag, wait, (int2 *)sq);
+    if (cur < n) ll_round<1>(m.lkv + h * 2 * HD, HD, flag, wait, (int2 *)skv);
     cbar();
     if (tt && t == 0) tt[1] = gtime();
-    const int cur = m.P - 1 - p0; /* this step's position in the chunk, if here */
 #pragma unroll
     for (int r = 0; r < RW; r++)
         if (pw + r * 4 + grp == cur) {
-            const int4 *kr = (const int4 *)(K + (size_t)(p0 + cur) * HD + sub * DS);
 #pragma unroll
-            for (int i = 0; i < DS / 8; i++)
-                kk[r][i] = __ldcg(kr + i);
+            for (int i = 0; i < DS / 8; i++) {
+                __half2 k2[4];
+#pragma unroll
+                for (int j = 0; j < 4; j++)
+                    k2[j] = __floats2half2_rn(skv[sub * DS + 8 * i + 2 * j],
+                                              skv[sub * DS + 8 * i + 2 * j + 1]);
+                kk[r][i] = *(int4 *)k2;
+            }
         }
 #pragma unroll
     for (int j = 0; j < PW; j++)
         if (pw + j == cur) {
-            const uint32_t *vr = (const uint32_t *)(V + (size_t)(p0 + cur) * HD + lane * DL);
 #pragma unroll
-            for (int i = 0; i < DL / 2; i++)
-                vv[j][i] = __ldcg(vr + i);
+            for (int i = 0; i < DL / 2; i++) {
+                const __half2 v2 =
+                    __floats2half2_rn(skv[HD + lane * DL + 2 * i], skv[HD + lane * DL + 2 * i + 1]);
+                vv[j][i] = *(const uint32_t *)&v2;
+            }
         }
     float qr[G][DS];
 #pragma unroll
     for (int g = 0; g < G; g++)
 #pragma unroll
-        for (int i = 0; i < DS / 4; i++) {
-            const float4 f = __ldcg((const float4 *)(m.q + (h * G + g) * HD + sub * DS) + i);
-            qr[g][4 * i] = f.x, qr[g][4 * i + 1] = f.y, qr[g][4 * i + 2] = f.z,
-                      qr[g][4 * i + 3] = f.w;
-        }
+        for (int i = 0; i < DS; i++)
+            qr[g][i] = sq[(g * HD) + sub * DS + i];
+    cbar(); /* sq is so, written again below */
 
     /* scores of the warp's 16 positions: round r, group grp has position
      * pw + 4 r + grp */
@@ -593,7 +573,7 @@ __device__ void attn_task(const Model &m, int layer, int idx, float *ssc, float 
  * them, then the phase's counter counts the task. */
 template <int HD>
 __device__ void epilogue(const Model &m, const Task &k, float a0, float a1, float xpre, int pos,
-                         float *stmp, Poster &ps, int step) {
+                         float *stmp, int step) {
     const int t = threadIdx.x, warp = t >> 5, lane = t & 31;
     for (int s = 1; s < 8; s <<= 1) {
         a0 += __shfl_xor_sync(~0u, a0, s);
@@ -607,13 +587,16 @@ __device__ void epilogue(const Model &m, const Task &k, float a0, float a1, floa
         float y = a0;
         if (R < qk) y = rope(a0, other, R % HD, HD, m.theta, pos);
         if ((t & 7) == 0) {
+            const int flag = ll_flag(step, k.layer, T_QKV);
             if (R < m.NQ * HD) {
-                m.q[R] = y;
+                st_ll(m.lq + R, __float_as_uint(y), flag);
             } else {
-                const int kr = R < qk ? R - m.NQ * HD : R - qk;
+                const int kr = R < qk ? R - m.NQ * HD : R - qk, hk = kr / HD, d = kr % HD;
+                const __half yh = __float2half(y);
                 __half *cache = R < qk ? m.kc : m.vc;
-                cache[(((size_t)k.layer * m.NKV + kr / HD) * m.P + pos) * HD + kr % HD] =
-                    __float2half(y);
+                cache[(((size_t)k.layer * m.NKV + hk) * m.P + pos) * HD + d] = yh;
+                st_ll(m.lkv + (hk * 2 + (R >= qk)) * HD + d, __float_as_uint(__half2float(yh)),
+                      flag);
             }
         }
         break;
@@ -648,7 +631,6 @@ __device__ void epilogue(const Model &m, const Task &k, float a0, float a1, floa
     }
     cbar();
     /* only the attention waits on a counter (its K / V rows are in the cache) */
-    if (t == 0 && k.kind == T_QKV) post(ps, m.cnt + k.layer * T_N + k.kind);
 }
 
 template <int HD, int G, int MODE>
@@ -663,16 +645,10 @@ __global__ void __launch_bounds__(NT, 1) k_persist(Model m, const Task *tasks, c
     float *so = ssc + 8 * CH;
     float *stmp = so + QMAX;
     uint64_t *full = (uint64_t *)(stmp + 160), *empty = full + NSLOT;
-    uint64_t *sfull = empty + NSLOT, *sempty = sfull + NSIG;
-    int **sigq = (int **)(sempty + NSIG);
-    int *consumed = (int *)(sigq + NSIG); /* chunks warp 0 is done with */
     const int t = threadIdx.x, lane = t & 31, warp = t >> 5;
     if (t == 0) {
         for (int i = 0; i < NSLOT; i++)
             mb_init(full + i, 1), mb_init(empty + i, NCW);
-        for (int i = 0; i < NSIG; i++)
-            mb_init(sfull + i, 1), mb_init(sempty + i, 1);
-        *consumed = 0;
         mb_init_fence();
     }
     __syncthreads();
@@ -700,30 +676,38 @@ __global__ void __launch_bounds__(NT, 1) k_persist(Model m, const Task *tasks, c
                 }
                 for (int c = 0; c < k.ntiles; c += SLOT_TILES) {
                     const int n = min(SLOT_TILES, k.ntiles - c) * TILE;
-                    /* chunks past the ring into L2, LOOKAHEAD bytes beyond it */
-                    while (LOOKAHEAD && pi < nt &&
-                           pbytes < cbytes + (long long)NSLOT * SLOT + LOOKAHEAD) {
-                        const Task q = my[pi];
-                        if (q.kind == T_ATT || pc >= q.ntiles) {
-                            pi++, pc = 0;
-                            continue;
+                    const unsigned long long w0 = tr ? gtime() : 0;
+                    /* While the ring is full (the compute warps wait for a
+                     * phase), the chunks after it into L2, up to LOOKAHEAD
+                     * bytes, one every PACE_NS: the stream's own rate, so the
+                     * bytes in flight stay few (prefetching ahead all the time
+                     * queued every other load behind them, pass 22). */
+                    unsigned long long next = 0;
+                    while (LOOKAHEAD && !mb_test(empty + slot, ph ^ 1)) {
+                        while (pi < nt) {
+                            const Task q = my[pi];
+                            if (q.kind == T_ATT || pc >= q.ntiles) {
+                                pi++, pc = 0;
+                                continue;
+                            }
+                            if (pbytes >= cbytes) break;
+                            pbytes += min(SLOT_TILES, q.ntiles - pc) * TILE, pc += SLOT_TILES;
                         }
-                        const int pn = min(SLOT_TILES, q.ntiles - pc) * TILE;
-                        prefetch_l2(q.w + (size_t)pc * TILE, pn);
-                        pbytes += pn, pc += SLOT_TILES;
-                    }
-                    if (tr) {
-                        const unsigned long long w0 = gtime();
-                        mb_wait(empty + slot, ph ^ 1);
-                        stall += gtime() - w0;
+                        const unsigned long long now = gtime();
+                        if (pi < nt && pbytes < cbytes + LOOKAHEAD && now >= next) {
+                            const Task q = my[pi];
+                            const int pn = min(SLOT_TILES, q.ntiles - pc) * TILE;
+                            prefetch_l2(q.w + (size_t)pc * TILE, pn);
+                            pbytes += pn, pc += SLOT_TILES;
+                            next = now + PACE_NS;
+                        }
                     }
                     mb_wait(empty + slot, ph ^ 1);
+                    if (tr) stall += gtime() - w0;
                     /* at most INFLIGHT chunks requested and not landed: more
                      * only queues every other load of the SM behind them */
-                    const int cap =
-                        issued - *(volatile int *)consumed >= RING_HI ? INFLIGHT_FULL : INFLIGHT;
-                    if (cap && issued >= cap) {
-                        const int o = issued - cap;
+                    if (INFLIGHT && issued >= INFLIGHT) {
+                        const int o = issued - INFLIGHT;
                         mb_wait(full + o % NSLOT, (o / NSLOT) & 1);
                     }
                     mb_expect(full + slot, n);
@@ -739,23 +723,6 @@ __global__ void __launch_bounds__(NT, 1) k_persist(Model m, const Task *tasks, c
         }
         return;
     }
-    if (warp == NCW + 1) {
-        /* the signaller: each posted counter gets its release, in order; a
-         * null post ends the block */
-        if (lane == 0) {
-            int slot = 0, ph = 0;
-            for (;;) {
-                mb_wait(sfull + slot, ph);
-                int *c = sigq[slot];
-                mb_arrive(sempty + slot);
-                if (!c) break;
-                signal(c);
-                if (++slot == NSIG) slot = 0, ph ^= 1;
-            }
-        }
-        return;
-    }
-    Poster ps = {sigq, sfull, sempty, 0, 0};
     int slot = 0, ph = 0, cur = -1;
     float srms = 1.f;
     for (int i = 0; i < nt; i++) {
@@ -829,16 +796,14 @@ __global__ void __launch_bounds__(NT, 1) k_persist(Model m, const Task *tasks, c
             }
             __syncwarp();
             if (lane == 0) mb_arrive(empty + slot);
-            if (t == 0) *(volatile int *)consumed += 1;
             if (++slot == NSLOT) slot = 0, ph ^= 1;
         }
         if (tt && t == 0) tt[2] = gtime();
         if constexpr (MODE != 1) {
-            epilogue<HD>(m, k, a0 * srms, a1 * srms, xpre, pos, stmp, ps, step);
+            epilogue<HD>(m, k, a0 * srms, a1 * srms, xpre, pos, stmp, step);
         }
         if (tt && t == 0) tt[3] = gtime();
     }
-    if (t == 0) post(ps, nullptr);
 }
 
 /* ---- the reference: a kernel per operation, same data, same rounding ---- */
@@ -1040,7 +1005,8 @@ template <int HD, int G> static int run(Model m, int mode) {
     m.a = q8alloc(m.NQ * HD, false), m.h = q8alloc(m.F, false);
     m.pm = dalloc<float>((size_t)m.NKV * nch * G), m.pl = dalloc<float>((size_t)m.NKV * nch * G);
     m.po = dalloc<float>((size_t)m.NKV * nch * G * HD);
-    m.cnt = dalloc<int>((size_t)m.L * T_N), m.att = dalloc<int>((size_t)m.L * m.NKV);
+    m.att = dalloc<int>((size_t)m.L * m.NKV);
+    m.lq = dalloc<uint2>(m.NQ * HD), m.lkv = dalloc<uint2>(2 * m.NKV * HD);
     const int pos = m.P - 1;
 
     /* The schedule: tasks in phase order, each to the block with the fewest
@@ -1061,10 +1027,27 @@ template <int HD, int G> static int run(Model m, int mode) {
             std::stable_sort(order.begin(), order.end(),
                              [&](int x, int y) { return load[x] < load[y]; });
             const double cost = k == T_ATT ? 4.0 * CH * HD : (double)nt * TILE;
-            for (int i = 0; i < groups_of(m, k); i++) {
-                Task tk = {nullptr, nt, k, k == T_OUT ? m.L - 1 : l, i};
+            /* QKV's row groups by KV head (its K, V, then its query heads' q),
+             * so the first heads' attention can start while the rest run */
+            std::vector<int> rg(groups_of(m, k));
+            for (int i = 0; i < (int)rg.size(); i++)
+                rg[i] = i;
+            if (k == T_QKV) {
+                const int per = HD / 32;
+                rg.clear();
+                for (int h = 0; h < m.NKV; h++) {
+                    for (int j = 0; j < per; j++)
+                        rg.push_back((m.NQ + h) * per + j);
+                    for (int j = 0; j < per; j++)
+                        rg.push_back((m.NQ + m.NKV + h) * per + j);
+                    for (int j = 0; j < G * per; j++)
+                        rg.push_back(h * G * per + j);
+                }
+            }
+            for (int i = 0; i < (int)rg.size(); i++) {
+                Task tk = {nullptr, nt, k, k == T_OUT ? m.L - 1 : l, rg[i]};
                 if (k != T_ATT)
-                    tk.w = m.w[k] + (k == T_OUT ? 0 : l * m.wstride[k]) + (size_t)i * nt * TILE;
+                    tk.w = m.w[k] + (k == T_OUT ? 0 : l * m.wstride[k]) + (size_t)rg[i] * nt * TILE;
                 const int b = order[i % nsm];
                 per[b].push_back(tk);
                 load[b] += cost;
@@ -1093,7 +1076,7 @@ template <int HD, int G> static int run(Model m, int mode) {
            NSLOT, SLOT);
 
     const size_t smem = (size_t)NSLOT * SLOT + KMAX + 2 * (KMAX / 32) * 8 + 8 * CH * 4 + QMAX * 4 +
-                        160 * 4 + 2 * NSLOT * 8 + 3 * NSIG * 8 + 16;
+                        160 * 4 + 2 * NSLOT * 8;
     auto kern = mode == 0   ? k_persist<HD, G, 0>
                 : mode == 1 ? k_persist<HD, G, 1>
                             : k_persist<HD, G, 2>;
@@ -1106,7 +1089,6 @@ template <int HD, int G> static int run(Model m, int mode) {
     }
     int step = 0;
     auto reset = [&]() {
-        CK(cudaMemsetAsync(m.cnt, 0, (size_t)m.L * T_N * sizeof(int)));
         CK(cudaMemsetAsync(m.att, 0, (size_t)m.L * m.NKV * sizeof(int)));
         CK(cudaMemcpyAsync(m.x, x0, m.H * sizeof(float), cudaMemcpyDeviceToDevice));
         r_quant<<<m.H / 32, 32>>>(m.x, m.g_att, m.xa);
