@@ -59,13 +59,13 @@ constexpr int NCW = 8, NCT = NCW * 32, NT = NCT + 32; /* + the producer warp */
 #endif
 constexpr int TILE = 4608, SLOT_TILES = SLOT_TILES_, SLOT = TILE * SLOT_TILES;
 #ifndef LOOKAHEAD
-#define LOOKAHEAD 0 /* bytes prefetched into L2 past the ring while it is full */
+#define LOOKAHEAD 0 /* bytes prefetched into L2 past the ring while it is full (8B: 262144) */
 #endif
 #ifndef INFLIGHT
 #define INFLIGHT 2 /* chunks a producer may have in flight; 0: the whole ring */
 #endif
 #ifndef PACE_NS
-#define PACE_NS 750 /* one chunk in 0.75 us: a block's share of the stream */
+#define PACE_NS 1500 /* at most one chunk prefetched in this many ns */
 #endif
 #ifndef NSLOT
 #define NSLOT 10
@@ -538,25 +538,32 @@ __device__ void attn_task(const Model &m, int layer, int idx, float *ssc, float 
     cbar();
     if (tt && t == 0) tt[6] = gtime();
     if (stmp[2 * NCW * G] == 0.f) return;
-    for (int i = t; i < G * HD; i += NCT) {
-        const int g = i / HD;
-        float mm[NCH_MAX], ll[NCH_MAX], oo[NCH_MAX];
+    /* the merge: every chunk's output requested first; each chunk's (max, sum)
+     * a query head staged once in shared memory (ssc is free by now), not
+     * loaded again by every thread */
+    constexpr int EPT = G * HD / NCT; /* output elements a thread */
+    static_assert(G * HD % NCT == 0, "whole elements a thread");
+    float oo[EPT][NCH_MAX];
+#pragma unroll
+    for (int e = 0; e < EPT; e++)
 #pragma unroll
         for (int k = 0; k < NCH_MAX; k++)
-            if (k < nch) {
-                mm[k] = __ldcg(pm + k * G + g), ll[k] = __ldcg(pl + k * G + g);
-                oo[k] = __ldcg(po + (size_t)k * G * HD + i);
-            }
+            if (k < nch) oo[e][k] = __ldcg(po + (size_t)k * G * HD + t + e * NCT);
+    float *smm = ssc, *sll = ssc + NCH_MAX * G;
+    if (t < nch * G) smm[t] = __ldcg(pm + t), sll[t] = __ldcg(pl + t);
+    cbar();
+#pragma unroll
+    for (int e = 0; e < EPT; e++) {
+        const int i = t + e * NCT, g = i / HD;
         float M = -INFINITY;
-#pragma unroll
-        for (int k = 0; k < NCH_MAX; k++)
-            if (k < nch) M = fmaxf(M, mm[k]);
+        for (int k = 0; k < nch; k++)
+            M = fmaxf(M, smm[k * G + g]);
         float Ls = 0.f, O = 0.f;
 #pragma unroll
         for (int k = 0; k < NCH_MAX; k++)
             if (k < nch) {
-                const float e = __expf(mm[k] - M);
-                Ls += e * ll[k], O += e * oo[k];
+                const float w = __expf(smm[k * G + g] - M);
+                Ls += w * sll[k * G + g], O += w * oo[e][k];
             }
         so[i] = O / Ls;
     }
