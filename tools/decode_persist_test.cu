@@ -49,14 +49,7 @@
 
 using namespace lmc;
 
-#define CK(x)                                                                                      \
-    do {                                                                                           \
-        cudaError_t e_ = (x);                                                                      \
-        if (e_ != cudaSuccess) {                                                                   \
-            fprintf(stderr, "%s:%d %s\n", __FILE__, __LINE__, cudaGetErrorString(e_));             \
-            exit(1);                                                                               \
-        }                                                                                          \
-    } while (0)
+#include "cuda_check.h"
 
 constexpr int NCW = 8, NCT = NCW * 32, NT = NCT + 32; /* + the producer warp */
 #ifndef SLOT_TILES_
