@@ -62,6 +62,14 @@ constexpr int TILE = 4608, SLOT_TILES = SLOT_TILES_, SLOT = TILE * SLOT_TILES;
 #ifndef WTYPE
 #define WTYPE 0 /* every weight Q4_0 (0) or Q4_K (1) */
 #endif
+/* attention tasks a KV head's query heads are split over, per shape (each
+ * reads the head's K / V again from L2 and merges apart; pass 22) */
+#ifndef QSPLIT_1B
+#define QSPLIT_1B 4
+#endif
+#ifndef QSPLIT_8B
+#define QSPLIT_8B 1
+#endif
 #ifndef INFLIGHT
 #define INFLIGHT 2 /* chunks a producer may have in flight; 0: the whole ring */
 #endif
@@ -110,6 +118,7 @@ __host__ __device__ inline int ll_flag(int step, int layer, int phase) {
 
 struct Model {
     int H, NQ, NKV, HD, F, L, P, V;
+    int QS; /* query-head slots a KV head (attention tasks split over them) */
     float eps, theta;
     const uint8_t *w[T_N];
     size_t wstride[T_N];
@@ -346,7 +355,7 @@ __host__ __device__ int groups_of(const Model &m, int kind) {
     case T_OUT:
         return m.V / 32;
     default:
-        return m.NKV * ((m.P + CH - 1) / CH);
+        return m.NKV * m.QS * ((m.P + CH - 1) / CH);
     }
 }
 
@@ -369,7 +378,9 @@ template <int HD, int G>
 __device__ void attn_task(const Model &m, int layer, int idx, float *ssc, float *so, float *stmp,
                           float *wacc, int step, unsigned long long *tt, bool wait) {
     const int t = threadIdx.x, lane = t & 31, warp = t >> 5, sub = lane & 7, grp = lane >> 3;
-    const int nch = (m.P + CH - 1) / CH, h = idx / nch, c = idx % nch, p0 = c * CH;
+    /* hs: the task's slot of G query heads (m.QS a KV head), h its KV head */
+    const int nch = (m.P + CH - 1) / CH, hs = idx / nch, h = hs / m.QS, c = idx % nch;
+    const int p0 = c * CH;
     const int n = min(CH, m.P - p0);
     constexpr int DS = HD / 8, PW = CH / NCW, DL = HD / 32;
     constexpr int RW = PW / 4; /* rounds of 4 positions a warp */
@@ -403,7 +414,7 @@ __device__ void attn_task(const Model &m, int layer, int idx, float *ssc, float 
      * QKV tasks are done */
     const int flag = ll_flag(step, layer, T_QKV), cur = m.P - 1 - p0;
     float *sq = so, *skv = wacc + NCW * G * HD; /* past the warps' partials */
-    ll_round<(G * HD / 2 + NCT - 1) / NCT>(m.lq + h * G * HD, G * HD / 2, flag, wait, (int2 *)sq);
+    ll_round<(G * HD / 2 + NCT - 1) / NCT>(m.lq + hs * G * HD, G * HD / 2, flag, wait, (int2 *)sq);
     if (cur < n) ll_round<1>(m.lkv + h * 2 * HD, HD, flag, wait, (int2 *)skv);
     cbar();
     if (tt && t == 0) tt[1] = gtime();
@@ -536,8 +547,8 @@ __device__ void attn_task(const Model &m, int layer, int idx, float *ssc, float 
             wacc[warp * G * HD + g * HD + lane * DL + d] = acc[g][d] * f;
     }
     cbar();
-    float *pm = m.pm + (size_t)h * nch * G, *pl = m.pl + (size_t)h * nch * G;
-    float *po = m.po + (size_t)h * nch * G * HD;
+    float *pm = m.pm + (size_t)hs * nch * G, *pl = m.pl + (size_t)hs * nch * G;
+    float *po = m.po + (size_t)hs * nch * G * HD;
     for (int i = t; i < G * HD; i += NCT) {
         float o = 0.f;
         for (int w = 0; w < NCW; w++)
@@ -555,27 +566,29 @@ __device__ void attn_task(const Model &m, int layer, int idx, float *ssc, float 
     cbar();
     if (tt && t == 0) tt[5] = gtime();
     if (t == 0)
-        stmp[2 * NCW * G] = arrive_acq_rel(m.att + layer * m.NKV + h) == nch - 1 ? 1.f : 0.f;
+        stmp[2 * NCW * G] =
+            arrive_acq_rel(m.att + (layer * m.NKV * m.QS + hs)) == nch - 1 ? 1.f : 0.f;
     cbar();
     if (tt && t == 0) tt[6] = gtime();
     if (stmp[2 * NCW * G] == 0.f) return;
     /* the merge: every chunk's output requested first; each chunk's (max, sum)
      * a query head staged once in shared memory (ssc is free by now), not
      * loaded again by every thread */
-    constexpr int EPT = G * HD / NCT; /* output elements a thread */
-    static_assert(G * HD % NCT == 0, "whole elements a thread");
+    constexpr int EPT = (G * HD + NCT - 1) / NCT; /* output elements a thread, at most */
     float oo[EPT][NCH_MAX];
 #pragma unroll
     for (int e = 0; e < EPT; e++)
 #pragma unroll
         for (int k = 0; k < NCH_MAX; k++)
-            if (k < nch) oo[e][k] = __ldcg(po + (size_t)k * G * HD + t + e * NCT);
+            if (k < nch && t + e * NCT < G * HD)
+                oo[e][k] = __ldcg(po + (size_t)k * G * HD + t + e * NCT);
     float *smm = ssc, *sll = ssc + NCH_MAX * G;
     if (t < nch * G) smm[t] = __ldcg(pm + t), sll[t] = __ldcg(pl + t);
     cbar();
 #pragma unroll
     for (int e = 0; e < EPT; e++) {
         const int i = t + e * NCT, g = i / HD;
+        if (i >= G * HD) break;
         float M = -INFINITY;
         for (int k = 0; k < nch; k++)
             M = fmaxf(M, smm[k * G + g]);
@@ -590,7 +603,7 @@ __device__ void attn_task(const Model &m, int layer, int idx, float *ssc, float 
     }
     cbar();
     for (int u = warp; u < G * HD / 32; u += NCW)
-        ll_unit(so[u * 32 + lane], m.la, h * G * HD / 32 + u, lane, 0.f,
+        ll_unit(so[u * 32 + lane], m.la, hs * G * HD / 32 + u, lane, 0.f,
                 ll_flag(step, layer, T_ATT));
     cbar();
     if (tt && t == 0) tt[7] = gtime();
@@ -661,6 +674,7 @@ __device__ void epilogue(const Model &m, const Task &k, float a0, float a1, floa
     /* only the attention waits on a counter (its K / V rows are in the cache) */
 }
 
+/* G: the query heads of one attention task */
 template <int HD, int G, int MODE>
 __global__ void __launch_bounds__(NT, 1) k_persist(Model m, const Task *tasks, const int *toff,
                                                    int pos, int step, unsigned long long *tr) {
@@ -696,7 +710,8 @@ __global__ void __launch_bounds__(NT, 1) k_persist(Model m, const Task *tasks, c
                     /* the chunk's K and V rows into L2 well before the task */
                     const int nch = (m.P + CH - 1) / CH, c = k.idx % nch;
                     const size_t off =
-                        (((size_t)k.layer * m.NKV + k.idx / nch) * m.P + (size_t)c * CH) * HD;
+                        (((size_t)k.layer * m.NKV + k.idx / nch / m.QS) * m.P + (size_t)c * CH) *
+                        HD;
                     const int bytes = min(CH, m.P - c * CH) * HD * 2;
                     prefetch_l2(m.kc + off, bytes);
                     prefetch_l2(m.vc + off, bytes);
@@ -1010,7 +1025,10 @@ static int tiles_of(const Model &m, int kind) {
     }
 }
 
-template <int HD, int G> static int run(Model m, int mode) {
+/* G: query heads a KV head; GT: a task's (G / GT slots a KV head) */
+template <int HD, int G, int GT> static int run(Model m, int mode) {
+    static_assert(GT >= 1 && G % GT == 0, "whole slots");
+    m.QS = G / GT;
     int dev = 0, nsm = 0;
     CK(cudaGetDevice(&dev));
     CK(cudaDeviceGetAttribute(&nsm, cudaDevAttrMultiProcessorCount, dev));
@@ -1061,7 +1079,7 @@ template <int HD, int G> static int run(Model m, int mode) {
     m.a = q8alloc(m.NQ * HD, false), m.h = q8alloc(m.F, false);
     m.pm = dalloc<float>((size_t)m.NKV * nch * G), m.pl = dalloc<float>((size_t)m.NKV * nch * G);
     m.po = dalloc<float>((size_t)m.NKV * nch * G * HD);
-    m.att = dalloc<int>((size_t)m.L * m.NKV);
+    m.att = dalloc<int>((size_t)m.L * m.NKV * m.QS);
     m.lq = dalloc<uint2>(m.NQ * HD), m.lkv = dalloc<uint2>(2 * m.NKV * HD);
     const int pos = m.P - 1;
 
@@ -1133,9 +1151,9 @@ template <int HD, int G> static int run(Model m, int mode) {
 
     const size_t smem = (size_t)NSLOT * SLOT + KMAX + 2 * (KMAX / 32) * 8 + 8 * CH * 4 + QMAX * 4 +
                         160 * 4 + 2 * NSLOT * 8;
-    auto kern = mode == 0   ? k_persist<HD, G, 0>
-                : mode == 1 ? k_persist<HD, G, 1>
-                            : k_persist<HD, G, 2>;
+    auto kern = mode == 0   ? k_persist<HD, GT, 0>
+                : mode == 1 ? k_persist<HD, GT, 1>
+                            : k_persist<HD, GT, 2>;
     CK(cudaFuncSetAttribute(kern, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
     int occ = 0;
     CK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&occ, kern, NT, smem));
@@ -1145,7 +1163,7 @@ template <int HD, int G> static int run(Model m, int mode) {
     }
     int step = 0;
     auto reset = [&]() {
-        CK(cudaMemsetAsync(m.att, 0, (size_t)m.L * m.NKV * sizeof(int)));
+        CK(cudaMemsetAsync(m.att, 0, (size_t)m.L * m.NKV * m.QS * sizeof(int)));
         CK(cudaMemcpyAsync(m.x, x0, m.H * sizeof(float), cudaMemcpyDeviceToDevice));
         r_quant<<<m.H / 32, 32>>>(m.x, m.g_att, m.xa);
         /* flags of the next step: stale words never match */
@@ -1319,9 +1337,9 @@ int main(int argc, char **argv) {
         m.H = 4096, m.NQ = 32, m.NKV = 8, m.HD = 128, m.F = 14336, m.L = 32, m.V = 128256;
         m.theta = 500000.f;
         if (getenv("DP_LAYERS")) m.L = atoi(getenv("DP_LAYERS"));
-        return run<128, 4>(m, mode);
+        return run<128, 4, 4 / QSPLIT_8B>(m, mode);
     }
     m.H = 2048, m.NQ = 32, m.NKV = 4, m.HD = 64, m.F = 5632, m.L = 22, m.V = 32000;
     if (getenv("DP_LAYERS")) m.L = atoi(getenv("DP_LAYERS")); /* fewer layers: the check */
-    return run<64, 8>(m, mode);
+    return run<64, 8, 8 / QSPLIT_1B>(m, mode);
 }
