@@ -14,7 +14,8 @@
  * figures and the steps that got here).
  *
  * Per layer: QKV (+ RoPE, K/V into the F16 cache), ATT (a KV head x ATT_CH
- * positions a task; the head's last chunk merges and quantises), WO (+
+ * positions x a slot of its query heads a task, QSPLIT_1B / QSPLIT_8B slots a
+ * head; a slot's last chunk merges and quantises), WO (+
  * residual), GU (gate and up tiles interleaved, SwiGLU, quantised), DOWN (+
  * residual); then OUT (the output matrix). Weights are Q4_0 (WTYPE 0) or Q4_K
  * (WTYPE 1) in a tiled layout of 4,608 bytes a tile of 32 rows x 256 columns:
