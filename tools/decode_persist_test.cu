@@ -278,11 +278,12 @@ __device__ __forceinline__ float ll_float(const uint2 *p, int flag, bool spin) {
     return __uint_as_float(v.x);
 }
 
-/* 1 / rms from the units' sums of squares, in a fixed order (one warp). */
-__device__ float rms_scale(const float *ss, int H, float eps, int lane) {
+/* 1 / rms from the units' sums of squares (unit u's at ss[u * stride]), in
+ * one fixed order for both paths (one warp). */
+__device__ float rms_scale(const float *ss, int stride, int H, float eps, int lane) {
     float t = 0.f;
     for (int u = lane; u < H / 32; u += 32)
-        t += __ldcg(ss + u);
+        t += ss[u * stride];
     t = warp_sum(t);
     return rsqrtf(t / H + eps);
 }
@@ -369,12 +370,13 @@ __device__ __forceinline__ int arrive_acq_rel(int *c) {
 
 constexpr int NCH_MAX = 1024 / CH; /* chunks a KV head: P up to 1,024 */
 
-/* One chunk of CH positions of one KV head for its G query heads. Warp w owns
- * positions 16 w .. 16 w + 15: q (in registers, HD / 8 dims a lane), its K
- * rows (8 lanes a position) and V rows (lanes over dims) are all requested at
- * once; each warp keeps its own maximum, and the warps are combined once. The
- * partial (max, sum, output) goes out and the head's last chunk merges all of
- * them in one round of loads and quantises the head's output for WO. */
+/* One chunk of CH positions of one KV head for a slot of G of its query
+ * heads. Warp w owns PW = CH / 8 positions from PW w: its K rows (8 lanes a
+ * position) and V rows (lanes over dims) are requested before the wait, q (in
+ * registers, HD / 8 dims a lane) after it; each warp keeps its own maximum,
+ * and the warps are combined once. The partial (max, sum, output) goes out
+ * and the slot's last chunk merges all of them in one round of loads and
+ * quantises the slot's output for WO. */
 template <int HD, int G>
 __device__ void attn_task(const Model &m, int layer, int idx, float *ssc, float *so, float *stmp,
                           float *wacc, int step, unsigned long long *tt, bool wait) {
@@ -390,8 +392,8 @@ __device__ void attn_task(const Model &m, int layer, int idx, float *ssc, float 
     const __half *K = m.kc + base, *V = m.vc + base;
     const int pw = warp * PW; /* the warp's first position in the chunk */
     /* the K and V rows of this chunk, requested before waiting for the
-     * phase: only the row of this step's position depends on it, and it is
-     * requested again after the wait */
+     * phase: only the row of this step's position depends on it, and that
+     * one is replaced after the wait from its flagged copy */
     int4 kk[RW][DS / 8];
 #pragma unroll
     for (int r = 0; r < RW; r++) {
@@ -612,7 +614,7 @@ __device__ void attn_task(const Model &m, int layer, int idx, float *ssc, float 
 
 /* A mat-vec task's end: thread t holds its part of row t / 8 (a0; a1 the up
  * row of GU), already scaled by the norm; the rows go where the phase puts
- * them, then the phase's counter counts the task. */
+ * them, as flagged words where a later phase reads them. */
 template <int HD>
 __device__ void epilogue(const Model &m, const Task &k, float a0, float a1, float xpre, int pos,
                          float *stmp, int step) {
@@ -671,8 +673,7 @@ __device__ void epilogue(const Model &m, const Task &k, float a0, float a1, floa
     default:
         if ((t & 7) == 0) m.logits[R] = a0;
     }
-    cbar();
-    /* only the attention waits on a counter (its K / V rows are in the cache) */
+    cbar(); /* stmp is the next task's too */
 }
 
 /* G: the query heads of one attention task */
@@ -771,7 +772,7 @@ __global__ void __launch_bounds__(NT, 1) k_persist(Model m, const Task *tasks, c
     float srms = 1.f;
     for (int i = 0; i < nt; i++) {
         const Task k = my[i];
-        /* timeline: task start, inputs in, products done, counted */
+        /* timeline: task start, inputs in, products done, epilogue done */
         unsigned long long *tt = tr ? tr + (size_t)(toff[blockIdx.x] + i) * 8 : nullptr;
         if (tt && t == 0) tt[0] = gtime();
         if (k.kind * 65536 + k.layer != cur) {
@@ -794,11 +795,9 @@ __global__ void __launch_bounds__(NT, 1) k_persist(Model m, const Task *tasks, c
                 cbar();
                 if (norm) {
                     if (warp == 0) {
-                        float a = 0.f;
-                        for (int u = lane; u < m.H / 32; u += 32)
-                            a += __int_as_float(smeta[2 * u + 1].x);
-                        a = warp_sum(a);
-                        if (lane == 0) stmp[32] = rsqrtf(a / m.H + m.eps);
+                        /* a unit's sum of squares: the first word of its second pair */
+                        const float s = rms_scale((const float *)smeta + 2, 4, m.H, m.eps, lane);
+                        if (lane == 0) stmp[32] = s;
                     }
                     cbar();
                 }
@@ -858,7 +857,7 @@ __global__ void r_quant(const float *x, const float *g, Q8 o) {
     quant_unit(g ? v * g[u * 32 + l] : v, o, u, l, v * v);
 }
 __global__ void r_rms(const float *ss, int H, float eps, float *out) {
-    const float s = rms_scale(ss, H, eps, threadIdx.x);
+    const float s = rms_scale(ss, 1, H, eps, threadIdx.x);
     if (threadIdx.x == 0) *out = s;
 }
 /* Rows of a matrix stored as groups of ntiles tiles; K-tile kt of the rows is
@@ -1084,8 +1083,6 @@ template <int HD, int G, int GT> static int run(Model m, int mode) {
     m.lq = dalloc<uint2>(m.NQ * HD), m.lkv = dalloc<uint2>(2 * m.NKV * HD);
     const int pos = m.P - 1;
 
-    /* The schedule: tasks in phase order, each to the block with the fewest
-     * bytes so far (an attention chunk counted as the K/V bytes it reads). */
     std::vector<std::vector<Task>> per(nsm);
     /* The schedule: each phase's tasks spread over the blocks first (at most
      * ceil(tasks / blocks) a block: a phase ends with its busiest block), the
@@ -1108,15 +1105,15 @@ template <int HD, int G, int GT> static int run(Model m, int mode) {
             for (int i = 0; i < (int)rg.size(); i++)
                 rg[i] = i;
             if (k == T_QKV) {
-                const int per = HD / 32;
+                const int gh = HD / 32; /* row groups a head */
                 rg.clear();
                 for (int h = 0; h < m.NKV; h++) {
-                    for (int j = 0; j < per; j++)
-                        rg.push_back((m.NQ + h) * per + j);
-                    for (int j = 0; j < per; j++)
-                        rg.push_back((m.NQ + m.NKV + h) * per + j);
-                    for (int j = 0; j < G * per; j++)
-                        rg.push_back(h * G * per + j);
+                    for (int j = 0; j < gh; j++)
+                        rg.push_back((m.NQ + h) * gh + j);
+                    for (int j = 0; j < gh; j++)
+                        rg.push_back((m.NQ + m.NKV + h) * gh + j);
+                    for (int j = 0; j < G * gh; j++)
+                        rg.push_back(h * G * gh + j);
                 }
             }
             for (int i = 0; i < (int)rg.size(); i++) {
