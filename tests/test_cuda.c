@@ -18,12 +18,16 @@
 
 #ifdef LOCALM_HAVE_CUDA
 #include "backend/backend.h"
+#include "backend/cpu/engine_cpu.h"
 #include "backend/cpu/kernels.h"
 #include "backend/cuda/cuda_kernels.h"
 #include "backend/cuda/engine_cuda.h"
+#include "backend/cuda/engine_cuda_impl.h"
+#include "backend/cuda/persist.h"
 #include "base/err.h"
 #include "base/half.h"
 #include "model/model_desc.h"
+#include "runtime/random_model.h"
 #include <cjson/cJSON.h>
 #include <cuda_runtime_api.h>
 
@@ -1164,6 +1168,137 @@ static void staged_decode_matches_reference(void **state) {
     cJSON_Delete(j);
 }
 
+/* ---- the persistent decode step ------------------------------------------- */
+
+/* The model loaded by B, for cuda with LOCALM_CUDA_PERSIST as given. */
+static lm_engine *load_with(const lm_backend_ops *B, const lm_model_desc *m, int n_ctx,
+                            const char *persist) {
+    lm_load_opts o;
+    lm_load_opts_default(&o);
+    o.n_ctx = n_ctx;
+    o.n_seq_max = 2; /* check_decode's two sequences */
+    if (persist) setenv("LOCALM_CUDA_PERSIST", persist, 1);
+    lm_engine *e = NULL;
+    lm_err err = {0};
+    lm_status s = B->load(m, &o, NULL, NULL, &e, &err);
+    unsetenv("LOCALM_CUDA_PERSIST");
+    if (s) print_message("load: %s\n", lm_err_text(&err));
+    assert_int_equal(s, LM_OK);
+    return e;
+}
+
+/* One decode step of tok at pos; its logits row copied to dst. */
+static void step1(const lm_backend_ops *B, lm_engine *e, int32_t tok, int32_t pos, float *dst,
+                  int n_vocab) {
+    lm_logits out = {.data = dst, .capacity = 1};
+    lm_batch b = {.n_tokens = 1, .tokens = &tok, .pos = &pos};
+    lm_err err = {0};
+    assert_int_equal(B->forward(e, &b, &out, &err), LM_OK);
+    memcpy(dst, lm_logits_rows(&out), sizeof(float) * (size_t)n_vocab);
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* n_steps random tokens decoded one by one by the persistent step (p), the
+ * graph of kernels (g) and the CPU engine (c): the persistent step's logits
+ * must be as close to the graph's as the CPU engine's are (both median and
+ * worst step within 2x, or 2e-3; and at most 3e-2 and 0.1, argmax the
+ * same in 95 % of the steps): the scale of what two correct engines
+ * differ by when their activations are quantised and summed otherwise, which
+ * a network amplifies over its depth. Steps past the step's 1,024 positions
+ * take the graph in p too. */
+static void persist_matches_graph(const lm_model_desc *m, const char *what, int n_ctx,
+                                  int n_steps) {
+    const int V = (int)m->hp.n_vocab;
+    const lm_backend_ops *C = lm_backend_cuda(), *U = lm_backend_cpu();
+    lm_engine *p = load_with(C, m, n_ctx, "1"), *g = load_with(C, m, n_ctx, "0");
+    lm_engine *c = load_with(U, m, n_ctx, NULL);
+    assert_non_null(p->persist); /* the model takes it */
+    assert_null(g->persist);
+    float *lp = malloc(sizeof(float) * 3 * (size_t)V), *lg = lp + V, *lc = lg + V;
+    double *ep = malloc(sizeof(double) * 2 * (size_t)n_steps), *ec = ep + n_steps;
+    int agree = 0;
+    uint64_t r = 0x2545f4914f6cdd1dull;
+    for (int i = 0; i < n_steps; i++) {
+        r ^= r << 13, r ^= r >> 7, r ^= r << 17;
+        int32_t tok = (int32_t)(r % (uint64_t)V);
+        step1(C, p, tok, i, lp, V), step1(C, g, tok, i, lg, V), step1(U, c, tok, i, lc, V);
+        ep[i] = rel_err(lp, lg, (size_t)V), ec[i] = rel_err(lc, lg, (size_t)V);
+        agree += argmax(lp, V) == argmax(lg, V);
+    }
+    qsort(ep, (size_t)n_steps, sizeof *ep, cmp_double);
+    qsort(ec, (size_t)n_steps, sizeof *ec, cmp_double);
+    double pm = ep[n_steps / 2], pw = ep[n_steps - 1], cm = ec[n_steps / 2], cw = ec[n_steps - 1];
+    print_message("persistent step, %s, %d steps: logits vs the graph's: rel err median %.2e "
+                  "worst %.2e (the CPU engine's: %.2e, %.2e), argmax agrees %d / %d\n",
+                  what, n_steps, pm, pw, cm, cw, agree, n_steps);
+    assert_true(pm <= fmax(2e-3, 2 * cm) && pm <= 3e-2);
+    assert_true(pw <= fmax(2e-3, 2 * cw) && pw <= 0.1);
+    assert_true(agree >= n_steps * 95 / 100);
+    free(lp), free(ep);
+    C->unload(p), C->unload(g), U->unload(c);
+}
+
+/* The persistent decode step: the Q4_0 and Q4_K_M (Q4_K with Q6_K) reference
+ * models decoded token by token give llama.cpp's mean NLL and greedy
+ * agreement on those files, and the graph's logits as closely as the CPU
+ * engine does; so do two layers of random models of the 1.1B shape (Q4_0
+ * and Q4_K_M; eight query heads a KV head, in four tasks) past the step's
+ * 1,024 positions, and of the 8B shape (Q4_K_M, head size 128). */
+static void persistent_decode_matches(void **state) {
+    (void)state;
+    NEED_DEVICE();
+    if (!lmc_persist_device_ok(0)) {
+        print_message("skipped: the persistent step needs sm_90a code\n");
+        skip();
+    }
+    lm_err err = {0};
+    lm_model_desc *m = NULL;
+    static const char *files[][2] = {{"models/tiny-llama3-q4_0.gguf", "q4_0"},
+                                     {"models/tiny-llama3-q4_k_m.gguf", "q4_k_m"}};
+    for (int f = 0; f < 2 && lm_test_data_dir(); f++) {
+        cJSON *j = read_refs("tiny-llama3");
+        const cJSON *nll = cJSON_GetObjectItem(j, "nll");
+        assert_int_equal(lm_model_open(lm_test_path(files[f][0]), &m, &err), LM_OK);
+        lm_engine *e = load_with(lm_backend_cuda(), m, 512, "1");
+        assert_non_null(e->persist);
+        tally td = {0};
+        check_decode(lm_backend_cuda(), e, cJSON_GetObjectItem(j, "prompts"), (int)m->hp.n_vocab,
+                     &td);
+        double ag_ref =
+            cJSON_GetObjectItem(cJSON_GetObjectItem(j, "llamacpp_teacher_forced_greedy_agreement"),
+                                files[f][1])
+                ->valuedouble;
+        double ours = mean_nll_decoded(lm_backend_cuda(), e, nll, (int)m->hp.n_vocab);
+        double ref = cJSON_GetObjectItem(cJSON_GetObjectItem(nll, "llamacpp_mean_nll"), files[f][1])
+                         ->valuedouble;
+        print_message("persistent step, %s decoded token by token: NLL %.5f (llama.cpp %.5f, "
+                      "diff %.1e), greedy agreement %.4f (llama.cpp %.4f)\n",
+                      files[f][0], ours, ref, fabs(ours - ref), (double)td.agree / td.total,
+                      ag_ref);
+        assert_true(fabs(ours - ref) <= 0.02);
+        assert_true((double)td.agree / td.total >= ag_ref - 0.03);
+        lm_backend_cuda()->unload(e);
+        persist_matches_graph(m, files[f][0], 512, 300);
+        lm_model_free(m);
+        cJSON_Delete(j);
+    }
+    static const char *cases[][2] = {
+        {"tinyllama-1.1b", "Q4_0"}, {"tinyllama-1.1b", "Q4_K_M"}, {"llama3-8b", "Q4_K_M"}};
+    static const int steps[] = {1100, 600, 300};
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(lm_random_model_create_layers(cases[i][0], cases[i][1], 2, 7, 0, &m, &err),
+                         LM_OK);
+        char what[64];
+        snprintf(what, sizeof what, "random %s %s, 2 layers", cases[i][0], cases[i][1]);
+        persist_matches_graph(m, what, steps[i] + 16, steps[i]);
+        lm_random_model_free(m);
+    }
+}
+
 /* LOCALM_CUDA_F16_PREFILL=1: the half copies are made (VRAM grows by their
  * size) and a prompt's logits are those of the dequantising path; under a
  * VRAM budget that holds about half of them, the mix of copies and
@@ -1308,6 +1443,7 @@ int main(void) {
         cmocka_unit_test(f16_prefill_copies_match),
         cmocka_unit_test(models_match_references),
         cmocka_unit_test(staged_decode_matches_reference),
+        cmocka_unit_test(persistent_decode_matches),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

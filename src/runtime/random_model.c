@@ -227,15 +227,23 @@ static void llama3_factors(const shape *sh, float *f) {
 
 lm_status lm_random_model_create(const char *shape_name, const char *type_name, uint64_t seed,
                                  int n_threads, lm_model_desc **out, lm_err *err) {
-    if (!shape_name || !type_name || !out)
+    return lm_random_model_create_layers(shape_name, type_name, 0, seed, n_threads, out, err);
+}
+
+lm_status lm_random_model_create_layers(const char *shape_name, const char *type_name, int n_layer,
+                                        uint64_t seed, int n_threads, lm_model_desc **out,
+                                        lm_err *err) {
+    if (!shape_name || !type_name || !out || n_layer < 0)
         return lm_fail(err, LM_ERR_INVALID_ARG, "random model: missing shape or type");
     *out = NULL;
+    shape s;
     const shape *sh = NULL;
     for (size_t i = 0; i < N_SHAPES; i++)
-        if (!strcmp(k_shapes[i].name, shape_name)) sh = &k_shapes[i];
+        if (!strcmp(k_shapes[i].name, shape_name)) s = k_shapes[i], sh = &s;
     if (!sh)
         return lm_fail(err, LM_ERR_NOT_FOUND, "random model: unknown shape '%s' (known: %s)",
                        shape_name, lm_random_shape_names());
+    if (n_layer > 0 && (uint32_t)n_layer < s.n_layer) s.n_layer = (uint32_t)n_layer;
     int base = -1;
     if (strcasecmp(type_name, "Q4_K_M") != 0) {
         base = lm_type_from_name(type_name);

@@ -20,6 +20,13 @@ const char *lm_random_shape_names(void);
  * lm_random_model_free. */
 lm_status lm_random_model_create(const char *shape, const char *type_name, uint64_t seed,
                                  int n_threads, lm_model_desc **out, lm_err *err);
+/* The same with only the shape's first n_layer layers (0: all of them):
+ * random weights amplify rounding over their depth until two correct
+ * engines' logits differ completely (a 22-layer one: relative differences
+ * ~0.5), so comparisons between engines use a few layers. */
+lm_status lm_random_model_create_layers(const char *shape, const char *type_name, int n_layer,
+                                        uint64_t seed, int n_threads, lm_model_desc **out,
+                                        lm_err *err);
 void lm_random_model_free(lm_model_desc *m); /* NULL is fine */
 
 /* Writes m as a GGUF v3 file in llama.cpp's conventions (with a placeholder

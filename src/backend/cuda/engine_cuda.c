@@ -505,6 +505,7 @@ static void cuda_unload(lm_engine *e) {
         for (int i = 0; i <= LMC_SMALL_TOK; i++)
             if (e->graph[k][i]) cudaGraphExecDestroy(e->graph[k][i]);
     if (e->blas) cublasDestroy(e->blas);
+    lmc_persist_free(e);
     lmc_wpipe_free(e);
     if (e->st) cudaStreamDestroy(e->st);
     cudaFree(e->wbuf);
@@ -592,6 +593,10 @@ static lm_status cuda_load(const lm_model_desc *m, const lm_load_opts *o, lm_pro
     if (e->qglu && ((rc = cudaMalloc((void **)&e->qglu_work, lmc_qglu_work_bytes())) ||
                     (rc = cudaMemset(e->qglu_work, 0, lmc_qglu_work_bytes())))) {
         s = cuda_fail(err, rc, "allocation");
+        goto fail;
+    }
+    if ((rc = lmc_persist_setup(e))) {
+        s = cuda_fail(err, rc, "persistent decode set-up");
         goto fail;
     }
     if ((rc = lmc_wpipe_init(e))) {

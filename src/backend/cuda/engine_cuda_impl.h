@@ -101,7 +101,8 @@ struct lm_engine {
     bool qglu_pass;   /* this prompt takes it (not past LOCALM_CUDA_QGLU_MAX tokens) */
     cublasHandle_t blas;
     cudaGraphExec_t graph[2][LMC_SMALL_TOK + 1]; /* [staged attention][tokens] */
-    bool failed;                                 /* a CUDA error left the context unusable */
+    struct lmc_persist *persist; /* the persistent decode step (persist.c), or NULL */
+    bool failed;                 /* a CUDA error left the context unusable */
 };
 
 /* Scratch bytes for a model at these options (check() and load() agree). */
@@ -132,6 +133,19 @@ bool lmc_gemm(lm_engine *e, const lmc_mat *m, const uint16_t *xh, int n, void *y
  * beta 0): one GEMM over both when the pipeline holds them as one tile. */
 bool lmc_gemm2(lm_engine *e, const lmc_mat *a, const lmc_mat *b, const uint16_t *xh, int n,
                float *y, int ldy);
+
+/* The persistent decode step (persist.c): set up after the weights are
+ * uploaded when the model and device can take it and its tiled copy of the
+ * layer weights fits (e->persist stays NULL otherwise; an error only for a
+ * failing device); its VRAM; whether a one-token step at pos takes it; the
+ * step number to put at d_in[4]; the step's launches (logits row 0). */
+typedef struct lmc_persist lmc_persist;
+cudaError_t lmc_persist_setup(lm_engine *e);
+void lmc_persist_free(lm_engine *e);
+size_t lmc_persist_bytes(const lm_engine *e);
+bool lmc_persist_takes(const lm_engine *e, int pos);
+int lmc_persist_next_step(lm_engine *e);
+bool lmc_persist_run(lm_engine *e);
 
 lm_status lmc_forward(lm_engine *e, const lm_batch *b, lm_logits *out, lm_err *err);
 /* Runs short prompts (the cuBLAS and the int8 paths) and a 512-token one and

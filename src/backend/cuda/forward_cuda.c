@@ -379,11 +379,21 @@ lm_status lmc_forward(lm_engine *e, const lm_batch *b, lm_logits *out, lm_err *e
             if (h[2 * S + i] != one_seq) one_seq = -1;
             if (b->logits ? b->logits[g] != 0 : g == b->n_tokens - 1) h[3 * S + n_o++] = i;
         }
+        /* One token of a context the persistent step covers takes it; its
+         * step number goes to d_in[4] (for n = 1, S = 1: after the token,
+         * position, sequence and the host's row index). */
+        bool persist = n == 1 && lmc_persist_takes(e, h[S]);
+        int n_in = small ? 3 * S : 4 * T;
+        if (persist) h[4] = lmc_persist_next_step(e), n_in = 5;
         /* (a decode step's row list stays on the host) */
-        if (cudaMemcpyAsync(e->d_in, h, (small ? 3 * S : 4 * T) * sizeof(int32_t),
-                            cudaMemcpyHostToDevice, e->st))
+        if (cudaMemcpyAsync(e->d_in, h, n_in * sizeof(int32_t), cudaMemcpyHostToDevice, e->st))
             return device_error(e, err, "input copy");
-        if (small) {
+        if (persist) {
+            if (!lmc_persist_run(e)) return device_error(e, err, "decode step");
+            if (cudaMemcpyAsync(e->h_logits, e->logits, V * sizeof(float), cudaMemcpyDeviceToHost,
+                                e->st))
+                return device_error(e, err, "logits copy");
+        } else if (small) {
             bool staged = false; /* a context past one tile per chunk */
             for (int i = 0; i < n; i++)
                 staged |= lmc_attention_dec_staged(h[S + i] + 1, e->dec_split);

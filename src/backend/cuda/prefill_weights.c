@@ -133,7 +133,7 @@ static cudaError_t make_half_copies(lm_engine *e, const gemm_unit *u, int nu) {
             if (two[k] && quantised(two[k])) mats[n++] = two[k];
     }
     size_t fr = 0, tot = 0, slack = 256ull << 20;
-    size_t used = e->wbytes + e->kv_bytes + e->scratch_bytes;
+    size_t used = e->wbytes + e->kv_bytes + e->scratch_bytes + lmc_persist_bytes(e);
     cudaError_t rc = cudaMemGetInfo(&fr, &tot);
     size_t room = rc == cudaSuccess && fr > slack ? fr - slack : 0;
     if (e->mem_budget) {

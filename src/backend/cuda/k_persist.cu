@@ -1,0 +1,803 @@
+/* k_persist.cu — the persistent decode step (persist.h): one block per SM
+ * runs a fixed list of tasks, 32 output rows of a mat-vec or one chunk of
+ * the attention; its producer warp copies the weight tiles of its next tasks
+ * into a ring of shared-memory slots by bulk copies, at most two chunks in
+ * flight, while the eight compute warps wait for the task's inputs. Inputs
+ * between phases are flagged words (NCCL's "LL" idea): an aligned 8-byte
+ * store of 4 data bytes and a flag (step, layer, phase) is seen whole or not
+ * at all, so a reader spins on the words themselves and a phase boundary
+ * costs one store-to-load trip, no release, counter or second load. The phase
+ * that adds into the residual also quantises x * g of the next norm and keeps
+ * each unit's sum of squares, so no block requantises the whole vector.
+ *
+ * Per layer: QKV (+ bias, RPE, K / V into the cache), ATT (a KV head x
+ * LMC_PCH positions x a slot of G of its query heads a task; a slot's last
+ * chunk merges and quantises), WO (+ residual), GU (gate and up tiles
+ * interleaved, SwiGLU, quantised), DOWN (+ residual). The output norm and
+ * matrix stay with the engine's kernels. Measured and chosen standalone
+ * (tools/decode_persist_test.cu, NOTES-cuda.md pass 22). */
+#include "backend/cuda/cuda_kernels.h"
+#include "backend/cuda/launch.cuh"
+#include "backend/cuda/persist.h"
+#include "backend/cuda/quant.cuh"
+#include "backend/cuda/tma.cuh"
+#include "format/ggml_types.h"
+#include <cuda_fp16.h>
+
+using namespace lmc;
+
+namespace {
+
+constexpr int NCW = 8, NCT = NCW * 32, NT = NCT + 32; /* + the producer warp */
+constexpr int TILE = LMC_PTILE, SLOT_TILES = 4, SLOT = TILE * SLOT_TILES, NSLOT = 10;
+constexpr int TILE6 = LMC_PTILE6, SLOT_TILES6 = SLOT / TILE6; /* Q6_K's */
+constexpr int CH = LMC_PCH, KMAX = LMC_PKMAX, QMAX = LMC_PQMAX;
+constexpr size_t SMEM = (size_t)NSLOT * SLOT + KMAX + 2 * (KMAX / 32) * 8 + 8 * CH * 4 + QMAX * 4 +
+                        160 * 4 + 2 * NSLOT * 8;
+
+__host__ __device__ inline int ll_flag(int step, int layer, int phase) {
+    return step * 4096 + (layer + 1) * 8 + phase + 1;
+}
+
+__device__ __forceinline__ float warp_sum(float v) {
+    for (int m = 16; m; m >>= 1)
+        v += __shfl_xor_sync(~0u, v, m);
+    return v;
+}
+__device__ __forceinline__ void st_ll(uint64_t *p, uint32_t v, int flag) {
+    asm volatile("st.volatile.global.v2.u32 [%0], {%1, %2};" ::"l"(p), "r"(v), "r"(flag)
+                 : "memory");
+}
+
+/* A 32-element unit quantised to int8 (lane l holds element l) as flagged
+ * words: lanes 0-7 a word of four quants each, lanes 8-10 the scale, the sum
+ * of quants and the sum of squares of sq (the next norm's share). */
+__device__ void ll_unit(float v, const lmc_pll &o, int u, int lane, float sq, int flag) {
+    float a = fabsf(v);
+    for (int m = 16; m; m >>= 1)
+        a = fmaxf(a, __shfl_xor_sync(~0u, a, m));
+    const float d = a / 127.f;
+    const int q = __float2int_rn(v * (d > 0.f ? 1.f / d : 0.f));
+    int s = q;
+    for (int m = 16; m; m >>= 1)
+        s += __shfl_xor_sync(~0u, s, m);
+    const float t = warp_sum(sq);
+    uint32_t w = 0;
+#pragma unroll
+    for (int j = 0; j < 4; j++)
+        w |= (uint32_t)(__shfl_sync(~0u, q, 4 * (lane & 7) + j) & 0xff) << (8 * j);
+    if (lane < 8)
+        st_ll(o.q + u * 8 + lane, w, flag);
+    else if (lane == 8)
+        st_ll(o.m + u * 4, __float_as_uint(d), flag);
+    else if (lane == 9)
+        st_ll(o.m + u * 4 + 1, (uint32_t)s, flag);
+    else if (lane == 10)
+        st_ll(o.m + u * 4 + 2, __float_as_uint(t), flag);
+    else if (lane == 11)
+        st_ll(o.m + u * 4 + 3, 0u, flag);
+}
+
+#if LMC_WGMMA               /* the step's own code: Hopper's bulk copies and barriers */
+constexpr int INFLIGHT = 2; /* chunks requested and not landed, at most */
+constexpr int NCH_MAX = LMC_PNCH_MAX;
+
+__device__ __forceinline__ void bulk_g2s(void *dst, const void *src, int bytes, uint64_t *bar) {
+    asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], "
+                 "%2, [%3];" ::"r"(smem_u32(dst)),
+                 "l"(src), "r"(bytes), "r"(smem_u32(bar))
+                 : "memory");
+}
+__device__ __forceinline__ void prefetch_l2(const void *p, int bytes) {
+    asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;" ::"l"(p), "r"(bytes) : "memory");
+}
+/* The compute warps' own barrier (the producer warp never joins it). */
+__device__ __forceinline__ void cbar() {
+    asm volatile("bar.sync 1, %0;" ::"n"(NCT) : "memory");
+}
+__device__ __forceinline__ uint2 ld_ll(const uint64_t *p) {
+    uint2 v;
+    asm volatile("ld.volatile.global.v2.u32 {%0, %1}, [%2];"
+                 : "=r"(v.x), "=r"(v.y)
+                 : "l"(p)
+                 : "memory");
+    return v;
+}
+__device__ __forceinline__ uint4 ld_ll2(const uint64_t *p) {
+    uint4 v;
+    asm volatile("ld.volatile.global.v4.u32 {%0, %1, %2, %3}, [%4];"
+                 : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
+                 : "l"(p)
+                 : "memory");
+    return v;
+}
+
+/* The compute warps read n flagged words into shared memory, two a load:
+ * each thread requests all of its words at once, and again while any is not
+ * current. MW loads a thread: more than four spill registers (pass 22). */
+template <int MW>
+__device__ __forceinline__ void ll_round(const uint64_t *src, int n, int flag, int2 *dst) {
+    const int t = threadIdx.x;
+    for (;;) {
+        uint4 v[MW];
+        bool ok = true;
+#pragma unroll
+        for (int i = 0; i < MW; i++)
+            if (t + i * NCT < n) v[i] = ld_ll2(src + 2 * (t + i * NCT));
+#pragma unroll
+        for (int i = 0; i < MW; i++)
+            if (t + i * NCT < n) ok &= (int)v[i].y == flag && (int)v[i].w == flag;
+        if (ok) {
+#pragma unroll
+            for (int i = 0; i < MW; i++)
+                if (t + i * NCT < n) dst[t + i * NCT] = make_int2((int)v[i].x, (int)v[i].z);
+            return;
+        }
+    }
+}
+__device__ void ll_load(const lmc_pll &in, int K, int flag, int4 *sxq, int2 *smeta) {
+    for (int b = 0; b < K / 8; b += 4 * NCT)
+        ll_round<4>(in.q + 2 * b, min(K / 8 - b, 4 * NCT), flag, (int2 *)sxq + b);
+    for (int b = 0; b < 2 * (K / 32); b += 4 * NCT)
+        ll_round<4>(in.m + 2 * b, min(2 * (K / 32) - b, 4 * NCT), flag, smeta + b);
+}
+__device__ __forceinline__ float ll_float(const uint64_t *p, int flag) {
+    uint2 v = ld_ll(p);
+    while ((int)v.y != flag)
+        v = ld_ll(p);
+    return __uint_as_float(v.x);
+}
+
+/* Thread t's unit of a tile against input unit xb: the integer sum of
+ * products of the weight nibbles and the input's quants. */
+__device__ __forceinline__ int unit_sum(const uint8_t *tile, int t, const int4 *xq, int xb) {
+    const int4 w = ((const int4 *)(tile + 512))[t];
+    const int4 xa = xq[xb * 2], xc = xq[xb * 2 + 1];
+    const int M = 0x0F0F0F0F;
+    int s = __dp4a(w.x & M, xa.x, 0);
+    s = __dp4a(w.y & M, xa.y, s);
+    s = __dp4a(w.z & M, xa.z, s);
+    s = __dp4a(w.w & M, xa.w, s);
+    s = __dp4a((w.x >> 4) & M, xc.x, s);
+    s = __dp4a((w.y >> 4) & M, xc.y, s);
+    s = __dp4a((w.z >> 4) & M, xc.z, s);
+    return __dp4a((w.w >> 4) & M, xc.w, s);
+}
+/* The unit's value from its integer sum s, the input unit's scale dx and sum
+ * of quants xs. Q4_0: w = d (q - 8). Q4_K: w = d sc q - dmin mn, so the
+ * value is dx (d sc s - dmin mn xs); the sub-block's 6-bit scale and minimum
+ * without branching (a warp's lanes hold both halves) and with two
+ * conversions (pass 22: 2,237 -> 1,922 us on the 8B shape). */
+template <int WT>
+__device__ __forceinline__ float unit_val(const uint8_t *tile, int t, int s, float dx, int xs) {
+    if constexpr (WT == 0) {
+        return __half2float(((const __half *)tile)[t]) * dx * (float)(s - 8 * xs);
+    } else {
+        const int r = t >> 3, b = t & 7, sh = 8 * (b & 3);
+        const float2 dm = __half22float2(((const __half2 *)tile)[r]);
+        const uint32_t *sw = (const uint32_t *)(tile + 128 + 12 * r);
+        const uint32_t w0 = sw[0] >> sh, w1 = sw[1] >> sh, w2 = sw[2] >> sh;
+        const bool lo = b < 4;
+        const int sc = lo ? w0 & 63 : (w2 & 0xf) | (w0 >> 6 & 3) << 4;
+        const int mn = lo ? w1 & 63 : (w2 >> 4 & 0xf) | (w1 >> 6 & 3) << 4;
+        return dx * (dm.x * (float)(sc * s) - dm.y * (float)(mn * xs));
+    }
+}
+
+/* Thread t's unit of a Q6_K tile against input unit xb of scale dx: w = d
+ * sc (q - 32), a scale a half-unit of 16; the quants unpacked as quant.cuh's
+ * q6r_unit does. */
+__device__ __forceinline__ float unit6(const uint8_t *tile, int t, const int4 *xq, int xb,
+                                       float dx) {
+    const uint4 lo = ((const uint4 *)(tile + 576))[t];
+    const uint2 hi = ((const uint2 *)(tile + 4672))[t];
+    const int4 xa = xq[xb * 2], xc = xq[xb * 2 + 1];
+    const uint32_t l[4] = {lo.x, lo.y, lo.z, lo.w}, h[2] = {hi.x, hi.y};
+    const int x[8] = {xa.x, xa.y, xa.z, xa.w, xc.x, xc.y, xc.z, xc.w};
+    int sa = 0, sb = 0;
+#pragma unroll
+    for (int i = 0; i < 8; i++) {
+        const uint32_t q = ((l[i & 3] >> (4 * (i >> 2))) & 0x0F0F0F0Fu) |
+                           (((h[i & 1] >> (2 * (i >> 1))) & 0x03030303u) << 4);
+        const int qs = (int)__vsub4(q, 0x20202020u);
+        if (i < 4)
+            sa = __dp4a(qs, x[i], sa);
+        else
+            sb = __dp4a(qs, x[i], sb);
+    }
+    const int r = t >> 3, b = t & 7;
+    const unsigned short sw = *(const unsigned short *)(tile + 64 + 16 * r + 2 * b);
+    const float d = __half2float(((const __half *)tile)[r]);
+    return d * dx * (float)((int)(int8_t)(sw & 0xFF) * sa + (int)(int8_t)(sw >> 8) * sb);
+}
+
+/* 1 / rms from the units' sums of squares (unit u's at ss[u * stride]). */
+__device__ float rms_scale(const float *ss, int stride, int H, float eps, int lane) {
+    float t = 0.f;
+    for (int u = lane; u < H / 32; u += 32)
+        t += ss[u * stride];
+    t = warp_sum(t);
+    return rsqrtf(t / H + eps);
+}
+
+/* Counts one more chunk of a slot done; the last one merges. */
+__device__ __forceinline__ int arrive_acq_rel(int *c) {
+    int old;
+    asm volatile("atom.acq_rel.gpu.global.add.s32 %0, [%1], 1;" : "=r"(old) : "l"(c) : "memory");
+    return old;
+}
+
+/* Where this step is: position, sequence, step number (d_in). */
+struct Step {
+    int pos, seq, step;
+};
+
+/* One chunk of CH positions of one KV head for a slot of G of its query
+ * heads. Warp w owns PW = CH / 8 positions from PW w: its K rows (8 lanes a
+ * position) and V rows (lanes over dims) are requested before the wait, q (in
+ * registers, HD / 8 dims a lane) after it; each warp keeps its own maximum,
+ * and the warps are combined once. The partial (max, sum, output) goes out
+ * and the slot's last chunk merges all of them in one round of loads and
+ * quantises the slot's output for WO. */
+template <int HD, int G>
+__device__ void attn_task(const lmc_pargs &a, int layer, int idx, const Step &S, float *ssc,
+                          float *so, float *stmp, float *wacc) {
+    const int t = threadIdx.x, lane = t & 31, warp = t >> 5, sub = lane & 7, grp = lane >> 3;
+    const int P = S.pos + 1, nch = (P + CH - 1) / CH, hs = idx / nch, h = hs / a.QS, c = idx % nch;
+    const int p0 = c * CH;
+    const int n = min(CH, P - p0);
+    constexpr int DS = HD / 8, PW = CH / NCW, DL = HD / 32;
+    constexpr int RW = PW / 4; /* rounds of 4 positions a warp */
+    static_assert(PW % 4 == 0, "whole rounds");
+    const size_t RS = (size_t)a.NKV * HD; /* a position's row of every KV head */
+    const size_t base = (size_t)S.seq * a.n_ctx * RS + (size_t)h * HD;
+    const __half *K = (const __half *)a.kc[layer] + base, *V = (const __half *)a.vc[layer] + base;
+    const int pw = warp * PW;
+    /* the chunk's K and V rows, requested before waiting for the phase: only
+     * this step's row depends on it, replaced after the wait from its
+     * flagged copy */
+    int4 kk[RW][DS / 8];
+#pragma unroll
+    for (int r = 0; r < RW; r++) {
+        const int p = pw + r * 4 + grp;
+        const int4 *kr = (const int4 *)(K + (size_t)(p0 + min(p, n - 1)) * RS + sub * DS);
+#pragma unroll
+        for (int i = 0; i < DS / 8; i++)
+            kk[r][i] = __ldcg(kr + i);
+    }
+    uint32_t vv[PW][DL / 2];
+#pragma unroll
+    for (int j = 0; j < PW; j++) {
+        const uint32_t *vr =
+            (const uint32_t *)(V + (size_t)(p0 + min(pw + j, n - 1)) * RS + lane * DL);
+#pragma unroll
+        for (int i = 0; i < DL / 2; i++)
+            vv[j][i] = __ldcg(vr + i);
+    }
+    const int flag = ll_flag(S.step, layer, LMC_P_QKV), cur = P - 1 - p0;
+    float *sq = so, *skv = wacc + NCW * G * HD; /* past the warps' partials */
+    ll_round<(G * HD / 2 + NCT - 1) / NCT>(a.lq + hs * G * HD, G * HD / 2, flag, (int2 *)sq);
+    if (cur < n) ll_round<1>(a.lkv + h * 2 * HD, HD, flag, (int2 *)skv);
+    cbar();
+#pragma unroll
+    for (int r = 0; r < RW; r++)
+        if (pw + r * 4 + grp == cur) {
+#pragma unroll
+            for (int i = 0; i < DS / 8; i++) {
+                __half2 k2[4];
+#pragma unroll
+                for (int j = 0; j < 4; j++)
+                    k2[j] = __floats2half2_rn(skv[sub * DS + 8 * i + 2 * j],
+                                              skv[sub * DS + 8 * i + 2 * j + 1]);
+                kk[r][i] = *(int4 *)k2;
+            }
+        }
+#pragma unroll
+    for (int j = 0; j < PW; j++)
+        if (pw + j == cur) {
+#pragma unroll
+            for (int i = 0; i < DL / 2; i++) {
+                const __half2 v2 =
+                    __floats2half2_rn(skv[HD + lane * DL + 2 * i], skv[HD + lane * DL + 2 * i + 1]);
+                vv[j][i] = *(const uint32_t *)&v2;
+            }
+        }
+    float qr[G][DS];
+#pragma unroll
+    for (int g = 0; g < G; g++)
+#pragma unroll
+        for (int i = 0; i < DS; i++)
+            qr[g][i] = sq[(g * HD) + sub * DS + i];
+    cbar(); /* sq is so, written again below */
+
+    const float sc = rsqrtf((float)HD);
+    float s[RW][G];
+#pragma unroll
+    for (int r = 0; r < RW; r++) {
+#pragma unroll
+        for (int g = 0; g < G; g++)
+            s[r][g] = 0.f;
+#pragma unroll
+        for (int i = 0; i < DS / 8; i++) {
+            const __half2 *k2 = (const __half2 *)&kk[r][i];
+#pragma unroll
+            for (int j = 0; j < 4; j++) {
+                const float2 f = __half22float2(k2[j]);
+#pragma unroll
+                for (int g = 0; g < G; g++)
+                    s[r][g] += qr[g][8 * i + 2 * j] * f.x + qr[g][8 * i + 2 * j + 1] * f.y;
+            }
+        }
+#pragma unroll
+        for (int g = 0; g < G; g++) {
+            for (int o = 1; o < 8; o <<= 1)
+                s[r][g] += __shfl_xor_sync(~0u, s[r][g], o);
+            s[r][g] = pw + r * 4 + grp < n ? s[r][g] * sc : -INFINITY;
+        }
+    }
+    float mw[G], lw[G];
+#pragma unroll
+    for (int g = 0; g < G; g++) {
+        float mx = s[0][g];
+#pragma unroll
+        for (int r = 1; r < RW; r++)
+            mx = fmaxf(mx, s[r][g]);
+        mx = fmaxf(mx, __shfl_xor_sync(~0u, mx, 8));
+        mx = fmaxf(mx, __shfl_xor_sync(~0u, mx, 16));
+        mw[g] = mx;
+        float l = 0.f;
+#pragma unroll
+        for (int r = 0; r < RW; r++) {
+            const float e = mx == -INFINITY ? 0.f : __expf(s[r][g] - mx);
+            s[r][g] = e;
+            l += e;
+        }
+        l += __shfl_xor_sync(~0u, l, 8);
+        l += __shfl_xor_sync(~0u, l, 16);
+        lw[g] = l;
+    }
+    float *pw_s = ssc + warp * PW * G; /* the weights, for the P V loop's broadcasts */
+    if (sub == 0)
+#pragma unroll
+        for (int r = 0; r < RW; r++)
+#pragma unroll
+            for (int g = 0; g < G; g++)
+                pw_s[(r * 4 + grp) * G + g] = s[r][g];
+    __syncwarp();
+    float acc[G][DL];
+#pragma unroll
+    for (int g = 0; g < G; g++)
+#pragma unroll
+        for (int d = 0; d < DL; d++)
+            acc[g][d] = 0.f;
+#pragma unroll
+    for (int j = 0; j < PW; j++) {
+        float vf[DL];
+#pragma unroll
+        for (int i = 0; i < DL / 2; i++) {
+            const float2 f = __half22float2(*(const __half2 *)&vv[j][i]);
+            vf[2 * i] = f.x, vf[2 * i + 1] = f.y;
+        }
+#pragma unroll
+        for (int g = 0; g < G; g++) {
+            const float pg = pw_s[j * G + g];
+#pragma unroll
+            for (int d = 0; d < DL; d++)
+                acc[g][d] += pg * vf[d];
+        }
+    }
+    /* the warps combined at the chunk's maximum */
+    float *wm = stmp, *wl = stmp + NCW * G; /* [warp][g] */
+    if (lane == 0)
+#pragma unroll
+        for (int g = 0; g < G; g++)
+            wm[warp * G + g] = mw[g], wl[warp * G + g] = lw[g];
+    cbar();
+#pragma unroll
+    for (int g = 0; g < G; g++) {
+        float M = -INFINITY;
+        for (int w = 0; w < NCW; w++)
+            M = fmaxf(M, wm[w * G + g]);
+        const float f = mw[g] == -INFINITY ? 0.f : __expf(mw[g] - M);
+#pragma unroll
+        for (int d = 0; d < DL; d++)
+            wacc[warp * G * HD + g * HD + lane * DL + d] = acc[g][d] * f;
+    }
+    cbar();
+    float *pm = a.pm + (size_t)hs * nch * G, *pl = a.pl + (size_t)hs * nch * G;
+    float *po = a.po + (size_t)hs * nch * G * HD;
+    for (int i = t; i < G * HD; i += NCT) {
+        float o = 0.f;
+        for (int w = 0; w < NCW; w++)
+            o += wacc[w * G * HD + i];
+        po[(size_t)c * G * HD + i] = o;
+    }
+    if (t < G) {
+        float M = -INFINITY, L = 0.f;
+        for (int w = 0; w < NCW; w++)
+            M = fmaxf(M, wm[w * G + t]);
+        for (int w = 0; w < NCW; w++)
+            if (wm[w * G + t] != -INFINITY) L += wl[w * G + t] * __expf(wm[w * G + t] - M);
+        pm[c * G + t] = M, pl[c * G + t] = L;
+    }
+    cbar();
+    int *cnt = a.att + (layer * a.NKV * a.QS + hs);
+    if (t == 0) stmp[2 * NCW * G] = arrive_acq_rel(cnt) == nch - 1 ? 1.f : 0.f;
+    cbar();
+    if (stmp[2 * NCW * G] == 0.f) return;
+    if (t == 0) *cnt = 0; /* the last arrival: nobody counts here again this step */
+    /* the merge: every chunk's output requested first; each chunk's (max,
+     * sum) a query head staged once in shared memory (ssc is free by now) */
+    constexpr int EPT = (G * HD + NCT - 1) / NCT; /* output elements a thread, at most */
+    float oo[EPT][NCH_MAX];
+#pragma unroll
+    for (int e = 0; e < EPT; e++)
+#pragma unroll
+        for (int k = 0; k < NCH_MAX; k++)
+            if (k < nch && t + e * NCT < G * HD)
+                oo[e][k] = __ldcg(po + (size_t)k * G * HD + t + e * NCT);
+    float *smm = ssc, *sll = ssc + NCH_MAX * G;
+    if (t < nch * G) smm[t] = __ldcg(pm + t), sll[t] = __ldcg(pl + t);
+    cbar();
+#pragma unroll
+    for (int e = 0; e < EPT; e++) {
+        const int i = t + e * NCT, g = i / HD;
+        if (i >= G * HD) break;
+        float M = -INFINITY;
+        for (int k = 0; k < nch; k++)
+            M = fmaxf(M, smm[k * G + g]);
+        float Ls = 0.f, O = 0.f;
+#pragma unroll
+        for (int k = 0; k < NCH_MAX; k++)
+            if (k < nch) {
+                const float w = __expf(smm[k * G + g] - M);
+                Ls += w * sll[k * G + g], O += w * oo[e][k];
+            }
+        so[i] = O / Ls;
+    }
+    cbar();
+    for (int u = warp; u < G * HD / 32; u += NCW)
+        ll_unit(so[u * 32 + lane], a.la, hs * G * HD / 32 + u, lane, 0.f,
+                ll_flag(S.step, layer, LMC_P_ATT));
+    cbar();
+}
+
+/* A mat-vec task's end: thread t holds its part of row t / 8 (a0; a1 the up
+ * row of GU), already scaled by the norm; the rows go where the phase puts
+ * them, as flagged words where a later phase reads them. */
+template <int HD>
+__device__ void epilogue(const lmc_pargs &a, const lmc_ptask &k, float a0, float a1, float xpre,
+                         const Step &S, float *stmp) {
+    const int t = threadIdx.x, warp = t >> 5, lane = t & 31;
+    for (int s = 1; s < 8; s <<= 1) {
+        a0 += __shfl_xor_sync(~0u, a0, s);
+        a1 += __shfl_xor_sync(~0u, a1, s);
+    }
+    const int r = t >> 3, R = k.idx * 32 + r;
+    switch (k.kind) {
+    case LMC_P_QKV: {
+        const int QD = a.NQ * HD, qk = QD + a.NKV * HD, d = R % HD;
+        float y = a0;
+        const float other = __shfl_xor_sync(~0u, y, 8); /* row R ^ 1, its rotary pair */
+        if (R < qk) {
+            float sn, cs;
+            sincosf((float)S.pos * a.inv_freq[d >> 1], &sn, &cs);
+            y = (d & 1) ? other * sn + y * cs : y * cs - other * sn;
+        }
+        if ((t & 7) == 0) {
+            const int flag = ll_flag(S.step, k.layer, LMC_P_QKV);
+            if (R < QD) {
+                st_ll(a.lq + R, __float_as_uint(y), flag);
+            } else {
+                const int kr = R < qk ? R - QD : R - qk, hk = kr / HD, dd = kr % HD;
+                const __half yh = __float2half(y);
+                __half *cache = (__half *)(R < qk ? a.kc : a.vc)[k.layer];
+                cache[(((size_t)S.seq * a.n_ctx + S.pos) * a.NKV + hk) * HD + dd] = yh;
+                st_ll(a.lkv + (hk * 2 + (R >= qk)) * HD + dd, __float_as_uint(__half2float(yh)),
+                      flag);
+            }
+        }
+        break;
+    }
+    case LMC_P_WO:
+    case LMC_P_DOWN: {
+        if ((t & 7) == 0) stmp[r] = a0;
+        cbar();
+        if (warp == 0) {
+            const int R0 = k.idx * 32 + lane;
+            const float xn = xpre + stmp[lane];
+            const int flag = ll_flag(S.step, k.layer, k.kind);
+            st_ll(a.lx + R0, __float_as_uint(xn), flag);
+            const float *g;
+            lmc_pll o;
+            if (k.kind == LMC_P_WO) {
+                g = a.g_ffn + (size_t)k.layer * a.H, o = a.lxf;
+            } else {
+                g = k.layer + 1 < a.L ? a.g_att + (size_t)(k.layer + 1) * a.H : a.g_out, o = a.lxa;
+                if (k.layer + 1 == a.L) a.x[R0] = xn; /* for the output norm's kernel */
+            }
+            ll_unit(xn * g[R0], o, k.idx, lane, xn * xn, flag);
+        }
+        break;
+    }
+    default: { /* GU */
+        if ((t & 7) == 0) stmp[r] = a0 / (1.f + expf(-a0)) * a1;
+        cbar();
+        if (warp == 0)
+            ll_unit(stmp[lane], a.lh, k.idx, lane, 0.f, ll_flag(S.step, k.layer, LMC_P_GU));
+    }
+    }
+    cbar(); /* stmp is the next task's too */
+}
+
+/* G: the query heads of one attention task; WT 0: Q4_0 tiles, 1: Q4_K and
+ * Q6_K ones (a task's wt says which). */
+template <int HD, int G, int WT>
+__global__ void __launch_bounds__(NT, 1) persist_kernel(const lmc_pargs a) {
+    extern __shared__ __align__(128) uint8_t sm[];
+    uint8_t *ring = sm;
+    int4 *sxq = (int4 *)(sm + NSLOT * SLOT);
+    int2 *smeta =
+        (int2 *)((uint8_t *)sxq + KMAX); /* a unit's (scale, sum), (sum of squares, pad) */
+    float *ssc = (float *)(smeta + 2 * (KMAX / 32));
+    float *so = ssc + 8 * CH;
+    float *stmp = so + QMAX;
+    uint64_t *full = (uint64_t *)(stmp + 160), *empty = full + NSLOT;
+    const int t = threadIdx.x, lane = t & 31, warp = t >> 5;
+    const Step S = {a.d_in[1], a.d_in[2], a.d_in[4]};
+    if (t == 0) {
+        for (int i = 0; i < NSLOT; i++)
+            mb_init(full + i, 1), mb_init(empty + i, NCW);
+        mb_init_fence();
+    }
+    __syncthreads();
+    const int P = S.pos + 1, nch = (P + CH - 1) / CH;
+    const int *toff = a.toff + (size_t)(nch - 1) * (a.nsm + 1);
+    const lmc_ptask *my = a.tasks + toff[blockIdx.x];
+    const int nt = toff[blockIdx.x + 1] - toff[blockIdx.x];
+    if (warp == NCW) {
+        /* The producer: every weight tile of this block's tasks, in order, as
+         * fast as slots free up; it never waits for another block. */
+        if (lane == 0) {
+            int slot = 0, ph = 0, issued = 0;
+            for (int i = 0; i < nt; i++) {
+                const lmc_ptask k = my[i];
+                if (k.kind == LMC_P_ATT) {
+                    /* a share of the chunk's K and V rows (every head's) into
+                     * L2 well before the tasks that read them */
+                    const int c = k.idx % nch, hs = k.idx / nch, ns = a.NKV * a.QS;
+                    const size_t RS = (size_t)a.NKV * a.HD * 2;
+                    const size_t bytes = (size_t)min(CH, P - c * CH) * RS;
+                    const size_t b0 = (bytes * hs / ns) & ~(size_t)15;
+                    const size_t b1 = hs + 1 == ns ? bytes : (bytes * (hs + 1) / ns) & ~(size_t)15;
+                    const size_t off = ((size_t)S.seq * a.n_ctx + (size_t)c * CH) * RS + b0;
+                    if (b1 > b0) {
+                        prefetch_l2((const uint8_t *)a.kc[k.layer] + off, (int)(b1 - b0));
+                        prefetch_l2((const uint8_t *)a.vc[k.layer] + off, (int)(b1 - b0));
+                    }
+                    continue;
+                }
+                const bool six = WT == 1 && k.wt == LMC_PW_Q6_K;
+                const int spc = six ? SLOT_TILES6 : SLOT_TILES, tb = six ? TILE6 : TILE;
+                for (int c = 0; c < k.ntiles; c += spc) {
+                    const int n = min(spc, k.ntiles - c) * tb;
+                    mb_wait(empty + slot, ph ^ 1);
+                    /* at most INFLIGHT chunks requested and not landed: more
+                     * only queues every other load of the SM behind them */
+                    if (issued >= INFLIGHT) {
+                        const int o = issued - INFLIGHT;
+                        mb_wait(full + o % NSLOT, (o / NSLOT) & 1);
+                    }
+                    mb_expect(full + slot, n);
+                    bulk_g2s(ring + slot * SLOT, k.w + (size_t)c * tb, n, full + slot);
+                    issued++;
+                    if (++slot == NSLOT) slot = 0, ph ^= 1;
+                }
+            }
+        }
+        return;
+    }
+    int slot = 0, ph = 0, cur = -1;
+    float srms = 1.f;
+    for (int i = 0; i < nt; i++) {
+        const lmc_ptask k = my[i];
+        if (k.kind * 65536 + k.layer != cur) {
+            cur = k.kind * 65536 + k.layer;
+            if (k.kind != LMC_P_ATT) {
+                /* the phase's input, spun on until current; by value: the
+                 * address of a kernel parameter copies it to the stack */
+                lmc_pll in = a.lxa;
+                int K = a.H, fl = ll_flag(S.step, k.layer - 1, LMC_P_DOWN);
+                const bool norm = k.kind == LMC_P_QKV || k.kind == LMC_P_GU;
+                if (k.kind == LMC_P_WO)
+                    in = a.la, K = a.NQ * HD, fl = ll_flag(S.step, k.layer, LMC_P_ATT);
+                else if (k.kind == LMC_P_GU)
+                    in = a.lxf, fl = ll_flag(S.step, k.layer, LMC_P_WO);
+                else if (k.kind == LMC_P_DOWN)
+                    in = a.lh, K = a.F, fl = ll_flag(S.step, k.layer, LMC_P_GU);
+                ll_load(in, K, fl, sxq, smeta);
+                cbar();
+                if (norm) {
+                    if (warp == 0) {
+                        /* a unit's sum of squares: the first word of its second pair */
+                        const float s = rms_scale((const float *)smeta + 2, 4, a.H, a.eps, lane);
+                        if (lane == 0) stmp[32] = s;
+                    }
+                    cbar();
+                }
+                srms = norm ? stmp[32] : 1.f;
+            }
+        }
+        if (k.kind == LMC_P_ATT) {
+            attn_task<HD, G>(a, k.layer, k.idx, S, ssc, so, stmp, (float *)sxq);
+            continue;
+        }
+        const bool gu = k.kind == LMC_P_GU;
+        float a0 = 0.f, a1 = 0.f, xpre = 0.f;
+        /* the residual rows this task adds into, requested before the products */
+        if ((k.kind == LMC_P_WO || k.kind == LMC_P_DOWN) && warp == 0)
+            xpre = ll_float(a.lx + k.idx * 32 + lane, k.kind == LMC_P_WO
+                                                          ? ll_flag(S.step, k.layer - 1, LMC_P_DOWN)
+                                                          : ll_flag(S.step, k.layer, LMC_P_WO));
+        /* a slot holds four Q4 tiles or two Q6_K ones; a task's tiles are of
+         * one type (a branch uniform over the block) */
+        const bool six = WT == 1 && k.wt == LMC_PW_Q6_K;
+        for (int c = 0; c < k.ntiles; c += six ? SLOT_TILES6 : SLOT_TILES) {
+            mb_wait(full + slot, ph);
+            const uint8_t *sp = ring + slot * SLOT;
+            if (six) {
+#pragma unroll
+                for (int jj = 0; jj < SLOT_TILES6; jj++) {
+                    const int j = c + jj;
+                    if (j < k.ntiles) {
+                        const int kt = gu ? j >> 1 : j, xb = kt * 8 + (t & 7);
+                        const float v =
+                            unit6(sp + jj * TILE6, t, sxq, xb, __int_as_float(smeta[2 * xb].x));
+                        if (gu && (j & 1))
+                            a1 += v;
+                        else
+                            a0 += v;
+                    }
+                }
+            } else {
+#pragma unroll
+                for (int jj = 0; jj < SLOT_TILES; jj++) {
+                    const int j = c + jj;
+                    if (j < k.ntiles) {
+                        const int kt = gu ? j >> 1 : j, xb = kt * 8 + (t & 7);
+                        const int2 md = smeta[2 * xb];
+                        const float v =
+                            unit_val<WT>(sp + jj * TILE, t, unit_sum(sp + jj * TILE, t, sxq, xb),
+                                         __int_as_float(md.x), md.y);
+                        if (gu && (j & 1))
+                            a1 += v;
+                        else
+                            a0 += v;
+                    }
+                }
+            }
+            __syncwarp();
+            if (lane == 0) mb_arrive(empty + slot);
+            if (++slot == NSLOT) slot = 0, ph ^= 1;
+        }
+        epilogue<HD>(a, k, a0 * srms, a1 * srms, xpre, S, stmp);
+    }
+}
+#else
+/* Without sm_90a code the launcher never runs it (lmc_persist_device_ok). */
+template <int HD, int G, int WT> __global__ void persist_kernel(const lmc_pargs a) {
+    (void)a;
+}
+#endif
+
+/* The step's start: the residual and its first norm's input as flagged
+ * words of this step (the flag a finished previous layer would have left). */
+__global__ void persist_init_kernel(const lmc_pargs a, const float *x) {
+    const int u = blockIdx.x, l = threadIdx.x;
+    const float v = x[u * 32 + l];
+    const int flag = ll_flag(a.d_in[4], -1, LMC_P_DOWN);
+    st_ll(a.lx + u * 32 + l, __float_as_uint(v), flag);
+    ll_unit(v * a.g_att[u * 32 + l], a.lxa, u, l, v * v, flag);
+}
+
+/* Source row s of a matrix to its tile row (see lmc_persist_tile), one thread
+ * a (row, K-tile): 32 rows of 8 units. */
+__global__ void tile_kernel(uint32_t type, const uint8_t *src, int rows, int n_in, uint8_t *dst,
+                            int R0, int nt, int kstep, int koff) {
+    const int nk = n_in / 256;
+    const long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+    if (i >= (long long)rows * nk) return;
+    const int s = (int)(i / nk), kt = (int)(i % nk), R = R0 + s, r = R % 32;
+    const int tb = type == LM_TYPE_Q6_K ? TILE6 : TILE;
+    uint8_t *tile = dst + ((size_t)(R / 32) * nt + (size_t)kt * kstep + koff) * tb;
+    if (type == LM_TYPE_Q4_0) { /* 18-byte blocks, 2-byte aligned */
+        const uint8_t *row = src + (size_t)s * (n_in / 32) * 18 + (size_t)kt * 8 * 18;
+        for (int b = 0; b < 8; b++) {
+            const uint8_t *blk = row + 18 * b;
+            tile[2 * (r * 8 + b)] = blk[0];
+            tile[2 * (r * 8 + b) + 1] = blk[1];
+            for (int j = 0; j < 16; j++)
+                tile[512 + 16 * (r * 8 + b) + j] = blk[2 + j];
+        }
+    } else if (type == LM_TYPE_Q4_K) { /* (d, dmin), 12 bytes of scales, 8 units of 16 */
+        const uint8_t *blk = src + ((size_t)s * nk + kt) * 144;
+        for (int j = 0; j < 4; j++)
+            tile[4 * r + j] = blk[j];
+        for (int j = 0; j < 12; j++)
+            tile[128 + 12 * r + j] = blk[4 + j];
+        for (int u = 0; u < 8; u++)
+            for (int j = 0; j < 16; j++)
+                tile[512 + 16 * (r * 8 + u) + j] = blk[16 + 16 * u + j];
+    } else { /* Q6_K, rearranged at upload (quant.cuh): filler around the quants */
+        const uint8_t *blk = src + ((size_t)s * nk + kt) * 210;
+        const int pre = q6r_pre((uintptr_t)blk);
+        tile[2 * r] = blk[q6r_fill(0, pre)];
+        tile[2 * r + 1] = blk[q6r_fill(1, pre)];
+        for (int j = 0; j < 16; j++)
+            tile[64 + 16 * r + j] = blk[q6r_fill(2 + j, pre)];
+        for (int u = 0; u < 8; u++) {
+            for (int j = 0; j < 16; j++)
+                tile[576 + 16 * (r * 8 + u) + j] = blk[pre + 16 * u + j];
+            for (int j = 0; j < 8; j++)
+                tile[4672 + 8 * (r * 8 + u) + j] = blk[pre + 128 + 8 * u + j];
+        }
+    }
+}
+
+template <int HD, int G, int WT> void *kernel_of() {
+    static bool set = false;
+    void *k = (void *)persist_kernel<HD, G, WT>;
+    if (!set) {
+        if (cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)SMEM))
+            return nullptr;
+        set = true;
+    }
+    return k;
+}
+template <int WT> void *pick(int HD, int G) {
+    if (HD == 64 && G == 2) return kernel_of<64, 2, WT>();
+    if (HD == 128 && G == 4) return kernel_of<128, 4, WT>();
+    if (HD == 128 && G == 2) return kernel_of<128, 2, WT>();
+    return nullptr;
+}
+
+} // namespace
+
+extern "C" size_t lmc_persist_smem(void) {
+    return SMEM;
+}
+
+extern "C" bool lmc_persist_device_ok(int device) {
+    int coop = 0, smem = 0;
+    return cc_major() >= 9 && lmc_code_arch() >= 90 &&
+           cudaDeviceGetAttribute(&coop, cudaDevAttrCooperativeLaunch, device) == cudaSuccess &&
+           coop &&
+           cudaDeviceGetAttribute(&smem, cudaDevAttrMaxSharedMemoryPerBlockOptin, device) ==
+               cudaSuccess &&
+           (size_t)smem >= SMEM;
+}
+
+extern "C" int lmc_persist_tile_bytes(uint32_t type) {
+    return type == LM_TYPE_Q4_0 || type == LM_TYPE_Q4_K ? TILE : type == LM_TYPE_Q6_K ? TILE6 : 0;
+}
+
+extern "C" bool lmc_persist_tile(cudaStream_t st, uint32_t type, const void *src, int rows,
+                                 int n_in, uint8_t *dst, int R0, int nt, int kstep, int koff) {
+    if (!lmc_persist_tile_bytes(type) || n_in % 256 || R0 % 32 || rows <= 0) return false;
+    const long long n = (long long)rows * (n_in / 256);
+    tile_kernel<<<(unsigned)((n + 127) / 128), 128, 0, st>>>(type, (const uint8_t *)src, rows, n_in,
+                                                             dst, R0, nt, kstep, koff);
+    return cudaGetLastError() == cudaSuccess;
+}
+
+extern "C" bool lmc_persist_init(cudaStream_t st, const lmc_pargs *a, const float *x) {
+    persist_init_kernel<<<a->H / 32, 32, 0, st>>>(*a, x);
+    return cudaGetLastError() == cudaSuccess;
+}
+
+extern "C" bool lmc_persist_launch(cudaStream_t st, const lmc_pargs *a) {
+    void *k = a->kq ? pick<1>(a->HD, a->G) : pick<0>(a->HD, a->G);
+    if (!k) return false;
+    void *args[] = {(void *)a};
+    return cudaLaunchCooperativeKernel(k, a->nsm, NT, args, SMEM, st) == cudaSuccess;
+}

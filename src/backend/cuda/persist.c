@@ -1,0 +1,463 @@
+/* persist.c — whether a loaded model decodes through the persistent step
+ * (persist.h, k_persist.cu), its tiled copy of the layer weights, its
+ * buffers and task lists, and the step itself with the engine's output norm
+ * and matrix after it. */
+#include "backend/cuda/persist.h"
+#include "backend/cuda/cuda_kernels.h"
+#include "backend/cuda/engine_cuda_impl.h"
+#include "backend/cuda/env_switch.h"
+#include "format/ggml_types.h"
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct lmc_persist {
+    lmc_pargs a;
+    uint8_t *tiles; /* the layer weights, tiled */
+    uint8_t *buf;   /* the flagged vectors, partials, tables and task lists */
+    size_t bytes;   /* VRAM of both */
+    int step;       /* the last step's number */
+    cudaGraphExec_t graph;
+    bool no_graph; /* capture failed once: direct launches */
+};
+
+enum { NCH_MAX = LMC_PNCH_MAX };
+
+/* Bytes of the tiles of a matrix: 32-row groups of n_in / 256 tiles. */
+static size_t mat_tiles(const lmc_mat *m) {
+    return (size_t)(m->rows / 32) * (size_t)(m->n_in / 256) * lmc_persist_tile_bytes(m->type);
+}
+
+/* A layer's tiles: wq, wk, wv (QKV's row groups), wo, gate and up
+ * interleaved, down. */
+static size_t layer_bytes(const lmc_layer *L) {
+    return mat_tiles(&L->wq) + mat_tiles(&L->wk) + mat_tiles(&L->wv) + mat_tiles(&L->wo) +
+           mat_tiles(&L->gate) + mat_tiles(&L->up) + mat_tiles(&L->down);
+}
+
+static int wt_of(uint32_t type) {
+    return type == LM_TYPE_Q4_0 ? LMC_PW_Q4_0 : type == LM_TYPE_Q4_K ? LMC_PW_Q4_K : LMC_PW_Q6_K;
+}
+
+/* Row groups of a phase. */
+static int phase_groups(const lm_engine *e, int kind) {
+    return kind == LMC_P_QKV ? e->qkv_dim / 32 : kind == LMC_P_GU ? e->n_ff / 32 : e->n_embd / 32;
+}
+
+/* Row group g of a phase of layer L (tiles from base): where its tiles are,
+ * how many, of which type. */
+static lmc_ptask group_task(const lm_engine *e, const lmc_layer *L, size_t base, int kind, int g) {
+    const int QG = e->nh * e->hd / 32, KG = e->nkv * e->hd / 32;
+    const lmc_mat *m;
+    size_t off = base;
+    int r = g; /* the row group within m */
+    if (kind == LMC_P_QKV) {
+        m = g < QG ? &L->wq : g < QG + KG ? &L->wk : &L->wv;
+        if (g >= QG) off += mat_tiles(&L->wq), r -= QG;
+        if (g >= QG + KG) off += mat_tiles(&L->wk), r -= KG;
+    } else {
+        off += mat_tiles(&L->wq) + mat_tiles(&L->wk) + mat_tiles(&L->wv);
+        if (kind != LMC_P_WO) off += mat_tiles(&L->wo);
+        if (kind == LMC_P_DOWN) off += mat_tiles(&L->gate) + mat_tiles(&L->up);
+        m = kind == LMC_P_WO ? &L->wo : kind == LMC_P_GU ? &L->gate : &L->down;
+    }
+    const int nt = (kind == LMC_P_GU ? 2 : 1) * m->n_in / 256;
+    lmc_ptask t = {
+        (const uint8_t *)(uintptr_t)(off + (size_t)r * nt * lmc_persist_tile_bytes(m->type)),
+        nt,
+        kind,
+        0,
+        g,
+        wt_of(m->type)};
+    return t;
+}
+
+/* Query heads an attention task takes (G) for this head size and group, 0
+ * when no kernel is built for it: the 1.1B's eight a KV head go as four
+ * tasks of two, the 8B's four as one task (pass 22). */
+static int heads_a_task(int hd, int group) {
+    if (hd == 64) return group % 2 == 0 ? 2 : 0;
+    if (hd == 128) return group % 4 == 0 ? 4 : group % 2 == 0 ? 2 : 0;
+    return 0;
+}
+
+/* Why this model cannot take the persistent step, or NULL. */
+static const char *why_not(const lm_engine *e, int *kq) {
+    const int E = e->n_embd, F = e->n_ff, QD = e->nh * e->hd;
+    if (!lmc_persist_device_ok(e->device)) return "needs sm_90a code and cooperative launches";
+    if (e->nkv <= 0 || e->nh % e->nkv || !heads_a_task(e->hd, e->nh / e->nkv))
+        return "no kernel for this head size and grouping";
+    if (E % 256 || F % 256 || QD % 256 || E > LMC_PKMAX || F > LMC_PKMAX || QD > LMC_PKMAX)
+        return "vector lengths outside the tiles";
+    if (e->n_layer > LMC_PLMAX) return "too many layers";
+    /* (what the tiles and the epilogue do not cover yet) */
+    if (e->hp.qk_norm || e->hp.qkv_bias) return "q / k norms or q / k / v biases";
+    if (e->hp.rope_layout != LM_ROPE_ADJACENT) return "half-split rotary pairs";
+    /* every layer matrix Q4_0, or every one Q4_K or Q6_K (gate and up of
+     * one type: their tiles interleave) */
+    const bool q40 = e->layers[0].wq.type == LM_TYPE_Q4_0;
+    for (int l = 0; l < e->n_layer; l++) {
+        const lmc_layer *L = &e->layers[l];
+        const lmc_mat *m[7] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->gate, &L->up, &L->down};
+        for (int i = 0; i < 7; i++) {
+            uint32_t t = m[i]->type;
+            if (!m[i]->w || (q40 ? t != LM_TYPE_Q4_0 : t != LM_TYPE_Q4_K && t != LM_TYPE_Q6_K))
+                return "layer weights other than all Q4_0 or all Q4_K / Q6_K";
+        }
+        if (L->gate.type != L->up.type) return "gate and up of two types";
+    }
+    *kq = !q40;
+    return NULL;
+}
+
+/* ---- task lists --------------------------------------------------------- */
+
+typedef struct sched {
+    lmc_ptask *tasks; /* host, in block order */
+    int *blk;         /* each task's block before the sort */
+    int *toff;        /* [nsm + 1] */
+    int n;
+} sched;
+
+static const double *g_load; /* for the comparison below */
+static int by_load(const void *x, const void *y) {
+    int a = *(const int *)x, b = *(const int *)y;
+    if (g_load[a] != g_load[b]) return g_load[a] < g_load[b] ? -1 : 1;
+    return a - b; /* stable: equal loads keep block order */
+}
+
+/* One chunk count's lists: each phase's tasks spread over the blocks first
+ * (at most ceil(tasks / blocks) a block: a phase ends with its busiest
+ * block), the blocks with the fewest bytes so far taking the extra ones (an
+ * attention chunk counted as the K / V bytes it reads); QKV's row groups by
+ * KV head (its K, V, then its query heads' q), so that the first heads'
+ * attention can start while the rest run. */
+static bool build_sched(const lm_engine *e, const lmc_pargs *a, int nch, sched *s) {
+    const int nsm = a->nsm, gh = e->hd / 32;
+    int per_layer = 0;
+    for (int k = 0; k <= LMC_P_DOWN; k++)
+        per_layer += k == LMC_P_ATT ? a->NKV * a->QS * nch : phase_groups(e, k);
+    s->n = per_layer * e->n_layer;
+    lmc_ptask *raw = malloc(sizeof *raw * (size_t)s->n);
+    s->tasks = malloc(sizeof *s->tasks * (size_t)s->n);
+    s->blk = malloc(sizeof *s->blk * (size_t)s->n);
+    s->toff = calloc((size_t)nsm + 1, sizeof *s->toff);
+    double *load = calloc((size_t)nsm, sizeof *load);
+    int *order = malloc(sizeof *order * (size_t)nsm), *rg = malloc(sizeof *rg * (size_t)per_layer);
+    bool ok = raw && s->tasks && s->blk && s->toff && load && order && rg;
+    int n = 0;
+    size_t base = 0; /* the layer's tiles */
+    for (int l = 0; ok && l < e->n_layer; base += layer_bytes(&e->layers[l]), l++) {
+        for (int k = 0; k <= LMC_P_DOWN; k++) {
+            const int groups = k == LMC_P_ATT ? a->NKV * a->QS * nch : phase_groups(e, k);
+            for (int b = 0; b < nsm; b++)
+                order[b] = b;
+            g_load = load;
+            qsort(order, (size_t)nsm, sizeof *order, by_load);
+            int ng = 0;
+            if (k == LMC_P_QKV) {
+                for (int h = 0; h < e->nkv; h++) {
+                    for (int j = 0; j < gh; j++)
+                        rg[ng++] = (e->nh + h) * gh + j;
+                    for (int j = 0; j < gh; j++)
+                        rg[ng++] = (e->nh + e->nkv + h) * gh + j;
+                    for (int j = 0; j < a->G * a->QS * gh; j++)
+                        rg[ng++] = h * a->G * a->QS * gh + j;
+                }
+            } else {
+                for (int i = 0; i < groups; i++)
+                    rg[ng++] = i;
+            }
+            for (int i = 0; i < ng; i++) {
+                /* the tiles' offset for now: their address once allocated */
+                lmc_ptask t = {NULL, 0, k, l, rg[i], 0};
+                double cost = 4.0 * LMC_PCH * e->hd;
+                if (k != LMC_P_ATT) {
+                    t = group_task(e, &e->layers[l], base, k, rg[i]);
+                    t.layer = l;
+                    cost = (double)t.ntiles * (t.wt == LMC_PW_Q6_K ? LMC_PTILE6 : LMC_PTILE);
+                }
+                int b = order[i % nsm];
+                raw[n] = t;
+                s->blk[n++] = b;
+                load[b] += cost;
+            }
+        }
+    }
+    if (ok) { /* counting sort by block, order kept within a block */
+        for (int i = 0; i < n; i++)
+            s->toff[s->blk[i] + 1]++;
+        for (int b = 0; b < nsm; b++)
+            s->toff[b + 1] += s->toff[b];
+        int *fill = order; /* reused: the next free index of each block */
+        for (int b = 0; b < nsm; b++)
+            fill[b] = s->toff[b];
+        for (int i = 0; i < n; i++)
+            s->tasks[fill[s->blk[i]]++] = raw[i];
+    }
+    free(raw), free(load), free(order), free(rg);
+    return ok;
+}
+
+/* ---- set-up ------------------------------------------------------------- */
+
+/* Carves aligned pieces from one allocation (dst NULL: only counts). */
+typedef struct carver {
+    uint8_t *base;
+    size_t off;
+} carver;
+static void *carve(carver *c, size_t bytes) {
+    c->off = (c->off + 255) & ~(size_t)255;
+    void *p = c->base ? c->base + c->off : NULL;
+    c->off += bytes;
+    return p;
+}
+static lmc_pll carve_ll(carver *c, int n) {
+    lmc_pll l = {carve(c, sizeof(uint64_t) * (size_t)(n / 4)),
+                 carve(c, sizeof(uint64_t) * 4 * (size_t)(n / 32))};
+    return l;
+}
+
+/* The buffers of a (device pointers into c's base; sizes only when NULL). */
+static void layout_buffers(const lm_engine *e, lmc_pargs *a, carver *c, int n_tasks) {
+    const int E = e->n_embd, QD = e->nh * e->hd, L = e->n_layer;
+    const size_t parts = (size_t)a->NKV * a->QS * NCH_MAX * a->G;
+    a->lx = carve(c, sizeof(uint64_t) * E);
+    a->lxa = carve_ll(c, E), a->lxf = carve_ll(c, E), a->la = carve_ll(c, QD);
+    a->lh = carve_ll(c, e->n_ff);
+    a->lq = carve(c, sizeof(uint64_t) * QD);
+    a->lkv = carve(c, sizeof(uint64_t) * 2 * a->NKV * e->hd);
+    a->pm = carve(c, sizeof(float) * parts), a->pl = carve(c, sizeof(float) * parts);
+    a->po = carve(c, sizeof(float) * parts * e->hd);
+    a->att = carve(c, sizeof(int) * (size_t)L * a->NKV * a->QS);
+    a->g_att = carve(c, sizeof(float) * (size_t)L * E);
+    a->g_ffn = carve(c, sizeof(float) * (size_t)L * E);
+    a->g_out = carve(c, sizeof(float) * E);
+    a->kc = carve(c, sizeof(uint16_t *) * L), a->vc = carve(c, sizeof(uint16_t *) * L);
+    a->tasks = carve(c, sizeof(lmc_ptask) * (size_t)n_tasks);
+    a->toff = carve(c, sizeof(int) * NCH_MAX * ((size_t)a->nsm + 1));
+}
+
+static cudaError_t copy_tables(lm_engine *e, lmc_pargs *a) {
+    const int E = e->n_embd, L = e->n_layer;
+    uint16_t **kv = malloc(sizeof *kv * 2 * (size_t)L);
+    if (!kv) return cudaErrorMemoryAllocation;
+    cudaError_t rc = cudaSuccess;
+    for (int l = 0; l < L && !rc; l++) {
+        const lmc_layer *Ly = &e->layers[l];
+        kv[l] = Ly->k_cache, kv[L + l] = Ly->v_cache;
+        rc = cudaMemcpyAsync((float *)a->g_att + (size_t)l * E, Ly->attn_norm, sizeof(float) * E,
+                             cudaMemcpyDeviceToDevice, e->st);
+        if (!rc)
+            rc = cudaMemcpyAsync((float *)a->g_ffn + (size_t)l * E, Ly->ffn_norm, sizeof(float) * E,
+                                 cudaMemcpyDeviceToDevice, e->st);
+    }
+    if (!rc)
+        rc = cudaMemcpyAsync((float *)a->g_out, e->out_norm, sizeof(float) * E,
+                             cudaMemcpyDeviceToDevice, e->st);
+    if (!rc) rc = cudaMemcpyAsync((void *)a->kc, kv, sizeof *kv * L, cudaMemcpyHostToDevice, e->st);
+    if (!rc)
+        rc = cudaMemcpyAsync((void *)a->vc, kv + L, sizeof *kv * L, cudaMemcpyHostToDevice, e->st);
+    if (!rc) rc = cudaStreamSynchronize(e->st);
+    free(kv);
+    return rc;
+}
+
+/* Every layer's matrices into their tiles (group_task's order). */
+static cudaError_t make_tiles(lm_engine *e, uint8_t *tiles) {
+    const int E = e->n_embd, QD = e->nh * e->hd, F = e->n_ff, nt = E / 256;
+    cudaStream_t st = e->st;
+    uint8_t *p = tiles;
+    for (int l = 0; l < e->n_layer; l++) {
+        const lmc_layer *L = &e->layers[l];
+        const lmc_mat *m[5] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->down};
+        bool ok = true;
+        for (int i = 0; i < 5; i++) {
+            int ntm = m[i]->n_in / 256;
+            if (i == 3) { /* gate and up after wo, interleaved */
+                ok = ok && lmc_persist_tile(st, m[i]->type, m[i]->w, E, QD, p, 0, ntm, 1, 0);
+                p += mat_tiles(m[i]);
+                ok = ok &&
+                     lmc_persist_tile(st, L->gate.type, L->gate.w, F, E, p, 0, 2 * nt, 2, 0) &&
+                     lmc_persist_tile(st, L->up.type, L->up.w, F, E, p, 0, 2 * nt, 2, 1);
+                p += mat_tiles(&L->gate) + mat_tiles(&L->up);
+                continue;
+            }
+            ok = ok &&
+                 lmc_persist_tile(st, m[i]->type, m[i]->w, m[i]->rows, m[i]->n_in, p, 0, ntm, 1, 0);
+            p += mat_tiles(m[i]);
+        }
+        if (!ok) return cudaErrorInvalidValue;
+    }
+    return cudaStreamSynchronize(st);
+}
+
+void lmc_persist_free(lm_engine *e) {
+    lmc_persist *p = e->persist;
+    if (!p) return;
+    if (p->graph) cudaGraphExecDestroy(p->graph);
+    cudaFree(p->tiles);
+    cudaFree(p->buf);
+    free(p);
+    e->persist = NULL;
+}
+
+cudaError_t lmc_persist_setup(lm_engine *e) {
+    /* LOCALM_CUDA_PERSIST=0 keeps the graph of kernels; =1 says why a model
+     * does not take the step */
+    if (!lmc_switch("LOCALM_CUDA_PERSIST", true)) return cudaSuccess;
+    const char *forced = getenv("LOCALM_CUDA_PERSIST");
+    bool loud = forced && forced[0] == '1';
+    int kq = 0;
+    const char *why = why_not(e, &kq);
+    lmc_pargs a = {0};
+    int nsm = 0;
+    if (!why && cudaDeviceGetAttribute(&nsm, cudaDevAttrMultiProcessorCount, e->device)) {
+        (void)cudaGetLastError();
+        why = "no multiprocessor count";
+    }
+    sched s[NCH_MAX] = {{0}};
+    int n_tasks = 0;
+    size_t tile_bytes = 0, buf_bytes = 0;
+    if (!why) {
+        a.H = e->n_embd, a.NQ = e->nh, a.NKV = e->nkv, a.HD = e->hd, a.F = e->n_ff;
+        a.L = e->n_layer, a.n_ctx = e->n_ctx, a.nsm = nsm;
+        a.G = heads_a_task(e->hd, e->nh / e->nkv), a.QS = e->nh / e->nkv / a.G;
+        a.kq = kq;
+        a.eps = e->hp.norm_eps, a.inv_freq = e->inv_freq, a.x = e->x, a.d_in = e->d_in;
+        for (int c = 0; c < NCH_MAX && !why; c++) {
+            if (!build_sched(e, &a, c + 1, &s[c])) why = "out of host memory";
+            n_tasks += s[c].n;
+        }
+        carver cv = {NULL, 0};
+        layout_buffers(e, &a, &cv, n_tasks);
+        buf_bytes = cv.off;
+        for (int l = 0; l < e->n_layer; l++)
+            tile_bytes += layer_bytes(&e->layers[l]);
+    }
+    if (!why) { /* room: what is free and the load's budget, less a margin */
+        size_t fr = 0, tot = 0, slack = 256ull << 20;
+        size_t used = e->wbytes + e->kv_bytes + e->scratch_bytes;
+        size_t room = cudaMemGetInfo(&fr, &tot) == cudaSuccess && fr > slack ? fr - slack : 0;
+        if (e->mem_budget) {
+            size_t b = e->mem_budget > used + slack ? e->mem_budget - used - slack : 0;
+            room = b < room ? b : room;
+        }
+        if (tile_bytes + buf_bytes > room) why = "no VRAM for the tiled copy of the weights";
+    }
+    cudaError_t rc = cudaSuccess;
+    lmc_persist *p = NULL;
+    if (!why) {
+        p = calloc(1, sizeof *p);
+        if (!p) why = "out of host memory";
+    }
+    if (!why) {
+        if ((rc = cudaMalloc((void **)&p->tiles, tile_bytes)) ||
+            (rc = cudaMalloc((void **)&p->buf, buf_bytes)) ||
+            (rc = cudaMemsetAsync(p->buf, 0, buf_bytes, e->st))) {
+            (void)cudaGetLastError();
+            rc = cudaSuccess;
+            why = "no VRAM for the tiled copy of the weights";
+        }
+    }
+    if (!why) {
+        carver cv = {p->buf, 0};
+        layout_buffers(e, &a, &cv, n_tasks);
+        /* the task lists with their weights' addresses, all chunk counts */
+        lmc_ptask *all = malloc(sizeof *all * (size_t)n_tasks);
+        int *toff = malloc(sizeof *toff * NCH_MAX * ((size_t)nsm + 1));
+        if (!all || !toff) {
+            why = "out of host memory";
+        } else {
+            int at = 0;
+            for (int c = 0; c < NCH_MAX; c++) {
+                for (int i = 0; i < s[c].n; i++) {
+                    lmc_ptask t = s[c].tasks[i];
+                    if (t.kind != LMC_P_ATT) t.w = p->tiles + (uintptr_t)t.w;
+                    all[at + i] = t;
+                }
+                for (int b = 0; b <= nsm; b++)
+                    toff[c * (nsm + 1) + b] = at + s[c].toff[b];
+                at += s[c].n;
+            }
+            if (!(rc = cudaMemcpyAsync((void *)a.tasks, all, sizeof *all * (size_t)n_tasks,
+                                       cudaMemcpyHostToDevice, e->st)) &&
+                !(rc = cudaMemcpyAsync((void *)a.toff, toff, sizeof *toff * NCH_MAX * (nsm + 1),
+                                       cudaMemcpyHostToDevice, e->st)) &&
+                !(rc = copy_tables(e, &a)))
+                rc = make_tiles(e, p->tiles);
+        }
+        free(all), free(toff);
+    }
+    for (int c = 0; c < NCH_MAX; c++)
+        free(s[c].tasks), free(s[c].blk), free(s[c].toff);
+    if (p && (why || rc)) {
+        e->persist = p;
+        lmc_persist_free(e);
+        p = NULL;
+    }
+    if (rc) return rc;
+    if (why) {
+        if (loud) fprintf(stderr, "cuda: LOCALM_CUDA_PERSIST: not taken: %s\n", why);
+        return cudaSuccess;
+    }
+    p->a = a;
+    p->bytes = tile_bytes + buf_bytes;
+    e->persist = p;
+    return cudaSuccess;
+}
+
+size_t lmc_persist_bytes(const lm_engine *e) {
+    return e->persist ? e->persist->bytes : 0;
+}
+
+bool lmc_persist_takes(const lm_engine *e, int pos) {
+    return e->persist && pos < LMC_PNCH_MAX * LMC_PCH;
+}
+
+int lmc_persist_next_step(lm_engine *e) {
+    lmc_persist *p = e->persist;
+    p->step = p->step >= LMC_PSTEP ? 1 : p->step + 1;
+    return p->step;
+}
+
+/* The step's kernels: embedding row, the persistent layers, the output norm
+ * and matrix (logits row 0). Only launches, so it can be captured. */
+static bool run_step(lm_engine *e) {
+    lmc_persist *p = e->persist;
+    const int E = e->n_embd;
+    cudaStream_t st = e->st;
+    bool f = !lmc_type_uses_q8(e->out.type);
+    bool ok = lmc_get_rows(st, e->tok.type, e->tok.w, E, e->d_in, 1, e->x) &&
+              lmc_persist_init(st, &p->a, e->x) && lmc_persist_launch(st, &p->a);
+    lmc_norm_act(st, e->x, 1, E, e->out_norm, e->hp.norm_eps, f ? e->xf : NULL, NULL, e->xq, e->xs);
+    return ok && lmc_matvec(st, e->out.type, e->out.w, E, e->out.rows, e->xf, e->xq, e->xs, 1,
+                            e->logits, e->n_vocab, false);
+}
+
+/* As a CUDA graph (captured on the second step: the first runs directly)
+ * unless LOCALM_CUDA_GRAPH=0 or capturing failed. */
+bool lmc_persist_run(lm_engine *e) {
+    lmc_persist *p = e->persist;
+    static int use_graph = -1;
+    if (use_graph < 0) use_graph = lmc_switch("LOCALM_CUDA_GRAPH", true);
+    if (p->graph) return cudaGraphLaunch(p->graph, e->st) == cudaSuccess;
+    if (!use_graph || p->no_graph || p->step < 2) return run_step(e);
+    cudaGraph_t g = NULL;
+    if (cudaStreamBeginCapture(e->st, cudaStreamCaptureModeThreadLocal) != cudaSuccess) {
+        (void)cudaGetLastError();
+        p->no_graph = true;
+        return run_step(e);
+    }
+    bool ok = run_step(e);
+    cudaError_t rc = cudaStreamEndCapture(e->st, &g);
+    if (rc == cudaSuccess && ok) rc = cudaGraphInstantiate(&p->graph, g, 0);
+    if (g) cudaGraphDestroy(g);
+    if (rc != cudaSuccess || !ok) {
+        (void)cudaGetLastError();
+        p->graph = NULL;
+        p->no_graph = true;
+        return run_step(e); /* nothing ran while capturing */
+    }
+    return cudaGraphLaunch(p->graph, e->st) == cudaSuccess;
+}
