@@ -11,11 +11,11 @@
  * each unit's sum of squares, so no block requantises the whole vector.
  *
  * Per layer: QKV (+ bias, RPE, K / V into the cache), ATT (a KV head x
- * LMC_PCH positions x a slot of G of its query heads a task; a slot's last
+ * ch positions x a slot of G of its query heads a task; a slot's last
  * chunk merges and quantises), WO (+ residual), GU (gate and up tiles
- * interleaved, SwiGLU, quantised), DOWN (+ residual). The output norm and
- * matrix stay with the engine's kernels. Measured and chosen standalone
- * (tools/decode_persist_test.cu, NOTES-cuda.md pass 22). */
+ * interleaved, SwiGLU, quantised), DOWN (+ residual); then OUT, the output
+ * matrix's rows, where its type has tiles (else the engine's kernels). Measured and chosen
+ * standalone (tools/decode_persist_test.cu, NOTES-cuda.md pass 22). */
 #include "backend/cuda/cuda_kernels.h"
 #include "backend/cuda/launch.cuh"
 #include "backend/cuda/persist.h"
@@ -30,9 +30,9 @@ namespace {
 
 constexpr int NCW = 8, NCT = NCW * 32, NT = NCT + 32; /* + the producer warp */
 constexpr int TILE = LMC_PTILE, SLOT_TILES = 4, SLOT = TILE * SLOT_TILES, NSLOT = 10;
-constexpr int TILE6 = LMC_PTILE6, SLOT_TILES6 = SLOT / TILE6; /* Q6_K's */
-constexpr int CH = LMC_PCH, KMAX = LMC_PKMAX, QMAX = LMC_PQMAX;
-constexpr size_t SMEM = (size_t)NSLOT * SLOT + KMAX + 2 * (KMAX / 32) * 8 + 8 * CH * 4 + QMAX * 4 +
+constexpr int TILE6 = LMC_PTILE6;                            /* Q6_K's */
+constexpr int CHX = 128, KMAX = LMC_PKMAX, QMAX = LMC_PQMAX; /* CHX: ch at most */
+constexpr size_t SMEM = (size_t)NSLOT * SLOT + KMAX + 2 * (KMAX / 32) * 8 + 8 * CHX * 4 + QMAX * 4 +
                         160 * 4 + 2 * NSLOT * 8;
 
 __host__ __device__ inline int ll_flag(int step, int layer, int phase) {
@@ -80,7 +80,7 @@ __device__ void ll_unit(float v, const lmc_pll &o, int u, int lane, float sq, in
 
 #if LMC_WGMMA               /* the step's own code: Hopper's bulk copies and barriers */
 constexpr int INFLIGHT = 2; /* chunks requested and not landed, at most */
-constexpr int NCH_MAX = LMC_PNCH_MAX;
+constexpr int SLOT_TILES6 = SLOT / TILE6;
 
 __device__ __forceinline__ void bulk_g2s(void *dst, const void *src, int bytes, uint64_t *bar) {
     asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], "
@@ -239,7 +239,7 @@ struct Step {
  * and the warps are combined once. The partial (max, sum, output) goes out
  * and the slot's last chunk merges all of them in one round of loads and
  * quantises the slot's output for WO. */
-template <int HD, int G>
+template <int HD, int G, int CH>
 __device__ void attn_task(const lmc_pargs &a, int layer, int idx, const Step &S, float *ssc,
                           float *so, float *stmp, float *wacc) {
     const int t = threadIdx.x, lane = t & 31, warp = t >> 5, sub = lane & 7, grp = lane >> 3;
@@ -429,6 +429,7 @@ __device__ void attn_task(const lmc_pargs &a, int layer, int idx, const Step &S,
     /* the merge: every chunk's output requested first; each chunk's (max,
      * sum) a query head staged once in shared memory (ssc is free by now) */
     constexpr int EPT = (G * HD + NCT - 1) / NCT; /* output elements a thread, at most */
+    constexpr int NCH_MAX = LMC_PPOS / CH;
     float oo[EPT][NCH_MAX];
 #pragma unroll
     for (int e = 0; e < EPT; e++)
@@ -520,6 +521,9 @@ __device__ void epilogue(const lmc_pargs &a, const lmc_ptask &k, float a0, float
         }
         break;
     }
+    case LMC_P_OUT:
+        if ((t & 7) == 0) a.logits[R] = a0;
+        break;
     default: { /* GU */
         if ((t & 7) == 0) stmp[r] = a0 / (1.f + expf(-a0)) * a1;
         cbar();
@@ -530,9 +534,9 @@ __device__ void epilogue(const lmc_pargs &a, const lmc_ptask &k, float a0, float
     cbar(); /* stmp is the next task's too */
 }
 
-/* G: the query heads of one attention task; WT 0: Q4_0 tiles, 1: Q4_K and
- * Q6_K ones (a task's wt says which). */
-template <int HD, int G, int WT>
+/* G: the query heads of one attention task; WT: the 4-bit tiles are Q4_0 (0)
+ * or Q4_K (1); tasks of Q6_K tiles can come with either (a task's wt). */
+template <int HD, int G, int WT, int CH>
 __global__ void __launch_bounds__(NT, 1) persist_kernel(const lmc_pargs a) {
     extern __shared__ __align__(128) uint8_t sm[];
     uint8_t *ring = sm;
@@ -540,7 +544,7 @@ __global__ void __launch_bounds__(NT, 1) persist_kernel(const lmc_pargs a) {
     int2 *smeta =
         (int2 *)((uint8_t *)sxq + KMAX); /* a unit's (scale, sum), (sum of squares, pad) */
     float *ssc = (float *)(smeta + 2 * (KMAX / 32));
-    float *so = ssc + 8 * CH;
+    float *so = ssc + 8 * CHX;
     float *stmp = so + QMAX;
     uint64_t *full = (uint64_t *)(stmp + 160), *empty = full + NSLOT;
     const int t = threadIdx.x, lane = t & 31, warp = t >> 5;
@@ -577,7 +581,7 @@ __global__ void __launch_bounds__(NT, 1) persist_kernel(const lmc_pargs a) {
                     }
                     continue;
                 }
-                const bool six = WT == 1 && k.wt == LMC_PW_Q6_K;
+                const bool six = k.wt == LMC_PW_Q6_K;
                 const int spc = six ? SLOT_TILES6 : SLOT_TILES, tb = six ? TILE6 : TILE;
                 for (int c = 0; c < k.ntiles; c += spc) {
                     const int n = min(spc, k.ntiles - c) * tb;
@@ -608,7 +612,7 @@ __global__ void __launch_bounds__(NT, 1) persist_kernel(const lmc_pargs a) {
                  * address of a kernel parameter copies it to the stack */
                 lmc_pll in = a.lxa;
                 int K = a.H, fl = ll_flag(S.step, k.layer - 1, LMC_P_DOWN);
-                const bool norm = k.kind == LMC_P_QKV || k.kind == LMC_P_GU;
+                const bool norm = k.kind == LMC_P_QKV || k.kind == LMC_P_GU || k.kind == LMC_P_OUT;
                 if (k.kind == LMC_P_WO)
                     in = a.la, K = a.NQ * HD, fl = ll_flag(S.step, k.layer, LMC_P_ATT);
                 else if (k.kind == LMC_P_GU)
@@ -629,7 +633,7 @@ __global__ void __launch_bounds__(NT, 1) persist_kernel(const lmc_pargs a) {
             }
         }
         if (k.kind == LMC_P_ATT) {
-            attn_task<HD, G>(a, k.layer, k.idx, S, ssc, so, stmp, (float *)sxq);
+            attn_task<HD, G, CH>(a, k.layer, k.idx, S, ssc, so, stmp, (float *)sxq);
             continue;
         }
         const bool gu = k.kind == LMC_P_GU;
@@ -641,7 +645,7 @@ __global__ void __launch_bounds__(NT, 1) persist_kernel(const lmc_pargs a) {
                                                           : ll_flag(S.step, k.layer, LMC_P_WO));
         /* a slot holds four Q4 tiles or two Q6_K ones; a task's tiles are of
          * one type (a branch uniform over the block) */
-        const bool six = WT == 1 && k.wt == LMC_PW_Q6_K;
+        const bool six = k.wt == LMC_PW_Q6_K;
         for (int c = 0; c < k.ntiles; c += six ? SLOT_TILES6 : SLOT_TILES) {
             mb_wait(full + slot, ph);
             const uint8_t *sp = ring + slot * SLOT;
@@ -685,7 +689,7 @@ __global__ void __launch_bounds__(NT, 1) persist_kernel(const lmc_pargs a) {
 }
 #else
 /* Without sm_90a code the launcher never runs it (lmc_persist_device_ok). */
-template <int HD, int G, int WT> __global__ void persist_kernel(const lmc_pargs a) {
+template <int HD, int G, int WT, int CH> __global__ void persist_kernel(const lmc_pargs a) {
     (void)a;
 }
 #endif
@@ -744,9 +748,9 @@ __global__ void tile_kernel(uint32_t type, const uint8_t *src, int rows, int n_i
     }
 }
 
-template <int HD, int G, int WT> void *kernel_of() {
+template <int HD, int G, int WT, int CH> void *kernel_of() {
     static bool set = false;
-    void *k = (void *)persist_kernel<HD, G, WT>;
+    void *k = (void *)persist_kernel<HD, G, WT, CH>;
     if (!set) {
         if (cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)SMEM))
             return nullptr;
@@ -754,14 +758,21 @@ template <int HD, int G, int WT> void *kernel_of() {
     }
     return k;
 }
+/* The kernel for a head size and slot, with its attention chunk (64
+ * positions for head size 128: 2,068 -> 1,978 us on the 8B shape, slower on
+ * the 1.1B; NOTES-cuda.md pass 22); NULL where none is built. */
 template <int WT> void *pick(int HD, int G) {
-    if (HD == 64 && G == 2) return kernel_of<64, 2, WT>();
-    if (HD == 128 && G == 4) return kernel_of<128, 4, WT>();
-    if (HD == 128 && G == 2) return kernel_of<128, 2, WT>();
+    if (HD == 64 && G == 2) return kernel_of<64, 2, WT, 128>();
+    if (HD == 128 && G == 4) return kernel_of<128, 4, WT, 64>();
+    if (HD == 128 && G == 2) return kernel_of<128, 2, WT, 64>();
     return nullptr;
 }
 
 } // namespace
+
+extern "C" int lmc_persist_chunk(int hd) {
+    return hd == 128 ? 64 : 128;
+}
 
 extern "C" size_t lmc_persist_smem(void) {
     return SMEM;
@@ -797,7 +808,7 @@ extern "C" bool lmc_persist_init(cudaStream_t st, const lmc_pargs *a, const floa
 
 extern "C" bool lmc_persist_launch(cudaStream_t st, const lmc_pargs *a) {
     void *k = a->kq ? pick<1>(a->HD, a->G) : pick<0>(a->HD, a->G);
-    if (!k) return false;
+    if (!k || a->ch != lmc_persist_chunk(a->HD)) return false;
     void *args[] = {(void *)a};
     return cudaLaunchCooperativeKernel(k, a->nsm, NT, args, SMEM, st) == cudaSuccess;
 }

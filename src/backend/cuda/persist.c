@@ -1,7 +1,7 @@
 /* persist.c — whether a loaded model decodes through the persistent step
- * (persist.h, k_persist.cu), its tiled copy of the layer weights, its
- * buffers and task lists, and the step itself with the engine's output norm
- * and matrix after it. */
+ * (persist.h, k_persist.cu), its tiled copy of the layer weights (and of the
+ * output matrix where its type has tiles), its buffers and task lists, and
+ * the step itself (else with the engine's output norm and matrix after it). */
 #include "backend/cuda/persist.h"
 #include "backend/cuda/cuda_kernels.h"
 #include "backend/cuda/engine_cuda_impl.h"
@@ -110,6 +110,16 @@ static const char *why_not(const lm_engine *e, int *kq) {
     return NULL;
 }
 
+/* Whether the output matrix takes the OUT phase: a type with tiles that
+ * the kernel of the layers' type has (its 4-bit type, or Q6_K), whole row
+ * groups. LOCALM_CUDA_PERSIST_OUT=0 leaves it to the engine's kernels. */
+static bool out_takes(const lm_engine *e, int kq) {
+    const lmc_mat *o = &e->out;
+    return lmc_switch("LOCALM_CUDA_PERSIST_OUT", true) && o->w && o->n_in == e->n_embd &&
+           o->rows % 32 == 0 &&
+           (o->type == LM_TYPE_Q6_K || o->type == (kq ? LM_TYPE_Q4_K : LM_TYPE_Q4_0));
+}
+
 /* ---- task lists --------------------------------------------------------- */
 
 typedef struct sched {
@@ -137,19 +147,24 @@ static bool build_sched(const lm_engine *e, const lmc_pargs *a, int nch, sched *
     int per_layer = 0;
     for (int k = 0; k <= LMC_P_DOWN; k++)
         per_layer += k == LMC_P_ATT ? a->NKV * a->QS * nch : phase_groups(e, k);
-    s->n = per_layer * e->n_layer;
+    const int out_groups = a->logits ? e->out.rows / 32 : 0;
+    s->n = per_layer * e->n_layer + out_groups;
     lmc_ptask *raw = malloc(sizeof *raw * (size_t)s->n);
     s->tasks = malloc(sizeof *s->tasks * (size_t)s->n);
     s->blk = malloc(sizeof *s->blk * (size_t)s->n);
     s->toff = calloc((size_t)nsm + 1, sizeof *s->toff);
     double *load = calloc((size_t)nsm, sizeof *load);
-    int *order = malloc(sizeof *order * (size_t)nsm), *rg = malloc(sizeof *rg * (size_t)per_layer);
+    int *order = malloc(sizeof *order * (size_t)nsm);
+    int *rg = malloc(sizeof *rg * (size_t)(per_layer > out_groups ? per_layer : out_groups));
     bool ok = raw && s->tasks && s->blk && s->toff && load && order && rg;
     int n = 0;
-    size_t base = 0; /* the layer's tiles */
-    for (int l = 0; ok && l < e->n_layer; base += layer_bytes(&e->layers[l]), l++) {
-        for (int k = 0; k <= LMC_P_DOWN; k++) {
-            const int groups = k == LMC_P_ATT ? a->NKV * a->QS * nch : phase_groups(e, k);
+    size_t base = 0; /* the layer's tiles (the output matrix's after the last) */
+    for (int l = 0; ok && l <= e->n_layer; l++) {
+        for (int k = 0; k <= LMC_P_OUT; k++) {
+            if ((l == e->n_layer) != (k == LMC_P_OUT) || (k == LMC_P_OUT && !out_groups)) continue;
+            const int groups = k == LMC_P_ATT   ? a->NKV * a->QS * nch
+                               : k == LMC_P_OUT ? out_groups
+                                                : phase_groups(e, k);
             for (int b = 0; b < nsm; b++)
                 order[b] = b;
             g_load = load;
@@ -171,10 +186,20 @@ static bool build_sched(const lm_engine *e, const lmc_pargs *a, int nch, sched *
             for (int i = 0; i < ng; i++) {
                 /* the tiles' offset for now: their address once allocated */
                 lmc_ptask t = {NULL, 0, k, l, rg[i], 0};
-                double cost = 4.0 * LMC_PCH * e->hd;
-                if (k != LMC_P_ATT) {
+                double cost = 4.0 * a->ch * e->hd;
+                if (k == LMC_P_OUT) {
+                    const int nt = e->n_embd / 256, tb = lmc_persist_tile_bytes(e->out.type);
+                    t = (lmc_ptask){(const uint8_t *)(uintptr_t)(base + (size_t)rg[i] * nt * tb),
+                                    nt,
+                                    k,
+                                    l,
+                                    rg[i],
+                                    wt_of(e->out.type)};
+                } else if (k != LMC_P_ATT) {
                     t = group_task(e, &e->layers[l], base, k, rg[i]);
                     t.layer = l;
+                }
+                if (k != LMC_P_ATT) {
                     cost = (double)t.ntiles * (t.wt == LMC_PW_Q6_K ? LMC_PTILE6 : LMC_PTILE);
                 }
                 int b = order[i % nsm];
@@ -183,6 +208,7 @@ static bool build_sched(const lm_engine *e, const lmc_pargs *a, int nch, sched *
                 load[b] += cost;
             }
         }
+        if (l < e->n_layer) base += layer_bytes(&e->layers[l]);
     }
     if (ok) { /* counting sort by block, order kept within a block */
         for (int i = 0; i < n; i++)
@@ -263,8 +289,9 @@ static cudaError_t copy_tables(lm_engine *e, lmc_pargs *a) {
     return rc;
 }
 
-/* Every layer's matrices into their tiles (group_task's order). */
-static cudaError_t make_tiles(lm_engine *e, uint8_t *tiles) {
+/* Every layer's matrices into their tiles (group_task's order), then the
+ * output matrix's when out. */
+static cudaError_t make_tiles(lm_engine *e, uint8_t *tiles, bool out) {
     const int E = e->n_embd, QD = e->nh * e->hd, F = e->n_ff, nt = E / 256;
     cudaStream_t st = e->st;
     uint8_t *p = tiles;
@@ -289,6 +316,8 @@ static cudaError_t make_tiles(lm_engine *e, uint8_t *tiles) {
         }
         if (!ok) return cudaErrorInvalidValue;
     }
+    if (out && !lmc_persist_tile(st, e->out.type, e->out.w, e->out.rows, E, p, 0, nt, 1, 0))
+        return cudaErrorInvalidValue;
     return cudaStreamSynchronize(st);
 }
 
@@ -323,9 +352,10 @@ cudaError_t lmc_persist_setup(lm_engine *e) {
         a.H = e->n_embd, a.NQ = e->nh, a.NKV = e->nkv, a.HD = e->hd, a.F = e->n_ff;
         a.L = e->n_layer, a.n_ctx = e->n_ctx, a.nsm = nsm;
         a.G = heads_a_task(e->hd, e->nh / e->nkv), a.QS = e->nh / e->nkv / a.G;
-        a.kq = kq;
+        a.kq = kq, a.ch = lmc_persist_chunk(e->hd);
+        a.logits = out_takes(e, kq) ? e->logits : NULL;
         a.eps = e->hp.norm_eps, a.inv_freq = e->inv_freq, a.x = e->x, a.d_in = e->d_in;
-        for (int c = 0; c < NCH_MAX && !why; c++) {
+        for (int c = 0; c < LMC_PPOS / a.ch && !why; c++) {
             if (!build_sched(e, &a, c + 1, &s[c])) why = "out of host memory";
             n_tasks += s[c].n;
         }
@@ -334,6 +364,7 @@ cudaError_t lmc_persist_setup(lm_engine *e) {
         buf_bytes = cv.off;
         for (int l = 0; l < e->n_layer; l++)
             tile_bytes += layer_bytes(&e->layers[l]);
+        if (a.logits) tile_bytes += mat_tiles(&e->out);
     }
     if (!why) { /* room: what is free and the load's budget, less a margin */
         size_t fr = 0, tot = 0, slack = 256ull << 20;
@@ -370,7 +401,7 @@ cudaError_t lmc_persist_setup(lm_engine *e) {
             why = "out of host memory";
         } else {
             int at = 0;
-            for (int c = 0; c < NCH_MAX; c++) {
+            for (int c = 0; c < LMC_PPOS / a.ch; c++) {
                 for (int i = 0; i < s[c].n; i++) {
                     lmc_ptask t = s[c].tasks[i];
                     if (t.kind != LMC_P_ATT) t.w = p->tiles + (uintptr_t)t.w;
@@ -385,7 +416,7 @@ cudaError_t lmc_persist_setup(lm_engine *e) {
                 !(rc = cudaMemcpyAsync((void *)a.toff, toff, sizeof *toff * NCH_MAX * (nsm + 1),
                                        cudaMemcpyHostToDevice, e->st)) &&
                 !(rc = copy_tables(e, &a)))
-                rc = make_tiles(e, p->tiles);
+                rc = make_tiles(e, p->tiles, a.logits != NULL);
         }
         free(all), free(toff);
     }
@@ -412,7 +443,7 @@ size_t lmc_persist_bytes(const lm_engine *e) {
 }
 
 bool lmc_persist_takes(const lm_engine *e, int pos) {
-    return e->persist && pos < LMC_PNCH_MAX * LMC_PCH;
+    return e->persist && pos < LMC_PPOS;
 }
 
 int lmc_persist_next_step(lm_engine *e) {
@@ -421,15 +452,17 @@ int lmc_persist_next_step(lm_engine *e) {
     return p->step;
 }
 
-/* The step's kernels: embedding row, the persistent layers, the output norm
- * and matrix (logits row 0). Only launches, so it can be captured. */
+/* The step's kernels: embedding row, the persistent layers (and output
+ * matrix), else the output norm and matrix (logits row 0). Only launches,
+ * so it can be captured. */
 static bool run_step(lm_engine *e) {
     lmc_persist *p = e->persist;
     const int E = e->n_embd;
     cudaStream_t st = e->st;
-    bool f = !lmc_type_uses_q8(e->out.type);
     bool ok = lmc_get_rows(st, e->tok.type, e->tok.w, E, e->d_in, 1, e->x) &&
               lmc_persist_init(st, &p->a, e->x) && lmc_persist_launch(st, &p->a);
+    if (p->a.logits) return ok; /* the kernel's OUT phase wrote them */
+    bool f = !lmc_type_uses_q8(e->out.type);
     lmc_norm_act(st, e->x, 1, E, e->out_norm, e->hp.norm_eps, f ? e->xf : NULL, NULL, e->xq, e->xs);
     return ok && lmc_matvec(st, e->out.type, e->out.w, E, e->out.rows, e->xf, e->xq, e->xs, 1,
                             e->logits, e->n_vocab, false);

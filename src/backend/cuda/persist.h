@@ -26,14 +26,17 @@ extern "C" {
  * engine's rearranged blocks hold them (quant.cuh). */
 #define LMC_PTILE 4608
 #define LMC_PTILE6 6720
-#define LMC_PCH 128      /* attention positions a task */
-#define LMC_PNCH_MAX 8   /* chunks a KV head: positions up to 1,024 */
+#define LMC_PPOS 1024    /* positions the step covers */
+#define LMC_PCH_MIN 64   /* attention positions a task, at least (ch) */
+#define LMC_PNCH_MAX 16  /* chunks a KV head, at most */
 #define LMC_PKMAX 14336  /* the longest input vector */
 #define LMC_PQMAX 512    /* query heads x head size of one attention task */
 #define LMC_PLMAX 500    /* layers (a word's flag holds the layer) */
 #define LMC_PSTEP 524287 /* steps before the flags' step number wraps */
 
-enum { LMC_P_QKV, LMC_P_ATT, LMC_P_WO, LMC_P_GU, LMC_P_DOWN };
+/* Phases; OUT (the output matrix, after the last layer) only where its type
+ * has tiles, its tasks' layer being L. */
+enum { LMC_P_QKV, LMC_P_ATT, LMC_P_WO, LMC_P_GU, LMC_P_DOWN, LMC_P_OUT };
 
 /* Weight types of a task's tiles. */
 enum { LMC_PW_Q4_0, LMC_PW_Q4_K, LMC_PW_Q6_K };
@@ -57,11 +60,13 @@ typedef struct lmc_pargs {
     int H, NQ, NKV, HD, F, L, n_ctx, nsm;
     int G, QS; /* query heads an attention task; tasks a KV head */
     int kq;    /* the layer weights are K-quants (Q4_K, Q6_K); else all Q4_0 */
+    int ch;    /* attention positions a task: 128, or 64 for head size 128 */
     float eps;
     const float *inv_freq;
     const float *g_att, *g_ffn, *g_out; /* [L][H], [L][H], [H] */
     uint16_t *const *kc, *const *vc;    /* [L] caches, half [n_seq][n_ctx][NKV][HD] */
     float *x;                           /* the residual after the last layer */
+    float *logits;                      /* the OUT phase's rows, when it has one */
     lmc_pll lxa, lxf, la, lh;           /* inputs of QKV, GU, WO, DOWN */
     uint64_t *lx, *lq, *lkv;            /* residual, q, this step's K / V rows */
     float *pm, *pl, *po;                /* attention chunks' max, sum, output */
@@ -71,6 +76,8 @@ typedef struct lmc_pargs {
     const int32_t *d_in; /* the step's token, position, sequence at [0..2], step at [4] */
 } lmc_pargs;
 
+/* The attention chunk (positions a task) of the kernels for this head size. */
+int lmc_persist_chunk(int hd);
 /* Shared memory the kernel needs a block. */
 size_t lmc_persist_smem(void);
 /* Whether this device and build can run it: sm_90a code loaded, cooperative
