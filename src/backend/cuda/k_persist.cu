@@ -10,14 +10,14 @@
  * that adds into the residual also quantises x * g of the next norm and keeps
  * each unit's sum of squares, so no block requantises the whole vector.
  *
- * Per layer: QKV (+ bias, RPE, K / V into the cache), ATT (a KV head x
+ * Per layer: QKV (+ RoPE, K / V into the cache), ATT (a KV head x
  * ch positions x a slot of G of its query heads a task; a slot's last
  * chunk merges and quantises), WO (+ residual), GU (gate and up tiles
  * interleaved, SwiGLU, quantised), DOWN (+ residual); then OUT, the output
- * matrix's rows, where its type has tiles (else the engine's kernels). Measured and chosen
- * standalone (tools/decode_persist_test.cu, NOTES-cuda.md pass 22). */
+ * matrix's rows, where its type has tiles (else the engine's kernels).
+ * Measured and chosen standalone first (NOTES-cuda.md pass 22; the
+ * prototype, tools/decode_persist_test.cu, is in the history at 14e75b6). */
 #include "backend/cuda/cuda_kernels.h"
-#include "backend/cuda/launch.cuh"
 #include "backend/cuda/persist.h"
 #include "backend/cuda/quant.cuh"
 #include "backend/cuda/tma.cuh"
@@ -774,13 +774,11 @@ extern "C" int lmc_persist_chunk(int hd) {
     return hd == 128 ? 64 : 128;
 }
 
-extern "C" size_t lmc_persist_smem(void) {
-    return SMEM;
-}
-
 extern "C" bool lmc_persist_device_ok(int device) {
     int coop = 0, smem = 0;
-    return cc_major() >= 9 && lmc_code_arch() >= 90 &&
+    /* the kernel's body exists only in sm_90a code (a Blackwell running the
+     * compute_90 PTX gets the empty stub): ask whether that code runs */
+    return lmc_wgmma_loaded() &&
            cudaDeviceGetAttribute(&coop, cudaDevAttrCooperativeLaunch, device) == cudaSuccess &&
            coop &&
            cudaDeviceGetAttribute(&smem, cudaDevAttrMaxSharedMemoryPerBlockOptin, device) ==

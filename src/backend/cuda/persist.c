@@ -396,7 +396,7 @@ cudaError_t lmc_persist_setup(lm_engine *e) {
         layout_buffers(e, &a, &cv, n_tasks);
         /* the task lists with their weights' addresses, all chunk counts */
         lmc_ptask *all = malloc(sizeof *all * (size_t)n_tasks);
-        int *toff = malloc(sizeof *toff * NCH_MAX * ((size_t)nsm + 1));
+        int *toff = calloc(NCH_MAX * ((size_t)nsm + 1), sizeof *toff);
         if (!all || !toff) {
             why = "out of host memory";
         } else {

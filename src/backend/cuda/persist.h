@@ -2,8 +2,8 @@
  * layer of a one-token step (k_persist.cu), each block a fixed list of tasks
  * whose weights stream through a shared-memory ring without stopping at
  * phase boundaries; persist.c decides whether a model can take it, lays its
- * weights out in tiles and builds the task lists. The design and its
- * measurements are tools/decode_persist_test.cu's (NOTES-cuda.md, pass 22). */
+ * weights out in tiles and builds the task lists. The design was measured
+ * standalone first (NOTES-cuda.md, passes 22 and 23). */
 #ifndef LM_BACKEND_CUDA_PERSIST_H
 #define LM_BACKEND_CUDA_PERSIST_H
 #include <cuda_runtime_api.h>
@@ -27,8 +27,7 @@ extern "C" {
 #define LMC_PTILE 4608
 #define LMC_PTILE6 6720
 #define LMC_PPOS 1024    /* positions the step covers */
-#define LMC_PCH_MIN 64   /* attention positions a task, at least (ch) */
-#define LMC_PNCH_MAX 16  /* chunks a KV head, at most */
+#define LMC_PNCH_MAX 16  /* chunks a KV head, at most (LMC_PPOS / the smallest ch) */
 #define LMC_PKMAX 14336  /* the longest input vector */
 #define LMC_PQMAX 512    /* query heads x head size of one attention task */
 #define LMC_PLMAX 500    /* layers (a word's flag holds the layer) */
@@ -78,8 +77,6 @@ typedef struct lmc_pargs {
 
 /* The attention chunk (positions a task) of the kernels for this head size. */
 int lmc_persist_chunk(int hd);
-/* Shared memory the kernel needs a block. */
-size_t lmc_persist_smem(void);
 /* Whether this device and build can run it: sm_90a code loaded, cooperative
  * launches, the shared memory. */
 bool lmc_persist_device_ok(int device);
@@ -93,7 +90,8 @@ bool lmc_persist_tile(cudaStream_t st, uint32_t type, const void *src, int rows,
 /* The first layer's input from x (the embedding row): the residual and the
  * quantised x * g_att[0] as flagged words of the step in d_in[4]. */
 bool lmc_persist_init(cudaStream_t st, const lmc_pargs *a, const float *x);
-/* The step (layers only: the residual after them lands in a->x). */
+/* The step: the layers (the residual after them lands in a->x) and, when
+ * a->logits is set, the output matrix's rows there. */
 bool lmc_persist_launch(cudaStream_t st, const lmc_pargs *a);
 
 #ifdef __cplusplus
