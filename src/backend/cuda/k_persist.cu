@@ -764,7 +764,6 @@ template <int HD, int G, int WT, int CH> void *kernel_of() {
 template <int WT> void *pick(int HD, int G) {
     if (HD == 64 && G == 2) return kernel_of<64, 2, WT, 128>();
     if (HD == 128 && G == 4) return kernel_of<128, 4, WT, 64>();
-    if (HD == 128 && G == 2) return kernel_of<128, 2, WT, 64>();
     return nullptr;
 }
 
