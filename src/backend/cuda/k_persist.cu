@@ -39,11 +39,6 @@ __host__ __device__ inline int ll_flag(int step, int layer, int phase) {
     return step * 4096 + (layer + 1) * 8 + phase + 1;
 }
 
-__device__ __forceinline__ float warp_sum(float v) {
-    for (int m = 16; m; m >>= 1)
-        v += __shfl_xor_sync(~0u, v, m);
-    return v;
-}
 __device__ __forceinline__ void st_ll(uint64_t *p, uint32_t v, int flag) {
     asm volatile("st.volatile.global.v2.u32 [%0], {%1, %2};" ::"l"(p), "r"(v), "r"(flag)
                  : "memory");
@@ -53,10 +48,7 @@ __device__ __forceinline__ void st_ll(uint64_t *p, uint32_t v, int flag) {
  * words: lanes 0-7 a word of four quants each, lanes 8-10 the scale, the sum
  * of quants and the sum of squares of sq (the next norm's share). */
 __device__ void ll_unit(float v, const lmc_pll &o, int u, int lane, float sq, int flag) {
-    float a = fabsf(v);
-    for (int m = 16; m; m >>= 1)
-        a = fmaxf(a, __shfl_xor_sync(~0u, a, m));
-    const float d = a / 127.f;
+    const float d = warp_max(fabsf(v)) / 127.f;
     const int q = __float2int_rn(v * (d > 0.f ? 1.f / d : 0.f));
     int s = q;
     for (int m = 16; m; m >>= 1)
@@ -185,8 +177,8 @@ __device__ __forceinline__ float unit_val(const uint8_t *tile, int t, int s, flo
 }
 
 /* Thread t's unit of a Q6_K tile against input unit xb of scale dx: w = d
- * sc (q - 32), a scale a half-unit of 16; the quants unpacked as quant.cuh's
- * q6r_unit does. */
+ * sc (q - 32), a scale a half-unit of 16; the quants unpacked by quant.cuh's
+ * q6r_word, as the engine's other Q6_K kernels do. */
 __device__ __forceinline__ float unit6(const uint8_t *tile, int t, const int4 *xq, int xb,
                                        float dx) {
     const uint4 lo = ((const uint4 *)(tile + 576))[t];
@@ -197,9 +189,7 @@ __device__ __forceinline__ float unit6(const uint8_t *tile, int t, const int4 *x
     int sa = 0, sb = 0;
 #pragma unroll
     for (int i = 0; i < 8; i++) {
-        const uint32_t q = ((l[i & 3] >> (4 * (i >> 2))) & 0x0F0F0F0Fu) |
-                           (((h[i & 1] >> (2 * (i >> 1))) & 0x03030303u) << 4);
-        const int qs = (int)__vsub4(q, 0x20202020u);
+        const int qs = (int)__vsub4(q6r_word(l, h, i), 0x20202020u);
         if (i < 4)
             sa = __dp4a(qs, x[i], sa);
         else

@@ -97,6 +97,13 @@ __host__ __device__ inline int q6r_pre(uintptr_t block_addr) {
 __host__ __device__ inline int q6r_fill(int f, int pre) {
     return f < pre ? f : f + 192;
 }
+/* Quants 4i..4i+3 of a unit (unsigned, 0..63) from its four words of low
+ * nibbles l and two of high bit pairs h, as laid out above. */
+__device__ __forceinline__ uint32_t q6r_word(const uint32_t (&l)[4], const uint32_t (&h)[2],
+                                             int i) {
+    return ((l[i & 3] >> (4 * (i >> 2))) & 0x0F0F0F0Fu) |
+           (((h[i & 1] >> (2 * (i >> 1))) & 0x03030303u) << 4);
+}
 /* Unit j (0..7) of the rearranged Q6_K block at b: q[i] = quants 4i..4i+3
  * (unsigned, 0..63), d, and the scales of its two halves. */
 __device__ __forceinline__ void q6r_unit(const uint8_t *b, int j, uint32_t (&q)[8], float &d,
@@ -111,8 +118,7 @@ __device__ __forceinline__ void q6r_unit(const uint8_t *b, int j, uint32_t (&q)[
     const uint32_t l[4] = {lo.x, lo.y, lo.z, lo.w}, h[2] = {hi.x, hi.y};
 #pragma unroll
     for (int i = 0; i < 8; i++)
-        q[i] = ((l[i & 3] >> (4 * (i >> 2))) & 0x0F0F0F0Fu) |
-               (((h[i & 1] >> (2 * (i >> 1))) & 0x03030303u) << 4);
+        q[i] = q6r_word(l, h, i);
 }
 
 /* Q4_K and Q5_K blocks are rearranged at upload too (header untouched): in
