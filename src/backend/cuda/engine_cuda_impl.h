@@ -147,6 +147,12 @@ bool lmc_persist_takes(const lm_engine *e, int pos);
 int lmc_persist_next_step(lm_engine *e);
 bool lmc_persist_run(lm_engine *e);
 
+/* The output norm and matrix of n (<= LMC_SMALL_TOK) rows of e->x into
+ * e->logits' first n rows; only launches on e->st (graph-capturable). The
+ * decode graph's tail and the persistent step's where its kernel has no
+ * OUT phase. */
+bool lmc_logits_small(lm_engine *e, int n);
+
 lm_status lmc_forward(lm_engine *e, const lm_batch *b, lm_logits *out, lm_err *err);
 /* Runs short prompts (the cuBLAS and the int8 paths) and a 512-token one and
  * forgets them, so that a first request does not pay for loading kernels and

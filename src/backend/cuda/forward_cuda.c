@@ -94,10 +94,13 @@ static bool run_small(lm_engine *e, int n, bool staged) {
             ok &= mv(e, &L->down, e->ffb, n, e->x, E, true);
         }
     }
-    lmc_norm_act(st, e->x, n, E, e->out_norm, eps, reads_f(&e->out, NULL, NULL) ? e->xf : NULL,
-                 NULL, e->xq, e->xs);
-    ok &= mv(e, &e->out, e->xf, n, e->logits, e->n_vocab, false);
-    return ok;
+    return lmc_logits_small(e, n) && ok;
+}
+
+bool lmc_logits_small(lm_engine *e, int n) {
+    lmc_norm_act(e->st, e->x, n, e->n_embd, e->out_norm, e->hp.norm_eps,
+                 reads_f(&e->out, NULL, NULL) ? e->xf : NULL, NULL, e->xq, e->xs);
+    return mv(e, &e->out, e->xf, n, e->logits, e->n_vocab, false);
 }
 
 static bool gemm(lm_engine *e, const lmc_mat *m, const uint16_t *xh, int n, float *y, int ldy,

@@ -44,14 +44,17 @@ static int phase_groups(const lm_engine *e, int kind) {
     return kind == LMC_P_QKV ? e->qkv_dim / 32 : kind == LMC_P_GU ? e->n_ff / 32 : e->n_embd / 32;
 }
 
-/* Row group g of a phase of layer L (tiles from base): where its tiles are,
- * how many, of which type. */
+/* Row group g of a phase of layer L (tiles from base; OUT's: the output
+ * matrix's, after the last layer's): where its tiles are, how many, of which
+ * type. */
 static lmc_ptask group_task(const lm_engine *e, const lmc_layer *L, size_t base, int kind, int g) {
     const int QG = e->nh * e->hd / 32, KG = e->nkv * e->hd / 32;
     const lmc_mat *m;
     size_t off = base;
     int r = g; /* the row group within m */
-    if (kind == LMC_P_QKV) {
+    if (kind == LMC_P_OUT) {
+        m = &e->out;
+    } else if (kind == LMC_P_QKV) {
         m = g < QG ? &L->wq : g < QG + KG ? &L->wk : &L->wv;
         if (g >= QG) off += mat_tiles(&L->wq), r -= QG;
         if (g >= QG + KG) off += mat_tiles(&L->wk), r -= KG;
@@ -130,11 +133,15 @@ typedef struct sched {
     int n;
 } sched;
 
-static const double *g_load; /* for the comparison below */
+/* A block and its bytes so far, ordered by bytes (equal ones in block order). */
+typedef struct bload {
+    double load;
+    int b;
+} bload;
 static int by_load(const void *x, const void *y) {
-    int a = *(const int *)x, b = *(const int *)y;
-    if (g_load[a] != g_load[b]) return g_load[a] < g_load[b] ? -1 : 1;
-    return a - b; /* stable: equal loads keep block order */
+    const bload *a = x, *b = y;
+    if (a->load != b->load) return a->load < b->load ? -1 : 1;
+    return a->b - b->b;
 }
 
 /* One chunk count's lists: each phase's tasks spread over the blocks first
@@ -154,8 +161,8 @@ static bool build_sched(const lm_engine *e, const lmc_pargs *a, int nch, sched *
     s->tasks = malloc(sizeof *s->tasks * (size_t)s->n);
     s->blk = malloc(sizeof *s->blk * (size_t)s->n);
     s->toff = calloc((size_t)nsm + 1, sizeof *s->toff);
-    double *load = calloc((size_t)nsm, sizeof *load);
-    int *order = malloc(sizeof *order * (size_t)nsm);
+    bload *load = calloc((size_t)nsm, sizeof *load); /* by block */
+    bload *order = malloc(sizeof *order * (size_t)nsm);
     int *rg = malloc(sizeof *rg * (size_t)(per_layer > out_groups ? per_layer : out_groups));
     bool ok = raw && s->tasks && s->blk && s->toff && load && order && rg;
     int n = 0;
@@ -167,8 +174,7 @@ static bool build_sched(const lm_engine *e, const lmc_pargs *a, int nch, sched *
                                : k == LMC_P_OUT ? out_groups
                                                 : phase_groups(e, k);
             for (int b = 0; b < nsm; b++)
-                order[b] = b;
-            g_load = load;
+                order[b] = (bload){load[b].load, b};
             qsort(order, (size_t)nsm, sizeof *order, by_load);
             int ng = 0;
             if (k == LMC_P_QKV) {
@@ -188,25 +194,15 @@ static bool build_sched(const lm_engine *e, const lmc_pargs *a, int nch, sched *
                 /* the tiles' offset for now: their address once allocated */
                 lmc_ptask t = {NULL, 0, k, l, rg[i], 0};
                 double cost = 4.0 * a->ch * e->hd;
-                if (k == LMC_P_OUT) {
-                    const int nt = e->n_embd / 256, tb = lmc_persist_tile_bytes(e->out.type);
-                    t = (lmc_ptask){(const uint8_t *)(uintptr_t)(base + (size_t)rg[i] * nt * tb),
-                                    nt,
-                                    k,
-                                    l,
-                                    rg[i],
-                                    wt_of(e->out.type)};
-                } else if (k != LMC_P_ATT) {
-                    t = group_task(e, &e->layers[l], base, k, rg[i]);
-                    t.layer = l;
-                }
                 if (k != LMC_P_ATT) {
+                    t = group_task(e, l < e->n_layer ? &e->layers[l] : NULL, base, k, rg[i]);
+                    t.layer = l;
                     cost = (double)t.ntiles * (t.wt == LMC_PW_Q6_K ? LMC_PTILE6 : LMC_PTILE);
                 }
-                int b = order[i % nsm];
+                int b = order[i % nsm].b;
                 raw[n] = t;
                 s->blk[n++] = b;
-                load[b] += cost;
+                load[b].load += cost;
             }
         }
         if (l < e->n_layer) base += layer_bytes(&e->layers[l]);
@@ -216,11 +212,10 @@ static bool build_sched(const lm_engine *e, const lmc_pargs *a, int nch, sched *
             s->toff[s->blk[i] + 1]++;
         for (int b = 0; b < nsm; b++)
             s->toff[b + 1] += s->toff[b];
-        int *fill = order; /* reused: the next free index of each block */
-        for (int b = 0; b < nsm; b++)
-            fill[b] = s->toff[b];
+        for (int b = 0; b < nsm; b++) /* load[].b reused: the next free index of each */
+            load[b].b = s->toff[b];
         for (int i = 0; i < n; i++)
-            s->tasks[fill[s->blk[i]]++] = raw[i];
+            s->tasks[load[s->blk[i]].b++] = raw[i];
     }
     free(raw), free(load), free(order), free(rg);
     return ok;
@@ -290,35 +285,31 @@ static cudaError_t copy_tables(lm_engine *e, lmc_pargs *a) {
     return rc;
 }
 
+/* Matrix m's tiles at *p in its plain order (K-tile kt of a row group as its
+ * tile kt), *p then past them. */
+static bool tile_mat(cudaStream_t st, const lmc_mat *m, uint8_t **p) {
+    bool ok = lmc_persist_tile(st, m->type, m->w, m->rows, m->n_in, *p, 0, m->n_in / 256, 1, 0);
+    *p += mat_tiles(m);
+    return ok;
+}
+
 /* Every layer's matrices into their tiles (group_task's order), then the
  * output matrix's when out. */
 static cudaError_t make_tiles(lm_engine *e, uint8_t *tiles, bool out) {
-    const int E = e->n_embd, QD = e->nh * e->hd, F = e->n_ff, nt = E / 256;
+    const int E = e->n_embd, F = e->n_ff, nt = 2 * E / 256;
     cudaStream_t st = e->st;
     uint8_t *p = tiles;
     for (int l = 0; l < e->n_layer; l++) {
         const lmc_layer *L = &e->layers[l];
-        const lmc_mat *m[5] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->down};
-        bool ok = true;
-        for (int i = 0; i < 5; i++) {
-            int ntm = m[i]->n_in / 256;
-            if (i == 3) { /* gate and up after wo, interleaved */
-                ok = ok && lmc_persist_tile(st, m[i]->type, m[i]->w, E, QD, p, 0, ntm, 1, 0);
-                p += mat_tiles(m[i]);
-                ok = ok &&
-                     lmc_persist_tile(st, L->gate.type, L->gate.w, F, E, p, 0, 2 * nt, 2, 0) &&
-                     lmc_persist_tile(st, L->up.type, L->up.w, F, E, p, 0, 2 * nt, 2, 1);
-                p += mat_tiles(&L->gate) + mat_tiles(&L->up);
-                continue;
-            }
-            ok = ok &&
-                 lmc_persist_tile(st, m[i]->type, m[i]->w, m[i]->rows, m[i]->n_in, p, 0, ntm, 1, 0);
-            p += mat_tiles(m[i]);
-        }
-        if (!ok) return cudaErrorInvalidValue;
+        bool ok = tile_mat(st, &L->wq, &p) && tile_mat(st, &L->wk, &p) &&
+                  tile_mat(st, &L->wv, &p) && tile_mat(st, &L->wo, &p);
+        /* gate and up interleaved: K-tile kt of gate as tile 2 kt, of up 2 kt + 1 */
+        ok = ok && lmc_persist_tile(st, L->gate.type, L->gate.w, F, E, p, 0, nt, 2, 0) &&
+             lmc_persist_tile(st, L->up.type, L->up.w, F, E, p, 0, nt, 2, 1);
+        p += mat_tiles(&L->gate) + mat_tiles(&L->up);
+        if (!ok || !tile_mat(st, &L->down, &p)) return cudaErrorInvalidValue;
     }
-    if (out && !lmc_persist_tile(st, e->out.type, e->out.w, e->out.rows, E, p, 0, nt, 1, 0))
-        return cudaErrorInvalidValue;
+    if (out && !tile_mat(st, &e->out, &p)) return cudaErrorInvalidValue;
     return cudaStreamSynchronize(st);
 }
 
@@ -462,11 +453,8 @@ static bool run_step(lm_engine *e) {
     cudaStream_t st = e->st;
     bool ok = lmc_get_rows(st, e->tok.type, e->tok.w, E, e->d_in, 1, e->x) &&
               lmc_persist_init(st, &p->a, e->x) && lmc_persist_launch(st, &p->a);
-    if (p->a.logits) return ok; /* the kernel's OUT phase wrote them */
-    bool f = !lmc_type_uses_q8(e->out.type);
-    lmc_norm_act(st, e->x, 1, E, e->out_norm, e->hp.norm_eps, f ? e->xf : NULL, NULL, e->xq, e->xs);
-    return ok && lmc_matvec(st, e->out.type, e->out.w, E, e->out.rows, e->xf, e->xq, e->xs, 1,
-                            e->logits, e->n_vocab, false);
+    /* the kernel's OUT phase wrote them, or the engine's kernels do */
+    return ok && (p->a.logits || lmc_logits_small(e, 1));
 }
 
 /* As a CUDA graph (captured on the second step: the first runs directly)
