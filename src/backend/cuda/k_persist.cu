@@ -140,20 +140,28 @@ __device__ __forceinline__ float ll_float(const uint64_t *p, int flag) {
     return __uint_as_float(v.x);
 }
 
-/* Thread t's unit of a tile against input unit xb: the integer sum of
- * products of the weight nibbles and the input's quants. */
-__device__ __forceinline__ int unit_sum(const uint8_t *tile, int t, const int4 *xq, int xb) {
+/* dp4a of unsigned bytes a and signed bytes b. */
+__device__ __forceinline__ int dp4a_us(uint32_t a, int b, int c) {
+    int d;
+    asm("dp4a.u32.s32 %0, %1, %2, %3;" : "=r"(d) : "r"(a), "r"(b), "r"(c));
+    return d;
+}
+/* Unit t of a tile against the input unit (xa, xc): the integer sum of
+ * products of the weight nibbles and the input's quants. The high nibbles
+ * are summed in place (16 q) and shifted once, in a second chain. */
+__device__ __forceinline__ int usum(const uint8_t *tile, int t, int4 xa, int4 xc) {
     const int4 w = ((const int4 *)(tile + 512))[t];
-    const int4 xa = xq[xb * 2], xc = xq[xb * 2 + 1];
     const int M = 0x0F0F0F0F;
+    const uint32_t HM = 0xF0F0F0F0u;
     int s = __dp4a(w.x & M, xa.x, 0);
+    int h = dp4a_us(w.x & HM, xc.x, 0);
     s = __dp4a(w.y & M, xa.y, s);
+    h = dp4a_us(w.y & HM, xc.y, h);
     s = __dp4a(w.z & M, xa.z, s);
+    h = dp4a_us(w.z & HM, xc.z, h);
     s = __dp4a(w.w & M, xa.w, s);
-    s = __dp4a((w.x >> 4) & M, xc.x, s);
-    s = __dp4a((w.y >> 4) & M, xc.y, s);
-    s = __dp4a((w.z >> 4) & M, xc.z, s);
-    return __dp4a((w.w >> 4) & M, xc.w, s);
+    h = dp4a_us(w.w & HM, xc.w, h);
+    return s + (h >> 4);
 }
 /* The unit's value from its integer sum s, the input unit's scale dx and sum
  * of quants xs. Q4_0: w = d (q - 8). Q4_K: w = d sc q - dmin mn, so the
@@ -176,14 +184,12 @@ __device__ __forceinline__ float unit_val(const uint8_t *tile, int t, int s, flo
     }
 }
 
-/* Thread t's unit of a Q6_K tile against input unit xb of scale dx: w = d
+/* Unit t of a Q6_K tile against the input unit (xa, xc) of scale dx: w = d
  * sc (q - 32), a scale a half-unit of 16; the quants unpacked by quant.cuh's
  * q6r_word, as the engine's other Q6_K kernels do. */
-__device__ __forceinline__ float unit6(const uint8_t *tile, int t, const int4 *xq, int xb,
-                                       float dx) {
+__device__ __forceinline__ float unit6(const uint8_t *tile, int t, int4 xa, int4 xc, float dx) {
     const uint4 lo = ((const uint4 *)(tile + 576))[t];
     const uint2 hi = ((const uint2 *)(tile + 4672))[t];
-    const int4 xa = xq[xb * 2], xc = xq[xb * 2 + 1];
     const uint32_t l[4] = {lo.x, lo.y, lo.z, lo.w}, h[2] = {hi.x, hi.y};
     const int x[8] = {xa.x, xa.y, xa.z, xa.w, xc.x, xc.y, xc.z, xc.w};
     int sa = 0, sb = 0;
@@ -633,46 +639,108 @@ __global__ void __launch_bounds__(NT, 1) persist_kernel(const lmc_pargs a) {
             xpre = ll_float(a.lx + k.idx * 32 + lane, k.kind == LMC_P_WO
                                                           ? ll_flag(S.step, k.layer - 1, LMC_P_DOWN)
                                                           : ll_flag(S.step, k.layer, LMC_P_WO));
-        /* a slot holds four Q4 tiles or two Q6_K ones; a task's tiles are of
-         * one type (a branch uniform over the block) */
+        /* Thread t keeps unit b = t & 7 of several rows of one tile of the
+         * slot (Q4 non-GU: rows r, r+8, r+16, r+24 of tile t >> 6; Q4 GU:
+         * rows r, r+16 of the gate and up tiles of pair t >> 7; Q6_K: rows r,
+         * r+16 of tile t >> 7, or row t >> 3 of its gate and up), so each
+         * input unit is read once for several rows: the products were bound
+         * by shared-memory reads, most of them the input's (one unit a row:
+         * 1.1B Q4_0 1,873 -> 1,986 t/s, NOTES-cuda.md pass 24). A slot holds
+         * four Q4 tiles or two Q6_K ones; a task's tiles are of one type
+         * (branches uniform over the block); a slot's tiles past the task's
+         * last are computed on its last tile's inputs and dropped. */
         const bool six = k.wt == LMC_PW_Q6_K;
-        for (int c = 0; c < k.ntiles; c += six ? SLOT_TILES6 : SLOT_TILES) {
+        const int spt = six ? SLOT_TILES6 : SLOT_TILES, b8 = t & 7;
+        float acc[4] = {0.f, 0.f, 0.f, 0.f};
+        for (int c = 0; c < k.ntiles; c += spt) {
             mb_wait(full + slot, ph);
             const uint8_t *sp = ring + slot * SLOT;
-            if (six) {
+            if (!six && !gu) {
+                const int g = t >> 6, j = c + g, jc = min(j, k.ntiles - 1);
+                const int xb = jc * 8 + b8, idx = t & 63;
+                const int4 xa = sxq[xb * 2], xc = sxq[xb * 2 + 1];
+                const int2 md = smeta[2 * xb];
+                const uint8_t *tp = sp + g * TILE;
 #pragma unroll
-                for (int jj = 0; jj < SLOT_TILES6; jj++) {
-                    const int j = c + jj;
-                    if (j < k.ntiles) {
-                        const int kt = gu ? j >> 1 : j, xb = kt * 8 + (t & 7);
-                        const float v =
-                            unit6(sp + jj * TILE6, t, sxq, xb, __int_as_float(smeta[2 * xb].x));
-                        if (gu && (j & 1))
-                            a1 += v;
-                        else
-                            a0 += v;
-                    }
+                for (int i = 0; i < 4; i++) {
+                    const float v = unit_val<WT>(tp, idx + 64 * i, usum(tp, idx + 64 * i, xa, xc),
+                                                 __int_as_float(md.x), md.y);
+                    acc[i] += j < k.ntiles ? v : 0.f;
+                }
+            } else if (!six) {
+                const int m = t >> 7, j = c + 2 * m, jc = min(j, k.ntiles - 2);
+                const int xb = (jc >> 1) * 8 + b8, idx = t & 127;
+                const int4 xa = sxq[xb * 2], xc = sxq[xb * 2 + 1];
+                const int2 md = smeta[2 * xb];
+#pragma unroll
+                for (int i = 0; i < 4; i++) {
+                    const uint8_t *tp = sp + (2 * m + (i & 1)) * TILE;
+                    const int id = idx + 128 * (i >> 1);
+                    const float v =
+                        unit_val<WT>(tp, id, usum(tp, id, xa, xc), __int_as_float(md.x), md.y);
+                    acc[i] += j < k.ntiles ? v : 0.f;
+                }
+            } else if (!gu) {
+                const int g = t >> 7, j = c + g, jc = min(j, k.ntiles - 1);
+                const int xb = jc * 8 + b8, idx = t & 127;
+                const int4 xa = sxq[xb * 2], xc = sxq[xb * 2 + 1];
+                const float dx = __int_as_float(smeta[2 * xb].x);
+#pragma unroll
+                for (int i = 0; i < 2; i++) {
+                    const float v = unit6(sp + g * TILE6, idx + 128 * i, xa, xc, dx);
+                    acc[i] += j < k.ntiles ? v : 0.f;
                 }
             } else {
+                const int xb = (c >> 1) * 8 + b8;
+                const int4 xa = sxq[xb * 2], xc = sxq[xb * 2 + 1];
+                const float dx = __int_as_float(smeta[2 * xb].x);
 #pragma unroll
-                for (int jj = 0; jj < SLOT_TILES; jj++) {
-                    const int j = c + jj;
-                    if (j < k.ntiles) {
-                        const int kt = gu ? j >> 1 : j, xb = kt * 8 + (t & 7);
-                        const int2 md = smeta[2 * xb];
-                        const float v =
-                            unit_val<WT>(sp + jj * TILE, t, unit_sum(sp + jj * TILE, t, sxq, xb),
-                                         __int_as_float(md.x), md.y);
-                        if (gu && (j & 1))
-                            a1 += v;
-                        else
-                            a0 += v;
-                    }
-                }
+                for (int i = 0; i < 2; i++)
+                    acc[i] += unit6(sp + i * TILE6, t, xa, xc, dx);
             }
             __syncwarp();
             if (lane == 0) mb_arrive(empty + slot);
             if (++slot == NSLOT) slot = 0, ph ^= 1;
+        }
+        /* each row's units (lanes t ^ 1, 2, 4) and then its tiles (through
+         * so, free during mat-vec tasks) into the epilogue's form: the row's
+         * sum at its first unit's thread, zero at the others */
+#pragma unroll
+        for (int i = 0; i < 4; i++)
+            for (int o = 1; o < 8; o <<= 1)
+                acc[i] += __shfl_xor_sync(~0u, acc[i], o);
+        {
+            float *red = so; /* [part][gu][row] */
+            const int r = (t >> 3);
+            if (b8 == 0) {
+                if (!six && !gu) {
+                    const int g = t >> 6, r0 = r & 7;
+#pragma unroll
+                    for (int i = 0; i < 4; i++)
+                        red[g * 32 + r0 + 8 * i] = acc[i];
+                } else if (!six) {
+                    const int m = t >> 7, r0 = r & 15;
+#pragma unroll
+                    for (int i = 0; i < 4; i++)
+                        red[m * 64 + (i & 1) * 32 + r0 + 16 * (i >> 1)] = acc[i];
+                } else if (!gu) {
+                    const int g = t >> 7, r0 = r & 15;
+                    red[g * 32 + r0] = acc[0], red[g * 32 + r0 + 16] = acc[1];
+                } else {
+                    red[r] = acc[0], red[32 + r] = acc[1];
+                }
+            }
+            cbar();
+            if (b8 == 0) {
+                if (!six && !gu)
+                    a0 = red[r] + red[32 + r] + red[64 + r] + red[96 + r];
+                else if (!six)
+                    a0 = red[r] + red[64 + r], a1 = red[32 + r] + red[96 + r];
+                else if (!gu)
+                    a0 = red[r] + red[32 + r];
+                else
+                    a0 = red[r], a1 = red[32 + r];
+            }
         }
         epilogue<HD>(a, k, a0 * srms, a1 * srms, xpre, S, stmp);
     }
