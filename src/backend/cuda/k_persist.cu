@@ -83,6 +83,12 @@ __device__ __forceinline__ void bulk_g2s(void *dst, const void *src, int bytes, 
 __device__ __forceinline__ void prefetch_l2(const void *p, int bytes) {
     asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;" ::"l"(p), "r"(bytes) : "memory");
 }
+/* The GPU's nanosecond clock, for the timeline (lmc_pargs.trace). */
+__device__ __forceinline__ unsigned long long gtime() {
+    unsigned long long v;
+    asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(v));
+    return v;
+}
 /* The compute warps' own barrier (the producer warp never joins it). */
 __device__ __forceinline__ void cbar() {
     asm volatile("bar.sync 1, %0;" ::"n"(NCT) : "memory");
@@ -237,7 +243,7 @@ struct Step {
  * quantises the slot's output for WO. */
 template <int HD, int G, int CH>
 __device__ void attn_task(const lmc_pargs &a, int layer, int idx, const Step &S, float *ssc,
-                          float *so, float *stmp, float *wacc) {
+                          float *so, float *stmp, float *wacc, unsigned long long *tt) {
     const int t = threadIdx.x, lane = t & 31, warp = t >> 5, sub = lane & 7, grp = lane >> 3;
     const int P = S.pos + 1, nch = (P + CH - 1) / CH, hs = idx / nch, h = hs / a.QS, c = idx % nch;
     const int p0 = c * CH;
@@ -275,6 +281,7 @@ __device__ void attn_task(const lmc_pargs &a, int layer, int idx, const Step &S,
     ll_round<(G * HD / 2 + NCT - 1) / NCT>(a.lq + hs * G * HD, G * HD / 2, flag, (int2 *)sq);
     if (cur < n) ll_round<1>(a.lkv + h * 2 * HD, HD, flag, (int2 *)skv);
     cbar();
+    if (tt && t == 0) tt[1] = gtime();
 #pragma unroll
     for (int r = 0; r < RW; r++)
         if (pw + r * 4 + grp == cur) {
@@ -382,6 +389,7 @@ __device__ void attn_task(const lmc_pargs &a, int layer, int idx, const Step &S,
                 acc[g][d] += pg * vf[d];
         }
     }
+    if (tt && t == 0) tt[4] = gtime();
     /* the warps combined at the chunk's maximum */
     float *wm = stmp, *wl = stmp + NCW * G; /* [warp][g] */
     if (lane == 0)
@@ -417,9 +425,11 @@ __device__ void attn_task(const lmc_pargs &a, int layer, int idx, const Step &S,
         pm[c * G + t] = M, pl[c * G + t] = L;
     }
     cbar();
+    if (tt && t == 0) tt[5] = gtime();
     int *cnt = a.att + (layer * a.NKV * a.QS + hs);
     if (t == 0) stmp[2 * NCW * G] = arrive_acq_rel(cnt) == nch - 1 ? 1.f : 0.f;
     cbar();
+    if (tt && t == 0) tt[6] = gtime();
     if (stmp[2 * NCW * G] == 0.f) return;
     if (t == 0) *cnt = 0; /* the last arrival: nobody counts here again this step */
     /* the merge: every chunk's output requested first; each chunk's (max,
@@ -457,6 +467,7 @@ __device__ void attn_task(const lmc_pargs &a, int layer, int idx, const Step &S,
         ll_unit(so[u * 32 + lane], a.la, hs * G * HD / 32 + u, lane, 0.f,
                 ll_flag(S.step, layer, LMC_P_ATT));
     cbar();
+    if (tt && t == 0) tt[7] = gtime();
 }
 
 /* A mat-vec task's end: thread t holds its part of row t / 8 (a0; a1 the up
@@ -560,6 +571,7 @@ __global__ void __launch_bounds__(NT, 1) persist_kernel(const lmc_pargs a) {
          * fast as slots free up; it never waits for another block. */
         if (lane == 0) {
             int slot = 0, ph = 0, issued = 0;
+            unsigned long long stall = 0; /* the timeline's: waiting for a free slot */
             for (int i = 0; i < nt; i++) {
                 const lmc_ptask k = my[i];
                 if (k.kind == LMC_P_ATT) {
@@ -581,7 +593,9 @@ __global__ void __launch_bounds__(NT, 1) persist_kernel(const lmc_pargs a) {
                 const int spc = six ? SLOT_TILES6 : SLOT_TILES, tb = six ? TILE6 : TILE;
                 for (int c = 0; c < k.ntiles; c += spc) {
                     const int n = min(spc, k.ntiles - c) * tb;
+                    const unsigned long long w0 = a.trace ? gtime() : 0;
                     mb_wait(empty + slot, ph ^ 1);
+                    if (a.trace) stall += gtime() - w0;
                     /* at most INFLIGHT chunks requested and not landed: more
                      * only queues every other load of the SM behind them */
                     if (issued >= INFLIGHT) {
@@ -594,6 +608,10 @@ __global__ void __launch_bounds__(NT, 1) persist_kernel(const lmc_pargs a) {
                     if (++slot == NSLOT) slot = 0, ph ^= 1;
                 }
             }
+            if (a.trace) { /* after every list's tasks: (stall, end) a block */
+                unsigned long long *pr = a.trace + (size_t)toff[a.nsm] * 8 + blockIdx.x * 2;
+                pr[0] = stall, pr[1] = gtime();
+            }
         }
         return;
     }
@@ -601,6 +619,10 @@ __global__ void __launch_bounds__(NT, 1) persist_kernel(const lmc_pargs a) {
     float srms = 1.f;
     for (int i = 0; i < nt; i++) {
         const lmc_ptask k = my[i];
+        /* the timeline: start, inputs in, products done, epilogue done (the
+         * attention's own stamps in 1 and 4-7) */
+        unsigned long long *tt = a.trace ? a.trace + (size_t)(toff[blockIdx.x] + i) * 8 : nullptr;
+        if (tt && t == 0) tt[0] = gtime();
         if (k.kind * 65536 + k.layer != cur) {
             cur = k.kind * 65536 + k.layer;
             if (k.kind != LMC_P_ATT) {
@@ -629,9 +651,11 @@ __global__ void __launch_bounds__(NT, 1) persist_kernel(const lmc_pargs a) {
             }
         }
         if (k.kind == LMC_P_ATT) {
-            attn_task<HD, G, CH>(a, k.layer, k.idx, S, ssc, so, stmp, (float *)sxq);
+            attn_task<HD, G, CH>(a, k.layer, k.idx, S, ssc, so, stmp, (float *)sxq, tt);
+            if (tt && t == 0) tt[2] = tt[3] = gtime();
             continue;
         }
+        if (tt && t == 0) tt[1] = gtime();
         const bool gu = k.kind == LMC_P_GU;
         float a0 = 0.f, a1 = 0.f, xpre = 0.f;
         /* the residual rows this task adds into, requested before the products */
@@ -742,7 +766,9 @@ __global__ void __launch_bounds__(NT, 1) persist_kernel(const lmc_pargs a) {
                     a0 = red[r], a1 = red[32 + r];
             }
         }
+        if (tt && t == 0) tt[2] = gtime();
         epilogue<HD>(a, k, a0 * srms, a1 * srms, xpre, S, stmp);
+        if (tt && t == 0) tt[3] = gtime();
     }
 }
 #else

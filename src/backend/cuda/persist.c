@@ -19,6 +19,13 @@ struct lmc_persist {
     int step;       /* the last step's number */
     cudaGraphExec_t graph;
     bool no_graph; /* capture failed once: direct launches */
+    /* LOCALM_CUDA_PERSIST_TRACE=file: the timeline of step trace_step
+     * (LOCALM_CUDA_PERSIST_TRACE_STEP, default 100) written there */
+    const char *trace_path;
+    int trace_step;
+    unsigned long long *trace; /* device: n_tasks x 8 stamps + nsm x 2 */
+    lmc_ptask *h_tasks;        /* host copies of the lists, for the file */
+    int *h_toff, n_tasks;
 };
 
 enum { NCH_MAX = LMC_PNCH_MAX };
@@ -317,6 +324,8 @@ void lmc_persist_free(lm_engine *e) {
     lmc_persist *p = e->persist;
     if (!p) return;
     if (p->graph) cudaGraphExecDestroy(p->graph);
+    cudaFree(p->trace);
+    free(p->h_tasks), free(p->h_toff);
     cudaFree(p->tiles);
     cudaFree(p->buf);
     free(p);
@@ -410,6 +419,18 @@ cudaError_t lmc_persist_setup(lm_engine *e) {
                 !(rc = copy_tables(e, &a)))
                 rc = make_tiles(e, p->tiles, a.logits != NULL);
         }
+        p->trace_path = getenv("LOCALM_CUDA_PERSIST_TRACE");
+        if (!rc && !why && p->trace_path && p->trace_path[0]) {
+            const char *ts = getenv("LOCALM_CUDA_PERSIST_TRACE_STEP");
+            size_t tb = sizeof(unsigned long long) * ((size_t)n_tasks * 8 + 2 * (size_t)nsm);
+            p->trace_step = ts ? atoi(ts) : 100;
+            p->h_tasks = all, p->h_toff = toff, p->n_tasks = n_tasks;
+            all = NULL, toff = NULL;
+            if ((rc = cudaMalloc((void **)&p->trace, tb)) == cudaSuccess)
+                rc = cudaMemset(p->trace, 0, tb);
+        } else {
+            p->trace_path = NULL;
+        }
         free(all), free(toff);
     }
     for (int c = 0; c < NCH_MAX; c++)
@@ -457,12 +478,53 @@ static bool run_step(lm_engine *e) {
     return ok && (p->a.logits || lmc_logits_small(e, 1));
 }
 
+/* The traced step: run directly with the timeline on, then its file (the
+ * format tools/persist_trace.py reads: a line a task, "block kind layer idx"
+ * and 8 stamps in ns from the first start, 0 where none; a line a block, "P
+ * block producer-stall end"). */
+static bool run_traced(lm_engine *e) {
+    lmc_persist *p = e->persist;
+    lmc_pargs keep = p->a;
+    p->a.trace = p->trace;
+    bool ok = run_step(e) && cudaStreamSynchronize(e->st) == cudaSuccess;
+    p->a = keep;
+    const int nsm = p->a.nsm, pos = e->h_in[1], c = pos / p->a.ch;
+    const int *to = p->h_toff + (size_t)c * (nsm + 1);
+    size_t n = (size_t)p->n_tasks * 8 + 2 * (size_t)nsm;
+    unsigned long long *h = malloc(sizeof *h * n);
+    FILE *f = ok && h ? fopen(p->trace_path, "w") : NULL;
+    if (f && cudaMemcpy(h, p->trace, sizeof *h * n, cudaMemcpyDeviceToHost) == cudaSuccess) {
+        unsigned long long t0 = ~0ull;
+        for (int i = to[0]; i < to[nsm]; i++)
+            if (h[(size_t)i * 8] && h[(size_t)i * 8] < t0) t0 = h[(size_t)i * 8];
+        for (int b = 0; b < nsm; b++) {
+            for (int i = to[b]; i < to[b + 1]; i++) {
+                const lmc_ptask *t = &p->h_tasks[i];
+                fprintf(f, "%d %d %d %d", b, t->kind, t->layer, t->idx);
+                for (int j = 0; j < 8; j++) {
+                    unsigned long long v = h[(size_t)i * 8 + j];
+                    fprintf(f, " %llu", v ? v - t0 : 0);
+                }
+                fprintf(f, "\n");
+            }
+            const unsigned long long *pr = h + (size_t)to[nsm] * 8 + 2 * (size_t)b;
+            fprintf(f, "P %d %llu %llu\n", b, pr[0], pr[1] - t0);
+        }
+        fprintf(stderr, "cuda: LOCALM_CUDA_PERSIST_TRACE: step %d (position %d) in %s\n", p->step,
+                pos, p->trace_path);
+    }
+    if (f) fclose(f);
+    free(h);
+    return ok;
+}
+
 /* As a CUDA graph (captured on the second step: the first runs directly)
  * unless LOCALM_CUDA_GRAPH=0 or capturing failed. */
 bool lmc_persist_run(lm_engine *e) {
     lmc_persist *p = e->persist;
     static int use_graph = -1;
     if (use_graph < 0) use_graph = lmc_switch("LOCALM_CUDA_GRAPH", true);
+    if (p->trace_path && p->step == p->trace_step) return run_traced(e);
     if (p->graph) return cudaGraphLaunch(p->graph, e->st) == cudaSuccess;
     if (!use_graph || p->no_graph || p->step < 2) return run_step(e);
     cudaGraph_t g = NULL;

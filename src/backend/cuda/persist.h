@@ -73,6 +73,9 @@ typedef struct lmc_pargs {
     const lmc_ptask *tasks;
     const int *toff;     /* [nch - 1][nsm + 1]: block b's tasks at a chunk count */
     const int32_t *d_in; /* the step's token, position, sequence at [0..2], step at [4] */
+    /* a timeline, or NULL: 8 stamps a task (at its index in tasks), then
+     * (producer stall, end) a block after the list in use */
+    unsigned long long *trace;
 } lmc_pargs;
 
 /* The attention chunk (positions a task) of the kernels for this head size. */
