@@ -1243,12 +1243,11 @@ static void persist_matches_graph(const lm_model_desc *m, const char *what, int 
 }
 
 /* The persistent decode step: the Q4_0 and Q4_K_M (Q4_K with Q6_K) reference
- * models decoded token by token give llama.cpp's mean NLL and greedy
- * agreement on those files, and the graph's logits as closely as the CPU
- * engine does; so do two layers of random models of the 1.1B shape (Q4_0
- * and Q4_K_M; eight query heads a KV head, in four tasks) and of the 8B
- * shape (Q4_K_M, head size 128, chunks of 64 positions), past the step's
- * 1,024 positions. */
+ * models (llama3, and qwen2's half-split pairs and biases) decoded token by token give llama.cpp's
+ * mean NLL and greedy agreement on those files, and the graph's logits as closely as the CPU engine
+ * does; so do two layers of random models of the 1.1B shape (Q4_0 and Q4_K_M; eight query heads a
+ * KV head, in four tasks) and of the 8B shape (Q4_K_M, head size 128, chunks of 64 positions), past
+ * the step's 1,024 positions. */
 static void persistent_decode_matches(void **state) {
     (void)state;
     NEED_DEVICE();
@@ -1258,10 +1257,13 @@ static void persistent_decode_matches(void **state) {
     }
     lm_err err = {0};
     lm_model_desc *m = NULL;
-    static const char *files[][2] = {{"models/tiny-llama3-q4_0.gguf", "q4_0"},
-                                     {"models/tiny-llama3-q4_k_m.gguf", "q4_k_m"}};
-    for (int f = 0; f < 2 && lm_test_data_dir(); f++) {
-        cJSON *j = read_refs("tiny-llama3");
+    /* file, llama.cpp's key, refs (qwen2: half-split rotary pairs, q/k/v
+     * biases, tied output of 1,040 rows: the engine's output kernels) */
+    static const char *files[][3] = {{"models/tiny-llama3-q4_0.gguf", "q4_0", "tiny-llama3"},
+                                     {"models/tiny-llama3-q4_k_m.gguf", "q4_k_m", "tiny-llama3"},
+                                     {"models/tiny-qwen2-q4_k_m.gguf", "q4_k_m", "tiny-qwen2"}};
+    for (int f = 0; f < 3 && lm_test_data_dir(); f++) {
+        cJSON *j = read_refs(files[f][2]);
         const cJSON *nll = cJSON_GetObjectItem(j, "nll");
         assert_int_equal(lm_model_open(lm_test_path(files[f][0]), &m, &err), LM_OK);
         lm_engine *e = load_with(lm_backend_cuda(), m, 512, "1");

@@ -484,8 +484,12 @@ __device__ void epilogue(const lmc_pargs &a, const lmc_ptask &k, float a0, float
     const int r = t >> 3, R = k.idx * 32 + r;
     switch (k.kind) {
     case LMC_P_QKV: {
+        /* R in tile order; Ro the row in the file's order (a half-split
+         * file's rotary pair i, i + HD / 2 is tile rows 2i, 2i + 1) */
         const int QD = a.NQ * HD, qk = QD + a.NKV * HD, d = R % HD;
+        const int Ro = R < qk && a.half ? R - d + ((d & 1) ? d / 2 + HD / 2 : d / 2) : R;
         float y = a0;
+        if (a.bqkv) y += a.bqkv[(size_t)k.layer * (qk + a.NKV * HD) + Ro];
         const float other = __shfl_xor_sync(~0u, y, 8); /* row R ^ 1, its rotary pair */
         if (R < qk) {
             float sn, cs;
@@ -494,14 +498,14 @@ __device__ void epilogue(const lmc_pargs &a, const lmc_ptask &k, float a0, float
         }
         if ((t & 7) == 0) {
             const int flag = ll_flag(S.step, k.layer, LMC_P_QKV);
-            if (R < QD) {
-                st_ll(a.lq + R, __float_as_uint(y), flag);
+            if (Ro < QD) {
+                st_ll(a.lq + Ro, __float_as_uint(y), flag);
             } else {
-                const int kr = R < qk ? R - QD : R - qk, hk = kr / HD, dd = kr % HD;
+                const int kr = Ro < qk ? Ro - QD : Ro - qk, hk = kr / HD, dd = kr % HD;
                 const __half yh = __float2half(y);
-                __half *cache = (__half *)(R < qk ? a.kc : a.vc)[k.layer];
+                __half *cache = (__half *)(Ro < qk ? a.kc : a.vc)[k.layer];
                 cache[(((size_t)S.seq * a.n_ctx + S.pos) * a.NKV + hk) * HD + dd] = yh;
-                st_ll(a.lkv + (hk * 2 + (R >= qk)) * HD + dd, __float_as_uint(__half2float(yh)),
+                st_ll(a.lkv + (hk * 2 + (Ro >= qk)) * HD + dd, __float_as_uint(__half2float(yh)),
                       flag);
             }
         }
@@ -791,11 +795,18 @@ __global__ void persist_init_kernel(const lmc_pargs a, const float *x) {
 /* Source row s of a matrix to its tile row (see lmc_persist_tile), one thread
  * a (row, K-tile): 32 rows of 8 units. */
 __global__ void tile_kernel(uint32_t type, const uint8_t *src, int rows, int n_in, uint8_t *dst,
-                            int R0, int nt, int kstep, int koff) {
+                            int R0, int nt, int kstep, int koff, int half_hd) {
     const int nk = n_in / 256;
     const long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= (long long)rows * nk) return;
-    const int s = (int)(i / nk), kt = (int)(i % nk), R = R0 + s, r = R % 32;
+    const int s = (int)(i / nk), kt = (int)(i % nk);
+    int R = s;
+    if (half_hd) { /* rotary pair (d, d + hd / 2) of a head as rows 2d, 2d + 1 */
+        const int d = s % half_hd, h2 = half_hd / 2;
+        R = s - d + (d < h2 ? 2 * d : 2 * (d - h2) + 1);
+    }
+    R += R0;
+    const int r = R % 32;
     const int tb = type == LM_TYPE_Q6_K ? TILE6 : TILE;
     uint8_t *tile = dst + ((size_t)(R / 32) * nt + (size_t)kt * kstep + koff) * tb;
     if (type == LM_TYPE_Q4_0) { /* 18-byte blocks, 2-byte aligned */
@@ -874,11 +885,12 @@ extern "C" int lmc_persist_tile_bytes(uint32_t type) {
 }
 
 extern "C" bool lmc_persist_tile(cudaStream_t st, uint32_t type, const void *src, int rows,
-                                 int n_in, uint8_t *dst, int R0, int nt, int kstep, int koff) {
+                                 int n_in, uint8_t *dst, int R0, int nt, int kstep, int koff,
+                                 int half_hd) {
     if (!lmc_persist_tile_bytes(type) || n_in % 256 || R0 % 32 || rows <= 0) return false;
     const long long n = (long long)rows * (n_in / 256);
     tile_kernel<<<(unsigned)((n + 127) / 128), 128, 0, st>>>(type, (const uint8_t *)src, rows, n_in,
-                                                             dst, R0, nt, kstep, koff);
+                                                             dst, R0, nt, kstep, koff, half_hd);
     return cudaGetLastError() == cudaSuccess;
 }
 

@@ -101,9 +101,7 @@ static const char *why_not(const lm_engine *e, int *kq) {
     if (E % 256 || F % 256 || QD % 256 || E > LMC_PKMAX || F > LMC_PKMAX || QD > LMC_PKMAX)
         return "vector lengths outside the tiles";
     if (e->n_layer > LMC_PLMAX) return "too many layers";
-    /* (what the tiles and the epilogue do not cover yet) */
-    if (e->hp.qk_norm || e->hp.qkv_bias) return "q / k norms or q / k / v biases";
-    if (e->hp.rope_layout != LM_ROPE_ADJACENT) return "half-split rotary pairs";
+    if (e->hp.qk_norm) return "q / k norms"; /* (a head's rows span tasks) */
     /* every layer matrix Q4_0, or every one Q4_K or Q6_K (gate and up of
      * one type: their tiles interleave) */
     const bool q40 = e->layers[0].wq.type == LM_TYPE_Q4_0;
@@ -262,6 +260,7 @@ static void layout_buffers(const lm_engine *e, lmc_pargs *a, carver *c, int n_ta
     a->g_att = carve(c, sizeof(float) * (size_t)L * E);
     a->g_ffn = carve(c, sizeof(float) * (size_t)L * E);
     a->g_out = carve(c, sizeof(float) * E);
+    a->bqkv = e->hp.qkv_bias ? carve(c, sizeof(float) * (size_t)L * e->qkv_dim) : NULL;
     a->kc = carve(c, sizeof(uint16_t *) * L), a->vc = carve(c, sizeof(uint16_t *) * L);
     a->tasks = carve(c, sizeof(lmc_ptask) * (size_t)n_tasks);
     a->toff = carve(c, sizeof(int) * NCH_MAX * ((size_t)a->nsm + 1));
@@ -277,6 +276,12 @@ static cudaError_t copy_tables(lm_engine *e, lmc_pargs *a) {
         kv[l] = Ly->k_cache, kv[L + l] = Ly->v_cache;
         rc = cudaMemcpyAsync((float *)a->g_att + (size_t)l * E, Ly->attn_norm, sizeof(float) * E,
                              cudaMemcpyDeviceToDevice, e->st);
+        if (!rc && a->bqkv) { /* a layer without biases adds zeros */
+            float *dst = (float *)a->bqkv + (size_t)l * e->qkv_dim;
+            rc = Ly->bqkv ? cudaMemcpyAsync(dst, Ly->bqkv, sizeof(float) * e->qkv_dim,
+                                            cudaMemcpyDeviceToDevice, e->st)
+                          : cudaMemsetAsync(dst, 0, sizeof(float) * e->qkv_dim, e->st);
+        }
         if (!rc)
             rc = cudaMemcpyAsync((float *)a->g_ffn + (size_t)l * E, Ly->ffn_norm, sizeof(float) * E,
                                  cudaMemcpyDeviceToDevice, e->st);
@@ -293,9 +298,10 @@ static cudaError_t copy_tables(lm_engine *e, lmc_pargs *a) {
 }
 
 /* Matrix m's tiles at *p in its plain order (K-tile kt of a row group as its
- * tile kt), *p then past them. */
-static bool tile_mat(cudaStream_t st, const lmc_mat *m, uint8_t **p) {
-    bool ok = lmc_persist_tile(st, m->type, m->w, m->rows, m->n_in, *p, 0, m->n_in / 256, 1, 0);
+ * tile kt; half_hd as lmc_persist_tile's), *p then past them. */
+static bool tile_mat(cudaStream_t st, const lmc_mat *m, int half_hd, uint8_t **p) {
+    bool ok =
+        lmc_persist_tile(st, m->type, m->w, m->rows, m->n_in, *p, 0, m->n_in / 256, 1, 0, half_hd);
     *p += mat_tiles(m);
     return ok;
 }
@@ -304,19 +310,20 @@ static bool tile_mat(cudaStream_t st, const lmc_mat *m, uint8_t **p) {
  * output matrix's when out. */
 static cudaError_t make_tiles(lm_engine *e, uint8_t *tiles, bool out) {
     const int E = e->n_embd, F = e->n_ff, nt = 2 * E / 256;
+    const int half = e->hp.rope_layout == LM_ROPE_HALF ? e->hd : 0; /* wq and wk's pairs */
     cudaStream_t st = e->st;
     uint8_t *p = tiles;
     for (int l = 0; l < e->n_layer; l++) {
         const lmc_layer *L = &e->layers[l];
-        bool ok = tile_mat(st, &L->wq, &p) && tile_mat(st, &L->wk, &p) &&
-                  tile_mat(st, &L->wv, &p) && tile_mat(st, &L->wo, &p);
+        bool ok = tile_mat(st, &L->wq, half, &p) && tile_mat(st, &L->wk, half, &p) &&
+                  tile_mat(st, &L->wv, 0, &p) && tile_mat(st, &L->wo, 0, &p);
         /* gate and up interleaved: K-tile kt of gate as tile 2 kt, of up 2 kt + 1 */
-        ok = ok && lmc_persist_tile(st, L->gate.type, L->gate.w, F, E, p, 0, nt, 2, 0) &&
-             lmc_persist_tile(st, L->up.type, L->up.w, F, E, p, 0, nt, 2, 1);
+        ok = ok && lmc_persist_tile(st, L->gate.type, L->gate.w, F, E, p, 0, nt, 2, 0, 0) &&
+             lmc_persist_tile(st, L->up.type, L->up.w, F, E, p, 0, nt, 2, 1, 0);
         p += mat_tiles(&L->gate) + mat_tiles(&L->up);
-        if (!ok || !tile_mat(st, &L->down, &p)) return cudaErrorInvalidValue;
+        if (!ok || !tile_mat(st, &L->down, 0, &p)) return cudaErrorInvalidValue;
     }
-    if (out && !tile_mat(st, &e->out, &p)) return cudaErrorInvalidValue;
+    if (out && !tile_mat(st, &e->out, 0, &p)) return cudaErrorInvalidValue;
     return cudaStreamSynchronize(st);
 }
 
@@ -353,7 +360,7 @@ cudaError_t lmc_persist_setup(lm_engine *e) {
         a.H = e->n_embd, a.NQ = e->nh, a.NKV = e->nkv, a.HD = e->hd, a.F = e->n_ff;
         a.L = e->n_layer, a.n_ctx = e->n_ctx, a.nsm = nsm;
         a.G = heads_a_task(e->hd, e->nh / e->nkv), a.QS = e->nh / e->nkv / a.G;
-        a.kq = kq, a.ch = lmc_persist_chunk(e->hd);
+        a.kq = kq, a.ch = lmc_persist_chunk(e->hd), a.half = e->hp.rope_layout == LM_ROPE_HALF;
         a.logits = out_takes(e, kq) ? e->logits : NULL;
         a.eps = e->hp.norm_eps, a.inv_freq = e->inv_freq, a.x = e->x, a.d_in = e->d_in;
         for (int c = 0; c < LMC_PPOS / a.ch && !why; c++) {

@@ -60,9 +60,11 @@ typedef struct lmc_pargs {
     int G, QS; /* query heads an attention task; tasks a KV head */
     int kq;    /* the layer weights are K-quants (Q4_K, Q6_K); else all Q4_0 */
     int ch;    /* attention positions a task: 128, or 64 for head size 128 */
+    int half;  /* q / k rows of half-split rotary pairs (adjacent in the tiles) */
     float eps;
     const float *inv_freq;
     const float *g_att, *g_ffn, *g_out; /* [L][H], [L][H], [H] */
+    const float *bqkv;                  /* [L][(NQ + 2 NKV) HD] in file order, or NULL */
     uint16_t *const *kc, *const *vc;    /* [L] caches, half [n_seq][n_ctx][NKV][HD] */
     float *x;                           /* the residual after the last layer */
     float *logits;                      /* the OUT phase's rows, when it has one */
@@ -86,10 +88,12 @@ bool lmc_persist_device_ok(int device);
 /* Bytes of a tile of this weight type, 0 for types without tiles. */
 int lmc_persist_tile_bytes(uint32_t type);
 /* Rows of a Q4_0 / Q4_K / Q6_K matrix (rows of n_in as uploaded) into tiles:
- * source row s goes to tile row R0 + s, its K-tile kt to tile kt * kstep +
- * koff of the row group's nt tiles. */
+ * source row s goes to tile row R0 + perm(s), its K-tile kt to tile kt *
+ * kstep + koff of the row group's nt tiles; perm lays each half_hd-row head's
+ * rotary pairs (d, d + half_hd / 2) as rows 2d, 2d + 1 (q / k of half-split
+ * files), the identity when half_hd is 0. */
 bool lmc_persist_tile(cudaStream_t st, uint32_t type, const void *src, int rows, int n_in,
-                      uint8_t *dst, int R0, int nt, int kstep, int koff);
+                      uint8_t *dst, int R0, int nt, int kstep, int koff, int half_hd);
 /* The first layer's input from x (the embedding row): the residual and the
  * quantised x * g_att[0] as flagged words of the step in d_in[4]. */
 bool lmc_persist_init(cudaStream_t st, const lmc_pargs *a, const float *x);
