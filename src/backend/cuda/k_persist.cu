@@ -33,7 +33,7 @@ constexpr int TILE = LMC_PTILE, SLOT_TILES = 4, SLOT = TILE * SLOT_TILES, NSLOT 
 constexpr int TILE6 = LMC_PTILE6;                            /* Q6_K's */
 constexpr int CHX = 128, KMAX = LMC_PKMAX, QMAX = LMC_PQMAX; /* CHX: ch at most */
 constexpr size_t SMEM = (size_t)NSLOT * SLOT + KMAX + 2 * (KMAX / 32) * 8 + 8 * CHX * 4 + QMAX * 4 +
-                        160 * 4 + 2 * NSLOT * 8;
+                        160 * 4 + 256 * 4 + 2 * NSLOT * 8;
 
 __host__ __device__ inline int ll_flag(int step, int layer, int phase) {
     return step * 4096 + (layer + 1) * 8 + phase + 1;
@@ -470,79 +470,81 @@ __device__ void attn_task(const lmc_pargs &a, int layer, int idx, const Step &S,
     if (tt && t == 0) tt[7] = gtime();
 }
 
-/* A mat-vec task's end: thread t holds its part of row t / 8 (a0; a1 the up
- * row of GU), already scaled by the norm; the rows go where the phase puts
- * them, as flagged words where a later phase reads them. */
+/* What a mat-vec task's end reads from global memory, requested by warp 0
+ * before the products so that its latency is hidden behind them: the
+ * residual row (WO, DOWN: flagged), the next norm's weight, the rotary
+ * frequency and the q/k/v bias (QKV). Lane l: row l of the task. */
+struct Pre {
+    float x, g, f, b;
+};
 template <int HD>
-__device__ void epilogue(const lmc_pargs &a, const lmc_ptask &k, float a0, float a1, float xpre,
-                         const Step &S, float *stmp) {
-    const int t = threadIdx.x, warp = t >> 5, lane = t & 31;
-    for (int s = 1; s < 8; s <<= 1) {
-        a0 += __shfl_xor_sync(~0u, a0, s);
-        a1 += __shfl_xor_sync(~0u, a1, s);
+__device__ __forceinline__ Pre pre_load(const lmc_pargs &a, const lmc_ptask &k, const Step &S,
+                                        int lane) {
+    Pre p = {0.f, 0.f, 0.f, 0.f};
+    const int R = k.idx * 32 + lane;
+    if (k.kind == LMC_P_WO || k.kind == LMC_P_DOWN) {
+        p.x = ll_float(a.lx + R, k.kind == LMC_P_WO ? ll_flag(S.step, k.layer - 1, LMC_P_DOWN)
+                                                    : ll_flag(S.step, k.layer, LMC_P_WO));
+        const float *g = k.kind == LMC_P_WO  ? a.g_ffn + (size_t)k.layer * a.H
+                         : k.layer + 1 < a.L ? a.g_att + (size_t)(k.layer + 1) * a.H
+                                             : a.g_out;
+        p.g = g[R];
+    } else if (k.kind == LMC_P_QKV) {
+        const int QD = a.NQ * HD, qk = QD + a.NKV * HD, d = R % HD;
+        const int Ro = R < qk && a.half ? R - d + ((d & 1) ? d / 2 + HD / 2 : d / 2) : R;
+        if (R < qk) p.f = a.inv_freq[d >> 1];
+        if (a.bqkv) p.b = a.bqkv[(size_t)k.layer * (qk + a.NKV * HD) + Ro];
     }
-    const int r = t >> 3, R = k.idx * 32 + r;
+    return p;
+}
+
+/* A mat-vec task's end, in warp 0 alone (the other warps go on to the next
+ * task): lane l holds row l (y0; y1 the up row of GU), already scaled by the
+ * norm; the rows go where the phase puts them, as flagged words where a
+ * later phase reads them. */
+template <int HD>
+__device__ void epilogue(const lmc_pargs &a, const lmc_ptask &k, float y0, float y1, const Pre &p,
+                         const Step &S, int lane) {
+    const int R = k.idx * 32 + lane;
+    const int flag = ll_flag(S.step, k.layer, k.kind);
     switch (k.kind) {
     case LMC_P_QKV: {
         /* R in tile order; Ro the row in the file's order (a half-split
          * file's rotary pair i, i + HD / 2 is tile rows 2i, 2i + 1) */
         const int QD = a.NQ * HD, qk = QD + a.NKV * HD, d = R % HD;
         const int Ro = R < qk && a.half ? R - d + ((d & 1) ? d / 2 + HD / 2 : d / 2) : R;
-        float y = a0;
-        if (a.bqkv) y += a.bqkv[(size_t)k.layer * (qk + a.NKV * HD) + Ro];
-        const float other = __shfl_xor_sync(~0u, y, 8); /* row R ^ 1, its rotary pair */
+        float y = y0 + p.b;
+        const float other = __shfl_xor_sync(~0u, y, 1); /* row R ^ 1, its rotary pair */
         if (R < qk) {
             float sn, cs;
-            sincosf((float)S.pos * a.inv_freq[d >> 1], &sn, &cs);
+            sincosf((float)S.pos * p.f, &sn, &cs);
             y = (d & 1) ? other * sn + y * cs : y * cs - other * sn;
         }
-        if ((t & 7) == 0) {
-            const int flag = ll_flag(S.step, k.layer, LMC_P_QKV);
-            if (Ro < QD) {
-                st_ll(a.lq + Ro, __float_as_uint(y), flag);
-            } else {
-                const int kr = Ro < qk ? Ro - QD : Ro - qk, hk = kr / HD, dd = kr % HD;
-                const __half yh = __float2half(y);
-                __half *cache = (__half *)(Ro < qk ? a.kc : a.vc)[k.layer];
-                cache[(((size_t)S.seq * a.n_ctx + S.pos) * a.NKV + hk) * HD + dd] = yh;
-                st_ll(a.lkv + (hk * 2 + (Ro >= qk)) * HD + dd, __float_as_uint(__half2float(yh)),
-                      flag);
-            }
+        if (Ro < QD) {
+            st_ll(a.lq + Ro, __float_as_uint(y), flag);
+        } else {
+            const int kr = Ro < qk ? Ro - QD : Ro - qk, hk = kr / HD, dd = kr % HD;
+            const __half yh = __float2half(y);
+            __half *cache = (__half *)(Ro < qk ? a.kc : a.vc)[k.layer];
+            cache[(((size_t)S.seq * a.n_ctx + S.pos) * a.NKV + hk) * HD + dd] = yh;
+            st_ll(a.lkv + (hk * 2 + (Ro >= qk)) * HD + dd, __float_as_uint(__half2float(yh)), flag);
         }
         break;
     }
     case LMC_P_WO:
     case LMC_P_DOWN: {
-        if ((t & 7) == 0) stmp[r] = a0;
-        cbar();
-        if (warp == 0) {
-            const int R0 = k.idx * 32 + lane;
-            const float xn = xpre + stmp[lane];
-            const int flag = ll_flag(S.step, k.layer, k.kind);
-            st_ll(a.lx + R0, __float_as_uint(xn), flag);
-            const float *g;
-            lmc_pll o;
-            if (k.kind == LMC_P_WO) {
-                g = a.g_ffn + (size_t)k.layer * a.H, o = a.lxf;
-            } else {
-                g = k.layer + 1 < a.L ? a.g_att + (size_t)(k.layer + 1) * a.H : a.g_out, o = a.lxa;
-                if (k.layer + 1 == a.L) a.x[R0] = xn; /* for the output norm's kernel */
-            }
-            ll_unit(xn * g[R0], o, k.idx, lane, xn * xn, flag);
-        }
+        const float xn = p.x + y0;
+        st_ll(a.lx + R, __float_as_uint(xn), flag);
+        if (k.kind == LMC_P_DOWN && k.layer + 1 == a.L) a.x[R] = xn; /* the output norm's */
+        ll_unit(xn * p.g, k.kind == LMC_P_WO ? a.lxf : a.lxa, k.idx, lane, xn * xn, flag);
         break;
     }
     case LMC_P_OUT:
-        if ((t & 7) == 0) a.logits[R] = a0;
+        a.logits[R] = y0;
         break;
-    default: { /* GU */
-        if ((t & 7) == 0) stmp[r] = a0 / (1.f + expf(-a0)) * a1;
-        cbar();
-        if (warp == 0)
-            ll_unit(stmp[lane], a.lh, k.idx, lane, 0.f, ll_flag(S.step, k.layer, LMC_P_GU));
+    default: /* GU */
+        ll_unit(y0 / (1.f + expf(-y0)) * y1, a.lh, k.idx, lane, 0.f, flag);
     }
-    }
-    cbar(); /* stmp is the next task's too */
 }
 
 /* G: the query heads of one attention task; WT: the 4-bit tiles are Q4_0 (0)
@@ -557,7 +559,8 @@ __global__ void __launch_bounds__(NT, 1) persist_kernel(const lmc_pargs a) {
     float *ssc = (float *)(smeta + 2 * (KMAX / 32));
     float *so = ssc + 8 * CHX;
     float *stmp = so + QMAX;
-    uint64_t *full = (uint64_t *)(stmp + 160), *empty = full + NSLOT;
+    float *sred = stmp + 160; /* the products' two reduction buffers */
+    uint64_t *full = (uint64_t *)(sred + 256), *empty = full + NSLOT;
     const int t = threadIdx.x, lane = t & 31, warp = t >> 5;
     const Step S = {a.d_in[1], a.d_in[2], a.d_in[4]};
     if (t == 0) {
@@ -661,12 +664,9 @@ __global__ void __launch_bounds__(NT, 1) persist_kernel(const lmc_pargs a) {
         }
         if (tt && t == 0) tt[1] = gtime();
         const bool gu = k.kind == LMC_P_GU;
-        float a0 = 0.f, a1 = 0.f, xpre = 0.f;
-        /* the residual rows this task adds into, requested before the products */
-        if ((k.kind == LMC_P_WO || k.kind == LMC_P_DOWN) && warp == 0)
-            xpre = ll_float(a.lx + k.idx * 32 + lane, k.kind == LMC_P_WO
-                                                          ? ll_flag(S.step, k.layer - 1, LMC_P_DOWN)
-                                                          : ll_flag(S.step, k.layer, LMC_P_WO));
+        /* what the task's end reads, requested before the products */
+        Pre pre = {0.f, 0.f, 0.f, 0.f};
+        if (warp == 0) pre = pre_load<HD>(a, k, S, lane);
         /* Thread t keeps unit b = t & 7 of several rows of one tile of the
          * slot (Q4 non-GU: rows r, r+8, r+16, r+24 of tile t >> 6; Q4 GU:
          * rows r, r+16 of the gate and up tiles of pair t >> 7; Q6_K: rows r,
@@ -730,48 +730,48 @@ __global__ void __launch_bounds__(NT, 1) persist_kernel(const lmc_pargs a) {
             if (lane == 0) mb_arrive(empty + slot);
             if (++slot == NSLOT) slot = 0, ph ^= 1;
         }
-        /* each row's units (lanes t ^ 1, 2, 4) and then its tiles (through
-         * so, free during mat-vec tasks) into the epilogue's form: the row's
-         * sum at its first unit's thread, zero at the others */
+        /* each row's units (lanes t ^ 1, 2, 4), then its tiles through
+         * shared memory (one of two buffers a task: warp 0 may still read
+         * the last task's while the others write this one's; none can be
+         * two ahead, as every task passes this barrier) into warp 0, lane l
+         * row l, for the epilogue */
 #pragma unroll
-        for (int i = 0; i < 4; i++)
+        for (int q = 0; q < 4; q++)
             for (int o = 1; o < 8; o <<= 1)
-                acc[i] += __shfl_xor_sync(~0u, acc[i], o);
-        {
-            float *red = so; /* [part][gu][row] */
-            const int r = (t >> 3);
-            if (b8 == 0) {
-                if (!six && !gu) {
-                    const int g = t >> 6, r0 = r & 7;
+                acc[q] += __shfl_xor_sync(~0u, acc[q], o);
+        float *red = sred + (i & 1) * 128; /* [part][gu][row] */
+        if (b8 == 0) {
+            const int r = t >> 3;
+            if (!six && !gu) {
+                const int g = t >> 6, r0 = r & 7;
 #pragma unroll
-                    for (int i = 0; i < 4; i++)
-                        red[g * 32 + r0 + 8 * i] = acc[i];
-                } else if (!six) {
-                    const int m = t >> 7, r0 = r & 15;
+                for (int q = 0; q < 4; q++)
+                    red[g * 32 + r0 + 8 * q] = acc[q];
+            } else if (!six) {
+                const int m = t >> 7, r0 = r & 15;
 #pragma unroll
-                    for (int i = 0; i < 4; i++)
-                        red[m * 64 + (i & 1) * 32 + r0 + 16 * (i >> 1)] = acc[i];
-                } else if (!gu) {
-                    const int g = t >> 7, r0 = r & 15;
-                    red[g * 32 + r0] = acc[0], red[g * 32 + r0 + 16] = acc[1];
-                } else {
-                    red[r] = acc[0], red[32 + r] = acc[1];
-                }
-            }
-            cbar();
-            if (b8 == 0) {
-                if (!six && !gu)
-                    a0 = red[r] + red[32 + r] + red[64 + r] + red[96 + r];
-                else if (!six)
-                    a0 = red[r] + red[64 + r], a1 = red[32 + r] + red[96 + r];
-                else if (!gu)
-                    a0 = red[r] + red[32 + r];
-                else
-                    a0 = red[r], a1 = red[32 + r];
+                for (int q = 0; q < 4; q++)
+                    red[m * 64 + (q & 1) * 32 + r0 + 16 * (q >> 1)] = acc[q];
+            } else if (!gu) {
+                const int g = t >> 7, r0 = r & 15;
+                red[g * 32 + r0] = acc[0], red[g * 32 + r0 + 16] = acc[1];
+            } else {
+                red[r] = acc[0], red[32 + r] = acc[1];
             }
         }
+        cbar();
         if (tt && t == 0) tt[2] = gtime();
-        epilogue<HD>(a, k, a0 * srms, a1 * srms, xpre, S, stmp);
+        if (warp != 0) continue;
+        float y0, y1 = 0.f;
+        if (!six && !gu)
+            y0 = red[lane] + red[32 + lane] + red[64 + lane] + red[96 + lane];
+        else if (!six)
+            y0 = red[lane] + red[64 + lane], y1 = red[32 + lane] + red[96 + lane];
+        else if (!gu)
+            y0 = red[lane] + red[32 + lane];
+        else
+            y0 = red[lane], y1 = red[32 + lane];
+        epilogue<HD>(a, k, y0 * srms, y1 * srms, pre, S, lane);
         if (tt && t == 0) tt[3] = gtime();
     }
 }
