@@ -144,6 +144,9 @@ cudaError_t lmc_persist_setup(lm_engine *e);
 void lmc_persist_free(lm_engine *e);
 size_t lmc_persist_bytes(const lm_engine *e);
 bool lmc_persist_takes(const lm_engine *e, int pos);
+/* The step writes its logits into e->h_logits itself (its output matrix in
+ * the kernel), so no copy follows it. */
+bool lmc_persist_logits_on_host(const lm_engine *e);
 int lmc_persist_next_step(lm_engine *e);
 bool lmc_persist_run(lm_engine *e);
 

@@ -393,7 +393,8 @@ lm_status lmc_forward(lm_engine *e, const lm_batch *b, lm_logits *out, lm_err *e
             return device_error(e, err, "input copy");
         if (persist) {
             if (!lmc_persist_run(e)) return device_error(e, err, "decode step");
-            if (cudaMemcpyAsync(e->h_logits, e->logits, V * sizeof(float), cudaMemcpyDeviceToHost,
+            if (!lmc_persist_logits_on_host(e) &&
+                cudaMemcpyAsync(e->h_logits, e->logits, V * sizeof(float), cudaMemcpyDeviceToHost,
                                 e->st))
                 return device_error(e, err, "logits copy");
         } else if (small) {

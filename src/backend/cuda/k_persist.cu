@@ -408,6 +408,67 @@ __device__ void attn_task(const lmc_pargs &a, int layer, int idx, const Step &S,
             wacc[warp * G * HD + g * HD + lane * DL + d] = acc[g][d] * f;
     }
     cbar();
+    if constexpr (HD == 64) {
+        /* The flagged merge: the slot's other chunks store their partials as
+         * flagged words and go on; its last chunk (the lists put it after
+         * every other chunk on its block, so no wait closes a cycle) keeps
+         * its own and spins on theirs: one round of loads, no counter's
+         * round trip before it (1.1B: NOTES-cuda.md pass 24). */
+        constexpr int NCM = LMC_PPOS / CH;
+        const int fa = ll_flag(S.step, layer, LMC_P_ATT);
+        const bool merger = c == nch - 1;
+        uint64_t *plo = a.plo + (size_t)hs * NCM * G * HD, *pml = a.pml + (size_t)hs * NCM * 2 * G;
+        float *own = ssc; /* [G * HD] output, then (max, sum) a query head */
+        for (int i = t; i < G * HD; i += NCT) {
+            float o = 0.f;
+            for (int w = 0; w < NCW; w++)
+                o += wacc[w * G * HD + i];
+            if (merger)
+                own[i] = o;
+            else
+                st_ll(plo + (size_t)c * G * HD + i, __float_as_uint(o), fa);
+        }
+        if (t < G) {
+            float M = -INFINITY, L = 0.f;
+            for (int w = 0; w < NCW; w++)
+                M = fmaxf(M, wm[w * G + t]);
+            for (int w = 0; w < NCW; w++)
+                if (wm[w * G + t] != -INFINITY) L += wl[w * G + t] * __expf(wm[w * G + t] - M);
+            if (merger) {
+                own[G * HD + 2 * t] = M, own[G * HD + 2 * t + 1] = L;
+            } else {
+                st_ll(pml + (c * G + t) * 2, __float_as_uint(M), fa);
+                st_ll(pml + (c * G + t) * 2 + 1, __float_as_uint(L), fa);
+            }
+        }
+        cbar(); /* wacc is the next task's input buffer */
+        if (tt && t == 0) tt[5] = tt[6] = gtime();
+        if (!merger) return;
+        float *X = wacc, *Y = wacc + (NCM - 1) * G * HD; /* the others' outputs, (max, sum) */
+        ll_round<((NCM - 1) * G * HD / 2 + NCT - 1) / NCT>(plo, (nch - 1) * G * HD / 2, fa,
+                                                           (int2 *)X);
+        ll_round<((NCM - 1) * G + NCT - 1) / NCT>(pml, (nch - 1) * G, fa, (int2 *)Y);
+        cbar();
+        for (int i = t; i < G * HD; i += NCT) {
+            const int g = i / HD;
+            const float m0 = own[G * HD + 2 * g];
+            float M = m0;
+            for (int k = 0; k < nch - 1; k++)
+                M = fmaxf(M, Y[(k * G + g) * 2]);
+            float w = __expf(m0 - M), Ls = w * own[G * HD + 2 * g + 1], O = w * own[i];
+            for (int k = 0; k < nch - 1; k++) {
+                w = __expf(Y[(k * G + g) * 2] - M);
+                Ls += w * Y[(k * G + g) * 2 + 1], O += w * X[k * G * HD + i];
+            }
+            so[i] = O / Ls;
+        }
+        cbar();
+        for (int u = warp; u < G * HD / 32; u += NCW)
+            ll_unit(so[u * 32 + lane], a.la, hs * G * HD / 32 + u, lane, 0.f, fa);
+        cbar();
+        if (tt && t == 0) tt[7] = gtime();
+        return;
+    }
     float *pm = a.pm + (size_t)hs * nch * G, *pl = a.pl + (size_t)hs * nch * G;
     float *po = a.po + (size_t)hs * nch * G * HD;
     for (int i = t; i < G * HD; i += NCT) {

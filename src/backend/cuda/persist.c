@@ -191,6 +191,14 @@ static bool build_sched(const lm_engine *e, const lmc_pargs *a, int nch, sched *
                     for (int j = 0; j < a->G * a->QS * gh; j++)
                         rg[ng++] = h * a->G * a->QS * gh + j;
                 }
+            } else if (k == LMC_P_ATT && e->hd == 64) {
+                /* the flagged merge (k_persist.cu): each slot's last chunk
+                 * waits for its others, so it comes after every other chunk
+                 * on any block, and no wait closes a cycle */
+                for (int last = 0; last < 2; last++)
+                    for (int hs = 0; hs < a->NKV * a->QS; hs++)
+                        for (int c = 0; c < nch; c++)
+                            if ((c == nch - 1) == last) rg[ng++] = hs * nch + c;
             } else {
                 for (int i = 0; i < groups; i++)
                     rg[ng++] = i;
@@ -257,6 +265,9 @@ static void layout_buffers(const lm_engine *e, lmc_pargs *a, carver *c, int n_ta
     a->pm = carve(c, sizeof(float) * parts), a->pl = carve(c, sizeof(float) * parts);
     a->po = carve(c, sizeof(float) * parts * e->hd);
     a->att = carve(c, sizeof(int) * (size_t)L * a->NKV * a->QS);
+    if (e->hd == 64)
+        a->plo = carve(c, sizeof(uint64_t) * parts * e->hd),
+        a->pml = carve(c, sizeof(uint64_t) * parts * 2);
     a->g_att = carve(c, sizeof(float) * (size_t)L * E);
     a->g_ffn = carve(c, sizeof(float) * (size_t)L * E);
     a->g_out = carve(c, sizeof(float) * E);
@@ -361,7 +372,13 @@ cudaError_t lmc_persist_setup(lm_engine *e) {
         a.L = e->n_layer, a.n_ctx = e->n_ctx, a.nsm = nsm;
         a.G = heads_a_task(e->hd, e->nh / e->nkv), a.QS = e->nh / e->nkv / a.G;
         a.kq = kq, a.ch = lmc_persist_chunk(e->hd), a.half = e->hp.rope_layout == LM_ROPE_HALF;
-        a.logits = out_takes(e, kq) ? e->logits : NULL;
+        /* the output rows straight into the pinned host buffer the caller
+         * reads (mapped: every pinned allocation is, with unified
+         * addressing), so no copy follows the kernel */
+        a.logits = NULL;
+        if (out_takes(e, kq) &&
+            cudaHostGetDevicePointer((void **)&a.logits, e->h_logits, 0) != cudaSuccess)
+            a.logits = NULL, (void)cudaGetLastError();
         a.eps = e->hp.norm_eps, a.inv_freq = e->inv_freq, a.x = e->x, a.d_in = e->d_in;
         for (int c = 0; c < LMC_PPOS / a.ch && !why; c++) {
             if (!build_sched(e, &a, c + 1, &s[c])) why = "out of host memory";
@@ -464,6 +481,10 @@ size_t lmc_persist_bytes(const lm_engine *e) {
 
 bool lmc_persist_takes(const lm_engine *e, int pos) {
     return e->persist && pos < LMC_PPOS;
+}
+
+bool lmc_persist_logits_on_host(const lm_engine *e) {
+    return e->persist && e->persist->a.logits;
 }
 
 int lmc_persist_next_step(lm_engine *e) {

@@ -72,6 +72,7 @@ typedef struct lmc_pargs {
     uint64_t *lx, *lq, *lkv;            /* residual, q, this step's K / V rows */
     float *pm, *pl, *po;                /* attention chunks' max, sum, output */
     int *att;                           /* [L][NKV][QS] chunk counters */
+    uint64_t *plo, *pml;                /* head size 64: chunks' flagged outputs, (max, sum) */
     const lmc_ptask *tasks;
     const int *toff;     /* [nch - 1][nsm + 1]: block b's tasks at a chunk count */
     const int32_t *d_in; /* the step's token, position, sequence at [0..2], step at [4] */
