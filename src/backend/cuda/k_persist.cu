@@ -609,8 +609,10 @@ __device__ void epilogue(const lmc_pargs &a, const lmc_ptask &k, float y0, float
 }
 
 /* G: the query heads of one attention task; WT: the 4-bit tiles are Q4_0 (0)
- * or Q4_K (1); tasks of Q6_K tiles can come with either (a task's wt). */
-template <int HD, int G, int WT, int CH>
+ * or Q4_K (1); tasks of Q6_K tiles can come with either (a task's wt). TR:
+ * the timeline's build (lmc_pargs.trace), apart because its stamps' branches
+ * cost the untraced step 4-8 % when they were only tested at run time. */
+template <int HD, int G, int WT, int CH, bool TR>
 __global__ void __launch_bounds__(NT, 1) persist_kernel(const lmc_pargs a) {
     extern __shared__ __align__(128) uint8_t sm[];
     uint8_t *ring = sm;
@@ -661,9 +663,9 @@ __global__ void __launch_bounds__(NT, 1) persist_kernel(const lmc_pargs a) {
                 const int spc = six ? SLOT_TILES6 : SLOT_TILES, tb = six ? TILE6 : TILE;
                 for (int c = 0; c < k.ntiles; c += spc) {
                     const int n = min(spc, k.ntiles - c) * tb;
-                    const unsigned long long w0 = a.trace ? gtime() : 0;
+                    const unsigned long long w0 = TR ? gtime() : 0;
                     mb_wait(empty + slot, ph ^ 1);
-                    if (a.trace) stall += gtime() - w0;
+                    if (TR) stall += gtime() - w0;
                     /* at most INFLIGHT chunks requested and not landed: more
                      * only queues every other load of the SM behind them */
                     if (issued >= INFLIGHT) {
@@ -676,7 +678,7 @@ __global__ void __launch_bounds__(NT, 1) persist_kernel(const lmc_pargs a) {
                     if (++slot == NSLOT) slot = 0, ph ^= 1;
                 }
             }
-            if (a.trace) { /* after every list's tasks: (stall, end) a block */
+            if (TR) { /* after every list's tasks: (stall, end) a block */
                 unsigned long long *pr = a.trace + (size_t)toff[a.nsm] * 8 + blockIdx.x * 2;
                 pr[0] = stall, pr[1] = gtime();
             }
@@ -689,7 +691,7 @@ __global__ void __launch_bounds__(NT, 1) persist_kernel(const lmc_pargs a) {
         const lmc_ptask k = my[i];
         /* the timeline: start, inputs in, products done, epilogue done (the
          * attention's own stamps in 1 and 4-7) */
-        unsigned long long *tt = a.trace ? a.trace + (size_t)(toff[blockIdx.x] + i) * 8 : nullptr;
+        unsigned long long *tt = TR ? a.trace + (size_t)(toff[blockIdx.x] + i) * 8 : nullptr;
         if (tt && t == 0) tt[0] = gtime();
         if (k.kind * 65536 + k.layer != cur) {
             cur = k.kind * 65536 + k.layer;
@@ -838,7 +840,8 @@ __global__ void __launch_bounds__(NT, 1) persist_kernel(const lmc_pargs a) {
 }
 #else
 /* Without sm_90a code the launcher never runs it (lmc_persist_device_ok). */
-template <int HD, int G, int WT, int CH> __global__ void persist_kernel(const lmc_pargs a) {
+template <int HD, int G, int WT, int CH, bool TR>
+__global__ void persist_kernel(const lmc_pargs a) {
     (void)a;
 }
 #endif
@@ -904,9 +907,9 @@ __global__ void tile_kernel(uint32_t type, const uint8_t *src, int rows, int n_i
     }
 }
 
-template <int HD, int G, int WT, int CH> void *kernel_of() {
+template <int HD, int G, int WT, int CH, bool TR> void *kernel_of() {
     static bool set = false;
-    void *k = (void *)persist_kernel<HD, G, WT, CH>;
+    void *k = (void *)persist_kernel<HD, G, WT, CH, TR>;
     if (!set) {
         if (cudaFuncSetAttribute(k, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)SMEM))
             return nullptr;
@@ -917,9 +920,9 @@ template <int HD, int G, int WT, int CH> void *kernel_of() {
 /* The kernel for a head size and slot, with its attention chunk (64
  * positions for head size 128: 2,068 -> 1,978 us on the 8B shape, slower on
  * the 1.1B; NOTES-cuda.md pass 22); NULL where none is built. */
-template <int WT> void *pick(int HD, int G) {
-    if (HD == 64 && G == 2) return kernel_of<64, 2, WT, 128>();
-    if (HD == 128 && G == 4) return kernel_of<128, 4, WT, 64>();
+template <int WT, bool TR> void *pick(int HD, int G) {
+    if (HD == 64 && G == 2) return kernel_of<64, 2, WT, 128, TR>();
+    if (HD == 128 && G == 4) return kernel_of<128, 4, WT, 64, TR>();
     return nullptr;
 }
 
@@ -961,7 +964,9 @@ extern "C" bool lmc_persist_init(cudaStream_t st, const lmc_pargs *a, const floa
 }
 
 extern "C" bool lmc_persist_launch(cudaStream_t st, const lmc_pargs *a) {
-    void *k = a->kq ? pick<1>(a->HD, a->G) : pick<0>(a->HD, a->G);
+    void *k = a->trace ? a->kq ? pick<1, true>(a->HD, a->G) : pick<0, true>(a->HD, a->G)
+              : a->kq ? pick<1, false>(a->HD, a->G)
+                       : pick<0, false>(a->HD, a->G);
     if (!k || a->ch != lmc_persist_chunk(a->HD)) return false;
     void *args[] = {(void *)a};
     return cudaLaunchCooperativeKernel(k, a->nsm, NT, args, SMEM, st) == cudaSuccess;
