@@ -234,6 +234,24 @@ struct Step {
     int pos, seq, step;
 };
 
+/* A chunk's output element i: its warps' partials (at the chunk's maximum)
+ * summed; its (max, sum) of query head g: its warps' combined. */
+template <int N> __device__ __forceinline__ float chunk_out(const float *wacc, int i) {
+    float o = 0.f;
+    for (int w = 0; w < NCW; w++)
+        o += wacc[w * N + i];
+    return o;
+}
+template <int G>
+__device__ __forceinline__ float2 chunk_ml(const float *wm, const float *wl, int g) {
+    float M = -INFINITY, L = 0.f;
+    for (int w = 0; w < NCW; w++)
+        M = fmaxf(M, wm[w * G + g]);
+    for (int w = 0; w < NCW; w++)
+        if (wm[w * G + g] != -INFINITY) L += wl[w * G + g] * __expf(wm[w * G + g] - M);
+    return make_float2(M, L);
+}
+
 /* One chunk of CH positions of one KV head for a slot of G of its query
  * heads. Warp w owns PW = CH / 8 positions from PW w: its K rows (8 lanes a
  * position) and V rows (lanes over dims) are requested before the wait, q (in
@@ -420,20 +438,15 @@ __device__ void attn_task(const lmc_pargs &a, int layer, int idx, const Step &S,
         uint64_t *plo = a.plo + (size_t)hs * NCM * G * HD, *pml = a.pml + (size_t)hs * NCM * 2 * G;
         float *own = ssc; /* [G * HD] output, then (max, sum) a query head */
         for (int i = t; i < G * HD; i += NCT) {
-            float o = 0.f;
-            for (int w = 0; w < NCW; w++)
-                o += wacc[w * G * HD + i];
+            const float o = chunk_out<G * HD>(wacc, i);
             if (merger)
                 own[i] = o;
             else
                 st_ll(plo + (size_t)c * G * HD + i, __float_as_uint(o), fa);
         }
         if (t < G) {
-            float M = -INFINITY, L = 0.f;
-            for (int w = 0; w < NCW; w++)
-                M = fmaxf(M, wm[w * G + t]);
-            for (int w = 0; w < NCW; w++)
-                if (wm[w * G + t] != -INFINITY) L += wl[w * G + t] * __expf(wm[w * G + t] - M);
+            const float2 ml = chunk_ml<G>(wm, wl, t);
+            const float M = ml.x, L = ml.y;
             if (merger) {
                 own[G * HD + 2 * t] = M, own[G * HD + 2 * t + 1] = L;
             } else {
@@ -471,19 +484,11 @@ __device__ void attn_task(const lmc_pargs &a, int layer, int idx, const Step &S,
     }
     float *pm = a.pm + (size_t)hs * nch * G, *pl = a.pl + (size_t)hs * nch * G;
     float *po = a.po + (size_t)hs * nch * G * HD;
-    for (int i = t; i < G * HD; i += NCT) {
-        float o = 0.f;
-        for (int w = 0; w < NCW; w++)
-            o += wacc[w * G * HD + i];
-        po[(size_t)c * G * HD + i] = o;
-    }
+    for (int i = t; i < G * HD; i += NCT)
+        po[(size_t)c * G * HD + i] = chunk_out<G * HD>(wacc, i);
     if (t < G) {
-        float M = -INFINITY, L = 0.f;
-        for (int w = 0; w < NCW; w++)
-            M = fmaxf(M, wm[w * G + t]);
-        for (int w = 0; w < NCW; w++)
-            if (wm[w * G + t] != -INFINITY) L += wl[w * G + t] * __expf(wm[w * G + t] - M);
-        pm[c * G + t] = M, pl[c * G + t] = L;
+        const float2 ml = chunk_ml<G>(wm, wl, t);
+        pm[c * G + t] = ml.x, pl[c * G + t] = ml.y;
     }
     cbar();
     if (tt && t == 0) tt[5] = gtime();
