@@ -14,9 +14,13 @@
  * ch positions x a slot of G of its query heads a task; a slot's last
  * chunk merges and quantises), WO (+ residual), GU (gate and up tiles
  * interleaved, SwiGLU, quantised), DOWN (+ residual); then OUT, the output
- * matrix's rows, where its type has tiles (else the engine's kernels).
- * Measured and chosen standalone first (NOTES-cuda.md pass 22; the
- * prototype, tools/decode_persist_test.cu, is in the history at 14e75b6). */
+ * matrix's rows, where its type has tiles (else the engine's kernels),
+ * written straight into the caller's pinned host buffer. A mat-vec task's
+ * threads each read an input unit once for several rows (the products are
+ * bound by shared-memory reads), and its end runs in warp 0 while the other
+ * warps go on. Measured and chosen standalone first (NOTES-cuda.md pass 22;
+ * the prototype, tools/decode_persist_test.cu, is in the history at
+ * 14e75b6), then in the engine (passes 23-24). */
 #include "backend/cuda/cuda_kernels.h"
 #include "backend/cuda/persist.h"
 #include "backend/cuda/quant.cuh"
