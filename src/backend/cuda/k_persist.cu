@@ -389,12 +389,7 @@ __device__ void attn_task(const lmc_pargs &a, int layer, int idx, const Step &S,
             for (int g = 0; g < G; g++)
                 pw_s[(r * 4 + grp) * G + g] = s[r][g];
     __syncwarp();
-    float acc[G][DL];
-#pragma unroll
-    for (int g = 0; g < G; g++)
-#pragma unroll
-        for (int d = 0; d < DL; d++)
-            acc[g][d] = 0.f;
+    float acc[G][DL] = {};
 #pragma unroll
     for (int j = 0; j < PW; j++) {
         float vf[DL];
