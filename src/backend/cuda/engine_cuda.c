@@ -284,6 +284,19 @@ static size_t scratch_walk(lm_engine *e, uint8_t *base) {
 size_t lmc_scratch_bytes(const lm_engine *e) {
     return scratch_walk((lm_engine *)e, NULL);
 }
+
+cudaError_t lmc_vram_room(const lm_engine *e, size_t *room, size_t *free_bytes) {
+    size_t fr = 0, tot = 0, slack = 256ull << 20;
+    size_t used = e->wbytes + e->kv_bytes + e->scratch_bytes + lmc_persist_bytes(e);
+    cudaError_t rc = cudaMemGetInfo(&fr, &tot);
+    *room = rc == cudaSuccess && fr > slack ? fr - slack : 0;
+    if (e->mem_budget) {
+        size_t b = e->mem_budget > used + slack ? e->mem_budget - used - slack : 0;
+        *room = b < *room ? b : *room;
+    }
+    if (free_bytes) *free_bytes = fr;
+    return rc;
+}
 void lmc_scratch_layout(lm_engine *e, uint8_t *base) {
     scratch_walk(e, base);
 }

@@ -107,6 +107,12 @@ struct lm_engine {
 
 /* Scratch bytes for a model at these options (check() and load() agree). */
 size_t lmc_scratch_bytes(const lm_engine *e);
+/* What the load may still allocate on the device: the free VRAM and what is
+ * left of the load's budget after the engine's buffers (weights, KV cache,
+ * scratch, the persistent step's copy), each less a 256 MiB margin; the
+ * free VRAM in *free_bytes (when not NULL). The error is cudaMemGetInfo's
+ * (room 0 then, unless the budget is smaller still). */
+cudaError_t lmc_vram_room(const lm_engine *e, size_t *room, size_t *free_bytes);
 /* Carves the scratch buffer into its parts. */
 void lmc_scratch_layout(lm_engine *e, uint8_t *base);
 

@@ -391,14 +391,9 @@ cudaError_t lmc_persist_setup(lm_engine *e) {
             tile_bytes += layer_bytes(&e->layers[l]);
         if (a.logits) tile_bytes += mat_tiles(&e->out);
     }
-    if (!why) { /* room: what is free and the load's budget, less a margin */
-        size_t fr = 0, tot = 0, slack = 256ull << 20;
-        size_t used = e->wbytes + e->kv_bytes + e->scratch_bytes;
-        size_t room = cudaMemGetInfo(&fr, &tot) == cudaSuccess && fr > slack ? fr - slack : 0;
-        if (e->mem_budget) {
-            size_t b = e->mem_budget > used + slack ? e->mem_budget - used - slack : 0;
-            room = b < room ? b : room;
-        }
+    if (!why) { /* (e->persist is still NULL: its own bytes are not counted) */
+        size_t room = 0;
+        (void)lmc_vram_room(e, &room, NULL);
         if (tile_bytes + buf_bytes > room) why = "no VRAM for the tiled copy of the weights";
     }
     cudaError_t rc = cudaSuccess;

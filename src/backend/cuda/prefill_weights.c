@@ -132,14 +132,8 @@ static cudaError_t make_half_copies(lm_engine *e, const gemm_unit *u, int nu) {
         for (int k = 0; k < 2; k++)
             if (two[k] && quantised(two[k])) mats[n++] = two[k];
     }
-    size_t fr = 0, tot = 0, slack = 256ull << 20;
-    size_t used = e->wbytes + e->kv_bytes + e->scratch_bytes + lmc_persist_bytes(e);
-    cudaError_t rc = cudaMemGetInfo(&fr, &tot);
-    size_t room = rc == cudaSuccess && fr > slack ? fr - slack : 0;
-    if (e->mem_budget) {
-        size_t b = e->mem_budget > used + slack ? e->mem_budget - used - slack : 0;
-        room = b < room ? b : room;
-    }
+    size_t room = 0, fr = 0;
+    cudaError_t rc = lmc_vram_room(e, &room, &fr);
     size_t want = 0, bytes = 0;
     int k = 0;
     for (int i = 0; i < n; i++) {
