@@ -12,10 +12,10 @@
  *
  * Per layer: QKV (+ RoPE, K / V into the cache), ATT (a KV head x
  * ch positions x a slot of G of its query heads a task; a slot's last
- * chunk merges and quantises), WO (+ residual), GU (gate and up tiles
- * interleaved, SwiGLU, quantised), DOWN (+ residual); then OUT, the output
- * matrix's rows, where its type has tiles (else the engine's kernels),
- * written straight into the caller's pinned host buffer. A mat-vec task's
+ * chunk merges and quantises), WO (+ residual), GU (16 rows of gate and 16
+ * of up a task, SwiGLU, quantised in halves of units), DOWN (+ residual);
+ * then OUT, the output matrix's rows, where its type has tiles (else the
+ * engine's kernels), written straight into the caller's pinned host buffer. A mat-vec task's
  * threads each read an input unit once for several rows (the products are
  * bound by shared-memory reads), and its end runs in warp 0 while the other
  * warps go on. Measured and chosen standalone first (NOTES-cuda.md pass 22;
@@ -33,7 +33,7 @@ using namespace lmc;
 namespace {
 
 constexpr int NCW = 8, NCT = NCW * 32, NT = NCT + 32; /* + the producer warp */
-constexpr int TILE = LMC_PTILE, SLOT_TILES = 4, SLOT = TILE * SLOT_TILES, NSLOT = 10;
+constexpr int TILE = LMC_PTILE, SLOT_TILES = 4, SLOT = TILE * SLOT_TILES, NSLOT = 11;
 constexpr int TILE6 = LMC_PTILE6;                            /* Q6_K's */
 constexpr int CHX = 128, KMAX = LMC_PKMAX, QMAX = LMC_PQMAX; /* CHX: ch at most */
 constexpr size_t SMEM = (size_t)NSLOT * SLOT + KMAX + 2 * (KMAX / 32) * 8 + 8 * CHX * 4 + QMAX * 4 +
@@ -74,8 +74,36 @@ __device__ void ll_unit(float v, const lmc_pll &o, int u, int lane, float sq, in
         st_ll(o.m + u * 4 + 3, 0u, flag);
 }
 
-#if LMC_WGMMA               /* the step's own code: Hopper's bulk copies and barriers */
-constexpr int INFLIGHT = 2; /* chunks requested and not landed, at most */
+#if LMC_WGMMA /* the step's own code: Hopper's bulk copies and barriers */
+/* Half hf of unit u (16 elements, lane l < 16 holding element l; the other
+ * lanes' values are not written) quantised on its own: its four words of
+ * quants, and its scale and sum of quants as the unit's words 2 hf, 2 hf +
+ * 1 (DOWN's input: a gate|up task makes 16 of its elements, NOTES-cuda.md
+ * pass 25). */
+__device__ void ll_half(float v, const lmc_pll &o, int u, int hf, int lane, int flag) {
+    float mx = fabsf(v);
+    for (int m = 8; m; m >>= 1) /* within each 16 lanes */
+        mx = fmaxf(mx, __shfl_xor_sync(~0u, mx, m));
+    const float d = mx / 127.f;
+    const int q = __float2int_rn(v * (d > 0.f ? 1.f / d : 0.f));
+    int s = q;
+    for (int m = 8; m; m >>= 1)
+        s += __shfl_xor_sync(~0u, s, m);
+    uint32_t w = 0;
+#pragma unroll
+    for (int j = 0; j < 4; j++)
+        w |= (uint32_t)(__shfl_sync(~0u, q, 4 * (lane & 3) + j) & 0xff) << (8 * j);
+    if (lane < 4)
+        st_ll(o.q + u * 8 + hf * 4 + lane, w, flag);
+    else if (lane == 4)
+        st_ll(o.m + u * 4 + 2 * hf, __float_as_uint(d), flag);
+    else if (lane == 5)
+        st_ll(o.m + u * 4 + 2 * hf + 1, (uint32_t)s, flag);
+}
+
+/* Chunks requested and not landed, at most: more only queues every other
+ * load of the SM behind them; Q6_K's (two tiles, 13 KB) three. */
+constexpr int INFLIGHT = 2, INFLIGHT6 = 3;
 constexpr int SLOT_TILES6 = SLOT / TILE6;
 
 __device__ __forceinline__ void bulk_g2s(void *dst, const void *src, int bytes, uint64_t *bar) {
@@ -156,10 +184,11 @@ __device__ __forceinline__ int dp4a_us(uint32_t a, int b, int c) {
     asm("dp4a.u32.s32 %0, %1, %2, %3;" : "=r"(d) : "r"(a), "r"(b), "r"(c));
     return d;
 }
-/* Unit t of a tile against the input unit (xa, xc): the integer sum of
- * products of the weight nibbles and the input's quants. The high nibbles
- * are summed in place (16 q) and shifted once, in a second chain. */
-__device__ __forceinline__ int usum(const uint8_t *tile, int t, int4 xa, int4 xc) {
+/* Unit t of a tile against the input unit (xa, xc): the integer sums of
+ * products of the weight nibbles and the input's quants, of the unit's first
+ * 16 elements (the low nibbles) and of its last 16. The high nibbles are
+ * summed in place (16 q) and shifted once, in a second chain. */
+__device__ __forceinline__ int2 usum2(const uint8_t *tile, int t, int4 xa, int4 xc) {
     const int4 w = ((const int4 *)(tile + 512))[t];
     const int M = 0x0F0F0F0F;
     const uint32_t HM = 0xF0F0F0F0u;
@@ -171,33 +200,61 @@ __device__ __forceinline__ int usum(const uint8_t *tile, int t, int4 xa, int4 xc
     h = dp4a_us(w.z & HM, xc.z, h);
     s = __dp4a(w.w & M, xa.w, s);
     h = dp4a_us(w.w & HM, xc.w, h);
-    return s + (h >> 4);
+    return make_int2(s, h >> 4);
+}
+__device__ __forceinline__ int usum(const uint8_t *tile, int t, int4 xa, int4 xc) {
+    const int2 s = usum2(tile, t, xa, xc);
+    return s.x + s.y;
+}
+/* A Q4_K tile's row scales (d, dmin) and unit t's 6-bit scale and minimum,
+ * without branching (a warp's lanes hold both halves of the packing). */
+struct Q4kScale {
+    float2 dm;
+    int sc, mn;
+};
+__device__ __forceinline__ Q4kScale q4k_scale(const uint8_t *tile, int t) {
+    const int r = t >> 3, b = t & 7, sh = 8 * (b & 3);
+    const uint32_t *sw = (const uint32_t *)(tile + 128 + 12 * r);
+    const uint32_t w0 = sw[0] >> sh, w1 = sw[1] >> sh, w2 = sw[2] >> sh;
+    const bool lo = b < 4;
+    return {__half22float2(((const __half2 *)tile)[r]),
+            lo ? (int)(w0 & 63) : (int)((w2 & 0xf) | (w0 >> 6 & 3) << 4),
+            lo ? (int)(w1 & 63) : (int)((w2 >> 4 & 0xf) | (w1 >> 6 & 3) << 4)};
 }
 /* The unit's value from its integer sum s, the input unit's scale dx and sum
  * of quants xs. Q4_0: w = d (q - 8). Q4_K: w = d sc q - dmin mn, so the
- * value is dx (d sc s - dmin mn xs); the sub-block's 6-bit scale and minimum
- * without branching (a warp's lanes hold both halves) and with two
- * conversions (pass 22: 2,237 -> 1,922 us on the 8B shape). */
+ * value is dx (d sc s - dmin mn xs), with two conversions (pass 22: 2,237 ->
+ * 1,922 us on the 8B shape). */
 template <int WT>
 __device__ __forceinline__ float unit_val(const uint8_t *tile, int t, int s, float dx, int xs) {
     if constexpr (WT == 0) {
         return __half2float(((const __half *)tile)[t]) * dx * (float)(s - 8 * xs);
     } else {
-        const int r = t >> 3, b = t & 7, sh = 8 * (b & 3);
-        const float2 dm = __half22float2(((const __half2 *)tile)[r]);
-        const uint32_t *sw = (const uint32_t *)(tile + 128 + 12 * r);
-        const uint32_t w0 = sw[0] >> sh, w1 = sw[1] >> sh, w2 = sw[2] >> sh;
-        const bool lo = b < 4;
-        const int sc = lo ? w0 & 63 : (w2 & 0xf) | (w0 >> 6 & 3) << 4;
-        const int mn = lo ? w1 & 63 : (w2 >> 4 & 0xf) | (w1 >> 6 & 3) << 4;
-        return dx * (dm.x * (float)(sc * s) - dm.y * (float)(mn * xs));
+        const Q4kScale q = q4k_scale(tile, t);
+        return dx * (q.dm.x * (float)(q.sc * s) - q.dm.y * (float)(q.mn * xs));
+    }
+}
+/* The same against an input quantised in 16-element halves (DOWN's: a
+ * gate|up task makes half a unit of it): s the halves' sums, dx their
+ * scales, xsd their sums of quants times their scales. */
+template <int WT>
+__device__ __forceinline__ float unit_val2(const uint8_t *tile, int t, int2 s, float2 dx,
+                                           float xsd) {
+    const float S = dx.x * (float)s.x + dx.y * (float)s.y;
+    if constexpr (WT == 0) {
+        return __half2float(((const __half *)tile)[t]) * (S - 8.f * xsd);
+    } else {
+        const Q4kScale q = q4k_scale(tile, t);
+        return q.dm.x * (float)q.sc * S - q.dm.y * (float)q.mn * xsd;
     }
 }
 
-/* Unit t of a Q6_K tile against the input unit (xa, xc) of scale dx: w = d
- * sc (q - 32), a scale a half-unit of 16; the quants unpacked by quant.cuh's
- * q6r_word, as the engine's other Q6_K kernels do. */
-__device__ __forceinline__ float unit6(const uint8_t *tile, int t, int4 xa, int4 xc, float dx) {
+/* Unit t of a Q6_K tile against the input unit (xa, xc) of scale dx (H2:
+ * dx.x, dx.y of its halves, else dx.x): w = d sc (q - 32), a scale a
+ * half-unit of 16; the quants unpacked by quant.cuh's q6r_word, as the
+ * engine's other Q6_K kernels do. */
+template <bool H2>
+__device__ __forceinline__ float unit6(const uint8_t *tile, int t, int4 xa, int4 xc, float2 dx) {
     const uint4 lo = ((const uint4 *)(tile + 576))[t];
     const uint2 hi = ((const uint2 *)(tile + 4672))[t];
     const uint32_t l[4] = {lo.x, lo.y, lo.z, lo.w}, h[2] = {hi.x, hi.y};
@@ -214,7 +271,11 @@ __device__ __forceinline__ float unit6(const uint8_t *tile, int t, int4 xa, int4
     const int r = t >> 3, b = t & 7;
     const unsigned short sw = *(const unsigned short *)(tile + 64 + 16 * r + 2 * b);
     const float d = __half2float(((const __half *)tile)[r]);
-    return d * dx * (float)((int)(int8_t)(sw & 0xFF) * sa + (int)(int8_t)(sw >> 8) * sb);
+    if constexpr (H2)
+        return d * (dx.x * (float)((int)(int8_t)(sw & 0xFF) * sa) +
+                    dx.y * (float)((int)(int8_t)(sw >> 8) * sb));
+    else
+        return d * dx.x * (float)((int)(int8_t)(sw & 0xFF) * sa + (int)(int8_t)(sw >> 8) * sb);
 }
 
 /* 1 / rms from the units' sums of squares (unit u's at ss[u * stride]). */
@@ -564,11 +625,11 @@ __device__ __forceinline__ Pre pre_load(const lmc_pargs &a, const lmc_ptask &k, 
 }
 
 /* A mat-vec task's end, in warp 0 alone (the other warps go on to the next
- * task): lane l holds row l (y0; y1 the up row of GU), already scaled by the
- * norm; the rows go where the phase puts them, as flagged words where a
- * later phase reads them. */
+ * task): lane l holds row l (y0), already scaled by the norm; the rows go
+ * where the phase puts them, as flagged words where a later phase reads
+ * them. */
 template <int HD>
-__device__ void epilogue(const lmc_pargs &a, const lmc_ptask &k, float y0, float y1, const Pre &p,
+__device__ void epilogue(const lmc_pargs &a, const lmc_ptask &k, float y0, const Pre &p,
                          const Step &S, int lane) {
     const int R = k.idx * 32 + lane;
     const int flag = ll_flag(S.step, k.layer, k.kind);
@@ -607,8 +668,10 @@ __device__ void epilogue(const lmc_pargs &a, const lmc_ptask &k, float y0, float
     case LMC_P_OUT:
         a.logits[R] = y0;
         break;
-    default: /* GU */
-        ll_unit(y0 / (1.f + expf(-y0)) * y1, a.lh, k.idx, lane, 0.f, flag);
+    default: { /* GU: rows 16 idx + l of gate (lane l < 16) and of up (l + 16) */
+        const float up = __shfl_down_sync(~0u, y0, 16);
+        ll_half(y0 / (1.f + expf(-y0)) * up, a.lh, k.idx >> 1, k.idx & 1, lane, flag);
+    }
     }
 }
 
@@ -644,7 +707,7 @@ __global__ void __launch_bounds__(NT, 1) persist_kernel(const lmc_pargs a) {
         /* The producer: every weight tile of this block's tasks, in order, as
          * fast as slots free up; it never waits for another block. */
         if (lane == 0) {
-            int slot = 0, ph = 0, issued = 0;
+            int slot = 0, ph = 0, issued = 0, landed = 0;
             unsigned long long stall = 0; /* the timeline's: waiting for a free slot */
             for (int i = 0; i < nt; i++) {
                 const lmc_ptask k = my[i];
@@ -670,12 +733,9 @@ __global__ void __launch_bounds__(NT, 1) persist_kernel(const lmc_pargs a) {
                     const unsigned long long w0 = TR ? gtime() : 0;
                     mb_wait(empty + slot, ph ^ 1);
                     if (TR) stall += gtime() - w0;
-                    /* at most INFLIGHT chunks requested and not landed: more
-                     * only queues every other load of the SM behind them */
-                    if (issued >= INFLIGHT) {
-                        const int o = issued - INFLIGHT;
-                        mb_wait(full + o % NSLOT, (o / NSLOT) & 1);
-                    }
+                    for (const int lim = six ? INFLIGHT6 : INFLIGHT; issued - landed >= lim;
+                         landed++)
+                        mb_wait(full + landed % NSLOT, (landed / NSLOT) & 1);
                     mb_expect(full + slot, n);
                     bulk_g2s(ring + slot * SLOT, k.w + (size_t)c * tb, n, full + slot);
                     issued++;
@@ -730,68 +790,65 @@ __global__ void __launch_bounds__(NT, 1) persist_kernel(const lmc_pargs a) {
             continue;
         }
         if (tt && t == 0) tt[1] = gtime();
-        const bool gu = k.kind == LMC_P_GU;
+        /* DOWN's input comes in 16-element halves, each with its scale */
+        const bool h2 = k.kind == LMC_P_DOWN;
         /* what the task's end reads, requested before the products */
         Pre pre = {0.f, 0.f, 0.f, 0.f};
         if (warp == 0) pre = pre_load<HD>(a, k, S, lane);
         /* Thread t keeps unit b = t & 7 of several rows of one tile of the
-         * slot (Q4 non-GU: rows r, r+8, r+16, r+24 of tile t >> 6; Q4 GU:
-         * rows r, r+16 of the gate and up tiles of pair t >> 7; Q6_K: rows r,
-         * r+16 of tile t >> 7, or row t >> 3 of its gate and up), so each
-         * input unit is read once for several rows: the products were bound
-         * by shared-memory reads, most of them the input's (one unit a row:
-         * 1.1B Q4_0 1,873 -> 1,986 t/s, NOTES-cuda.md pass 24). A slot holds
-         * four Q4 tiles or two Q6_K ones; a task's tiles are of one type
-         * (branches uniform over the block); a slot's tiles past the task's
-         * last are computed on its last tile's inputs and dropped. */
+         * slot (Q4: rows r, r+8, r+16, r+24 of tile t >> 6; Q6_K: rows r,
+         * r+16 of tile t >> 7), so each input unit is read once for several
+         * rows: the products were bound by shared-memory reads, most of them
+         * the input's (one unit a row: 1.1B Q4_0 1,873 -> 1,986 t/s,
+         * NOTES-cuda.md pass 24). A slot holds four Q4 tiles or two Q6_K
+         * ones; a task's tiles are of one type (branches uniform over the
+         * block); a slot's tiles past the task's last are computed on its
+         * last tile's inputs and dropped. */
         const bool six = k.wt == LMC_PW_Q6_K;
         const int spt = six ? SLOT_TILES6 : SLOT_TILES, b8 = t & 7;
         float acc[4] = {0.f, 0.f, 0.f, 0.f};
         for (int c = 0; c < k.ntiles; c += spt) {
             mb_wait(full + slot, ph);
             const uint8_t *sp = ring + slot * SLOT;
-            if (!six && !gu) {
+            if (!six) {
                 const int g = t >> 6, j = c + g, jc = min(j, k.ntiles - 1);
                 const int xb = jc * 8 + b8, idx = t & 63;
                 const int4 xa = sxq[xb * 2], xc = sxq[xb * 2 + 1];
                 const int2 md = smeta[2 * xb];
                 const uint8_t *tp = sp + g * TILE;
+                if (!h2) {
 #pragma unroll
-                for (int i = 0; i < 4; i++) {
-                    const float v = unit_val<WT>(tp, idx + 64 * i, usum(tp, idx + 64 * i, xa, xc),
-                                                 __int_as_float(md.x), md.y);
-                    acc[i] += j < k.ntiles ? v : 0.f;
-                }
-            } else if (!six) {
-                const int m = t >> 7, j = c + 2 * m, jc = min(j, k.ntiles - 2);
-                const int xb = (jc >> 1) * 8 + b8, idx = t & 127;
-                const int4 xa = sxq[xb * 2], xc = sxq[xb * 2 + 1];
-                const int2 md = smeta[2 * xb];
+                    for (int i = 0; i < 4; i++) {
+                        const int id = idx + 64 * i;
+                        const float v =
+                            unit_val<WT>(tp, id, usum(tp, id, xa, xc), __int_as_float(md.x), md.y);
+                        acc[i] += j < k.ntiles ? v : 0.f;
+                    }
+                } else {
+                    const int2 mh = smeta[2 * xb + 1];
+                    const float2 dx = make_float2(__int_as_float(md.x), __int_as_float(mh.x));
+                    const float xsd = dx.x * (float)md.y + dx.y * (float)mh.y;
 #pragma unroll
-                for (int i = 0; i < 4; i++) {
-                    const uint8_t *tp = sp + (2 * m + (i & 1)) * TILE;
-                    const int id = idx + 128 * (i >> 1);
-                    const float v =
-                        unit_val<WT>(tp, id, usum(tp, id, xa, xc), __int_as_float(md.x), md.y);
-                    acc[i] += j < k.ntiles ? v : 0.f;
+                    for (int i = 0; i < 4; i++) {
+                        const int id = idx + 64 * i;
+                        const float v = unit_val2<WT>(tp, id, usum2(tp, id, xa, xc), dx, xsd);
+                        acc[i] += j < k.ntiles ? v : 0.f;
+                    }
                 }
-            } else if (!gu) {
+            } else {
                 const int g = t >> 7, j = c + g, jc = min(j, k.ntiles - 1);
                 const int xb = jc * 8 + b8, idx = t & 127;
                 const int4 xa = sxq[xb * 2], xc = sxq[xb * 2 + 1];
-                const float dx = __int_as_float(smeta[2 * xb].x);
+                const float d0 = __int_as_float(smeta[2 * xb].x);
+                const uint8_t *tp = sp + g * TILE6;
 #pragma unroll
                 for (int i = 0; i < 2; i++) {
-                    const float v = unit6(sp + g * TILE6, idx + 128 * i, xa, xc, dx);
+                    const float v =
+                        h2 ? unit6<true>(tp, idx + 128 * i, xa, xc,
+                                         make_float2(d0, __int_as_float(smeta[2 * xb + 1].x)))
+                           : unit6<false>(tp, idx + 128 * i, xa, xc, make_float2(d0, d0));
                     acc[i] += j < k.ntiles ? v : 0.f;
                 }
-            } else {
-                const int xb = (c >> 1) * 8 + b8;
-                const int4 xa = sxq[xb * 2], xc = sxq[xb * 2 + 1];
-                const float dx = __int_as_float(smeta[2 * xb].x);
-#pragma unroll
-                for (int i = 0; i < 2; i++)
-                    acc[i] += unit6(sp + i * TILE6, t, xa, xc, dx);
             }
             __syncwarp();
             if (lane == 0) mb_arrive(empty + slot);
@@ -806,39 +863,25 @@ __global__ void __launch_bounds__(NT, 1) persist_kernel(const lmc_pargs a) {
         for (int q = 0; q < 4; q++)
             for (int o = 1; o < 8; o <<= 1)
                 acc[q] += __shfl_xor_sync(~0u, acc[q], o);
-        float *red = sred + (i & 1) * 128; /* [part][gu][row] */
+        float *red = sred + (i & 1) * 128; /* [tile][row] */
         if (b8 == 0) {
             const int r = t >> 3;
-            if (!six && !gu) {
+            if (!six) {
                 const int g = t >> 6, r0 = r & 7;
 #pragma unroll
                 for (int q = 0; q < 4; q++)
                     red[g * 32 + r0 + 8 * q] = acc[q];
-            } else if (!six) {
-                const int m = t >> 7, r0 = r & 15;
-#pragma unroll
-                for (int q = 0; q < 4; q++)
-                    red[m * 64 + (q & 1) * 32 + r0 + 16 * (q >> 1)] = acc[q];
-            } else if (!gu) {
+            } else {
                 const int g = t >> 7, r0 = r & 15;
                 red[g * 32 + r0] = acc[0], red[g * 32 + r0 + 16] = acc[1];
-            } else {
-                red[r] = acc[0], red[32 + r] = acc[1];
             }
         }
         cbar();
         if (tt && t == 0) tt[2] = gtime();
         if (warp != 0) continue;
-        float y0, y1 = 0.f;
-        if (!six && !gu)
-            y0 = red[lane] + red[32 + lane] + red[64 + lane] + red[96 + lane];
-        else if (!six)
-            y0 = red[lane] + red[64 + lane], y1 = red[32 + lane] + red[96 + lane];
-        else if (!gu)
-            y0 = red[lane] + red[32 + lane];
-        else
-            y0 = red[lane], y1 = red[32 + lane];
-        epilogue<HD>(a, k, y0 * srms, y1 * srms, pre, S, lane);
+        const float y0 = six ? red[lane] + red[32 + lane]
+                             : red[lane] + red[32 + lane] + red[64 + lane] + red[96 + lane];
+        epilogue<HD>(a, k, y0 * srms, pre, S, lane);
         if (tt && t == 0) tt[3] = gtime();
     }
 }
@@ -863,7 +906,7 @@ __global__ void persist_init_kernel(const lmc_pargs a, const float *x) {
 /* Source row s of a matrix to its tile row (see lmc_persist_tile), one thread
  * a (row, K-tile): 32 rows of 8 units. */
 __global__ void tile_kernel(uint32_t type, const uint8_t *src, int rows, int n_in, uint8_t *dst,
-                            int R0, int nt, int kstep, int koff, int half_hd) {
+                            int gu, int half_hd) {
     const int nk = n_in / 256;
     const long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;
     if (i >= (long long)rows * nk) return;
@@ -873,10 +916,11 @@ __global__ void tile_kernel(uint32_t type, const uint8_t *src, int rows, int n_i
         const int d = s % half_hd, h2 = half_hd / 2;
         R = s - d + (d < h2 ? 2 * d : 2 * (d - h2) + 1);
     }
-    R += R0;
+    if (gu) /* gate's rows 16 g + j as row j of group g, up's as row 16 + j */
+        R = (s >> 4) * 32 + (s & 15) + (gu == 2 ? 16 : 0);
     const int r = R % 32;
     const int tb = type == LM_TYPE_Q6_K ? TILE6 : TILE;
-    uint8_t *tile = dst + ((size_t)(R / 32) * nt + (size_t)kt * kstep + koff) * tb;
+    uint8_t *tile = dst + ((size_t)(R / 32) * nk + (size_t)kt) * tb;
     if (type == LM_TYPE_Q4_0) { /* 18-byte blocks, 2-byte aligned */
         const uint8_t *row = src + (size_t)s * (n_in / 32) * 18 + (size_t)kt * 8 * 18;
         for (int b = 0; b < 8; b++) {
@@ -953,12 +997,12 @@ extern "C" int lmc_persist_tile_bytes(uint32_t type) {
 }
 
 extern "C" bool lmc_persist_tile(cudaStream_t st, uint32_t type, const void *src, int rows,
-                                 int n_in, uint8_t *dst, int R0, int nt, int kstep, int koff,
-                                 int half_hd) {
-    if (!lmc_persist_tile_bytes(type) || n_in % 256 || R0 % 32 || rows <= 0) return false;
+                                 int n_in, uint8_t *dst, int gu, int half_hd) {
+    if (!lmc_persist_tile_bytes(type) || n_in % 256 || rows <= 0 || rows % (gu ? 16 : 32))
+        return false;
     const long long n = (long long)rows * (n_in / 256);
     tile_kernel<<<(unsigned)((n + 127) / 128), 128, 0, st>>>(type, (const uint8_t *)src, rows, n_in,
-                                                             dst, R0, nt, kstep, koff, half_hd);
+                                                             dst, gu, half_hd);
     return cudaGetLastError() == cudaSuccess;
 }
 

@@ -35,8 +35,8 @@ static size_t mat_tiles(const lmc_mat *m) {
     return (size_t)(m->rows / 32) * (size_t)(m->n_in / 256) * lmc_persist_tile_bytes(m->type);
 }
 
-/* A layer's tiles: wq, wk, wv (QKV's row groups), wo, gate and up
- * interleaved, down. */
+/* A layer's tiles: wq, wk, wv (QKV's row groups), wo, gate and up (16 rows
+ * of each a row group), down. */
 static size_t layer_bytes(const lmc_layer *L) {
     return mat_tiles(&L->wq) + mat_tiles(&L->wk) + mat_tiles(&L->wv) + mat_tiles(&L->wo) +
            mat_tiles(&L->gate) + mat_tiles(&L->up) + mat_tiles(&L->down);
@@ -48,7 +48,7 @@ static int wt_of(uint32_t type) {
 
 /* Row groups of a phase. */
 static int phase_groups(const lm_engine *e, int kind) {
-    return kind == LMC_P_QKV ? e->qkv_dim / 32 : kind == LMC_P_GU ? e->n_ff / 32 : e->n_embd / 32;
+    return kind == LMC_P_QKV ? e->qkv_dim / 32 : kind == LMC_P_GU ? e->n_ff / 16 : e->n_embd / 32;
 }
 
 /* Row group g of a phase of layer L (tiles from base; OUT's: the output
@@ -71,7 +71,7 @@ static lmc_ptask group_task(const lm_engine *e, const lmc_layer *L, size_t base,
         if (kind == LMC_P_DOWN) off += mat_tiles(&L->gate) + mat_tiles(&L->up);
         m = kind == LMC_P_WO ? &L->wo : kind == LMC_P_GU ? &L->gate : &L->down;
     }
-    const int nt = (kind == LMC_P_GU ? 2 : 1) * m->n_in / 256;
+    const int nt = m->n_in / 256;
     lmc_ptask t = {
         (const uint8_t *)(uintptr_t)(off + (size_t)r * nt * lmc_persist_tile_bytes(m->type)),
         nt,
@@ -103,7 +103,7 @@ static const char *why_not(const lm_engine *e, int *kq) {
     if (e->n_layer > LMC_PLMAX) return "too many layers";
     if (e->hp.qk_norm) return "q / k norms"; /* (a head's rows span tasks) */
     /* every layer matrix Q4_0, or every one Q4_K or Q6_K (gate and up of
-     * one type: their tiles interleave) */
+     * one type: they share row groups) */
     const bool q40 = e->layers[0].wq.type == LM_TYPE_Q4_0;
     for (int l = 0; l < e->n_layer; l++) {
         const lmc_layer *L = &e->layers[l];
@@ -311,8 +311,7 @@ static cudaError_t copy_tables(lm_engine *e, lmc_pargs *a) {
 /* Matrix m's tiles at *p in its plain order (K-tile kt of a row group as its
  * tile kt; half_hd as lmc_persist_tile's), *p then past them. */
 static bool tile_mat(cudaStream_t st, const lmc_mat *m, int half_hd, uint8_t **p) {
-    bool ok =
-        lmc_persist_tile(st, m->type, m->w, m->rows, m->n_in, *p, 0, m->n_in / 256, 1, 0, half_hd);
+    bool ok = lmc_persist_tile(st, m->type, m->w, m->rows, m->n_in, *p, 0, half_hd);
     *p += mat_tiles(m);
     return ok;
 }
@@ -320,7 +319,7 @@ static bool tile_mat(cudaStream_t st, const lmc_mat *m, int half_hd, uint8_t **p
 /* Every layer's matrices into their tiles (group_task's order), then the
  * output matrix's when out. */
 static cudaError_t make_tiles(lm_engine *e, uint8_t *tiles, bool out) {
-    const int E = e->n_embd, F = e->n_ff, nt = 2 * E / 256;
+    const int E = e->n_embd, F = e->n_ff;
     const int half = e->hp.rope_layout == LM_ROPE_HALF ? e->hd : 0; /* wq and wk's pairs */
     cudaStream_t st = e->st;
     uint8_t *p = tiles;
@@ -328,9 +327,9 @@ static cudaError_t make_tiles(lm_engine *e, uint8_t *tiles, bool out) {
         const lmc_layer *L = &e->layers[l];
         bool ok = tile_mat(st, &L->wq, half, &p) && tile_mat(st, &L->wk, half, &p) &&
                   tile_mat(st, &L->wv, 0, &p) && tile_mat(st, &L->wo, 0, &p);
-        /* gate and up interleaved: K-tile kt of gate as tile 2 kt, of up 2 kt + 1 */
-        ok = ok && lmc_persist_tile(st, L->gate.type, L->gate.w, F, E, p, 0, nt, 2, 0, 0) &&
-             lmc_persist_tile(st, L->up.type, L->up.w, F, E, p, 0, nt, 2, 1, 0);
+        /* gate and up in the same row groups, 16 rows of each */
+        ok = ok && lmc_persist_tile(st, L->gate.type, L->gate.w, F, E, p, 1, 0) &&
+             lmc_persist_tile(st, L->up.type, L->up.w, F, E, p, 2, 0);
         p += mat_tiles(&L->gate) + mat_tiles(&L->up);
         if (!ok || !tile_mat(st, &L->down, 0, &p)) return cudaErrorInvalidValue;
     }

@@ -88,13 +88,14 @@ int lmc_persist_chunk(int hd);
 bool lmc_persist_device_ok(int device);
 /* Bytes of a tile of this weight type, 0 for types without tiles. */
 int lmc_persist_tile_bytes(uint32_t type);
-/* Rows of a Q4_0 / Q4_K / Q6_K matrix (rows of n_in as uploaded) into tiles:
- * source row s goes to tile row R0 + perm(s), its K-tile kt to tile kt *
- * kstep + koff of the row group's nt tiles; perm lays each half_hd-row head's
- * rotary pairs (d, d + half_hd / 2) as rows 2d, 2d + 1 (q / k of half-split
- * files), the identity when half_hd is 0. */
+/* Rows of a Q4_0 / Q4_K / Q6_K matrix (rows of n_in as uploaded) into tiles,
+ * n_in / 256 a row group: source row s goes to tile row perm(s), its K-tile
+ * kt to tile kt of its row group; perm lays each half_hd-row head's rotary
+ * pairs (d, d + half_hd / 2) as rows 2d, 2d + 1 (q / k of half-split files),
+ * or (gu 1, gate; 2, up) rows 16 g + j as row j of group g (gate) or 16 + j
+ * (up), so that a group makes 16 rows of SwiGLU; else the identity. */
 bool lmc_persist_tile(cudaStream_t st, uint32_t type, const void *src, int rows, int n_in,
-                      uint8_t *dst, int R0, int nt, int kstep, int koff, int half_hd);
+                      uint8_t *dst, int gu, int half_hd);
 /* The first layer's input from x (the embedding row): the residual and the
  * quantised x * g_att[0] as flagged words of the step in d_in[4]. */
 bool lmc_persist_init(cudaStream_t st, const lmc_pargs *a, const float *x);
