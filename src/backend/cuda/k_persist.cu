@@ -15,12 +15,12 @@
  * chunk merges and quantises), WO (+ residual), GU (16 rows of gate and 16
  * of up a task, SwiGLU, quantised in halves of units), DOWN (+ residual);
  * then OUT, the output matrix's rows, where its type has tiles (else the
- * engine's kernels), written straight into the caller's pinned host buffer. A mat-vec task's
- * threads each read an input unit once for several rows (the products are
- * bound by shared-memory reads), and its end runs in warp 0 while the other
- * warps go on. Measured and chosen standalone first (NOTES-cuda.md pass 22;
- * the prototype, tools/decode_persist_test.cu, is in the history at
- * 14e75b6), then in the engine (passes 23-24). */
+ * engine's kernels), written straight into the caller's pinned host buffer.
+ * A mat-vec task's threads each read an input unit once for several rows
+ * (the products are bound by shared-memory reads), and its end runs in warp
+ * 0 while the other warps go on. Measured and chosen standalone first
+ * (NOTES-cuda.md pass 22; the prototype, tools/decode_persist_test.cu, is in
+ * the history at 14e75b6), then in the engine (passes 23-25). */
 #include "backend/cuda/cuda_kernels.h"
 #include "backend/cuda/persist.h"
 #include "backend/cuda/quant.cuh"

@@ -48,7 +48,8 @@ typedef struct lmc_ptask {
 } lmc_ptask;
 
 /* A flagged vector (see k_persist.cu): q, four quants a word; m, a 32-element
- * unit's scale, sum of quants, sum of squares and a pad word. Words are 8
+ * unit's scale, sum of quants, sum of squares and a pad word (DOWN's input,
+ * lh: the scale and sum of quants of each 16-element half). Words are 8
  * bytes: 4 of data and 4 of flag. */
 typedef struct lmc_pll {
     uint64_t *q, *m;
