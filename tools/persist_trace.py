@@ -4,8 +4,11 @@ LOCALM_CUDA_PERSIST_TRACE=file, LOCALM_CUDA_PERSIST_TRACE_STEP=n, default 100):
 for each phase of a layer, averaged over the middle layers, when its first task
 had its inputs after the phase became ready, when its last task was done, and
 the mean wait, input load, products and epilogue of its tasks; then the
-attention task's own stamps. The format is the retired prototype's
-(tools/decode_persist_test.cu at 14e75b6, NOTES-cuda.md pass 22).
+attention task's own stamps; then, for the middle layer, when its phases'
+tasks had their inputs, finished their products and were done (min, median,
+90th percentile, max), from the moment QKV's input was ready: a layer's
+critical path (NOTES-cuda.md pass 25). The format is the retired
+prototype's (tools/decode_persist_test.cu at 14e75b6, NOTES-cuda.md pass 22).
 Usage: persist_trace.py TRACE"""
 import collections
 import statistics
@@ -58,3 +61,14 @@ for name, a, b in [("K/V, q, scores, P V", 1, 4), ("warps combined, partial out"
     if xs:
         print("  %-30s mean %.2f max %.2f us (%d)" % (name, statistics.mean(xs) / 1e3,
                                                    max(xs) / 1e3, len(xs)))
+
+l = L // 2
+r0 = ready(l, 0)
+print("layer %d, us from QKV's input ready: min / median / p90 / max" % l)
+for k in range(5):
+    ts = by[(l, k)]
+    def q(i):
+        xs = sorted(t[i] for t in ts)
+        return "%6.2f %6.2f %6.2f %6.2f" % tuple((xs[j] - r0) / 1e3 for j in (
+            0, len(xs) // 2, int(len(xs) * 0.9), -1))
+    print("%5s %4d  inputs in %s | products %s | done %s" % (K[k], len(ts), q(5), q(6), q(7)))
