@@ -1430,7 +1430,10 @@ static void fault_on_forward_is_reported(void **state) {
 }
 
 int main(void) {
-    setenv("LOCALM_FAULT", "forward:1", 1);
+    // The first forward of the run fails (fault_on_forward_is_reported), so a
+    // filter that leaves that test out must not arm the fault for the others.
+    const char *filter = getenv("LOCALM_TEST_FILTER");
+    if (!filter || !*filter || strstr(filter, "fault")) setenv("LOCALM_FAULT", "forward:1", 1);
     lm_backend_info bi;
     g_device = lm_backend_cuda()->probe(&bi) == LM_OK && bi.usable;
     const struct CMUnitTest tests[] = {
@@ -1450,7 +1453,6 @@ int main(void) {
     };
     // A device run that only changed one kernel can run its own test alone
     // (device time is scarce): LOCALM_TEST_FILTER=persistent_decode_matches.
-    const char *filter = getenv("LOCALM_TEST_FILTER");
     if (filter && *filter) cmocka_set_test_filter(filter);
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
