@@ -48,59 +48,46 @@ __device__ __forceinline__ void st_ll(uint64_t *p, uint32_t v, int flag) {
                  : "memory");
 }
 
-/* A 32-element unit quantised to int8 (lane l holds element l) as flagged
- * words: lanes 0-7 a word of four quants each, lanes 8-10 the scale, the sum
- * of quants and the sum of squares of sq (the next norm's share). */
-__device__ void ll_unit(float v, const lmc_pll &o, int u, int lane, float sq, int flag) {
-    const float d = warp_max(fabsf(v)) / 127.f;
-    const int q = __float2int_rn(v * (d > 0.f ? 1.f / d : 0.f));
-    int s = q;
-    for (int m = 16; m; m >>= 1)
-        s += __shfl_xor_sync(~0u, s, m);
-    const float t = warp_sum(sq);
-    uint32_t w = 0;
-#pragma unroll
-    for (int j = 0; j < 4; j++)
-        w |= (uint32_t)(__shfl_sync(~0u, q, 4 * (lane & 7) + j) & 0xff) << (8 * j);
-    if (lane < 8)
-        st_ll(o.q + u * 8 + lane, w, flag);
-    else if (lane == 8)
-        st_ll(o.m + u * 4, __float_as_uint(d), flag);
-    else if (lane == 9)
-        st_ll(o.m + u * 4 + 1, (uint32_t)s, flag);
-    else if (lane == 10)
-        st_ll(o.m + u * 4 + 2, __float_as_uint(t), flag);
-    else if (lane == 11)
-        st_ll(o.m + u * 4 + 3, 0u, flag);
-}
-
-#if LMC_WGMMA /* the step's own code: Hopper's bulk copies and barriers */
-/* Half hf of unit u (16 elements, lane l < 16 holding element l; the other
- * lanes' values are not written) quantised on its own: its four words of
- * quants, and its scale and sum of quants as the unit's words 2 hf, 2 hf +
- * 1 (DOWN's input: a gate|up task makes 16 of its elements, NOTES-cuda.md
- * pass 25). */
-__device__ void ll_half(float v, const lmc_pll &o, int u, int hf, int lane, int flag) {
+/* W elements quantised to int8 on their own, as flagged words (lane l holds
+ * element l): W 32, unit u (lanes 0-7 a word of four quants each, lanes
+ * 8-11 its scale, sum of quants, sum of squares of sq, the next norm's
+ * share, and a pad word); W 16, half hf of unit u (lanes 16-31's values not
+ * written): its four words of quants, and its scale and sum of quants as the
+ * unit's words 2 hf, 2 hf + 1 (DOWN's input: a gate|up task makes 16 of its
+ * elements, NOTES-cuda.md pass 25). */
+template <int W>
+__device__ void ll_quant(float v, const lmc_pll &o, int u, int hf, int lane, float sq, int flag) {
     float mx = fabsf(v);
-    for (int m = 8; m; m >>= 1) /* within each 16 lanes */
+    for (int m = W / 2; m; m >>= 1) /* within each W lanes */
         mx = fmaxf(mx, __shfl_xor_sync(~0u, mx, m));
     const float d = mx / 127.f;
     const int q = __float2int_rn(v * (d > 0.f ? 1.f / d : 0.f));
     int s = q;
-    for (int m = 8; m; m >>= 1)
+    for (int m = W / 2; m; m >>= 1)
         s += __shfl_xor_sync(~0u, s, m);
+    const float t = W == 32 ? warp_sum(sq) : 0.f;
     uint32_t w = 0;
 #pragma unroll
     for (int j = 0; j < 4; j++)
-        w |= (uint32_t)(__shfl_sync(~0u, q, 4 * (lane & 3) + j) & 0xff) << (8 * j);
-    if (lane < 4)
-        st_ll(o.q + u * 8 + hf * 4 + lane, w, flag);
-    else if (lane == 4)
-        st_ll(o.m + u * 4 + 2 * hf, __float_as_uint(d), flag);
-    else if (lane == 5)
-        st_ll(o.m + u * 4 + 2 * hf + 1, (uint32_t)s, flag);
+        w |= (uint32_t)(__shfl_sync(~0u, q, 4 * (lane & (W / 4 - 1)) + j) & 0xff) << (8 * j);
+    uint64_t *m = o.m + u * 4 + (W == 16 ? 2 * hf : 0);
+    if (lane < W / 4)
+        st_ll(o.q + u * 8 + (W == 16 ? hf * 4 : 0) + lane, w, flag);
+    else if (lane == W / 4)
+        st_ll(m, __float_as_uint(d), flag);
+    else if (lane == W / 4 + 1)
+        st_ll(m + 1, (uint32_t)s, flag);
+    else if (W == 32 && lane == 10)
+        st_ll(m + 2, __float_as_uint(t), flag);
+    else if (W == 32 && lane == 11)
+        st_ll(m + 3, 0u, flag);
+}
+__device__ __forceinline__ void ll_unit(float v, const lmc_pll &o, int u, int lane, float sq,
+                                        int flag) {
+    ll_quant<32>(v, o, u, 0, lane, sq, flag);
 }
 
+#if LMC_WGMMA /* the step's own code: Hopper's bulk copies and barriers */
 /* Chunks requested and not landed, at most: more only queues every other
  * load of the SM behind them; Q6_K's (two tiles, 13 KB) three. */
 constexpr int INFLIGHT = 2, INFLIGHT6 = 3;
@@ -596,6 +583,14 @@ __device__ void attn_task(const lmc_pargs &a, int layer, int idx, const Step &S,
     if (tt && t == 0) tt[7] = gtime();
 }
 
+/* Tile row R of QKV to its row in the file's order: a half-split file's
+ * rotary pair (d, d + HD / 2) of a q / k head is tile rows 2d, 2d + 1
+ * (tile_kernel's order, its inverse); v's rows and other files' as they are. */
+template <int HD> __device__ __forceinline__ int file_row(const lmc_pargs &a, int R) {
+    const int qk = (a.NQ + a.NKV) * HD, d = R % HD;
+    return R < qk && a.half ? R - d + ((d & 1) ? d / 2 + HD / 2 : d / 2) : R;
+}
+
 /* What a mat-vec task's end reads from global memory, requested by warp 0
  * before the products so that its latency is hidden behind them: the
  * residual row (WO, DOWN: flagged), the next norm's weight, the rotary
@@ -616,10 +611,9 @@ __device__ __forceinline__ Pre pre_load(const lmc_pargs &a, const lmc_ptask &k, 
                                              : a.g_out;
         p.g = g[R];
     } else if (k.kind == LMC_P_QKV) {
-        const int QD = a.NQ * HD, qk = QD + a.NKV * HD, d = R % HD;
-        const int Ro = R < qk && a.half ? R - d + ((d & 1) ? d / 2 + HD / 2 : d / 2) : R;
-        if (R < qk) p.f = a.inv_freq[d >> 1];
-        if (a.bqkv) p.b = a.bqkv[(size_t)k.layer * (qk + a.NKV * HD) + Ro];
+        const int qk = (a.NQ + a.NKV) * HD;
+        if (R < qk) p.f = a.inv_freq[(R % HD) >> 1];
+        if (a.bqkv) p.b = a.bqkv[(size_t)k.layer * (qk + a.NKV * HD) + file_row<HD>(a, R)];
     }
     return p;
 }
@@ -635,10 +629,8 @@ __device__ void epilogue(const lmc_pargs &a, const lmc_ptask &k, float y0, const
     const int flag = ll_flag(S.step, k.layer, k.kind);
     switch (k.kind) {
     case LMC_P_QKV: {
-        /* R in tile order; Ro the row in the file's order (a half-split
-         * file's rotary pair i, i + HD / 2 is tile rows 2i, 2i + 1) */
-        const int QD = a.NQ * HD, qk = QD + a.NKV * HD, d = R % HD;
-        const int Ro = R < qk && a.half ? R - d + ((d & 1) ? d / 2 + HD / 2 : d / 2) : R;
+        /* R in tile order, Ro in the file's */
+        const int QD = a.NQ * HD, qk = QD + a.NKV * HD, d = R % HD, Ro = file_row<HD>(a, R);
         float y = y0 + p.b;
         const float other = __shfl_xor_sync(~0u, y, 1); /* row R ^ 1, its rotary pair */
         if (R < qk) {
@@ -670,7 +662,7 @@ __device__ void epilogue(const lmc_pargs &a, const lmc_ptask &k, float y0, const
         break;
     default: { /* GU: rows 16 idx + l of gate (lane l < 16) and of up (l + 16) */
         const float up = __shfl_down_sync(~0u, y0, 16);
-        ll_half(y0 / (1.f + expf(-y0)) * up, a.lh, k.idx >> 1, k.idx & 1, lane, flag);
+        ll_quant<16>(y0 / (1.f + expf(-y0)) * up, a.lh, k.idx >> 1, k.idx & 1, lane, 0.f, flag);
     }
     }
 }
