@@ -6,6 +6,7 @@
 #include "backend/cuda/cuda_kernels.h"
 #include "backend/cuda/engine_cuda_impl.h"
 #include "backend/cuda/env_switch.h"
+#include "backend/cuda/graph_capture.h"
 #include "base/err.h"
 #include "base/fault.h"
 #include <stdlib.h>
@@ -263,6 +264,16 @@ static bool run_big(lm_engine *e, int n, int n_out, float *dst, int one_seq) {
     return ok;
 }
 
+typedef struct small_args {
+    lm_engine *e;
+    int n;
+    bool staged;
+} small_args;
+static bool small_body(void *ctx) {
+    const small_args *s = ctx;
+    return run_small(s->e, s->n, s->staged);
+}
+
 /* Replays (capturing on first use) the graph of the n-token decode body.
  * staged: some token's context is long enough for chunks of several tiles,
  * which the decode attention then stages in shared memory (a graph of its
@@ -276,21 +287,8 @@ static bool launch_small(lm_engine *e, int n, bool staged) {
         /* The first step of each size runs directly (loading the kernels
          * outside any capture); the graph is captured for the next ones. */
         if (!run_small(e, n, staged)) return false;
-        cudaGraph_t g = NULL;
-        if (cudaStreamBeginCapture(e->st, cudaStreamCaptureModeThreadLocal) != cudaSuccess)
-            return false;
-        bool ok = run_small(e, n, staged);
-        if (cudaStreamEndCapture(e->st, &g) != cudaSuccess || !ok) {
-            if (g) cudaGraphDestroy(g);
-            return false;
-        }
-        cudaError_t rc = cudaGraphInstantiate(ge, g, 0);
-        cudaGraphDestroy(g);
-        if (rc != cudaSuccess) {
-            *ge = NULL;
-            return false;
-        }
-        return true;
+        small_args sa = {e, n, staged};
+        return lmc_graph_capture(e->st, small_body, &sa, ge);
     }
     return cudaGraphLaunch(*ge, e->st) == cudaSuccess;
 }

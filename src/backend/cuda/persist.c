@@ -6,6 +6,7 @@
 #include "backend/cuda/cuda_kernels.h"
 #include "backend/cuda/engine_cuda_impl.h"
 #include "backend/cuda/env_switch.h"
+#include "backend/cuda/graph_capture.h"
 #include "format/ggml_types.h"
 #include <stdio.h>
 #include <stdlib.h>
@@ -500,6 +501,10 @@ static bool run_step(lm_engine *e) {
     return ok && (p->a.logits || lmc_logits_small(e, 1));
 }
 
+static bool step_body(void *e) {
+    return run_step(e);
+}
+
 /* The traced step: run directly with the timeline on, then its file (the
  * format tools/persist_trace.py reads: a line a task, "block kind layer idx"
  * and 8 stamps in ns from the first start, 0 where none; a line a block, "P
@@ -549,19 +554,7 @@ bool lmc_persist_run(lm_engine *e) {
     if (p->trace_path && p->step == p->trace_step) return run_traced(e);
     if (p->graph) return cudaGraphLaunch(p->graph, e->st) == cudaSuccess;
     if (!use_graph || p->no_graph || p->step < 2) return run_step(e);
-    cudaGraph_t g = NULL;
-    if (cudaStreamBeginCapture(e->st, cudaStreamCaptureModeThreadLocal) != cudaSuccess) {
-        (void)cudaGetLastError();
-        p->no_graph = true;
-        return run_step(e);
-    }
-    bool ok = run_step(e);
-    cudaError_t rc = cudaStreamEndCapture(e->st, &g);
-    if (rc == cudaSuccess && ok) rc = cudaGraphInstantiate(&p->graph, g, 0);
-    if (g) cudaGraphDestroy(g);
-    if (rc != cudaSuccess || !ok) {
-        (void)cudaGetLastError();
-        p->graph = NULL;
+    if (!lmc_graph_capture(e->st, step_body, e, &p->graph)) {
         p->no_graph = true;
         return run_step(e); /* nothing ran while capturing */
     }
