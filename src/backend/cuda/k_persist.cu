@@ -348,6 +348,7 @@ __device__ void attn_task(const lmc_pargs &a, int layer, int idx, const Step &S,
     }
     const int flag = ll_flag(S.step, layer, LMC_P_QKV), cur = P - 1 - p0;
     float *sq = so, *skv = wacc + NCW * G * HD; /* past the warps' partials */
+    cbar(); /* warp 0 may still be storing QKV rows (as before a mat-vec phase's input) */
     ll_round<(G * HD / 2 + NCT - 1) / NCT>(a.lq + hs * G * HD, G * HD / 2, flag, (int2 *)sq);
     if (cur < n) ll_round<1>(a.lkv + h * 2 * HD, HD, flag, (int2 *)skv);
     cbar();
@@ -763,6 +764,13 @@ __global__ void __launch_bounds__(NT, 1) persist_kernel(const lmc_pargs a) {
                     in = a.lxf, fl = ll_flag(S.step, k.layer, LMC_P_WO);
                 else if (k.kind == LMC_P_DOWN)
                     in = a.lh, K = a.F, fl = ll_flag(S.step, k.layer, LMC_P_GU);
+                /* warp 0 may still be at the last task's end, whose rows can
+                 * be part of this input: the other warps wait for it rather
+                 * than spin on the input beside its stores (the 8B's phases
+                 * after a norm had their inputs 2 us after the last task's
+                 * end, WO 0.5 us after the merges all warps store; 8B
+                 * 490-496 -> 500-503 t/s, NOTES-cuda.md pass 26) */
+                cbar();
                 ll_load(in, K, fl, sxq, smeta);
                 cbar();
                 if (norm) {
