@@ -1402,12 +1402,16 @@ static void small_vram_budget_declines(void **state) {
     lm_model_free(m);
 }
 
-/* LOCALM_FAULT=forward:1 (set in main): the first forward fails with the
- * injected status, and the engine keeps working afterwards. */
+/* LOCALM_FAULT=forward:1: the first forward fails with the injected status,
+ * and the engine keeps working afterwards. The hook reads the variable once,
+ * at the process's first forward, so this test arms it itself and comes
+ * before every other test that forwards (a filter leaving it out leaves the
+ * hook unarmed). */
 static void fault_on_forward_is_reported(void **state) {
     (void)state;
     NEED_DEVICE();
     NEED_DATA();
+    setenv("LOCALM_FAULT", "forward:1", 1);
     lm_model_desc *m = NULL;
     lm_err err = {0};
     assert_int_equal(lm_model_open(lm_test_path("models/tiny-llama3-f16.gguf"), &m, &err), LM_OK);
@@ -1430,10 +1434,6 @@ static void fault_on_forward_is_reported(void **state) {
 }
 
 int main(void) {
-    // The first forward of the run fails (fault_on_forward_is_reported), so a
-    // filter that leaves that test out must not arm the fault for the others.
-    const char *filter = getenv("LOCALM_TEST_FILTER");
-    if (!filter || !*filter || strstr(filter, "fault")) setenv("LOCALM_FAULT", "forward:1", 1);
     lm_backend_info bi;
     g_device = lm_backend_cuda()->probe(&bi) == LM_OK && bi.usable;
     const struct CMUnitTest tests[] = {
@@ -1453,6 +1453,7 @@ int main(void) {
     };
     // A device run that only changed one kernel can run its own test alone
     // (device time is scarce): LOCALM_TEST_FILTER=persistent_decode_matches.
+    const char *filter = getenv("LOCALM_TEST_FILTER");
     if (filter && *filter) cmocka_set_test_filter(filter);
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
