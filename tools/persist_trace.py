@@ -55,7 +55,7 @@ print("sum of spans %.1f us a layer; step/layers %.1f" % (tot, end/1e3/L))
 
 print("attention task (from its inputs in):")
 for name, a, b in [("K/V, q, scores, P V", 1, 4), ("warps combined, partial out", 4, 5),
-                   ("head counter", 5, 6), ("merge + quantise (last chunk)", 6, 7),
+                   ("merge + quantise (last chunk)", 6, 7),
                    ("whole task", 1, 3)]:
     xs = [r[b] - r[a] for r in att if r[a] and r[b]]
     if xs:

@@ -129,6 +129,13 @@ __device__ __forceinline__ uint4 ld_ll2(const uint64_t *p) {
     return v;
 }
 
+/* Two flagged words in one 16-byte store. */
+__device__ __forceinline__ void st_ll2(uint64_t *p, float2 v, int flag) {
+    asm volatile("st.volatile.global.v4.u32 [%0], {%1, %2, %3, %4};" ::"l"(p),
+                 "r"(__float_as_uint(v.x)), "r"(flag), "r"(__float_as_uint(v.y)), "r"(flag)
+                 : "memory");
+}
+
 /* The compute warps read n flagged words into shared memory, two a load:
  * each thread requests all of its words at once, and again while any is not
  * current. MW loads a thread: more than four spill registers (pass 22). */
@@ -274,13 +281,6 @@ __device__ float rms_scale(const float *ss, int stride, int H, float eps, int la
     return rsqrtf(t / H + eps);
 }
 
-/* Counts one more chunk of a slot done; the last one merges. */
-__device__ __forceinline__ int arrive_acq_rel(int *c) {
-    int old;
-    asm volatile("atom.acq_rel.gpu.global.add.s32 %0, [%1], 1;" : "=r"(old) : "l"(c) : "memory");
-    return old;
-}
-
 /* Where this step is: position, sequence, step number (d_in). */
 struct Step {
     int pos, seq, step;
@@ -309,7 +309,7 @@ __device__ __forceinline__ float2 chunk_ml(const float *wm, const float *wl, int
  * position) and V rows (lanes over dims) are requested before the wait, q (in
  * registers, HD / 8 dims a lane) after it; each warp keeps its own maximum,
  * and the warps are combined once. The partial (max, sum, output) goes out
- * and the slot's last chunk merges all of them in one round of loads and
+ * as flagged words and the slot's last chunk merges all of them and
  * quantises the slot's output for WO. */
 template <int HD, int G, int CH>
 __device__ void attn_task(const lmc_pargs &a, int layer, int idx, const Step &S, float *ssc,
@@ -474,16 +474,18 @@ __device__ void attn_task(const lmc_pargs &a, int layer, int idx, const Step &S,
             wacc[warp * G * HD + g * HD + lane * DL + d] = acc[g][d] * f;
     }
     cbar();
+    /* The flagged merge: the slot's other chunks store their partials as
+     * flagged words and go on; its last chunk (the lists put it after every
+     * other chunk on its block, so no wait closes a cycle) keeps its own and
+     * spins on theirs: no counter's round trip before the loads (1.1B:
+     * NOTES-cuda.md pass 24; 8B: pass 27). */
+    constexpr int NCM = LMC_PPOS / CH; /* chunks at most */
+    const int fa = ll_flag(S.step, layer, LMC_P_ATT);
+    const bool merger = c == nch - 1;
+    uint64_t *plo = a.plo + (size_t)hs * NCM * G * HD, *pml = a.pml + (size_t)hs * NCM * 2 * G;
     if constexpr (HD == 64) {
-        /* The flagged merge: the slot's other chunks store their partials as
-         * flagged words and go on; its last chunk (the lists put it after
-         * every other chunk on its block, so no wait closes a cycle) keeps
-         * its own and spins on theirs: one round of loads, no counter's
-         * round trip before it (1.1B: NOTES-cuda.md pass 24). */
-        constexpr int NCM = LMC_PPOS / CH;
-        const int fa = ll_flag(S.step, layer, LMC_P_ATT);
-        const bool merger = c == nch - 1;
-        uint64_t *plo = a.plo + (size_t)hs * NCM * G * HD, *pml = a.pml + (size_t)hs * NCM * 2 * G;
+        /* a few chunks of 128 outputs: every thread's loads at once, staged
+         * in shared memory (the register merge below: 1.1B -2 %) */
         float *own = ssc; /* [G * HD] output, then (max, sum) a query head */
         for (int i = t; i < G * HD; i += NCT) {
             const float o = chunk_out<G * HD>(wacc, i);
@@ -528,60 +530,71 @@ __device__ void attn_task(const lmc_pargs &a, int layer, int idx, const Step &S,
             ll_unit(so[u * 32 + lane], a.la, hs * G * HD / 32 + u, lane, 0.f, fa);
         cbar();
         if (tt && t == 0) tt[7] = gtime();
-        return;
-    }
-    float *pm = a.pm + (size_t)hs * nch * G, *pl = a.pl + (size_t)hs * nch * G;
-    float *po = a.po + (size_t)hs * nch * G * HD;
-    for (int i = t; i < G * HD; i += NCT)
-        po[(size_t)c * G * HD + i] = chunk_out<G * HD>(wacc, i);
-    if (t < G) {
-        const float2 ml = chunk_ml<G>(wm, wl, t);
-        pm[c * G + t] = ml.x, pl[c * G + t] = ml.y;
-    }
-    cbar();
-    if (tt && t == 0) tt[5] = gtime();
-    int *cnt = a.att + (layer * a.NKV * a.QS + hs);
-    if (t == 0) stmp[2 * NCW * G] = arrive_acq_rel(cnt) == nch - 1 ? 1.f : 0.f;
-    cbar();
-    if (tt && t == 0) tt[6] = gtime();
-    if (stmp[2 * NCW * G] == 0.f) return;
-    if (t == 0) *cnt = 0; /* the last arrival: nobody counts here again this step */
-    /* the merge: every chunk's output requested first; each chunk's (max,
-     * sum) a query head staged once in shared memory (ssc is free by now) */
-    constexpr int EPT = (G * HD + NCT - 1) / NCT; /* output elements a thread, at most */
-    constexpr int NCH_MAX = LMC_PPOS / CH;
-    float oo[EPT][NCH_MAX];
+    } else {
+        /* head size 128: up to 16 chunks of 512 outputs, too many to stage;
+         * thread t keeps output pair t of every chunk in registers */
+        constexpr int NP = G * HD / 2; /* output pairs */
+        static_assert(NP == NCT, "a pair a thread");
+        float2 *ml = (float2 *)ssc; /* every chunk's (max, sum) a query head, chunk-major */
+        /* (the guards on t, always true here, stay: the same source without
+         * them compiled to an 8B step 2-3 % slower, NOTES-cuda.md pass 27) */
+        float2 o = make_float2(0.f, 0.f);
+        if (t < NP) {
+            o = make_float2(chunk_out<G * HD>(wacc, 2 * t), chunk_out<G * HD>(wacc, 2 * t + 1));
+            if (!merger) st_ll2(plo + (size_t)c * G * HD + 2 * t, o, fa);
+        }
+        if (t < G) {
+            const float2 m = chunk_ml<G>(wm, wl, t);
+            if (merger)
+                ml[(nch - 1) * G + t] = m;
+            else
+                st_ll2(pml + (c * G + t) * 2, m, fa);
+        }
+        cbar(); /* wacc is the next task's input buffer */
+        if (tt && t == 0) tt[5] = tt[6] = gtime();
+        if (!merger) return;
+        if (nch > 1) ll_round<((NCM - 1) * G + NCT - 1) / NCT>(pml, (nch - 1) * G, fa, (int2 *)ml);
+        float2 oo[NCM - 1];
+        if (t < NP)
+            for (;;) {
+                uint4 v[NCM - 1];
+                bool ok = true;
 #pragma unroll
-    for (int e = 0; e < EPT; e++)
+                for (int k = 0; k < NCM - 1; k++)
+                    if (k < nch - 1) v[k] = ld_ll2(plo + (size_t)k * G * HD + 2 * t);
 #pragma unroll
-        for (int k = 0; k < NCH_MAX; k++)
-            if (k < nch && t + e * NCT < G * HD)
-                oo[e][k] = __ldcg(po + (size_t)k * G * HD + t + e * NCT);
-    float *smm = ssc, *sll = ssc + NCH_MAX * G;
-    if (t < nch * G) smm[t] = __ldcg(pm + t), sll[t] = __ldcg(pl + t);
-    cbar();
+                for (int k = 0; k < NCM - 1; k++)
+                    if (k < nch - 1) ok &= (int)v[k].y == fa && (int)v[k].w == fa;
+                if (ok) {
 #pragma unroll
-    for (int e = 0; e < EPT; e++) {
-        const int i = t + e * NCT, g = i / HD;
-        if (i >= G * HD) break;
-        float M = -INFINITY;
-        for (int k = 0; k < nch; k++)
-            M = fmaxf(M, smm[k * G + g]);
-        float Ls = 0.f, O = 0.f;
-#pragma unroll
-        for (int k = 0; k < NCH_MAX; k++)
-            if (k < nch) {
-                const float w = __expf(smm[k * G + g] - M);
-                Ls += w * sll[k * G + g], O += w * oo[e][k];
+                    for (int k = 0; k < NCM - 1; k++)
+                        if (k < nch - 1)
+                            oo[k] = make_float2(__uint_as_float(v[k].x), __uint_as_float(v[k].z));
+                    break;
+                }
             }
-        so[i] = O / Ls;
+        cbar();
+        if (t < NP) {
+            const int g = 2 * t / HD;
+            float M = -INFINITY;
+            for (int k = 0; k < nch; k++)
+                M = fmaxf(M, ml[k * G + g].x);
+            float w = __expf(ml[(nch - 1) * G + g].x - M), Ls = w * ml[(nch - 1) * G + g].y;
+            float2 O = make_float2(w * o.x, w * o.y);
+#pragma unroll
+            for (int k = 0; k < NCM - 1; k++)
+                if (k < nch - 1) {
+                    w = __expf(ml[k * G + g].x - M);
+                    Ls += w * ml[k * G + g].y, O.x += w * oo[k].x, O.y += w * oo[k].y;
+                }
+            so[2 * t] = O.x / Ls, so[2 * t + 1] = O.y / Ls;
+        }
+        cbar();
+        for (int u = warp; u < G * HD / 32; u += NCW)
+            ll_unit(so[u * 32 + lane], a.la, hs * G * HD / 32 + u, lane, 0.f, fa);
+        cbar();
+        if (tt && t == 0) tt[7] = gtime();
     }
-    cbar();
-    for (int u = warp; u < G * HD / 32; u += NCW)
-        ll_unit(so[u * 32 + lane], a.la, hs * G * HD / 32 + u, lane, 0.f,
-                ll_flag(S.step, layer, LMC_P_ATT));
-    cbar();
-    if (tt && t == 0) tt[7] = gtime();
 }
 
 /* Tile row R of QKV to its row in the file's order: a half-split file's
@@ -744,6 +757,7 @@ __global__ void __launch_bounds__(NT, 1) persist_kernel(const lmc_pargs a) {
     }
     int slot = 0, ph = 0, cur = -1;
     float srms = 1.f;
+    bool rms = false; /* srms to be taken from this phase's input */
     for (int i = 0; i < nt; i++) {
         const lmc_ptask k = my[i];
         /* the timeline: start, inputs in, products done, epilogue done (the
@@ -773,15 +787,10 @@ __global__ void __launch_bounds__(NT, 1) persist_kernel(const lmc_pargs a) {
                 cbar();
                 ll_load(in, K, fl, sxq, smeta);
                 cbar();
-                if (norm) {
-                    if (warp == 0) {
-                        /* a unit's sum of squares: the first word of its second pair */
-                        const float s = rms_scale((const float *)smeta + 2, 4, a.H, a.eps, lane);
-                        if (lane == 0) stmp[32] = s;
-                    }
-                    cbar();
-                }
-                srms = norm ? stmp[32] : 1.f;
+                /* the norm's scale is the epilogue's alone: warp 0 takes it
+                 * after its first products of the phase, while the other
+                 * warps may still be at theirs */
+                srms = 1.f, rms = norm;
             }
         }
         if (k.kind == LMC_P_ATT) {
@@ -863,6 +872,8 @@ __global__ void __launch_bounds__(NT, 1) persist_kernel(const lmc_pargs a) {
         for (int q = 0; q < 4; q++)
             for (int o = 1; o < 8; o <<= 1)
                 acc[q] += __shfl_xor_sync(~0u, acc[q], o);
+        if (rms && warp == 0) /* a unit's sum of squares: the first word of its second pair */
+            srms = rms_scale((const float *)smeta + 2, 4, a.H, a.eps, lane), rms = false;
         float *red = sred + (i & 1) * 128; /* [tile][row] */
         if (b8 == 0) {
             const int r = t >> 3;

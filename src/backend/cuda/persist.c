@@ -192,7 +192,7 @@ static bool build_sched(const lm_engine *e, const lmc_pargs *a, int nch, sched *
                     for (int j = 0; j < a->G * a->QS * gh; j++)
                         rg[ng++] = h * a->G * a->QS * gh + j;
                 }
-            } else if (k == LMC_P_ATT && e->hd == 64) {
+            } else if (k == LMC_P_ATT) {
                 /* the flagged merge (k_persist.cu): each slot's last chunk
                  * waits for its others, so it comes after every other chunk
                  * on any block, and no wait closes a cycle */
@@ -263,12 +263,8 @@ static void layout_buffers(const lm_engine *e, lmc_pargs *a, carver *c, int n_ta
     a->lh = carve_ll(c, e->n_ff);
     a->lq = carve(c, sizeof(uint64_t) * QD);
     a->lkv = carve(c, sizeof(uint64_t) * 2 * a->NKV * e->hd);
-    a->pm = carve(c, sizeof(float) * parts), a->pl = carve(c, sizeof(float) * parts);
-    a->po = carve(c, sizeof(float) * parts * e->hd);
-    a->att = carve(c, sizeof(int) * (size_t)L * a->NKV * a->QS);
-    if (e->hd == 64)
-        a->plo = carve(c, sizeof(uint64_t) * parts * e->hd),
-        a->pml = carve(c, sizeof(uint64_t) * parts * 2);
+    a->plo = carve(c, sizeof(uint64_t) * parts * e->hd);
+    a->pml = carve(c, sizeof(uint64_t) * parts * 2);
     a->g_att = carve(c, sizeof(float) * (size_t)L * E);
     a->g_ffn = carve(c, sizeof(float) * (size_t)L * E);
     a->g_out = carve(c, sizeof(float) * E);

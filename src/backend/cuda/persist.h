@@ -71,9 +71,7 @@ typedef struct lmc_pargs {
     float *logits;                      /* the OUT phase's rows, when it has one */
     lmc_pll lxa, lxf, la, lh;           /* inputs of QKV, GU, WO, DOWN */
     uint64_t *lx, *lq, *lkv;            /* residual, q, this step's K / V rows */
-    float *pm, *pl, *po;                /* attention chunks' max, sum, output */
-    int *att;                           /* [L][NKV][QS] chunk counters */
-    uint64_t *plo, *pml;                /* head size 64: chunks' flagged outputs, (max, sum) */
+    uint64_t *plo, *pml;                /* attention chunks' flagged outputs, (max, sum) */
     const lmc_ptask *tasks;
     const int *toff;     /* [nch - 1][nsm + 1]: block b's tasks at a chunk count */
     const int32_t *d_in; /* the step's token, position, sequence at [0..2], step at [4] */
